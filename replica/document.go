@@ -1,0 +1,364 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Document is a validated item body ready to store.
+type Document struct {
+	ID   string
+	PK   string // the partition key value, canonical text (see PartitionKeyValue)
+	Body []byte // the object with client-sent system properties removed
+}
+
+// systemProperties are set by the system; a client sending them is ignored.
+var systemProperties = [...]string{"_ts", "_etag", "_lsn", "_crts", "_tentative"}
+
+func isSystemProperty(key string) bool {
+	for _, p := range systemProperties {
+		if key == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseDocument validates a client's item body against DESIGN §5: a JSON
+// object of at most MaxDocumentSize bytes and MaxDepth levels, valid UTF-8,
+// no duplicate top-level keys, a valid string "id", and a partition key value
+// at pkPath. System properties in the input are dropped. Every error wraps
+// ErrInvalid or ErrTooLarge and says what was wrong.
+func ParseDocument(b []byte, pkPath []string) (Document, error) {
+	var d Document
+	if len(b) > MaxDocumentSize {
+		return d, fmt.Errorf("%w: document is %d bytes, limit %d", ErrTooLarge, len(b), MaxDocumentSize)
+	}
+	b = trimSpace(b)
+	if len(b) == 0 {
+		return d, fmt.Errorf("%w: empty body: want a JSON object", ErrInvalid)
+	}
+	if !utf8.Valid(b) {
+		return d, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalid)
+	}
+	// Depth first: it is cheap, bounded, and gives a clearer message than the
+	// JSON decoder's own depth limit.
+	if depth := maxDepth(b); depth > MaxDepth {
+		return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
+	}
+	if !json.Valid(b) {
+		return d, fmt.Errorf("%w: malformed JSON: %v", ErrInvalid, jsonSyntaxError(b))
+	}
+	if b[0] != '{' {
+		return d, fmt.Errorf("%w: body is a JSON %s, want an object", ErrInvalid, jsonKind(b[0]))
+	}
+	members, err := objectMembers(b)
+	if err != nil {
+		return d, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	strip := false
+	idx := -1
+	seen := make(map[string]struct{}, len(members))
+	for i, m := range members {
+		if _, dup := seen[m.key]; dup {
+			return d, fmt.Errorf("%w: duplicate property %q", ErrInvalid, m.key)
+		}
+		seen[m.key] = struct{}{}
+		switch {
+		case m.key == "id":
+			idx = i
+		case isSystemProperty(m.key):
+			strip = true
+		}
+	}
+	if idx < 0 {
+		return d, fmt.Errorf("%w: missing \"id\" property", ErrInvalid)
+	}
+	idRaw := members[idx].value
+	if idRaw[0] != '"' {
+		return d, fmt.Errorf("%w: \"id\" must be a string, got a JSON %s", ErrInvalid, jsonKind(idRaw[0]))
+	}
+	if err := json.Unmarshal(idRaw, &d.ID); err != nil {
+		return d, fmt.Errorf("%w: \"id\": %v", ErrInvalid, err)
+	}
+	if err := ValidateID(d.ID); err != nil {
+		return d, err
+	}
+	if pkPath != nil {
+		pk, err := PartitionKeyValue(members, pkPath)
+		if err != nil {
+			return d, err
+		}
+		d.PK = pk
+	}
+	if !strip {
+		d.Body = bytes.Clone(b)
+		return d, nil
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, '{')
+	n := 0
+	for _, m := range members {
+		if isSystemProperty(m.key) {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, m.raw...)
+		n++
+	}
+	d.Body = append(out, '}')
+	return d, nil
+}
+
+// ValidateID checks an item id: 1..1023 bytes of valid UTF-8 without '/',
+// '\', '?', '#' or control characters.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: \"id\" is empty", ErrInvalid)
+	}
+	if len(id) > MaxIDLength {
+		return fmt.Errorf("%w: \"id\" is %d bytes, limit %d", ErrInvalid, len(id), MaxIDLength)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: \"id\" is not valid UTF-8", ErrInvalid)
+	}
+	for _, r := range id {
+		switch {
+		case r == '/' || r == '\\' || r == '?' || r == '#':
+			return fmt.Errorf("%w: \"id\" %q contains %q, which is not allowed", ErrInvalid, id, r)
+		case r < 0x20 || r >= 0x7f && r <= 0x9f:
+			return fmt.Errorf("%w: \"id\" %q contains control character %U", ErrInvalid, id, r)
+		}
+	}
+	return nil
+}
+
+// PartitionKeyValue finds the partition key value at path among an object's
+// members. Strings are returned as they are; numbers as their JSON text.
+// A missing value, null, or any other JSON type is an error.
+func PartitionKeyValue(members []member, path []string) (string, error) {
+	name := "/" + joinPath(path)
+	for depth, seg := range path {
+		var found *member
+		for i := range members {
+			if members[i].key == seg {
+				found = &members[i]
+				break
+			}
+		}
+		if found == nil {
+			return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name)
+		}
+		v := found.value
+		if depth < len(path)-1 {
+			if v[0] != '{' {
+				return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name)
+			}
+			var err error
+			if members, err = objectMembers(v); err != nil {
+				return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			continue
+		}
+		switch c := v[0]; {
+		case c == '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return "", fmt.Errorf("%w: partition key %s: %v", ErrInvalid, name, err)
+			}
+			if len(s) > MaxIDLength {
+				return "", fmt.Errorf("%w: partition key value at %s is %d bytes, limit %d", ErrInvalid, name, len(s), MaxIDLength)
+			}
+			return s, nil
+		case c == '-' || c >= '0' && c <= '9':
+			return string(v), nil
+		case c == 'n':
+			return "", fmt.Errorf("%w: partition key value at %s is null", ErrInvalid, name)
+		default:
+			return "", fmt.Errorf("%w: partition key value at %s must be a string or a number, got a JSON %s", ErrInvalid, name, jsonKind(c))
+		}
+	}
+	return "", fmt.Errorf("%w: empty partition key path", ErrInvalid)
+}
+
+func joinPath(path []string) string {
+	var buf bytes.Buffer
+	for i, s := range path {
+		if i > 0 {
+			buf.WriteByte('/')
+		}
+		for j := 0; j < len(s); j++ {
+			switch s[j] {
+			case '~':
+				buf.WriteString("~0")
+			case '/':
+				buf.WriteString("~1")
+			default:
+				buf.WriteByte(s[j])
+			}
+		}
+	}
+	return buf.String()
+}
+
+// member is one property of a JSON object: its decoded key, the raw value and
+// the raw "key":value text.
+type member struct {
+	key   string
+	value []byte
+	raw   []byte
+}
+
+// objectMembers lists the properties of a JSON object that json.Valid
+// accepted. It does not descend into values.
+func objectMembers(b []byte) ([]member, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errors.New("want a JSON object")
+	}
+	i = skipSpace(b, i+1)
+	var ms []member
+	if i < len(b) && b[i] == '}' {
+		return ms, nil
+	}
+	for i < len(b) {
+		start := i
+		end := skipString(b, i)
+		keyRaw := b[i:end]
+		var key string
+		if bytes.IndexByte(keyRaw, '\\') < 0 {
+			key = string(keyRaw[1 : len(keyRaw)-1])
+		} else if err := json.Unmarshal(keyRaw, &key); err != nil {
+			return nil, fmt.Errorf("property name: %v", err)
+		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // ':'
+		vstart := i
+		i = skipValue(b, i)
+		ms = append(ms, member{key: key, value: b[vstart:i], raw: b[start:i]})
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return ms, nil
+		}
+		i = skipSpace(b, i+1) // ','
+	}
+	return nil, errors.New("truncated object")
+}
+
+// skipString returns the index just past the JSON string starting at b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	default:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// maxDepth returns the deepest nesting of objects and arrays in valid JSON.
+func maxDepth(b []byte) int {
+	depth, max := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i) - 1
+		case '{', '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return max
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func trimSpace(b []byte) []byte {
+	i := skipSpace(b, 0)
+	j := len(b)
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\t' || b[j-1] == '\n' || b[j-1] == '\r') {
+		j--
+	}
+	return b[i:j]
+}
+
+func jsonKind(c byte) string {
+	switch {
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+func jsonSyntaxError(b []byte) error {
+	var v any
+	err := json.Unmarshal(b, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%v at byte %d", se, se.Offset)
+	}
+	if err == nil {
+		return errors.New("invalid JSON")
+	}
+	return err
+}

@@ -1,0 +1,423 @@
+package edge
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/edgesync/edgesync/replica"
+)
+
+// Consistency levels for reads.
+const (
+	// ConsistencyLocal (the default) reads the local view: this node's own
+	// tentative versions over confirmed state.
+	ConsistencyLocal = ""
+	// ConsistencyConfirmed reads only versions a hub has confirmed.
+	ConsistencyConfirmed = "confirmed"
+)
+
+// WriteOptions are the preconditions of a write.
+type WriteOptions struct {
+	// IfMatch, when set, is the etag the item must currently have, or "*"
+	// for any live item; otherwise the write fails with ErrPreconditionFailed.
+	IfMatch string
+}
+
+// ReadOptions select what a read sees.
+type ReadOptions struct {
+	Consistency string // ConsistencyLocal or ConsistencyConfirmed
+}
+
+type writeKind int
+
+const (
+	kindCreate writeKind = iota
+	kindUpsert
+	kindDelete
+)
+
+// Create stores a new item. It fails with ErrExists if a live item has the
+// same id. The body is validated as DESIGN §5 says.
+func (r *Replica) Create(ctx context.Context, containerName string, body []byte) (replica.Item, error) {
+	it, _, err := r.writeDoc(ctx, kindCreate, containerName, "", body, WriteOptions{})
+	return it, err
+}
+
+// Upsert creates or replaces an item and reports whether it created it. If id
+// is not empty it must equal the body's "id".
+func (r *Replica) Upsert(ctx context.Context, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	return r.writeDoc(ctx, kindUpsert, containerName, id, body, opt)
+}
+
+// Delete writes a tombstone for a live item. It fails with ErrNotFound if
+// there is none.
+func (r *Replica) Delete(ctx context.Context, containerName, id string, opt WriteOptions) error {
+	_, _, err := r.writeDoc(ctx, kindDelete, containerName, id, nil, opt)
+	return err
+}
+
+func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	c, err := r.container(containerName)
+	if err != nil {
+		return replica.Item{}, false, err
+	}
+	var doc replica.Document
+	if kind == kindDelete {
+		if err := replica.ValidateID(id); err != nil {
+			return replica.Item{}, false, err
+		}
+		doc.ID = id
+	} else {
+		// Validation runs here, in the caller's goroutine, in parallel
+		// with other callers; the writer only does storage work.
+		if doc, err = replica.ParseDocument(body, c.pkPath); err != nil {
+			return replica.Item{}, false, err
+		}
+		if id != "" && id != doc.ID {
+			return replica.Item{}, false, fmt.Errorf("%w: body \"id\" %q differs from the id %q in the path", replica.ErrInvalid, doc.ID, id)
+		}
+	}
+	var (
+		it      replica.Item
+		created bool
+		seq     int64
+	)
+	j := &job{
+		fn: func(ctx context.Context) error {
+			var err error
+			it, created, seq, err = r.applyLocal(ctx, kind, c, doc, opt)
+			return err
+		},
+		after: func() {
+			r.lastSeq.Store(seq)
+			r.pending.Add(1)
+		},
+	}
+	if err := r.submit(ctx, j); err != nil {
+		return replica.Item{}, false, err
+	}
+	return it, created, nil
+}
+
+// applyLocal runs inside the writer's transaction: it checks the write
+// against the item's current local version and records the new tentative
+// version in items, changes and outbox.
+func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, doc replica.Document, opt WriteOptions) (replica.Item, bool, int64, error) {
+	var (
+		curPK, curVersion string
+		curDeleted        bool
+	)
+	err := r.stmts.getHead.QueryRowContext(ctx, c.def.Name, doc.ID).Scan(&curPK, &curVersion, &curDeleted)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return replica.Item{}, false, 0, err
+	}
+	live := exists && !curDeleted
+	switch kind {
+	case kindCreate:
+		if live {
+			return replica.Item{}, false, 0, fmt.Errorf("%w: item %q in container %q", replica.ErrExists, doc.ID, c.def.Name)
+		}
+	case kindDelete:
+		if !live {
+			return replica.Item{}, false, 0, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, doc.ID, c.def.Name)
+		}
+		doc.PK = curPK
+	}
+	if opt.IfMatch != "" {
+		if !live {
+			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s but item %q does not exist", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID)
+		}
+		if opt.IfMatch != "*" && !etagListHas(opt.IfMatch, replica.ETagOf(curVersion)) {
+			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s, item %q is at %s", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID, replica.ETagOf(curVersion))
+		}
+	}
+	if live && curPK != doc.PK {
+		return replica.Item{}, false, 0, fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
+			replica.ErrPartitionKeyChange, doc.ID, curPK, doc.PK)
+	}
+	op := replica.OpReplace
+	switch {
+	case kind == kindDelete:
+		op = replica.OpDelete
+	case !live:
+		op = replica.OpCreate
+	}
+	r.counter++
+	it := replica.Item{
+		Container: c.def.Name,
+		ID:        doc.ID,
+		PK:        doc.PK,
+		Body:      doc.Body,
+		Version:   r.nodeID + "-" + strconv.FormatInt(r.counter, 10),
+		Base:      curVersion,
+		Origin:    r.nodeID,
+		TS:        r.cfg.Now().Unix(),
+		Tentative: true,
+		Deleted:   kind == kindDelete,
+	}
+	res, err := r.stmts.insertChange.ExecContext(ctx, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body)
+	if err != nil {
+		return replica.Item{}, false, 0, fmt.Errorf("record change: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return replica.Item{}, false, 0, err
+	}
+	if _, err := r.stmts.upsertItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, it.Base, it.Origin, it.TS, it.Deleted, it.Body); err != nil {
+		return replica.Item{}, false, 0, fmt.Errorf("store item: %w", err)
+	}
+	if _, err := r.stmts.insertOutbox.ExecContext(ctx, seq); err != nil {
+		return replica.Item{}, false, 0, fmt.Errorf("queue in outbox: %w", err)
+	}
+	return it, op == replica.OpCreate, seq, nil
+}
+
+// etagListHas reports whether an If-Match header value (one etag or a comma
+// separated list) names etag. Weak etags never match (RFC 9110 strong
+// comparison).
+func etagListHas(header, etag string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		if strings.TrimSpace(part) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+const itemColumns = `container, id, pk, version, base, origin, ts, lsn, crts, tentative, deleted, body`
+
+func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
+	var it replica.Item
+	err := s.Scan(&it.Container, &it.ID, &it.PK, &it.Version, &it.Base, &it.Origin, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &it.Deleted, &it.Body)
+	return it, err
+}
+
+// Get reads an item. A deleted or missing item is ErrNotFound; with
+// ConsistencyConfirmed so is an item whose only version is tentative.
+func (r *Replica) Get(ctx context.Context, containerName, id string, opt ReadOptions) (replica.Item, error) {
+	if _, err := r.container(containerName); err != nil {
+		return replica.Item{}, err
+	}
+	if err := checkConsistency(opt.Consistency); err != nil {
+		return replica.Item{}, err
+	}
+	it, err := scanItem(r.db.Read.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE container = ? AND id = ?`, containerName, id))
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (it.Deleted || opt.Consistency == ConsistencyConfirmed && it.Tentative) {
+		return replica.Item{}, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, id, containerName)
+	}
+	if err != nil {
+		return replica.Item{}, fmt.Errorf("read item: %w", err)
+	}
+	r.stats.ReadsServed.Add(1)
+	return it, nil
+}
+
+func checkConsistency(c string) error {
+	if c != ConsistencyLocal && c != ConsistencyConfirmed {
+		return fmt.Errorf("%w: consistency %q: want %q or nothing", replica.ErrInvalid, c, ConsistencyConfirmed)
+	}
+	return nil
+}
+
+// ListOptions select a page of items.
+type ListOptions struct {
+	PK           string // with HasPK, only items with this partition key value
+	HasPK        bool
+	Limit        int    // default replica.DefaultPageSize, at most replica.MaxPageSize
+	Continuation string // from the previous page
+	Consistency  string
+}
+
+// Page is one page of a listing. Continuation is empty on the last page.
+type Page struct {
+	Items        []replica.Item
+	Continuation string
+}
+
+const continuationPrefix = "i1:"
+
+// List returns live items in id order, a page at a time.
+func (r *Replica) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
+	if _, err := r.container(containerName); err != nil {
+		return Page{}, err
+	}
+	if err := checkConsistency(opt.Consistency); err != nil {
+		return Page{}, err
+	}
+	limit, err := pageLimit(opt.Limit)
+	if err != nil {
+		return Page{}, err
+	}
+	after := ""
+	if opt.Continuation != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(opt.Continuation)
+		if err != nil || !strings.HasPrefix(string(raw), continuationPrefix) {
+			return Page{}, fmt.Errorf("%w: continuation token %q is not one this node issued", replica.ErrInvalid, opt.Continuation)
+		}
+		after = strings.TrimPrefix(string(raw), continuationPrefix)
+	}
+	q := `SELECT ` + itemColumns + ` FROM items WHERE container = ? AND id > ? AND deleted = 0`
+	args := []any{containerName, after}
+	if opt.HasPK {
+		q += ` AND pk = ?`
+		args = append(args, opt.PK)
+	}
+	if opt.Consistency == ConsistencyConfirmed {
+		q += ` AND tentative = 0`
+	}
+	q += ` ORDER BY id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := r.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list items: %w", err)
+	}
+	defer rows.Close()
+	var p Page
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("list items: %w", err)
+		}
+		if len(p.Items) == limit {
+			last := p.Items[len(p.Items)-1].ID
+			p.Continuation = base64.RawURLEncoding.EncodeToString([]byte(continuationPrefix + last))
+			break
+		}
+		p.Items = append(p.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list items: %w", err)
+	}
+	r.stats.ReadsServed.Add(int64(len(p.Items)))
+	return p, nil
+}
+
+func pageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return replica.DefaultPageSize, nil
+	case n < 0 || n > replica.MaxPageSize:
+		return 0, fmt.Errorf("%w: limit %d: want 1..%d", replica.ErrInvalid, n, replica.MaxPageSize)
+	}
+	return n, nil
+}
+
+// Changes returns the container's change records after position since, in
+// the order this node recorded them, and the position to continue from
+// (since itself when there is nothing new).
+func (r *Replica) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
+	if _, err := r.container(containerName); err != nil {
+		return nil, since, err
+	}
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, since, err
+	}
+	if since < 0 {
+		return nil, since, fmt.Errorf("%w: since %d: want 0 or more", replica.ErrInvalid, since)
+	}
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body
+		FROM changes WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?`, containerName, since, limit)
+	if err != nil {
+		return nil, since, fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	var out []replica.Change
+	next := since
+	for rows.Next() {
+		var ch replica.Change
+		var body []byte
+		if err := rows.Scan(&ch.Seq, &ch.ID, &ch.PK, &ch.Op, &ch.Version, &ch.Base, &ch.Origin, &ch.TS, &ch.LSN, &ch.CRTS, &ch.Tentative, &body); err != nil {
+			return nil, since, fmt.Errorf("read changes: %w", err)
+		}
+		if ch.Op != replica.OpDelete {
+			ch.Document = replica.AppendWithSystem(nil, body, replica.SystemProps{
+				TS: ch.TS, ETag: replica.ETagOf(ch.Version), LSN: ch.LSN, CRTS: ch.CRTS, Tentative: ch.Tentative,
+			})
+		}
+		out = append(out, ch)
+		next = ch.Seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, since, fmt.Errorf("read changes: %w", err)
+	}
+	r.stats.ChangesServed.Add(int64(len(out)))
+	return out, next, nil
+}
+
+// Status is a snapshot of the replica's state.
+type Status struct {
+	NodeID     string `json:"nodeId"`
+	Pending    int64  `json:"pending"` // tentative versions in the outbox
+	LastSeq    int64  `json:"lastSeq"` // newest position of the local change feed
+	Containers int    `json:"containers"`
+	Durability string `json:"durability"`
+}
+
+// Status returns the replica's current state.
+func (r *Replica) Status() Status {
+	r.mu.RLock()
+	n := len(r.containers)
+	r.mu.RUnlock()
+	d := r.cfg.Durability
+	if d == "" {
+		d = "full"
+	}
+	return Status{NodeID: r.nodeID, Pending: r.pending.Load(), LastSeq: r.lastSeq.Load(), Containers: n, Durability: d}
+}
+
+func sortContainers(cs []replica.Container) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+}
+
+// writeStmts are prepared once on the write connection.
+type writeStmts struct {
+	getContainer, putContainer, saveCounter *sql.Stmt
+	getHead, insertChange, upsertItem       *sql.Stmt
+	insertOutbox                            *sql.Stmt
+}
+
+func (s *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.getContainer, `SELECT pk_path FROM containers WHERE name = ?`},
+		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`},
+		{&s.saveCounter, `INSERT INTO meta (key, value) VALUES ('version_counter', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+		{&s.getHead, `SELECT pk, version, deleted FROM items WHERE container = ? AND id = ?`},
+		{&s.insertChange, `INSERT INTO changes (container, id, pk, op, version, base, origin, ts, tentative, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`},
+		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, base, origin, ts, tentative, deleted, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version,
+				base = excluded.base, origin = excluded.origin, ts = excluded.ts, lsn = 0, crts = 0,
+				tentative = 1, deleted = excluded.deleted, body = excluded.body`},
+		{&s.insertOutbox, `INSERT INTO outbox (seq) VALUES (?)`},
+	} {
+		st, err := conn.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("%s: %w", strings.Fields(p.sql)[0], err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *writeStmts) close() {
+	for _, st := range []*sql.Stmt{s.getContainer, s.putContainer, s.saveCounter, s.getHead, s.insertChange, s.upsertItem, s.insertOutbox} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
