@@ -63,6 +63,8 @@ func (r *Replica) Delete(ctx context.Context, containerName, id string, opt Writ
 }
 
 func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	r.enter()
+	defer r.leave()
 	c, err := r.container(containerName)
 	if err != nil {
 		return replica.Item{}, false, err
@@ -106,8 +108,9 @@ func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, i
 }
 
 // applyLocal runs inside the writer's transaction: it checks the write
-// against the item's current local version and records the new tentative
-// version in items, changes and outbox.
+// against the item's current local version, then records the new tentative
+// version in changes (which makes it part of the outbox) and points the item
+// at it. Every check comes before the first write.
 func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, doc replica.Document, opt WriteOptions) (replica.Item, bool, int64, error) {
 	var (
 		curPK, curVersion string
@@ -149,32 +152,25 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 	case !live:
 		op = replica.OpCreate
 	}
-	r.counter++
+	r.seq++
+	seq := r.seq
 	it := replica.Item{
 		Container: c.def.Name,
 		ID:        doc.ID,
 		PK:        doc.PK,
 		Body:      doc.Body,
-		Version:   r.nodeID + "-" + strconv.FormatInt(r.counter, 10),
+		Version:   r.nodeID + "-" + strconv.FormatInt(seq, 10),
 		Base:      curVersion,
 		Origin:    r.nodeID,
 		TS:        r.cfg.Now().Unix(),
 		Tentative: true,
 		Deleted:   kind == kindDelete,
 	}
-	res, err := r.stmts.insertChange.ExecContext(ctx, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body)
-	if err != nil {
-		return replica.Item{}, false, 0, fmt.Errorf("record change: %w", err)
+	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
+		return replica.Item{}, false, 0, wrote("record change", err)
 	}
-	seq, err := res.LastInsertId()
-	if err != nil {
-		return replica.Item{}, false, 0, err
-	}
-	if _, err := r.stmts.upsertItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, it.Base, it.Origin, it.TS, it.Deleted, it.Body); err != nil {
-		return replica.Item{}, false, 0, fmt.Errorf("store item: %w", err)
-	}
-	if _, err := r.stmts.insertOutbox.ExecContext(ctx, seq); err != nil {
-		return replica.Item{}, false, 0, fmt.Errorf("queue in outbox: %w", err)
+	if _, err := r.stmts.upsertItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted); err != nil {
+		return replica.Item{}, false, 0, wrote("store item", err)
 	}
 	return it, op == replica.OpCreate, seq, nil
 }
@@ -191,7 +187,9 @@ func etagListHas(header, etag string) bool {
 	return false
 }
 
-const itemColumns = `container, id, pk, version, base, origin, ts, lsn, crts, tentative, deleted, body`
+// itemQuery selects an item's current version; append conditions on i.
+const itemQuery = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.tentative, i.deleted, c.body
+	FROM items i JOIN changes c ON c.seq = i.seq WHERE `
 
 func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
 	var it replica.Item
@@ -208,7 +206,7 @@ func (r *Replica) Get(ctx context.Context, containerName, id string, opt ReadOpt
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return replica.Item{}, err
 	}
-	it, err := scanItem(r.db.Read.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE container = ? AND id = ?`, containerName, id))
+	it, err := scanItem(r.db.Read.QueryRowContext(ctx, itemQuery+`i.container = ? AND i.id = ?`, containerName, id))
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (it.Deleted || opt.Consistency == ConsistencyConfirmed && it.Tentative) {
 		return replica.Item{}, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, id, containerName)
 	}
@@ -263,16 +261,16 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 		}
 		after = strings.TrimPrefix(string(raw), continuationPrefix)
 	}
-	q := `SELECT ` + itemColumns + ` FROM items WHERE container = ? AND id > ? AND deleted = 0`
+	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
 	args := []any{containerName, after}
 	if opt.HasPK {
-		q += ` AND pk = ?`
+		q += ` AND i.pk = ?`
 		args = append(args, opt.PK)
 	}
 	if opt.Consistency == ConsistencyConfirmed {
-		q += ` AND tentative = 0`
+		q += ` AND c.tentative = 0`
 	}
-	q += ` ORDER BY id LIMIT ?`
+	q += ` ORDER BY i.id LIMIT ?`
 	args = append(args, limit+1)
 	rows, err := r.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -379,45 +377,41 @@ func sortContainers(cs []replica.Container) {
 
 // writeStmts are prepared once on the write connection.
 type writeStmts struct {
-	getContainer, putContainer, saveCounter *sql.Stmt
-	getHead, insertChange, upsertItem       *sql.Stmt
-	insertOutbox                            *sql.Stmt
+	getContainer, putContainer        *sql.Stmt
+	getHead, insertChange, upsertItem *sql.Stmt
+}
+
+func (s *writeStmts) all() []**sql.Stmt {
+	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertItem}
 }
 
 func (s *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&s.getContainer, `SELECT pk_path FROM containers WHERE name = ?`},
-		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`},
-		{&s.saveCounter, `INSERT INTO meta (key, value) VALUES ('version_counter', ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
-		{&s.getHead, `SELECT pk, version, deleted FROM items WHERE container = ? AND id = ?`},
-		{&s.insertChange, `INSERT INTO changes (container, id, pk, op, version, base, origin, ts, tentative, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`},
-		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, base, origin, ts, tentative, deleted, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+	texts := []string{
+		`SELECT pk_path FROM containers WHERE name = ?`,
+		`INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+		`SELECT pk, version, deleted FROM items WHERE container = ? AND id = ?`,
+		`INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, tentative, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		`INSERT INTO items (container, id, pk, version, seq, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version,
-				base = excluded.base, origin = excluded.origin, ts = excluded.ts, lsn = 0, crts = 0,
-				tentative = 1, deleted = excluded.deleted, body = excluded.body`},
-		{&s.insertOutbox, `INSERT INTO outbox (seq) VALUES (?)`},
-	} {
-		st, err := conn.PrepareContext(ctx, p.sql)
+				seq = excluded.seq, deleted = excluded.deleted`,
+	}
+	for i, dst := range s.all() {
+		st, err := conn.PrepareContext(ctx, texts[i])
 		if err != nil {
 			s.close()
-			return fmt.Errorf("%s: %w", strings.Fields(p.sql)[0], err)
+			return fmt.Errorf("%s: %w", texts[i], err)
 		}
-		*p.dst = st
+		*dst = st
 	}
 	return nil
 }
 
 func (s *writeStmts) close() {
-	for _, st := range []*sql.Stmt{s.getContainer, s.putContainer, s.saveCounter, s.getHead, s.insertChange, s.upsertItem, s.insertOutbox} {
-		if st != nil {
-			st.Close()
+	for _, st := range s.all() {
+		if *st != nil {
+			(*st).Close()
 		}
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +49,10 @@ type Config struct {
 	Logger     *slog.Logger // default: discard
 	// MaxBatch bounds how many writes one group commit takes. Default 256.
 	MaxBatch int
+	// Linger bounds how long the writer waits for callers that are already
+	// preparing a write (validating a document) to join the group before it
+	// commits. Default 1ms; negative turns it off.
+	Linger time.Duration
 	// Now returns the current time; tests set it. Default time.Now.
 	Now func() time.Time
 }
@@ -65,8 +68,10 @@ type Replica struct {
 	mu         sync.RWMutex // guards containers
 	containers map[string]*container
 
-	jobs   chan *job
-	cancel context.CancelCauseFunc
+	jobs     chan *job
+	inflight atomic.Int64  // callers between entering a write and its outcome
+	kick     chan struct{} // a caller left without queueing a job
+	cancel   context.CancelCauseFunc
 	done   chan struct{} // closed when the writer has stopped
 	closed atomic.Bool
 
@@ -78,10 +83,9 @@ type Replica struct {
 	stats   Stats
 
 	// owned by the writer goroutine
-	counter      int64 // last version counter used
-	savedCounter int64
-	conn         *sql.Conn
-	stmts        writeStmts
+	seq   int64 // last change seq assigned
+	conn  *sql.Conn
+	stmts writeStmts
 }
 
 // Stats are cumulative counters of the write path.
@@ -90,7 +94,7 @@ type Stats struct {
 	CommitErrors  atomic.Int64 // group commits that failed as a whole
 	Writes        atomic.Int64 // writes acknowledged
 	WriteErrors   atomic.Int64 // writes refused (bad precondition, conflict, ...)
-	CommitNanos   atomic.Int64 // time spent in group commits
+	CommitNanos   atomic.Int64 // time spent running and committing groups
 	MaxBatchSeen  atomic.Int64
 	ReadsServed   atomic.Int64
 	ChangesServed atomic.Int64
@@ -103,7 +107,7 @@ type container struct {
 
 type job struct {
 	fn    func(ctx context.Context) error // runs inside the group's transaction
-	after func()                          // runs after a successful commit
+	after func()                          // runs once the group is committed
 	err   error
 	done  chan struct{}
 }
@@ -112,6 +116,9 @@ type job struct {
 func New(cfg Config) *Replica {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -125,6 +132,7 @@ func New(cfg Config) *Replica {
 		log:        log,
 		containers: make(map[string]*container),
 		jobs:       make(chan *job, cfg.MaxBatch),
+		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		notify:     make(chan struct{}),
 	}
@@ -173,8 +181,8 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// load reads the node id (generating it at first start), the version counter,
-// the containers and the feed and outbox positions.
+// load reads the node id (generating it at first start), the containers, the
+// feed position and the outbox size.
 func (r *Replica) load(ctx context.Context) error {
 	db := r.db.Write
 	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'node_id'`).Scan(&r.nodeID)
@@ -190,23 +198,14 @@ func (r *Replica) load(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	var counter sql.NullString
-	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'version_counter'`).Scan(&counter); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if counter.Valid {
-		if r.counter, err = strconv.ParseInt(counter.String, 10, 64); err != nil {
-			return fmt.Errorf("version counter %q: %w", counter.String, err)
-		}
-	}
-	r.savedCounter = r.counter
 	var seq, pending int64
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM changes`).Scan(&seq); err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&pending); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM changes WHERE origin = ? AND tentative = 1`, r.nodeID).Scan(&pending); err != nil {
 		return err
 	}
+	r.seq = seq
 	r.lastSeq.Store(seq)
 	r.pending.Store(pending)
 	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
@@ -278,7 +277,19 @@ func (r *Replica) wake() {
 	r.notifyMu.Unlock()
 }
 
-// submit hands a job to the writer and waits for its group to commit.
+// enter and leave bracket a write, from before its validation to its
+// outcome, so that the writer knows who is about to queue.
+func (r *Replica) enter() { r.inflight.Add(1) }
+
+func (r *Replica) leave() {
+	r.inflight.Add(-1)
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// submit hands a job to the writer and waits until its group is durable.
 func (r *Replica) submit(ctx context.Context, j *job) error {
 	if r.closed.Load() {
 		return replica.ErrClosed
@@ -297,31 +308,26 @@ func (r *Replica) submit(ctx context.Context, j *job) error {
 	return j.err
 }
 
-// writer owns the write connection. It takes every job queued while the last
-// commit ran and commits them together.
+// writer owns the write connection and commits writes in groups: it opens a
+// transaction for the first queued job and runs every job that arrives while
+// other callers are on their way to the queue (validating their documents),
+// for at most Linger, then commits: one COMMIT, and one fsync, acknowledges
+// the whole group. Jobs run while the group fills, so waiting costs little,
+// and a lone caller never waits.
 func (r *Replica) writer(ctx context.Context) {
 	defer close(r.done)
-	batch := make([]*job, 0, r.cfg.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case j := <-r.jobs:
-			batch = append(batch[:0], j)
-		drain:
-			for len(batch) < r.cfg.MaxBatch {
-				select {
-				case j := <-r.jobs:
-					batch = append(batch, j)
-				default:
-					break drain
-				}
-			}
-			r.commit(batch)
+			r.group(j, timer)
 		case <-ctx.Done():
 			// Finish what was queued before Close, then refuse.
 			for {
 				select {
 				case j := <-r.jobs:
-					r.commit([]*job{j})
+					r.group(j, nil)
 				default:
 					return
 				}
@@ -330,50 +336,81 @@ func (r *Replica) writer(ctx context.Context) {
 	}
 }
 
-func (r *Replica) commit(batch []*job) {
-	ctx := context.Background()
+// group runs first and the jobs that follow it in one transaction and commits
+// them. With a nil timer it takes no other job.
+//
+// A job that fails before writing (a failed precondition) fails alone. A job
+// that fails after writing (a storageError) forces a rollback, and the group
+// is replayed one job per transaction so that only that job fails.
+func (r *Replica) group(first *job, timer *time.Timer) {
 	start := time.Now()
-	fail := func(err error) {
-		r.stats.CommitErrors.Add(1)
-		r.log.Error("group commit failed", "writes", len(batch), "err", err)
-		for _, j := range batch {
-			if j.err == nil {
-				j.err = fmt.Errorf("commit: %w", err)
-			}
-			close(j.done)
-		}
+	seq0 := r.seq
+	batch := []*job{first}
+	if err := r.db.BeforeWrite(context.Background(), r.conn); err != nil {
+		r.fail(batch, err)
+		return
 	}
-	if _, err := r.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		fail(err)
+	if _, err := r.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		r.fail(batch, err)
+		return
+	}
+	broken := r.run(first)
+	armed := false
+fill:
+	for !broken && timer != nil && len(batch) < r.cfg.MaxBatch {
+		var j *job
+		select {
+		case j = <-r.jobs:
+		default:
+			// Wait only for callers already on their way.
+			if r.cfg.Linger <= 0 || r.inflight.Load() <= int64(len(batch)) {
+				break fill
+			}
+			if !armed {
+				timer.Reset(r.cfg.Linger)
+				armed = true
+			}
+			select {
+			case j = <-r.jobs:
+			case <-r.kick:
+				continue
+			case <-timer.C:
+				armed = false
+				break fill
+			}
+		}
+		batch = append(batch, j)
+		broken = r.run(j)
+	}
+	if armed {
+		timer.Stop()
+	}
+	var err error
+	if !broken {
+		_, err = r.conn.ExecContext(context.Background(), "COMMIT")
+	}
+	if broken || err != nil {
+		if _, rerr := r.conn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
+			r.log.Error("rollback failed", "err", rerr)
+		}
+		r.seq = seq0
+		if broken && len(batch) > 1 {
+			for _, j := range batch {
+				j.err = nil
+				r.group(j, nil)
+			}
+		} else {
+			r.fail(batch, err)
+		}
 		return
 	}
 	ok := 0
 	for _, j := range batch {
-		j.err = r.runJob(ctx, j)
 		if j.err == nil {
 			ok++
-		}
-	}
-	var err error
-	if r.counter != r.savedCounter {
-		_, err = r.stmts.saveCounter.ExecContext(ctx, strconv.FormatInt(r.counter, 10))
-	}
-	if err == nil {
-		_, err = r.conn.ExecContext(ctx, "COMMIT")
-	}
-	if err != nil {
-		if _, rerr := r.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		// Version ids handed out in the failed group are not reused:
-		// keep counting from where it got to, gaps are harmless.
-		fail(err)
-		return
-	}
-	r.savedCounter = r.counter
-	for _, j := range batch {
-		if j.err == nil && j.after != nil {
-			j.after()
+			if j.after != nil {
+				j.after()
+			}
 		}
 	}
 	r.stats.Commits.Add(1)
@@ -391,23 +428,35 @@ func (r *Replica) commit(batch []*job) {
 	}
 }
 
-// runJob runs one job inside its own savepoint so that its failure leaves the
-// rest of the group intact.
-func (r *Replica) runJob(ctx context.Context, j *job) error {
-	if _, err := r.conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-		return err
-	}
-	if err := j.fn(ctx); err != nil {
-		if _, rerr := r.conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
-			err = errors.Join(err, rerr)
+// run runs one job inside the open transaction and reports whether it failed
+// after writing, which spoils the transaction.
+func (r *Replica) run(j *job) bool {
+	j.err = j.fn(context.Background())
+	return errors.As(j.err, new(*storageError))
+}
+
+// fail reports a failed group: jobs that had no error of their own get err.
+func (r *Replica) fail(batch []*job, err error) {
+	r.stats.CommitErrors.Add(1)
+	r.log.Error("commit failed", "writes", len(batch), "err", err)
+	for _, j := range batch {
+		if j.err == nil {
+			j.err = fmt.Errorf("commit: %w", err)
 		}
-		if _, rerr := r.conn.ExecContext(ctx, "RELEASE job"); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return err
+		r.stats.WriteErrors.Add(1)
+		close(j.done)
 	}
-	_, err := r.conn.ExecContext(ctx, "RELEASE job")
-	return err
+}
+
+// storageError marks a job's failure after it wrote: its transaction must be
+// rolled back. A job fails with anything else only before writing.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+func wrote(op string, err error) error {
+	return &storageError{fmt.Errorf("%s: %w", op, err)}
 }
 
 func (r *Replica) container(name string) (*container, error) {
@@ -424,6 +473,8 @@ func (r *Replica) container(name string) (*container, error) {
 // reports whether the container is new. Changing the partition key path of
 // an existing container fails with ErrContainerMismatch.
 func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, replica.Container, error) {
+	r.enter()
+	defer r.leave()
 	c, err := c.Normalize()
 	if err != nil {
 		return false, c, err
@@ -447,8 +498,10 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 				return fmt.Errorf("%w: container %q has partition key %q, not %q (a partition key path cannot change)",
 					replica.ErrContainerMismatch, c.Name, pk, c.PartitionKey)
 			}
-			_, err = r.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), r.cfg.Now().Unix())
-			return err
+			if _, err := r.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), r.cfg.Now().Unix()); err != nil {
+				return wrote("store container", err)
+			}
+			return nil
 		},
 		after: func() {
 			r.mu.Lock()

@@ -3,13 +3,16 @@ package edge
 // migrations build the edge database. Append only: an existing database runs
 // the ones its PRAGMA user_version has not seen.
 //
-//   - meta: node id and the version counter.
+//   - meta: the node id.
 //   - containers: definitions, known locally or learnt from the hub.
-//   - items: the local view of every item, one row each, tombstones included.
-//   - changes: the local change feed; every version and delete in the order
-//     this node recorded it (seq). Bodies are kept so every version can be
-//     read back.
-//   - outbox: the tentative versions not yet confirmed by a hub, by change seq.
+//   - changes: the local change feed, every version and delete in the order
+//     this node recorded it (seq). A version's body is stored here, once.
+//     A local version's id is "<node id>-<seq>", so it needs no counter.
+//   - items: the local view, one small row per item (tombstones included)
+//     pointing at the change row that holds its current version.
+//
+// The outbox is not a table of its own: it is this node's tentative changes,
+// in seq order (origin = node id, tentative = 1).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -21,22 +24,6 @@ CREATE TABLE containers (
 	policy     TEXT NOT NULL,
 	updated_at INTEGER NOT NULL
 );
-CREATE TABLE items (
-	container TEXT NOT NULL,
-	id        TEXT NOT NULL,
-	pk        TEXT NOT NULL,
-	version   TEXT NOT NULL,
-	base      TEXT NOT NULL,
-	origin    TEXT NOT NULL,
-	ts        INTEGER NOT NULL,
-	lsn       INTEGER NOT NULL DEFAULT 0,
-	crts      INTEGER NOT NULL DEFAULT 0,
-	tentative INTEGER NOT NULL,
-	deleted   INTEGER NOT NULL,
-	body      BLOB,
-	UNIQUE (container, id)
-);
-CREATE INDEX items_by_pk ON items (container, pk, id);
 CREATE TABLE changes (
 	seq       INTEGER PRIMARY KEY,
 	container TEXT NOT NULL,
@@ -53,7 +40,14 @@ CREATE TABLE changes (
 	body      BLOB
 );
 CREATE INDEX changes_by_container ON changes (container, seq);
-CREATE TABLE outbox (
-	seq INTEGER PRIMARY KEY REFERENCES changes (seq)
-);
+CREATE TABLE items (
+	container TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	pk        TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	seq       INTEGER NOT NULL,
+	deleted   INTEGER NOT NULL,
+	PRIMARY KEY (container, id)
+) WITHOUT ROWID;
+CREATE INDEX items_by_pk ON items (container, pk, id);
 `}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/edgesync/edgesync/internal/bench"
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/web"
+)
+
+// runBench measures local write latency and throughput of the edge replica
+// through the Go API and through HTTP, against raw SQLite inserts of the same
+// documents measured in the same run.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgenode bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seqDocs := fs.Int("seq-docs", 3000, "documents written one at a time (latency runs)")
+	docs := fs.Int("docs", 30000, "documents written by the concurrent runs")
+	clients := fs.Int("clients", 32, "concurrent writers in the concurrent runs")
+	size := fs.Int("size", 1024, "document size in bytes")
+	dir := fs.String("dir", "", "where to put the benchmark databases (default: a new temp dir, removed after)")
+	durability := fs.String("durability", sqlitestore.DurabilityFull, "full or normal")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	only := fs.String("only", "", "run only the steps whose name contains this (e.g. HTTP)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	if err := parseFlags(fs, args, "EDGENODE_BENCH_"); err != nil {
+		return err
+	}
+	if *seqDocs <= 0 || *docs <= 0 || *clients <= 0 || *size < 64 || *size > replica.MaxDocumentSize {
+		return usageError("--seq-docs, --docs and --clients must be positive, --size 64..2097152")
+	}
+	root := *dir
+	if root == "" {
+		tmp, err := os.MkdirTemp("", "edgenode-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		root = tmp
+	}
+	bodies := make([][]byte, max(*seqDocs, *docs))
+	for i := range bodies {
+		bodies[i] = bench.Doc(i, *size)
+	}
+	fmt.Fprintf(stderr, "edgenode bench: %d-byte documents, durability %s, GOMAXPROCS %d, dir %s\n", *size, *durability, runtime.GOMAXPROCS(0), root)
+
+	var results []bench.Summary
+	step := 0
+	run := func(name string, f func(dir string) (bench.Summary, error)) error {
+		step++
+		d := fmt.Sprintf("%s/run%d", root, step)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "  running %s ...\n", name)
+		s, err := f(d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		s.Name = name
+		results = append(results, s)
+		fmt.Fprintf(stderr, "  %s\n", s)
+		return os.RemoveAll(d)
+	}
+	rawRun := func(n, c int) func(string) (bench.Summary, error) {
+		return func(dir string) (bench.Summary, error) {
+			db, err := bench.OpenRawSQLite(ctx, dir, *durability)
+			if err != nil {
+				return bench.Summary{}, err
+			}
+			defer db.Close()
+			return bench.Run("", n, c, func(i int) error { return db.Insert(ctx, bench.DocID(i), bodies[i]) })
+		}
+	}
+	apiRun := func(n, c int) func(string) (bench.Summary, error) {
+		return func(dir string) (bench.Summary, error) {
+			r, err := openBenchReplica(ctx, dir, *durability)
+			if err != nil {
+				return bench.Summary{}, err
+			}
+			defer r.Close(context.Background())
+			defer reportCommits(stderr, r)
+			return bench.Run("", n, c, func(i int) error {
+				_, err := r.Create(ctx, bench.Container, bodies[i])
+				return err
+			})
+		}
+	}
+	httpRun := func(n, c int) func(string) (bench.Summary, error) {
+		return func(dir string) (bench.Summary, error) {
+			r, err := openBenchReplica(ctx, dir, *durability)
+			if err != nil {
+				return bench.Summary{}, err
+			}
+			defer r.Close(context.Background())
+			defer reportCommits(stderr, r)
+			return benchHTTP(r, bodies[:n], c)
+		}
+	}
+	steps := []struct {
+		name string
+		f    func(string) (bench.Summary, error)
+	}{
+		{"raw SQLite insert, 1 writer", rawRun(*seqDocs, 1)},
+		{"edge Go API create, 1 writer", apiRun(*seqDocs, 1)},
+		{fmt.Sprintf("raw SQLite insert, %d writers", *clients), rawRun(*docs, *clients)},
+		{fmt.Sprintf("edge Go API create, %d writers", *clients), apiRun(*docs, *clients)},
+		{fmt.Sprintf("edge HTTP POST, %d clients", *clients), httpRun(*docs, *clients)},
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if *only != "" && !strings.Contains(s.name, *only) {
+			continue
+		}
+		if err := run(s.name, s.f); err != nil {
+			return err
+		}
+	}
+	if len(results) != len(steps) {
+		for _, s := range results {
+			fmt.Fprintln(stdout, s)
+		}
+		return nil
+	}
+	ratio := float64(results[1].P99) / float64(results[0].P99)
+	if *asJSON {
+		type row struct {
+			Name      string  `json:"name"`
+			Ops       int     `json:"ops"`
+			OpsPerSec float64 `json:"opsPerSec"`
+			P50us     float64 `json:"p50us"`
+			P99us     float64 `json:"p99us"`
+		}
+		out := struct {
+			Rows             []row   `json:"rows"`
+			GoAPIP99VsRaw    float64 `json:"goApiP99VsRawP99"`
+			HTTPWritesPerSec float64 `json:"httpWritesPerSec"`
+		}{GoAPIP99VsRaw: ratio, HTTPWritesPerSec: results[4].OpsPerSec()}
+		for _, s := range results {
+			out.Rows = append(out.Rows, row{s.Name, s.Ops, s.OpsPerSec(), float64(s.P50.Nanoseconds()) / 1e3, float64(s.P99.Nanoseconds()) / 1e3})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(stdout, "%-34s %12s %13s %14s %14s\n", "run", "ops", "ops/s", "p50", "p99")
+	for _, s := range results {
+		fmt.Fprintf(stdout, "%-34s %12d %13.0f %14s %14s\n", s.Name, s.Ops, s.OpsPerSec(), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
+	}
+	fmt.Fprintf(stdout, "\ndurable write p99, Go API / raw SQLite: %.2fx (target <= 1.5x)\n", ratio)
+	fmt.Fprintf(stdout, "HTTP writes/s with %d clients: %.0f (target >= 10000 on 2 cores); vs raw SQLite %d writers: %.1fx\n",
+		*clients, results[4].OpsPerSec(), *clients, results[4].OpsPerSec()/results[2].OpsPerSec())
+	return nil
+}
+
+func openBenchReplica(ctx context.Context, dir, durability string) (*edge.Replica, error) {
+	r := edge.New(edge.Config{Dir: dir, Durability: durability})
+	if err := r.Open(ctx); err != nil {
+		return nil, err
+	}
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: bench.Container, PartitionKey: bench.PartitionKey}); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+// benchHTTP serves the edge API on a loopback port and posts every body from
+// clients keep-alive connections.
+func benchHTTP(r *edge.Replica, bodies [][]byte, clients int) (bench.Summary, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return bench.Summary{}, err
+	}
+	srv := &http.Server{Handler: web.NewEdge(r, web.EdgeOptions{}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + "/api/v1/containers/" + bench.Container + "/docs"
+	return bench.Run("", len(bodies), clients, func(i int) error {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("POST status %d", resp.StatusCode)
+		}
+		return err
+	})
+}
+
+// reportCommits prints how the group commits went: how many writes each took
+// and how long they spent committing.
+func reportCommits(w io.Writer, r *edge.Replica) {
+	st := r.Stats()
+	n := max(st.Commits.Load(), 1)
+	fmt.Fprintf(w, "    %d group commits, %.1f writes each, %.2f ms each\n",
+		st.Commits.Load(), float64(st.Writes.Load())/float64(n), float64(st.CommitNanos.Load())/float64(n)/1e6)
+}
