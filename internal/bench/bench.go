@@ -109,7 +109,6 @@ func Run(name string, n, clients int, op func(i int) error) (Summary, error) {
 	return Summarize(name, lats, elapsed), nil
 }
 
-
 // RawSQLite is the baseline: the same documents inserted into a plain
 // two-column table (id, body), one autocommit INSERT each, through the same
 // driver, in WAL mode with SQLite's own durable setting (synchronous=FULL:

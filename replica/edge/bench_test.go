@@ -92,13 +92,15 @@ func benchmarkRaw(b *testing.B, durability string, parallel bool) {
 	})
 }
 
-func BenchmarkCreate_Full(b *testing.B)           { benchmarkCreate(b, sqlitestore.DurabilityFull, false) }
-func BenchmarkRawInsert_Full(b *testing.B)        { benchmarkRaw(b, sqlitestore.DurabilityFull, false) }
-func BenchmarkCreateParallel_Full(b *testing.B)   { benchmarkCreate(b, sqlitestore.DurabilityFull, true) }
-func BenchmarkRawParallel_Full(b *testing.B)      { benchmarkRaw(b, sqlitestore.DurabilityFull, true) }
-func BenchmarkCreateParallel_Normal(b *testing.B) { benchmarkCreate(b, sqlitestore.DurabilityNormal, true) }
-func BenchmarkRawInsert_Normal(b *testing.B)      { benchmarkRaw(b, sqlitestore.DurabilityNormal, false) }
-func BenchmarkCreate_Normal(b *testing.B)         { benchmarkCreate(b, sqlitestore.DurabilityNormal, false) }
+func BenchmarkCreate_Full(b *testing.B)         { benchmarkCreate(b, sqlitestore.DurabilityFull, false) }
+func BenchmarkRawInsert_Full(b *testing.B)      { benchmarkRaw(b, sqlitestore.DurabilityFull, false) }
+func BenchmarkCreateParallel_Full(b *testing.B) { benchmarkCreate(b, sqlitestore.DurabilityFull, true) }
+func BenchmarkRawParallel_Full(b *testing.B)    { benchmarkRaw(b, sqlitestore.DurabilityFull, true) }
+func BenchmarkCreateParallel_Normal(b *testing.B) {
+	benchmarkCreate(b, sqlitestore.DurabilityNormal, true)
+}
+func BenchmarkRawInsert_Normal(b *testing.B) { benchmarkRaw(b, sqlitestore.DurabilityNormal, false) }
+func BenchmarkCreate_Normal(b *testing.B)    { benchmarkCreate(b, sqlitestore.DurabilityNormal, false) }
 
 func BenchmarkGet(b *testing.B) {
 	r := benchReplica(b, sqlitestore.DurabilityNormal)

@@ -72,8 +72,8 @@ type Replica struct {
 	inflight atomic.Int64  // callers between entering a write and its outcome
 	kick     chan struct{} // a caller left without queueing a job
 	cancel   context.CancelCauseFunc
-	done   chan struct{} // closed when the writer has stopped
-	closed atomic.Bool
+	done     chan struct{} // closed when the writer has stopped
+	closed   atomic.Bool
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
