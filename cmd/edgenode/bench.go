@@ -36,12 +36,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	durability := fs.String("durability", sqlitestore.DurabilityFull, "full or normal")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	only := fs.String("only", "", "run only the steps whose name contains this (e.g. HTTP)")
+	rounds := fs.Int("rounds", 3, "rounds; each runs every step once, so that baseline and replica interleave in time")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	if err := parseFlags(fs, args, "EDGENODE_BENCH_"); err != nil {
 		return err
 	}
-	if *seqDocs <= 0 || *docs <= 0 || *clients <= 0 || *size < 64 || *size > replica.MaxDocumentSize {
-		return usageError("--seq-docs, --docs and --clients must be positive, --size 64..2097152")
+	if *seqDocs <= 0 || *docs <= 0 || *clients <= 0 || *rounds <= 0 || *size < 64 || *size > replica.MaxDocumentSize {
+		return usageError("--seq-docs, --docs, --clients and --rounds must be positive, --size 64..2097152")
 	}
 	root := *dir
 	if root == "" {
@@ -58,23 +59,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "edgenode bench: %d-byte documents, durability %s, GOMAXPROCS %d, dir %s\n", *size, *durability, runtime.GOMAXPROCS(0), root)
 
-	var results []bench.Summary
 	step := 0
-	run := func(name string, f func(dir string) (bench.Summary, error)) error {
+	run := func(name string, f func(dir string) (bench.Summary, error)) (bench.Summary, error) {
 		step++
 		d := fmt.Sprintf("%s/run%d", root, step)
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
+			return bench.Summary{}, err
 		}
 		fmt.Fprintf(stderr, "  running %s ...\n", name)
 		s, err := f(d)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return bench.Summary{}, fmt.Errorf("%s: %w", name, err)
 		}
 		s.Name = name
-		results = append(results, s)
 		fmt.Fprintf(stderr, "  %s\n", s)
-		return os.RemoveAll(d)
+		return s, os.RemoveAll(d)
 	}
 	rawRun := func(n, c int) func(string) (bench.Summary, error) {
 		return func(dir string) (bench.Summary, error) {
@@ -117,7 +116,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}{
 		{"raw SQLite insert, 1 writer", rawRun(*seqDocs, 1)},
 		{"edge Go API create, 1 writer", apiRun(*seqDocs, 1)},
-		{fmt.Sprintf("raw SQLite insert, %d writers", *clients), rawRun(*docs, *clients)},
+		{fmt.Sprintf("raw SQLite insert, %d writers", *clients), rawRun(max(*docs/4, 1), *clients)},
 		{fmt.Sprintf("edge Go API create, %d writers", *clients), apiRun(*docs, *clients)},
 		{fmt.Sprintf("edge HTTP POST, %d clients", *clients), httpRun(*docs, *clients)},
 	}
@@ -132,20 +131,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer pprof.StopCPUProfile()
 	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if *only != "" && !strings.Contains(s.name, *only) {
-			continue
-		}
-		if err := run(s.name, s.f); err != nil {
-			return err
+	results := make([]bench.Summary, len(steps))
+	ran := 0
+	for round := 1; round <= *rounds; round++ {
+		fmt.Fprintf(stderr, "round %d of %d\n", round, *rounds)
+		for i, s := range steps {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if *only != "" && !strings.Contains(s.name, *only) {
+				continue
+			}
+			sum, err := run(s.name, s.f)
+			if err != nil {
+				return err
+			}
+			results[i] = bench.Merge(results[i], sum)
+			ran++
 		}
 	}
-	if len(results) != len(steps) {
+	if ran != len(steps)**rounds {
 		for _, s := range results {
-			fmt.Fprintln(stdout, s)
+			if s.Ops > 0 {
+				fmt.Fprintln(stdout, s)
+			}
 		}
 		return nil
 	}
@@ -174,7 +183,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, s := range results {
 		fmt.Fprintf(stdout, "%-34s %12d %13.0f %14s %14s\n", s.Name, s.Ops, s.OpsPerSec(), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
 	}
-	fmt.Fprintf(stdout, "\ndurable write p99, Go API / raw SQLite: %.2fx (target <= 1.5x)\n", ratio)
+	fmt.Fprintf(stdout, "\n%d rounds, latencies pooled over the rounds; %d-byte documents; durability %s; GOMAXPROCS %d\n", *rounds, *size, *durability, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "write p99, Go API / raw SQLite: %.2fx (target <= 1.5x); p50: %.2fx\n", ratio, float64(results[1].P50)/float64(results[0].P50))
 	fmt.Fprintf(stdout, "HTTP writes/s with %d clients: %.0f (target >= 10000 on 2 cores); vs raw SQLite %d writers: %.1fx\n",
 		*clients, results[4].OpsPerSec(), *clients, results[4].OpsPerSec()/results[2].OpsPerSec())
 	return nil

@@ -44,6 +44,17 @@ type Summary struct {
 	P50     time.Duration
 	P99     time.Duration
 	Max     time.Duration
+	Lats    []time.Duration // every operation's latency, sorted
+}
+
+// Merge pools two runs of the same operation (e.g. rounds interleaved with a
+// baseline): latencies together, time added.
+func Merge(a, b Summary) Summary {
+	if a.Ops == 0 {
+		return b
+	}
+	lats := append(slices.Clone(a.Lats), b.Lats...)
+	return Summarize(a.Name, lats, a.Elapsed+b.Elapsed)
 }
 
 // OpsPerSec is the run's throughput.
@@ -67,7 +78,7 @@ func round(d time.Duration) time.Duration {
 // Summarize computes percentiles of lats (which it sorts).
 func Summarize(name string, lats []time.Duration, elapsed time.Duration) Summary {
 	slices.Sort(lats)
-	s := Summary{Name: name, Ops: len(lats), Elapsed: elapsed}
+	s := Summary{Name: name, Ops: len(lats), Elapsed: elapsed, Lats: lats}
 	if len(lats) == 0 {
 		return s
 	}
