@@ -70,6 +70,8 @@ func registerEdgeMetrics(reg *prometheus.Registry, r *edge.Replica) {
 			func() float64 { return float64(r.Status().LastSeq) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_edge_max_batch", Help: "Largest group commit seen."},
 			func() float64 { return float64(st.MaxBatchSeen.Load()) }),
+		counter("edgesync_sqlite_checkpoints_total", "Background WAL checkpoints run.", func() float64 { return float64(r.CheckpointStats().Runs) }),
+		counter("edgesync_sqlite_checkpoint_errors_total", "Background WAL checkpoints that failed.", func() float64 { return float64(r.CheckpointStats().Errors) }),
 	)
 }
 

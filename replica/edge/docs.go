@@ -206,7 +206,7 @@ func (r *Replica) Get(ctx context.Context, containerName, id string, opt ReadOpt
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return replica.Item{}, err
 	}
-	it, err := scanItem(r.db.Read.QueryRowContext(ctx, itemQuery+`i.container = ? AND i.id = ?`, containerName, id))
+	it, err := scanItem(r.getItem.QueryRowContext(ctx, containerName, id))
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (it.Deleted || opt.Consistency == ConsistencyConfirmed && it.Tentative) {
 		return replica.Item{}, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, id, containerName)
 	}

@@ -82,6 +82,8 @@ type Replica struct {
 	pending atomic.Int64
 	stats   Stats
 
+	getItem *sql.Stmt // on the read pool
+
 	// owned by the writer goroutine
 	seq   int64 // last change seq assigned
 	conn  *sql.Conn
@@ -170,7 +172,12 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	if r.conn, err = r.db.Write.Conn(ctx); err != nil {
 		return fmt.Errorf("write connection: %w", err)
 	}
+	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err != nil {
+		r.conn.Close()
+		return fmt.Errorf("prepare: %w", err)
+	}
 	if err := r.stmts.prepare(ctx, r.conn); err != nil {
+		r.getItem.Close()
 		r.conn.Close()
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -247,7 +254,7 @@ func (r *Replica) Close(ctx context.Context) error {
 		return fmt.Errorf("close: writer still busy: %w", ctx.Err())
 	}
 	r.stmts.close()
-	err := errors.Join(r.conn.Close(), r.db.Close(), r.unlock())
+	err := errors.Join(r.getItem.Close(), r.conn.Close(), r.db.Close(), r.unlock())
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)
 	return err
@@ -255,6 +262,9 @@ func (r *Replica) Close(ctx context.Context) error {
 
 // NodeID is this node's id, generated at first start and kept in the data dir.
 func (r *Replica) NodeID() string { return r.nodeID }
+
+// CheckpointStats returns the background WAL checkpointer's counters.
+func (r *Replica) CheckpointStats() sqlitestore.CheckpointStats { return r.db.CheckpointStats() }
 
 // Stats returns the replica's cumulative write-path counters.
 func (r *Replica) Stats() *Stats { return &r.stats }
