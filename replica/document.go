@@ -147,8 +147,10 @@ func PartitionKeyValue(members []member, path []string) (string, error) {
 		var found *member
 		for i := range members {
 			if members[i].key == seg {
+				if found != nil {
+					return "", fmt.Errorf("%w: duplicate property %q on the partition key path %s", ErrInvalid, seg, name)
+				}
 				found = &members[i]
-				break
 			}
 		}
 		if found == nil {

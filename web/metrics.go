@@ -52,16 +52,16 @@ func requestMetrics(reg *prometheus.Registry) echo.MiddlewareFunc {
 
 // registerEdgeMetrics exposes the replica's counters.
 func registerEdgeMetrics(reg *prometheus.Registry, r *edge.Replica) {
-	st := r.Stats()
+	st, ws := r.Stats(), r.WriterStats()
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		counter("edgesync_edge_commits_total", "Group commits of the write path.", func() float64 { return float64(st.Commits.Load()) }),
-		counter("edgesync_edge_commit_errors_total", "Group commits that failed as a whole.", func() float64 { return float64(st.CommitErrors.Load()) }),
-		counter("edgesync_edge_writes_total", "Writes acknowledged.", func() float64 { return float64(st.Writes.Load()) }),
-		counter("edgesync_edge_write_errors_total", "Writes refused (precondition, conflict, ...).", func() float64 { return float64(st.WriteErrors.Load()) }),
-		counter("edgesync_edge_commit_seconds_total", "Time spent in group commits.", func() float64 { return float64(st.CommitNanos.Load()) / 1e9 }),
+		counter("edgesync_edge_commits_total", "Group commits of the write path.", func() float64 { return float64(ws.Commits.Load()) }),
+		counter("edgesync_edge_commit_errors_total", "Group commits that failed as a whole.", func() float64 { return float64(ws.CommitErrors.Load()) }),
+		counter("edgesync_edge_writes_total", "Writes acknowledged.", func() float64 { return float64(ws.Writes.Load()) }),
+		counter("edgesync_edge_write_errors_total", "Writes refused (precondition, conflict, ...).", func() float64 { return float64(ws.WriteErrors.Load()) }),
+		counter("edgesync_edge_commit_seconds_total", "Time spent in group commits.", func() float64 { return float64(ws.CommitNanos.Load()) / 1e9 }),
 		counter("edgesync_edge_reads_total", "Items returned by reads and listings.", func() float64 { return float64(st.ReadsServed.Load()) }),
 		counter("edgesync_edge_changes_served_total", "Change records served.", func() float64 { return float64(st.ChangesServed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_edge_outbox_pending", Help: "Tentative versions waiting for the hub."},
@@ -69,7 +69,7 @@ func registerEdgeMetrics(reg *prometheus.Registry, r *edge.Replica) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_edge_change_seq", Help: "Newest position of the local change feed."},
 			func() float64 { return float64(r.Status().LastSeq) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_edge_max_batch", Help: "Largest group commit seen."},
-			func() float64 { return float64(st.MaxBatchSeen.Load()) }),
+			func() float64 { return float64(ws.MaxBatch.Load()) }),
 		counter("edgesync_sqlite_checkpoints_total", "Background WAL checkpoints run.", func() float64 { return float64(r.CheckpointStats().Runs) }),
 		counter("edgesync_sqlite_checkpoint_errors_total", "Background WAL checkpoints that failed.", func() float64 { return float64(r.CheckpointStats().Errors) }),
 	)

@@ -232,7 +232,7 @@ func benchHTTP(r *edge.Replica, bodies [][]byte, clients int) (bench.Summary, er
 // reportCommits prints how the group commits went: how many writes each took
 // and how long they spent committing.
 func reportCommits(w io.Writer, r *edge.Replica) {
-	st := r.Stats()
+	st := r.WriterStats()
 	n := max(st.Commits.Load(), 1)
 	fmt.Fprintf(w, "    %d group commits, %.1f writes each, %.2f ms each\n",
 		st.Commits.Load(), float64(st.Writes.Load())/float64(n), float64(st.CommitNanos.Load())/float64(n)/1e6)

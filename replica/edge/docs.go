@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
 // Consistency levels for reads.
@@ -63,8 +64,8 @@ func (r *Replica) Delete(ctx context.Context, containerName, id string, opt Writ
 }
 
 func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
-	r.enter()
-	defer r.leave()
+	r.w.Enter()
+	defer r.w.Leave()
 	c, err := r.container(containerName)
 	if err != nil {
 		return replica.Item{}, false, err
@@ -90,18 +91,17 @@ func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, i
 		created bool
 		seq     int64
 	)
-	j := &job{
-		fn: func(ctx context.Context) error {
+	err = r.submit(ctx,
+		func(ctx context.Context) error {
 			var err error
 			it, created, seq, err = r.applyLocal(ctx, kind, c, doc, opt)
 			return err
 		},
-		after: func() {
+		func() {
 			r.lastSeq.Store(seq)
 			r.pending.Add(1)
-		},
-	}
-	if err := r.submit(ctx, j); err != nil {
+		})
+	if err != nil {
 		return replica.Item{}, false, err
 	}
 	return it, created, nil
@@ -167,10 +167,10 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 		Deleted:   kind == kindDelete,
 	}
 	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
-		return replica.Item{}, false, 0, wrote("record change", err)
+		return replica.Item{}, false, 0, sqlitestore.Wrote("record change", err)
 	}
 	if _, err := r.stmts.upsertItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted); err != nil {
-		return replica.Item{}, false, 0, wrote("store item", err)
+		return replica.Item{}, false, 0, sqlitestore.Wrote("store item", err)
 	}
 	return it, op == replica.OpCreate, seq, nil
 }
@@ -385,7 +385,7 @@ func (s *writeStmts) all() []**sql.Stmt {
 	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertItem}
 }
 
-func (s *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
+func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 	texts := []string{
 		`SELECT pk_path FROM containers WHERE name = ?`,
 		`INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
@@ -398,7 +398,7 @@ func (s *writeStmts) prepare(ctx context.Context, conn *sql.Conn) error {
 				seq = excluded.seq, deleted = excluded.deleted`,
 	}
 	for i, dst := range s.all() {
-		st, err := conn.PrepareContext(ctx, texts[i])
+		st, err := w.Prepare(ctx, texts[i])
 		if err != nil {
 			s.close()
 			return fmt.Errorf("%s: %w", texts[i], err)

@@ -3,12 +3,11 @@
 // version, is recorded in the local change feed, and queues in a durable
 // outbox for the hub.
 //
-// Writes from all goroutines funnel into one writer goroutine that owns the
-// single write connection and commits them in groups: one transaction (and,
-// with the default durability, one fsync) for every write that arrived while
-// the previous commit ran. Nobody's write is acknowledged before its group is
-// durable, and a failing write is rolled back to its own savepoint without
-// touching the others in its group.
+// Writes from all goroutines go through one sqlitestore.Writer, which owns
+// the single write connection and commits them in groups: one transaction
+// (and, with the default durability, one fsync) for every write waiting or
+// about to arrive. Nobody's write is acknowledged before its group is durable,
+// and a failing write fails alone.
 //
 // Use:
 //
@@ -47,12 +46,9 @@ type Config struct {
 	Dir        string       // data directory; created if missing
 	Durability string       // sqlitestore.DurabilityFull (default) or DurabilityNormal
 	Logger     *slog.Logger // default: discard
-	// MaxBatch bounds how many writes one group commit takes. Default 256.
+	// MaxBatch and Linger tune group commit (sqlitestore.WriterConfig).
 	MaxBatch int
-	// Linger bounds how long the writer waits for callers that are already
-	// preparing a write (validating a document) to join the group before it
-	// commits. Default 1ms; negative turns it off.
-	Linger time.Duration
+	Linger   time.Duration
 	// Now returns the current time; tests set it. Default time.Now.
 	Now func() time.Time
 }
@@ -62,18 +58,13 @@ type Replica struct {
 	cfg    Config
 	log    *slog.Logger
 	db     *sqlitestore.DB
+	w      *sqlitestore.Writer
 	unlock func() error
 	nodeID string
+	closed atomic.Bool
 
 	mu         sync.RWMutex // guards containers
 	containers map[string]*container
-
-	jobs     chan *job
-	inflight atomic.Int64  // callers between entering a write and its outcome
-	kick     chan struct{} // a caller left without queueing a job
-	cancel   context.CancelCauseFunc
-	done     chan struct{} // closed when the writer has stopped
-	closed   atomic.Bool
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
@@ -85,19 +76,13 @@ type Replica struct {
 	getItem *sql.Stmt // on the read pool
 
 	// owned by the writer goroutine
-	seq   int64 // last change seq assigned
-	conn  *sql.Conn
-	stmts writeStmts
+	seq, seq0 int64 // last change seq assigned; its value when the group began
+	stmts     writeStmts
 }
 
-// Stats are cumulative counters of the write path.
+// Stats are cumulative counters of the read path; WriterStats has the
+// write path's.
 type Stats struct {
-	Commits       atomic.Int64 // group commits that succeeded
-	CommitErrors  atomic.Int64 // group commits that failed as a whole
-	Writes        atomic.Int64 // writes acknowledged
-	WriteErrors   atomic.Int64 // writes refused (bad precondition, conflict, ...)
-	CommitNanos   atomic.Int64 // time spent running and committing groups
-	MaxBatchSeen  atomic.Int64
 	ReadsServed   atomic.Int64
 	ChangesServed atomic.Int64
 }
@@ -107,21 +92,8 @@ type container struct {
 	pkPath []string
 }
 
-type job struct {
-	fn    func(ctx context.Context) error // runs inside the group's transaction
-	after func()                          // runs once the group is committed
-	err   error
-	done  chan struct{}
-}
-
 // New returns a Replica for cfg. It does no I/O; call Open.
 func New(cfg Config) *Replica {
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 256
-	}
-	if cfg.Linger == 0 {
-		cfg.Linger = time.Millisecond
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -133,9 +105,6 @@ func New(cfg Config) *Replica {
 		cfg:        cfg,
 		log:        log,
 		containers: make(map[string]*container),
-		jobs:       make(chan *job, cfg.MaxBatch),
-		kick:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
 		notify:     make(chan struct{}),
 	}
 }
@@ -169,21 +138,22 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	if err := r.load(ctx); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	if r.conn, err = r.db.Write.Conn(ctx); err != nil {
-		return fmt.Errorf("write connection: %w", err)
+	r.w = sqlitestore.NewWriter(r.db, sqlitestore.WriterConfig{
+		Logger: r.log, MaxBatch: r.cfg.MaxBatch, Linger: r.cfg.Linger,
+		OnBegin:    func() { r.seq0 = r.seq },
+		OnRollback: func() { r.seq = r.seq0 },
+		OnCommit:   r.wake,
+	})
+	if err := r.w.Open(ctx); err != nil {
+		return err
 	}
-	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err != nil {
-		r.conn.Close()
+	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err == nil {
+		err = r.stmts.prepare(ctx, r.w)
+	}
+	if err != nil {
+		r.w.Close(ctx)
 		return fmt.Errorf("prepare: %w", err)
 	}
-	if err := r.stmts.prepare(ctx, r.conn); err != nil {
-		r.getItem.Close()
-		r.conn.Close()
-		return fmt.Errorf("prepare: %w", err)
-	}
-	wctx, cancel := context.WithCancelCause(context.Background())
-	r.cancel = cancel
-	go r.writer(wctx)
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil
 }
@@ -244,17 +214,14 @@ func (r *Replica) Close(ctx context.Context) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if r.cancel == nil { // never opened
+	if r.w == nil { // never opened
 		return nil
 	}
-	r.cancel(replica.ErrClosed)
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		return fmt.Errorf("close: writer still busy: %w", ctx.Err())
+	if err := r.w.Close(ctx); err != nil {
+		return err
 	}
 	r.stmts.close()
-	err := errors.Join(r.getItem.Close(), r.conn.Close(), r.db.Close(), r.unlock())
+	err := errors.Join(r.getItem.Close(), r.db.Close(), r.unlock())
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)
 	return err
@@ -266,8 +233,11 @@ func (r *Replica) NodeID() string { return r.nodeID }
 // CheckpointStats returns the background WAL checkpointer's counters.
 func (r *Replica) CheckpointStats() sqlitestore.CheckpointStats { return r.db.CheckpointStats() }
 
-// Stats returns the replica's cumulative write-path counters.
+// Stats returns the replica's cumulative read-path counters.
 func (r *Replica) Stats() *Stats { return &r.stats }
+
+// WriterStats returns the write path's counters (group commits).
+func (r *Replica) WriterStats() *sqlitestore.WriterStats { return r.w.Stats() }
 
 // Changed returns a channel that is closed at the next commit (or at Close).
 // Take it before reading the feed, then wait on it: no wake-up is lost.
@@ -277,8 +247,8 @@ func (r *Replica) Changed() <-chan struct{} {
 	return r.notify
 }
 
-// Done is closed when the replica has stopped.
-func (r *Replica) Done() <-chan struct{} { return r.done }
+// Done is closed when the replica's writer has stopped.
+func (r *Replica) Done() <-chan struct{} { return r.w.Done() }
 
 func (r *Replica) wake() {
 	r.notifyMu.Lock()
@@ -287,186 +257,16 @@ func (r *Replica) wake() {
 	r.notifyMu.Unlock()
 }
 
-// enter and leave bracket a write, from before its validation to its
-// outcome, so that the writer knows who is about to queue.
-func (r *Replica) enter() { r.inflight.Add(1) }
-
-func (r *Replica) leave() {
-	r.inflight.Add(-1)
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-// submit hands a job to the writer and waits until its group is durable.
-func (r *Replica) submit(ctx context.Context, j *job) error {
+// submit runs fn in the writer's next group and returns once it is durable.
+func (r *Replica) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
 	if r.closed.Load() {
 		return replica.ErrClosed
 	}
-	j.done = make(chan struct{})
-	select {
-	case r.jobs <- j:
-	case <-r.done:
+	err := r.w.Do(ctx, fn, after)
+	if errors.Is(err, sqlitestore.ErrWriterClosed) {
 		return replica.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
 	}
-	// Once queued, the job runs: wait for the outcome even if ctx ends, so a
-	// caller never reports failure for a write that committed.
-	<-j.done
-	return j.err
-}
-
-// writer owns the write connection and commits writes in groups: it opens a
-// transaction for the first queued job and runs every job that arrives while
-// other callers are on their way to the queue (validating their documents),
-// for at most Linger, then commits: one COMMIT, and one fsync, acknowledges
-// the whole group. Jobs run while the group fills, so waiting costs little,
-// and a lone caller never waits.
-func (r *Replica) writer(ctx context.Context) {
-	defer close(r.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case j := <-r.jobs:
-			r.group(j, timer)
-		case <-ctx.Done():
-			// Finish what was queued before Close, then refuse.
-			for {
-				select {
-				case j := <-r.jobs:
-					r.group(j, nil)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-// group runs first and the jobs that follow it in one transaction and commits
-// them. With a nil timer it takes no other job.
-//
-// A job that fails before writing (a failed precondition) fails alone. A job
-// that fails after writing (a storageError) forces a rollback, and the group
-// is replayed one job per transaction so that only that job fails.
-func (r *Replica) group(first *job, timer *time.Timer) {
-	start := time.Now()
-	seq0 := r.seq
-	batch := []*job{first}
-	if err := r.db.BeforeWrite(context.Background(), r.conn); err != nil {
-		r.fail(batch, err)
-		return
-	}
-	if _, err := r.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		r.fail(batch, err)
-		return
-	}
-	broken := r.run(first)
-	armed := false
-fill:
-	for !broken && timer != nil && len(batch) < r.cfg.MaxBatch {
-		var j *job
-		select {
-		case j = <-r.jobs:
-		default:
-			// Wait only for callers already on their way.
-			if r.cfg.Linger <= 0 || r.inflight.Load() <= int64(len(batch)) {
-				break fill
-			}
-			if !armed {
-				timer.Reset(r.cfg.Linger)
-				armed = true
-			}
-			select {
-			case j = <-r.jobs:
-			case <-r.kick:
-				continue
-			case <-timer.C:
-				armed = false
-				break fill
-			}
-		}
-		batch = append(batch, j)
-		broken = r.run(j)
-	}
-	if armed {
-		timer.Stop()
-	}
-	var err error
-	if !broken {
-		_, err = r.conn.ExecContext(context.Background(), "COMMIT")
-	}
-	if broken || err != nil {
-		if _, rerr := r.conn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
-			r.log.Error("rollback failed", "err", rerr)
-		}
-		r.seq = seq0
-		if broken && len(batch) > 1 {
-			for _, j := range batch {
-				j.err = nil
-				r.group(j, nil)
-			}
-		} else {
-			r.fail(batch, err)
-		}
-		return
-	}
-	ok := 0
-	for _, j := range batch {
-		if j.err == nil {
-			ok++
-			if j.after != nil {
-				j.after()
-			}
-		}
-	}
-	r.stats.Commits.Add(1)
-	r.stats.Writes.Add(int64(ok))
-	r.stats.WriteErrors.Add(int64(len(batch) - ok))
-	r.stats.CommitNanos.Add(int64(time.Since(start)))
-	if n := int64(len(batch)); n > r.stats.MaxBatchSeen.Load() {
-		r.stats.MaxBatchSeen.Store(n)
-	}
-	for _, j := range batch {
-		close(j.done)
-	}
-	if ok > 0 {
-		r.wake()
-	}
-}
-
-// run runs one job inside the open transaction and reports whether it failed
-// after writing, which spoils the transaction.
-func (r *Replica) run(j *job) bool {
-	j.err = j.fn(context.Background())
-	return errors.As(j.err, new(*storageError))
-}
-
-// fail reports a failed group: jobs that had no error of their own get err.
-func (r *Replica) fail(batch []*job, err error) {
-	r.stats.CommitErrors.Add(1)
-	r.log.Error("commit failed", "writes", len(batch), "err", err)
-	for _, j := range batch {
-		if j.err == nil {
-			j.err = fmt.Errorf("commit: %w", err)
-		}
-		r.stats.WriteErrors.Add(1)
-		close(j.done)
-	}
-}
-
-// storageError marks a job's failure after it wrote: its transaction must be
-// rolled back. A job fails with anything else only before writing.
-type storageError struct{ err error }
-
-func (e *storageError) Error() string { return e.err.Error() }
-func (e *storageError) Unwrap() error { return e.err }
-
-func wrote(op string, err error) error {
-	return &storageError{fmt.Errorf("%s: %w", op, err)}
+	return err
 }
 
 func (r *Replica) container(name string) (*container, error) {
@@ -483,8 +283,8 @@ func (r *Replica) container(name string) (*container, error) {
 // reports whether the container is new. Changing the partition key path of
 // an existing container fails with ErrContainerMismatch.
 func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, replica.Container, error) {
-	r.enter()
-	defer r.leave()
+	r.w.Enter()
+	defer r.w.Leave()
 	c, err := c.Normalize()
 	if err != nil {
 		return false, c, err
@@ -495,8 +295,8 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 		return false, c, err
 	}
 	var created bool
-	j := &job{
-		fn: func(ctx context.Context) error {
+	err = r.submit(ctx,
+		func(ctx context.Context) error {
 			var pk string
 			err := r.stmts.getContainer.QueryRowContext(ctx, c.Name).Scan(&pk)
 			switch {
@@ -509,17 +309,16 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 					replica.ErrContainerMismatch, c.Name, pk, c.PartitionKey)
 			}
 			if _, err := r.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), r.cfg.Now().Unix()); err != nil {
-				return wrote("store container", err)
+				return sqlitestore.Wrote("store container", err)
 			}
 			return nil
 		},
-		after: func() {
+		func() {
 			r.mu.Lock()
 			r.containers[c.Name] = &container{def: c, pkPath: path}
 			r.mu.Unlock()
-		},
-	}
-	if err := r.submit(ctx, j); err != nil {
+		})
+	if err != nil {
 		return false, c, err
 	}
 	return created, c, nil

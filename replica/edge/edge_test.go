@@ -305,7 +305,7 @@ func TestReplica_GroupCommit(t *testing.T) {
 	if len(seen) != writers*each {
 		t.Fatalf("%d versions, want %d", len(seen), writers*each)
 	}
-	st := r.Stats()
+	st := r.WriterStats()
 	if st.Writes.Load() != writers*each+1 || st.WriteErrors.Load() != writers {
 		t.Fatalf("Writes=%d WriteErrors=%d, want %d and %d", st.Writes.Load(), st.WriteErrors.Load(), writers*each+1, writers)
 	}
