@@ -139,8 +139,9 @@ func ValidateID(id string) error {
 }
 
 // PartitionKeyValue finds the partition key value at path among an object's
-// members. Strings are returned as they are; numbers as their JSON text.
-// A missing value, null, or any other JSON type is an error.
+// members. It must be a string (so that scopes, ?pk= filters and the check
+// that a value never changes all compare like with like); a missing value,
+// null, or any other JSON type is an error.
 func PartitionKeyValue(members []member, path []string) (string, error) {
 	name := "/" + joinPath(path)
 	for depth, seg := range path {
@@ -177,12 +178,10 @@ func PartitionKeyValue(members []member, path []string) (string, error) {
 				return "", fmt.Errorf("%w: partition key value at %s is %d bytes, limit %d", ErrInvalid, name, len(s), MaxIDLength)
 			}
 			return s, nil
-		case c == '-' || c >= '0' && c <= '9':
-			return string(v), nil
 		case c == 'n':
 			return "", fmt.Errorf("%w: partition key value at %s is null", ErrInvalid, name)
 		default:
-			return "", fmt.Errorf("%w: partition key value at %s must be a string or a number, got a JSON %s", ErrInvalid, name, jsonKind(c))
+			return "", fmt.Errorf("%w: partition key value at %s must be a string, got a JSON %s", ErrInvalid, name, jsonKind(c))
 		}
 	}
 	return "", fmt.Errorf("%w: empty partition key path", ErrInvalid)

@@ -49,18 +49,10 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		status, body := http.StatusInternalServerError, Error{Code: "internal", Message: "internal error"}
+		status, body := errorResponse(err)
 		var he *echo.HTTPError
-		matched := false
-		for _, m := range errorStatus {
-			if errors.Is(err, m.err) {
-				status, body = m.status, Error{Code: m.code, Message: err.Error()}
-				matched = true
-				break
-			}
-		}
 		switch {
-		case matched:
+		case status != http.StatusInternalServerError:
 		case errors.As(err, &he):
 			status = he.Code
 			body = Error{Code: httpCode(he.Code), Message: http.StatusText(he.Code)}
@@ -79,6 +71,17 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			log.Debug("write error response", "err", err)
 		}
 	}
+}
+
+// errorResponse maps a domain error to its status and body; anything it
+// does not know is a 500 "internal".
+func errorResponse(err error) (int, Error) {
+	for _, m := range errorStatus {
+		if errors.Is(err, m.err) {
+			return m.status, Error{Code: m.code, Message: err.Error()}
+		}
+	}
+	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error"}
 }
 
 func httpCode(status int) string {

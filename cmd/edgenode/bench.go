@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/internal/bench"
+	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -38,11 +39,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("only", "", "run only the steps whose name contains this (e.g. HTTP)")
 	rounds := fs.Int("rounds", 3, "rounds; each runs every step once, so that baseline and replica interleave in time")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
-	if err := parseFlags(fs, args, "EDGENODE_BENCH_"); err != nil {
+	if err := cli.ParseFlags(fs, args, "EDGENODE_BENCH_"); err != nil {
 		return err
 	}
 	if *seqDocs <= 0 || *docs <= 0 || *clients <= 0 || *rounds <= 0 || *size < 64 || *size > replica.MaxDocumentSize {
-		return usageError("--seq-docs, --docs, --clients and --rounds must be positive, --size 64..2097152")
+		return cli.UsageError("--seq-docs, --docs, --clients and --rounds must be positive, --size 64..2097152")
 	}
 	root := *dir
 	if root == "" {

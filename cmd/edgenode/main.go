@@ -21,11 +21,11 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/web"
@@ -57,23 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "usage: edgenode [serve|bench] [flags]; edgenode <command> -h for the flags")
 		return 0
 	default:
-		err = usageError(fmt.Sprintf("unknown command %q: want serve or bench", cmd))
+		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve or bench", cmd))
 	}
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, new(usageError)):
-		fmt.Fprintln(stderr, "edgenode:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "edgenode:", err)
-		return 1
-	}
+	return cli.ExitCode("edgenode", err, stderr)
 }
-
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
 
 type serveConfig struct {
 	listen     string
@@ -96,59 +83,6 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 }
 
-// parseFlags parses args, then fills every flag not given on the command
-// line from its environment variable prefix+NAME.
-func parseFlags(fs *flag.FlagSet, args []string, prefix string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err.Error())
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
-			return
-		}
-		env := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if serr := f.Value.Set(v); serr != nil {
-				err = usageError(fmt.Sprintf("%s=%q: %v", env, v, serr))
-			}
-		}
-	})
-	return err
-}
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
-		}
-	}
-	return "dev"
-}
-
-func newLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
-	}
-	return nil, usageError(fmt.Sprintf("--log-format %q: want text or json", format))
-}
-
 // parseHubs checks the --hub list: base URLs or full WebSocket URLs.
 func parseHubs(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
@@ -159,31 +93,39 @@ func parseHubs(s string) ([]string, error) {
 		h = strings.TrimSpace(h)
 		u, err := url.Parse(h)
 		if err != nil || u.Host == "" {
-			return nil, usageError(fmt.Sprintf("--hub %q: want http(s)://host:port or ws(s)://host:port/api/v1/sync", h))
+			return nil, cli.UsageError(fmt.Sprintf("--hub %q: want http(s)://host:port or ws(s)://host:port/api/v1/sync", h))
 		}
 		switch u.Scheme {
 		case "http", "https", "ws", "wss":
 		default:
-			return nil, usageError(fmt.Sprintf("--hub %q: scheme %q: want http, https, ws or wss", h, u.Scheme))
+			return nil, cli.UsageError(fmt.Sprintf("--hub %q: scheme %q: want http, https, ws or wss", h, u.Scheme))
 		}
 		hubs = append(hubs, h)
 	}
 	return hubs, nil
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func edgeOptions(log *slog.Logger, hubs []string, s *edge.Syncer) web.EdgeOptions {
+	opt := web.EdgeOptions{Logger: log, Version: cli.Version(version), Hubs: hubs}
+	if s != nil {
+		opt.Sync = s
+	}
+	return opt
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("edgenode serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
-	if err := parseFlags(fs, args, "EDGENODE_"); err != nil {
+	if err := cli.ParseFlags(fs, args, "EDGENODE_"); err != nil {
 		return err
 	}
 	if cfg.version {
-		fmt.Fprintln(stdout, "edgenode", buildVersion())
+		fmt.Fprintln(stdout, "edgenode", cli.Version(version))
 		return nil
 	}
-	log, err := newLogger(cfg.logFormat, stderr)
+	log, err := cli.NewLogger(cfg.logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -194,20 +136,39 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cfg.durability {
 	case sqlitestore.DurabilityFull, sqlitestore.DurabilityNormal:
 	default:
-		return usageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
+		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
 
 	r := edge.New(edge.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
-	if err := r.Open(ctx); err != nil {
+	// Opening is not interrupted half-way by a signal; the signal is seen
+	// right after.
+	if err := r.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open replica: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := r.Close(cctx); err != nil {
-			log.Error("close replica", "err", err)
+		if cerr := r.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close replica: %w", cerr))
 		}
 	}()
+
+	var syncer *edge.Syncer
+	if len(hubs) > 0 {
+		if syncer, err = edge.NewSyncer(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log}); err != nil {
+			return cli.UsageError(err.Error())
+		}
+		if err := syncer.Open(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if cerr := syncer.Close(cctx); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close sync: %w", cerr))
+			}
+		}()
+	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -218,7 +179,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           web.NewEdge(r, web.EdgeOptions{Logger: log, Version: buildVersion(), Hubs: hubs}),
+		Handler:           web.NewEdge(r, edgeOptions(log, hubs, syncer)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
@@ -226,9 +187,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("edgenode listening", "addr", ln.Addr().String(), "data", cfg.data, "node", r.NodeID(), "version", buildVersion())
+	log.Info("edgenode listening", "addr", ln.Addr().String(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version))
 	if len(hubs) > 0 {
-		log.Info("hubs configured", "hubs", strings.Join(hubs, ","))
+		log.Info("syncing", "hubs", strings.Join(hubs, ","))
+		if cfg.token == "" {
+			log.Warn("no --token: the hub will refuse this edge until it has one")
+		}
 	}
 
 	select {
