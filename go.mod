@@ -3,6 +3,7 @@ module github.com/edgesync/edgesync
 go 1.26.8
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/prometheus/client_golang v1.25.0
 	modernc.org/sqlite v1.62.0

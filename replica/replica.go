@@ -213,6 +213,18 @@ func (it *Item) ETag() string { return ETagOf(it.Version) }
 // ETagOf returns the etag of a version id.
 func ETagOf(version string) string { return `"` + version + `"` }
 
+// ETagListHas reports whether an If-Match header value (one etag or a comma
+// separated list) names etag. Weak etags never match (RFC 9110 strong
+// comparison).
+func ETagListHas(header, etag string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		if strings.TrimSpace(part) == etag {
+			return true
+		}
+	}
+	return false
+}
+
 // AppendJSON appends the item as clients see it: the body with the system
 // properties spliced in (no re-encoding of the body).
 func (it *Item) AppendJSON(dst []byte) []byte {
@@ -275,4 +287,20 @@ type Change struct {
 	Base      string          `json:"base,omitempty"`
 	TS        int64           `json:"ts"`
 	Tentative bool            `json:"tentative,omitempty"`
+	// Outcome and Reason are set on an edge's outcome records (op
+	// "outcome"): what the hub decided for the version Version, and LSN is
+	// the resulting (confirmed, merged) or winning (lost) version's LSN.
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// PageLimit checks a page size parameter: 0 means DefaultPageSize.
+func PageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, fmt.Errorf("%w: limit %d: want 1..%d", ErrInvalid, n, MaxPageSize)
+	}
+	return n, nil
 }

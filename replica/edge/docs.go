@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 )
 
 // Consistency levels for reads.
@@ -137,9 +138,12 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 		if !live {
 			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s but item %q does not exist", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID)
 		}
-		if opt.IfMatch != "*" && !etagListHas(opt.IfMatch, replica.ETagOf(curVersion)) {
+		if opt.IfMatch != "*" && !replica.ETagListHas(opt.IfMatch, replica.ETagOf(curVersion)) {
 			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s, item %q is at %s", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID, replica.ETagOf(curVersion))
 		}
+	}
+	if st := r.sync.Load(); st.HubID != "" && !wire.InScope(st.Scope, c.def.Name, doc.PK) {
+		return replica.Item{}, false, 0, fmt.Errorf("%w: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, c.def.Name, doc.PK)
 	}
 	if live && curPK != doc.PK {
 		return replica.Item{}, false, 0, fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
@@ -169,27 +173,19 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
 		return replica.Item{}, false, 0, sqlitestore.Wrote("record change", err)
 	}
-	if _, err := r.stmts.upsertItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted); err != nil {
+	if _, err := r.stmts.upsertLocal.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted); err != nil {
 		return replica.Item{}, false, 0, sqlitestore.Wrote("store item", err)
 	}
 	return it, op == replica.OpCreate, seq, nil
 }
 
-// etagListHas reports whether an If-Match header value (one etag or a comma
-// separated list) names etag. Weak etags never match (RFC 9110 strong
-// comparison).
-func etagListHas(header, etag string) bool {
-	for part := range strings.SplitSeq(header, ",") {
-		if strings.TrimSpace(part) == etag {
-			return true
-		}
-	}
-	return false
-}
-
-// itemQuery selects an item's current version; append conditions on i.
-const itemQuery = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.tentative, i.deleted, c.body
-	FROM items i JOIN changes c ON c.seq = i.seq WHERE `
+// itemQuery selects an item's local view; append conditions on i.
+// confirmedQuery selects its confirmed version instead.
+const (
+	itemColumns    = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.tentative, c.op = 'delete', c.body FROM items i `
+	itemQuery      = itemColumns + `JOIN changes c ON c.seq = i.seq WHERE `
+	confirmedQuery = itemColumns + `JOIN changes c ON c.seq = i.c_seq WHERE `
+)
 
 func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
 	var it replica.Item
@@ -206,8 +202,12 @@ func (r *Replica) Get(ctx context.Context, containerName, id string, opt ReadOpt
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return replica.Item{}, err
 	}
-	it, err := scanItem(r.getItem.QueryRowContext(ctx, containerName, id))
-	if errors.Is(err, sql.ErrNoRows) || err == nil && (it.Deleted || opt.Consistency == ConsistencyConfirmed && it.Tentative) {
+	st := r.getItem
+	if opt.Consistency == ConsistencyConfirmed {
+		st = r.getConfirmed
+	}
+	it, err := scanItem(st.QueryRowContext(ctx, containerName, id))
+	if errors.Is(err, sql.ErrNoRows) || err == nil && it.Deleted {
 		return replica.Item{}, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, id, containerName)
 	}
 	if err != nil {
@@ -249,7 +249,7 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return Page{}, err
 	}
-	limit, err := pageLimit(opt.Limit)
+	limit, err := replica.PageLimit(opt.Limit)
 	if err != nil {
 		return Page{}, err
 	}
@@ -262,13 +262,13 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 		after = strings.TrimPrefix(string(raw), continuationPrefix)
 	}
 	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
+	if opt.Consistency == ConsistencyConfirmed {
+		q = confirmedQuery + `i.container = ? AND i.id > ? AND c.op != 'delete'`
+	}
 	args := []any{containerName, after}
 	if opt.HasPK {
 		q += ` AND i.pk = ?`
 		args = append(args, opt.PK)
-	}
-	if opt.Consistency == ConsistencyConfirmed {
-		q += ` AND c.tentative = 0`
 	}
 	q += ` ORDER BY i.id LIMIT ?`
 	args = append(args, limit+1)
@@ -297,16 +297,6 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	return p, nil
 }
 
-func pageLimit(n int) (int, error) {
-	switch {
-	case n == 0:
-		return replica.DefaultPageSize, nil
-	case n < 0 || n > replica.MaxPageSize:
-		return 0, fmt.Errorf("%w: limit %d: want 1..%d", replica.ErrInvalid, n, replica.MaxPageSize)
-	}
-	return n, nil
-}
-
 // Changes returns the container's change records after position since, in
 // the order this node recorded them, and the position to continue from
 // (since itself when there is nothing new).
@@ -314,14 +304,14 @@ func (r *Replica) Changes(ctx context.Context, containerName string, since int64
 	if _, err := r.container(containerName); err != nil {
 		return nil, since, err
 	}
-	limit, err := pageLimit(limit)
+	limit, err := replica.PageLimit(limit)
 	if err != nil {
 		return nil, since, err
 	}
 	if since < 0 {
 		return nil, since, fmt.Errorf("%w: since %d: want 0 or more", replica.ErrInvalid, since)
 	}
-	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason, body
 		FROM changes WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?`, containerName, since, limit)
 	if err != nil {
 		return nil, since, fmt.Errorf("read changes: %w", err)
@@ -332,10 +322,13 @@ func (r *Replica) Changes(ctx context.Context, containerName string, since int64
 	for rows.Next() {
 		var ch replica.Change
 		var body []byte
-		if err := rows.Scan(&ch.Seq, &ch.ID, &ch.PK, &ch.Op, &ch.Version, &ch.Base, &ch.Origin, &ch.TS, &ch.LSN, &ch.CRTS, &ch.Tentative, &body); err != nil {
+		var outcome, reason string
+		if err := rows.Scan(&ch.Seq, &ch.ID, &ch.PK, &ch.Op, &ch.Version, &ch.Base, &ch.Origin, &ch.TS, &ch.LSN, &ch.CRTS, &ch.Tentative, &outcome, &reason, &body); err != nil {
 			return nil, since, fmt.Errorf("read changes: %w", err)
 		}
-		if ch.Op != replica.OpDelete {
+		if ch.Op == OpOutcome {
+			ch.Outcome, ch.Reason = outcome, reason
+		} else if ch.Op != replica.OpDelete {
 			ch.Document = replica.AppendWithSystem(nil, body, replica.SystemProps{
 				TS: ch.TS, ETag: replica.ETagOf(ch.Version), LSN: ch.LSN, CRTS: ch.CRTS, Tentative: ch.Tentative,
 			})
@@ -377,12 +370,12 @@ func sortContainers(cs []replica.Container) {
 
 // writeStmts are prepared once on the write connection.
 type writeStmts struct {
-	getContainer, putContainer        *sql.Stmt
-	getHead, insertChange, upsertItem *sql.Stmt
+	getContainer, putContainer         *sql.Stmt
+	getHead, insertChange, upsertLocal *sql.Stmt
 }
 
 func (s *writeStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertItem}
+	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal}
 }
 
 func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
@@ -393,9 +386,9 @@ func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 		`SELECT pk, version, deleted FROM items WHERE container = ? AND id = ?`,
 		`INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, tentative, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-		`INSERT INTO items (container, id, pk, version, seq, deleted) VALUES (?, ?, ?, ?, ?, ?)
+		`INSERT INTO items (container, id, pk, version, seq, deleted, pending) VALUES (?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version,
-				seq = excluded.seq, deleted = excluded.deleted`,
+				seq = excluded.seq, deleted = excluded.deleted, pending = pending + 1`,
 	}
 	for i, dst := range s.all() {
 		st, err := w.Prepare(ctx, texts[i])

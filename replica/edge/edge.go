@@ -71,9 +71,10 @@ type Replica struct {
 
 	lastSeq atomic.Int64
 	pending atomic.Int64
+	sync    atomic.Pointer[SyncState]
 	stats   Stats
 
-	getItem *sql.Stmt // on the read pool
+	getItem, getConfirmed *sql.Stmt // on the read pool
 
 	// owned by the writer goroutine
 	seq, seq0 int64 // last change seq assigned; its value when the group began
@@ -148,7 +149,9 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		return err
 	}
 	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err == nil {
-		err = r.stmts.prepare(ctx, r.w)
+		if r.getConfirmed, err = r.db.Read.PrepareContext(ctx, confirmedQuery+`i.container = ? AND i.id = ?`); err == nil {
+			err = r.stmts.prepare(ctx, r.w)
+		}
 	}
 	if err != nil {
 		r.w.Close(ctx)
@@ -179,12 +182,15 @@ func (r *Replica) load(ctx context.Context) error {
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM changes`).Scan(&seq); err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM changes WHERE origin = ? AND tentative = 1`, r.nodeID).Scan(&pending); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM changes WHERE tentative = 1 AND resolved = 0`).Scan(&pending); err != nil {
 		return err
 	}
 	r.seq = seq
 	r.lastSeq.Store(seq)
 	r.pending.Store(pending)
+	if err := r.loadSyncState(ctx, db); err != nil {
+		return err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
 	if err != nil {
 		return err
@@ -221,7 +227,7 @@ func (r *Replica) Close(ctx context.Context) error {
 		return err
 	}
 	r.stmts.close()
-	err := errors.Join(r.getItem.Close(), r.db.Close(), r.unlock())
+	err := errors.Join(r.getItem.Close(), r.getConfirmed.Close(), r.db.Close(), r.unlock())
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)
 	return err

@@ -205,7 +205,7 @@ func TestReplica_PutContainer(t *testing.T) {
 	if err != nil || c.ConflictPolicy.Mode != "merge" {
 		t.Fatalf("Container(orders)=%+v, %v; want mode merge", c, err)
 	}
-	if _, err := r.Create(ctx, "nested", []byte(`{"id":"n1","a":{"b":42}}`)); err != nil {
+	if _, err := r.Create(ctx, "nested", []byte(`{"id":"n1","a":{"b":"x42"}}`)); err != nil {
 		t.Fatalf("Create with nested numeric pk: %v", err)
 	}
 }

@@ -6,13 +6,19 @@ package edge
 //   - meta: the node id.
 //   - containers: definitions, known locally or learnt from the hub.
 //   - changes: the local change feed, every version and delete in the order
-//     this node recorded it (seq). A version's body is stored here, once.
-//     A local version's id is "<node id>-<seq>", so it needs no counter.
-//   - items: the local view, one small row per item (tombstones included)
-//     pointing at the change row that holds its current version.
+//     this node recorded it (seq): its own tentative writes, the confirmed
+//     versions the hub streams (with their LSN), and the outcome of each of
+//     its writes (op "outcome"). A version's body is stored here, once. A
+//     local version's id is "<node id>-<seq>", so it needs no counter.
+//   - items: one small row per item (tombstones included) pointing at two
+//     change rows: the local view (seq: the newest own tentative version if
+//     any is pending, else the confirmed one) and the confirmed version
+//     (c_seq, c_lsn; 0 if none). pending counts own versions without an
+//     outcome yet.
 //
-// The outbox is not a table of its own: it is this node's tentative changes,
-// in seq order (origin = node id, tentative = 1).
+// The outbox is not a table of its own: it is this node's tentative changes
+// without an outcome (tentative = 1, resolved = 0), in seq order, found
+// through a partial index.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -37,9 +43,13 @@ CREATE TABLE changes (
 	lsn       INTEGER NOT NULL DEFAULT 0,
 	crts      INTEGER NOT NULL DEFAULT 0,
 	tentative INTEGER NOT NULL,
+	resolved  INTEGER NOT NULL DEFAULT 0,
+	outcome   TEXT NOT NULL DEFAULT '',
+	reason    TEXT NOT NULL DEFAULT '',
 	body      BLOB
 );
 CREATE INDEX changes_by_container ON changes (container, seq);
+CREATE INDEX changes_outbox ON changes (seq) WHERE tentative = 1 AND resolved = 0;
 CREATE TABLE items (
 	container TEXT NOT NULL,
 	id        TEXT NOT NULL,
@@ -47,6 +57,9 @@ CREATE TABLE items (
 	version   TEXT NOT NULL,
 	seq       INTEGER NOT NULL,
 	deleted   INTEGER NOT NULL,
+	c_seq     INTEGER NOT NULL DEFAULT 0,
+	c_lsn     INTEGER NOT NULL DEFAULT 0,
+	pending   INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (container, id)
 ) WITHOUT ROWID;
 CREATE INDEX items_by_pk ON items (container, pk, id);

@@ -121,6 +121,11 @@ func (w *Writer) Exec(ctx context.Context, query string, args ...any) (sql.Resul
 	return w.conn.ExecContext(ctx, query, args...)
 }
 
+// QueryRow runs a query on the write connection (for jobs).
+func (w *Writer) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return w.conn.QueryRowContext(ctx, query, args...)
+}
+
 // Stats returns the writer's counters.
 func (w *Writer) Stats() *WriterStats { return &w.stats }
 

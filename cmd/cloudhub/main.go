@@ -1,0 +1,180 @@
+// Command cloudhub runs an edgesync hub: it orders every write from its edges
+// into one log, resolves conflicts, and streams confirmed state back.
+//
+//	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
+//	cloudhub --version
+//
+// Every flag also reads CLOUDHUB_<FLAG> (dashes become underscores); a flag
+// on the command line wins over the environment.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgesync/edgesync/internal/cli"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/web"
+)
+
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, stdout, stderr)
+	case "help":
+		fmt.Fprintln(stdout, "usage: cloudhub [serve] [flags]; cloudhub serve -h for the flags")
+		return 0
+	default:
+		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve", cmd))
+	}
+	return cli.ExitCode("cloudhub", err, stderr)
+}
+
+type serveConfig struct {
+	listen, data, adminToken, durability, logFormat string
+	version                                         bool
+}
+
+// adminToken returns the configured token, or the one saved in the data dir,
+// or generates one, saves it (mode 0600, written atomically) and reports it
+// as new.
+func adminToken(configured, dir string) (string, bool, error) {
+	if configured != "" {
+		return configured, false, nil
+	}
+	path := filepath.Join(dir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read admin token: %w", err)
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, err
+	}
+	token := "esa_" + base64.RawURLEncoding.EncodeToString(b[:])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, err
+	}
+	tmp, err := os.CreateTemp(dir, ".admin-token-*")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.WriteString(token + "\n"); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("save admin token: %w", err)
+	}
+	return token, true, nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("cloudhub serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and the sync endpoint")
+	fs.StringVar(&cfg.data, "data", "./cloudhub-data", "data directory (SQLite log, admin token)")
+	fs.StringVar(&cfg.adminToken, "admin-token", "", "admin token for the API (default: generated once and saved in the data dir)")
+	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal (see README)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
+	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
+		return err
+	}
+	if cfg.version {
+		fmt.Fprintln(stdout, "cloudhub", cli.Version(version))
+		return nil
+	}
+	log, err := cli.NewLogger(cfg.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.durability != sqlitestore.DurabilityFull && cfg.durability != sqlitestore.DurabilityNormal {
+		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
+	}
+	token, created, err := adminToken(cfg.adminToken, cfg.data)
+	if err != nil {
+		return err
+	}
+	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
+	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("open hub: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if cerr := h.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close hub: %w", cerr))
+		}
+	}()
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("cloudhub listening", "addr", ln.Addr().String(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version))
+	if created {
+		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	cancelBase()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

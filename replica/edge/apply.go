@@ -1,0 +1,316 @@
+package edge
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// This file is the replica's side of sync: what the sync client reads from
+// the outbox and applies from the hub. Everything runs through the writer,
+// so hub changes and local writes interleave in one order.
+
+// OpOutcome is the op of a local change record that reports the hub's
+// outcome for one of this node's writes.
+const OpOutcome = "outcome"
+
+// SyncState is what the node learnt from its hub, kept across restarts so
+// that it works offline after the first contact.
+type SyncState struct {
+	HubID      string            `json:"hubId"`
+	Edge       string            `json:"edge"`
+	Scope      []wire.ScopeEntry `json:"scope"`      // empty: everything
+	Mismatched []string          `json:"mismatched"` // containers whose writes are held
+	ResumeLSN  int64             `json:"resumeLsn"`
+}
+
+func (r *Replica) loadSyncState(ctx context.Context, db *sql.DB) error {
+	var raw string
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'sync'`).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		r.sync.Store(&SyncState{})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var st SyncState
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return fmt.Errorf("sync state: %w", err)
+	}
+	r.sync.Store(&st)
+	return nil
+}
+
+// SyncState returns what the node last learnt from its hub.
+func (r *Replica) SyncState() SyncState { return *r.sync.Load() }
+
+// ResumeLSN is the hub LSN up to which this node has applied the log.
+func (r *Replica) ResumeLSN() int64 { return r.sync.Load().ResumeLSN }
+
+// Pending is the number of own writes without an outcome.
+func (r *Replica) Pending() int64 { return r.pending.Load() }
+
+func (r *Replica) saveSyncState(ctx context.Context, st *SyncState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := r.w.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('sync', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, string(b)); err != nil {
+		return sqlitestore.Wrote("store sync state", err)
+	}
+	return nil
+}
+
+// Welcome applies a hub's welcome: the hub's identity, this node's scope, the
+// container definitions in scope (the hub's win, except for containers whose
+// definitions disagree, whose writes the node holds) and the mismatches.
+func (r *Replica) Welcome(ctx context.Context, f *wire.Frame) error {
+	st := *r.sync.Load()
+	st.HubID, st.Edge, st.Scope, st.Mismatched = f.HubID, f.Edge, f.Scope, f.Mismatched
+	if st.Scope == nil {
+		st.Scope = []wire.ScopeEntry{}
+	}
+	return r.submit(ctx, func(ctx context.Context) error {
+		if err := r.adoptContainers(ctx, f.Containers, st.Mismatched); err != nil {
+			return err
+		}
+		return r.saveSyncState(ctx, &st)
+	}, func() {
+		r.sync.Store(&st)
+		r.setContainers(f.Containers, st.Mismatched)
+	})
+}
+
+func (r *Replica) adoptContainers(ctx context.Context, defs []replica.Container, mismatched []string) error {
+	for _, d := range defs {
+		if containsString(mismatched, d.Name) {
+			continue
+		}
+		d, err := d.Normalize()
+		if err != nil {
+			return fmt.Errorf("container %q from the hub: %w", d.Name, err)
+		}
+		policy, err := json.Marshal(d.ConflictPolicy)
+		if err != nil {
+			return err
+		}
+		if _, err := r.w.Exec(ctx, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET pk_path = excluded.pk_path, policy = excluded.policy, updated_at = excluded.updated_at`,
+			d.Name, d.PartitionKey, string(policy), r.cfg.Now().Unix()); err != nil {
+			return sqlitestore.Wrote("store container", err)
+		}
+	}
+	return nil
+}
+
+func (r *Replica) setContainers(defs []replica.Container, mismatched []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range defs {
+		if containsString(mismatched, d.Name) {
+			continue
+		}
+		if d, err := d.Normalize(); err == nil {
+			path, _ := replica.ParsePath(d.PartitionKey)
+			r.containers[d.Name] = &container{def: d, pkPath: path}
+		}
+	}
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Outbox returns own tentative versions without an outcome after seq, in
+// order, at most max of them and about maxBytes of bodies, skipping
+// containers whose writes are held. It returns the last seq it read.
+func (r *Replica) Outbox(ctx context.Context, after int64, max, maxBytes int) ([]wire.Version, int64, error) {
+	held := r.sync.Load().Mismatched
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, container, id, op, version, base, ts, body FROM changes
+		WHERE tentative = 1 AND resolved = 0 AND seq > ? ORDER BY seq LIMIT ?`, after, max)
+	if err != nil {
+		return nil, after, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []wire.Version
+	last, size := after, 0
+	for rows.Next() {
+		var v wire.Version
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &v.Container, &v.ID, &v.Op, &v.Version, &v.Base, &v.TS, &body); err != nil {
+			return nil, after, fmt.Errorf("read outbox: %w", err)
+		}
+		if size+len(body) > maxBytes && len(out) > 0 {
+			break
+		}
+		last = seq
+		if containsString(held, v.Container) {
+			continue
+		}
+		if v.Op != replica.OpDelete {
+			v.Body = body
+		}
+		size += len(body)
+		out = append(out, v)
+	}
+	return out, last, rows.Err()
+}
+
+// ApplyConfirmed applies confirmed changes from the hub, in LSN order, and
+// advances the resume point to covered (the stream's position, which may be
+// past the last change when the scope filtered some out). A change already
+// applied (by LSN) is skipped. Containers the frame defines are adopted first.
+func (r *Replica) ApplyConfirmed(ctx context.Context, defs []replica.Container, changes []wire.Change, covered int64) error {
+	if len(changes) == 0 && len(defs) == 0 && covered <= r.ResumeLSN() {
+		return nil
+	}
+	st := *r.sync.Load()
+	var lastSeq int64
+	return r.submit(ctx, func(ctx context.Context) error {
+		if err := r.adoptContainers(ctx, defs, st.Mismatched); err != nil {
+			return err
+		}
+		for i := range changes {
+			c := &changes[i]
+			seq, err := r.applyConfirmed(ctx, c)
+			if err != nil {
+				return err
+			}
+			lastSeq = max(lastSeq, seq)
+			st.ResumeLSN = max(st.ResumeLSN, c.LSN)
+		}
+		st.ResumeLSN = max(st.ResumeLSN, covered)
+		return r.saveSyncState(ctx, &st)
+	}, func() {
+		r.sync.Store(&st)
+		r.setContainers(defs, st.Mismatched)
+		if lastSeq > 0 {
+			r.lastSeq.Store(lastSeq)
+		}
+	})
+}
+
+func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, error) {
+	var cLSN, pending int64
+	err := r.w.QueryRow(ctx, `SELECT c_lsn, pending FROM items WHERE container = ? AND id = ?`, c.Container, c.ID).Scan(&cLSN, &pending)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	if exists && c.LSN <= cLSN {
+		return 0, nil // applied before
+	}
+	r.seq++
+	seq := r.seq
+	var body []byte
+	if c.Op != replica.OpDelete {
+		body = c.Body
+	}
+	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`, seq, c.Container, c.ID, c.PK, c.Op, c.Version, c.Base, c.Origin, c.TS, c.LSN, c.CRTS, body); err != nil {
+		return 0, sqlitestore.Wrote("record confirmed change", err)
+	}
+	deleted := c.Op == replica.OpDelete
+	// The confirmed pointer always moves; the local view follows it unless
+	// own writes are still waiting for their outcome.
+	if _, err := r.w.Exec(ctx, `INSERT INTO items (container, id, pk, version, seq, deleted, c_seq, c_lsn, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+		ON CONFLICT (container, id) DO UPDATE SET c_seq = excluded.c_seq, c_lsn = excluded.c_lsn,
+			pk = CASE WHEN pending = 0 THEN excluded.pk ELSE pk END,
+			version = CASE WHEN pending = 0 THEN excluded.version ELSE version END,
+			seq = CASE WHEN pending = 0 THEN excluded.seq ELSE seq END,
+			deleted = CASE WHEN pending = 0 THEN excluded.deleted ELSE deleted END`,
+		c.Container, c.ID, c.PK, c.Version, seq, deleted, seq, c.LSN); err != nil {
+		return 0, sqlitestore.Wrote("store confirmed item", err)
+	}
+	return seq, nil
+}
+
+// ApplyOutcomes records the hub's outcomes for own writes: each write leaves
+// the outbox, the local feed gets an outcome record, and an item without
+// other pending writes shows its confirmed state again. Outcomes already
+// applied are skipped.
+func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome) error {
+	resolved := 0
+	var lastSeq int64
+	err := r.submit(ctx, func(ctx context.Context) error {
+		resolved, lastSeq = 0, 0
+		for i := range outcomes {
+			ok, seq, err := r.applyOutcome(ctx, &outcomes[i])
+			if err != nil {
+				return err
+			}
+			if ok {
+				resolved++
+				lastSeq = seq
+			}
+		}
+		return nil
+	}, func() {
+		r.pending.Add(-int64(resolved))
+		if lastSeq > 0 {
+			r.lastSeq.Store(lastSeq)
+		}
+	})
+	return err
+}
+
+func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int64, error) {
+	own, ok := strings.CutPrefix(o.Version, r.nodeID+"-")
+	if !ok {
+		return false, 0, nil // not ours: ignore
+	}
+	vseq, err := strconv.ParseInt(own, 10, 64)
+	if err != nil {
+		return false, 0, nil
+	}
+	res, err := r.w.Exec(ctx, `UPDATE changes SET resolved = 1, outcome = ?, reason = ? WHERE seq = ? AND tentative = 1 AND resolved = 0`, o.Outcome, o.Reason, vseq)
+	if err != nil {
+		return false, 0, sqlitestore.Wrote("resolve outbox entry", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, 0, nil // applied before
+	}
+	var pk string
+	var pending, cSeq int64
+	if err := r.w.QueryRow(ctx, `SELECT pk, pending, c_seq FROM items WHERE container = ? AND id = ?`, o.Container, o.ID).Scan(&pk, &pending, &cSeq); err != nil {
+		return false, 0, fmt.Errorf("outcome for %s: item: %w", o.Version, err)
+	}
+	r.seq++
+	seq := r.seq
+	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, 0, 0, ?, ?)`, seq, o.Container, o.ID, pk, OpOutcome, o.Version, r.nodeID, r.cfg.Now().Unix(), o.LSN, o.Outcome, o.Reason); err != nil {
+		return false, 0, sqlitestore.Wrote("record outcome", err)
+	}
+	switch {
+	case pending > 1:
+		_, err = r.w.Exec(ctx, `UPDATE items SET pending = pending - 1 WHERE container = ? AND id = ?`, o.Container, o.ID)
+	case cSeq == 0:
+		// Never confirmed (a rejected create): the item is gone.
+		_, err = r.w.Exec(ctx, `DELETE FROM items WHERE container = ? AND id = ?`, o.Container, o.ID)
+	default:
+		_, err = r.w.Exec(ctx, `UPDATE items SET pending = 0, seq = c_seq,
+			version = (SELECT version FROM changes WHERE seq = items.c_seq),
+			pk = (SELECT pk FROM changes WHERE seq = items.c_seq),
+			deleted = (SELECT op = 'delete' FROM changes WHERE seq = items.c_seq)
+			WHERE container = ? AND id = ?`, o.Container, o.ID)
+	}
+	if err != nil {
+		return false, 0, sqlitestore.Wrote("settle item", err)
+	}
+	return true, seq, nil
+}

@@ -1,0 +1,385 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// SyncConfig configures a Syncer.
+type SyncConfig struct {
+	// Hubs are tried in order: base URLs (http(s)://host:port) or full
+	// WebSocket URLs (ws(s)://host:port/api/v1/sync).
+	Hubs   []string
+	Token  string
+	Logger *slog.Logger
+	// MaxBackoff caps the wait between connection attempts. Default 10s;
+	// the first retry comes within a second.
+	MaxBackoff time.Duration
+	// ProgressEvery is how often catch-up progress is logged. Default 2s.
+	ProgressEvery time.Duration
+}
+
+// Syncer keeps an edge replica in sync with the first reachable hub: it
+// pushes the outbox, applies the confirmed stream and the outcomes of its
+// writes, and reconnects with capped, jittered backoff.
+type Syncer struct {
+	r    *Replica
+	cfg  SyncConfig
+	log  *slog.Logger
+	urls []string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu        sync.Mutex
+	connected bool
+	hub       string
+	lastErr   string
+	headLSN   atomic.Int64 // newest LSN the hub has announced
+	sessions  atomic.Int64
+}
+
+// SyncStatus is the sync client's state.
+type SyncStatus struct {
+	Connected bool   `json:"connected"`
+	Hub       string `json:"hub"`
+	LastError string `json:"lastError,omitempty"`
+	HeadLSN   int64  `json:"headLsn"`
+}
+
+// NewSyncer returns a sync client for r; call Open.
+func NewSyncer(r *Replica, cfg SyncConfig) (*Syncer, error) {
+	if len(cfg.Hubs) == 0 {
+		return nil, errors.New("sync: no hub configured")
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Syncer{r: r, cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	for _, h := range cfg.Hubs {
+		u, err := SyncURL(h)
+		if err != nil {
+			return nil, err
+		}
+		s.urls = append(s.urls, u)
+	}
+	return s, nil
+}
+
+// SyncURL turns a --hub value into the WebSocket URL of its sync endpoint.
+func SyncURL(hub string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(hub))
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("hub %q: want http(s)://host:port or ws(s)://host:port/api/v1/sync", hub)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("hub %q: scheme %q: want http, https, ws or wss", hub, u.Scheme)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/api/v1/sync"
+	}
+	return u.String(), nil
+}
+
+// Open starts the sync loop.
+func (s *Syncer) Open(ctx context.Context) error {
+	ctx, s.cancel = context.WithCancel(context.Background())
+	go s.loop(ctx)
+	return nil
+}
+
+// Close stops syncing and waits for the loop to end.
+func (s *Syncer) Close(ctx context.Context) error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close syncer: %w", ctx.Err())
+	}
+}
+
+// Status returns the sync client's state.
+func (s *Syncer) Status() SyncStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return SyncStatus{Connected: s.connected, Hub: s.hub, LastError: s.lastErr, HeadLSN: s.headLSN.Load()}
+}
+
+func (s *Syncer) setState(connected bool, hub string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connected, s.hub = connected, hub
+	if err != nil {
+		s.lastErr = err.Error()
+	} else if connected {
+		s.lastErr = ""
+	}
+}
+
+// loop connects to the first reachable hub, runs a session until it ends,
+// and starts over after a backoff that resets once a session got going.
+func (s *Syncer) loop(ctx context.Context) {
+	defer close(s.done)
+	attempt := 0
+	for ctx.Err() == nil {
+		for _, u := range s.urls {
+			established, err := s.session(ctx, u)
+			s.setState(false, "", err)
+			if ctx.Err() != nil {
+				return
+			}
+			if established {
+				attempt = 0
+			}
+			if err != nil {
+				s.log.Info("sync session ended", "hub", u, "err", err)
+			}
+			if established {
+				break // retry from the first hub
+			}
+		}
+		wait := backoff(attempt, s.cfg.MaxBackoff)
+		attempt++
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// backoff is the wait before attempt n: 250ms doubled each time, capped,
+// with full jitter in its upper half. The first wait is under a second.
+func backoff(n int, limit time.Duration) time.Duration {
+	d := 250 * time.Millisecond << min(n, 10)
+	d = min(d, limit)
+	return d/2 + rand.N(d/2+1)
+}
+
+// errRemote is an error frame or close reason from the hub.
+type errRemote struct{ code, msg string }
+
+func (e *errRemote) Error() string { return fmt.Sprintf("hub refused: %s: %s", e.code, e.msg) }
+
+// session runs one connection. It reports whether the hub welcomed us.
+func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
+	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+	hdr := http.Header{}
+	hdr.Set("Authorization", "Bearer "+s.cfg.Token)
+	conn, resp, err := dialer.DialContext(ctx, u, hdr)
+	if err != nil {
+		if resp != nil {
+			return false, fmt.Errorf("connect %s: %s", u, resp.Status)
+		}
+		return false, fmt.Errorf("connect %s: %w", u, err)
+	}
+	defer conn.Close()
+	conn.SetReadLimit(wire.MaxFrameBytes)
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() { // unblock reads and writes when the session ends
+		<-sctx.Done()
+		conn.Close()
+	}()
+
+	hello := &wire.Frame{Type: wire.TypeHello, NodeID: s.r.NodeID(), Protocol: wire.ProtocolVersion,
+		ResumeLSN: s.r.ResumeLSN(), Pending: s.r.Pending(), Containers: s.r.Containers()}
+	if err := writeFrame(conn, hello); err != nil {
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(wire.PongWait))
+	welcome, err := readFrame(conn)
+	if err != nil {
+		return false, fmt.Errorf("read welcome: %w", err)
+	}
+	if welcome.Type == wire.TypeError {
+		return false, &errRemote{welcome.Code, welcome.Message}
+	}
+	if welcome.Type != wire.TypeWelcome {
+		return false, fmt.Errorf("hub sent %s before welcome", welcome.Type)
+	}
+	if welcome.Protocol != wire.ProtocolVersion {
+		return false, fmt.Errorf("hub speaks protocol %d, this node %d", welcome.Protocol, wire.ProtocolVersion)
+	}
+	if err := s.r.Welcome(ctx, welcome); err != nil {
+		return false, fmt.Errorf("apply welcome: %w", err)
+	}
+	s.headLSN.Store(welcome.HeadLSN)
+	s.sessions.Add(1)
+	s.setState(true, u, nil)
+	if len(welcome.Mismatched) > 0 {
+		s.log.Warn("containers differ from the hub's definitions; their writes are held", "containers", strings.Join(welcome.Mismatched, ","))
+	}
+	s.log.Info("connected to hub", "hub", u, "hubId", welcome.HubID, "edge", welcome.Edge,
+		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
+
+	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush)}
+	errc := make(chan error, 2)
+	go func() { errc <- s.reader(sctx, conn, out, hello.ResumeLSN, welcome.HeadLSN) }()
+	go func() { errc <- s.writer(sctx, conn, out) }()
+	err = <-errc
+	cancel(err)
+	<-errc
+	return true, err
+}
+
+// outQueue connects the reader to the writer without a queue: the latest
+// applied LSN to acknowledge, and free push slots.
+type outQueue struct {
+	ack   atomic.Int64
+	kick  chan struct{}
+	slots chan struct{} // one token per push frame in flight
+}
+
+func (q *outQueue) poke() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, resume, head int64) error {
+	extend := func() { conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
+	conn.SetPingHandler(func(data string) error {
+		extend()
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
+	})
+	start, applied := time.Now(), resume
+	lastLog, caughtUp := time.Now(), head <= resume
+	for {
+		extend()
+		f, err := readFrame(conn)
+		if err != nil {
+			return err
+		}
+		switch f.Type {
+		case wire.TypeChanges:
+			if err := s.r.ApplyConfirmed(ctx, f.Containers, f.Changes, f.LSN); err != nil {
+				return fmt.Errorf("apply changes: %w", err)
+			}
+			applied = max(applied, f.LSN)
+			s.headLSN.Store(max(s.headLSN.Load(), f.HeadLSN))
+			out.ack.Store(applied)
+			out.poke()
+			if !caughtUp {
+				if applied >= head {
+					caughtUp = true
+					s.log.Info("caught up with hub", "lsn", applied, "took", time.Since(start).Round(time.Millisecond))
+				} else if time.Since(lastLog) >= s.cfg.ProgressEvery {
+					lastLog = time.Now()
+					s.log.Info("catching up", "lsn", applied, "head", head, "percent", fmt.Sprintf("%.1f", 100*float64(applied-resume)/float64(max(1, head-resume))))
+				}
+			}
+		case wire.TypeOutcomes:
+			if err := s.r.ApplyOutcomes(ctx, f.Outcomes); err != nil {
+				return fmt.Errorf("apply outcomes: %w", err)
+			}
+			select {
+			case <-out.slots:
+			default:
+				return errors.New("hub sent outcomes for no push")
+			}
+			out.poke()
+		case wire.TypeError:
+			return &errRemote{f.Code, f.Message}
+		default:
+			return fmt.Errorf("unexpected %s frame from the hub", f.Type)
+		}
+	}
+}
+
+// writer is the only goroutine writing to conn: pushes (at most
+// MaxInFlightPush unanswered), acks and pings.
+func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue) error {
+	ping := time.NewTicker(wire.PingInterval)
+	defer ping.Stop()
+	var cursor, acked, batch int64
+	for {
+		changed := s.r.Changed()
+		for len(out.slots) < cap(out.slots) {
+			versions, last, err := s.r.Outbox(ctx, cursor, wire.MaxPushVersions, wire.MaxPushBytes)
+			if err != nil {
+				return err
+			}
+			cursor = last
+			if len(versions) == 0 {
+				break
+			}
+			batch++
+			out.slots <- struct{}{}
+			if err := writeFrame(conn, &wire.Frame{Type: wire.TypePush, Batch: batch, Versions: versions}); err != nil {
+				return err
+			}
+		}
+		if a := out.ack.Load(); a > acked {
+			if err := writeFrame(conn, &wire.Frame{Type: wire.TypeAck, LSN: a}); err != nil {
+				return err
+			}
+			acked = a
+		}
+		select {
+		case <-changed:
+		case <-out.kick:
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wire.WriteWait)); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+func writeFrame(conn *websocket.Conn, f *wire.Frame) error {
+	b, err := wire.Encode(f)
+	if err != nil {
+		return err
+	}
+	conn.SetWriteDeadline(time.Now().Add(wire.WriteWait))
+	return conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func readFrame(conn *websocket.Conn) (*wire.Frame, error) {
+	typ, data, err := conn.ReadMessage()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Text != "" {
+			code, msg, _ := strings.Cut(ce.Text, ": ")
+			return nil, &errRemote{code, msg}
+		}
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		return nil, errors.New("binary frame from the hub")
+	}
+	return wire.Decode(data)
+}

@@ -1,0 +1,292 @@
+// Package hub is the cloud hub: the single authority that orders every write
+// into one log. Edges push their tentative versions over the sync protocol
+// (replica/wire); the sequencer gives each confirmed version its LSN and
+// confirmation time, detects conflicts against the current confirmed version,
+// resolves them with the container's policy (replica.Decide), and every edge
+// streams the log from its resume point, filtered by its scope.
+//
+// Writes go through one sqlitestore.Writer (group commit), so a push batch,
+// its outcomes and its conflicts commit atomically, and nothing is confirmed
+// before it is durable.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+)
+
+// DBFile is the name of the database inside the data directory.
+const DBFile = "hub.db"
+
+// Config configures a Hub.
+type Config struct {
+	Dir        string
+	Durability string
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// Resolver runs custom resolvers; nil sends their conflicts to the feed
+	// as unresolved.
+	Resolver replica.Resolver
+}
+
+// Hub is the hub engine. Its methods are safe for concurrent use.
+type Hub struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *sqlitestore.DB
+	w     *sqlitestore.Writer
+	hubID string
+
+	mu         sync.RWMutex
+	containers map[string]*container
+
+	notifyMu sync.Mutex
+	notify   chan struct{}
+
+	head  atomic.Int64 // last LSN committed
+	conns connRegistry
+
+	// owned by the writer
+	lsn, lsn0 int64
+	stmts     stmts
+}
+
+type container struct {
+	def    replica.Container
+	pkPath []string
+}
+
+// New returns a hub for cfg; call Open.
+func New(cfg Config) *Hub {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{cfg: cfg, log: cfg.Logger, containers: map[string]*container{}, notify: make(chan struct{}), conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+}
+
+// Open opens or creates the data directory and the database and starts the
+// writer.
+func (h *Hub) Open(ctx context.Context) (err error) {
+	if h.cfg.Dir == "" {
+		return fmt.Errorf("%w: data directory is empty", replica.ErrInvalid)
+	}
+	if err := os.MkdirAll(h.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	h.db, err = sqlitestore.Open(ctx, filepath.Join(h.cfg.Dir, DBFile), sqlitestore.Options{Durability: h.cfg.Durability}, migrations)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			h.db.Close()
+		}
+	}()
+	if err := h.load(ctx); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	h.w = sqlitestore.NewWriter(h.db, sqlitestore.WriterConfig{
+		Logger:     h.log,
+		OnBegin:    func() { h.lsn0 = h.lsn },
+		OnRollback: func() { h.lsn = h.lsn0 },
+		OnCommit:   func() { h.head.Store(h.lsn); h.wake() },
+	})
+	if err := h.w.Open(ctx); err != nil {
+		return err
+	}
+	if err := h.stmts.prepare(ctx, h.w, h.db.Read); err != nil {
+		h.w.Close(ctx)
+		return fmt.Errorf("prepare: %w", err)
+	}
+	h.log.Info("hub open", "dir", h.cfg.Dir, "hub", h.hubID, "lsn", h.head.Load())
+	return nil
+}
+
+func (h *Hub) load(ctx context.Context) error {
+	db := h.db.Write
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'hub_id'`).Scan(&h.hubID)
+	if errors.Is(err, sql.ErrNoRows) {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		h.hubID = "h" + hex.EncodeToString(b[:])
+		if _, err := db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('hub_id', ?)`, h.hubID); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(lsn), 0) FROM log`).Scan(&h.lsn); err != nil {
+		return err
+	}
+	h.head.Store(h.lsn)
+	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c replica.Container
+		var policy string
+		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
+			return fmt.Errorf("container %s policy: %w", c.Name, err)
+		}
+		path, err := replica.ParsePath(c.PartitionKey)
+		if err != nil {
+			return err
+		}
+		h.containers[c.Name] = &container{def: c, pkPath: path}
+	}
+	return rows.Err()
+}
+
+// Close closes every sync session, stops the writer and closes the database.
+func (h *Hub) Close(ctx context.Context) error {
+	if h.w == nil {
+		return nil
+	}
+	h.conns.closeAll()
+	if err := h.w.Close(ctx); err != nil {
+		return err
+	}
+	h.stmts.close()
+	err := h.db.Close()
+	h.wake()
+	h.log.Info("hub closed", "hub", h.hubID)
+	return err
+}
+
+// HubID is the hub's id, generated at first start.
+func (h *Hub) HubID() string { return h.hubID }
+
+// Head is the newest LSN.
+func (h *Hub) Head() int64 { return h.head.Load() }
+
+// WriterStats are the write path's counters.
+func (h *Hub) WriterStats() *sqlitestore.WriterStats { return h.w.Stats() }
+
+// Changed returns a channel closed at the next commit.
+func (h *Hub) Changed() <-chan struct{} {
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	return h.notify
+}
+
+// Done is closed when the hub's writer has stopped.
+func (h *Hub) Done() <-chan struct{} { return h.w.Done() }
+
+func (h *Hub) wake() {
+	h.notifyMu.Lock()
+	close(h.notify)
+	h.notify = make(chan struct{})
+	h.notifyMu.Unlock()
+}
+
+func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
+	err := h.w.Do(ctx, fn, after)
+	if errors.Is(err, sqlitestore.ErrWriterClosed) {
+		return replica.ErrClosed
+	}
+	return err
+}
+
+func (h *Hub) container(name string) (*container, error) {
+	h.mu.RLock()
+	c := h.containers[name]
+	h.mu.RUnlock()
+	if c == nil {
+		return nil, fmt.Errorf("%w: %q", replica.ErrContainerNotFound, name)
+	}
+	return c, nil
+}
+
+// Container returns a container's definition.
+func (h *Hub) Container(name string) (replica.Container, error) {
+	c, err := h.container(name)
+	if err != nil {
+		return replica.Container{}, err
+	}
+	return c.def, nil
+}
+
+// Containers returns every definition, by name.
+func (h *Hub) Containers() []replica.Container {
+	h.mu.RLock()
+	out := make([]replica.Container, 0, len(h.containers))
+	for _, c := range h.containers {
+		out = append(out, c.def)
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PutContainer defines a container or changes its policy (effective for new
+// conflicts). It reports whether the container is new; a different partition
+// key path is ErrContainerMismatch.
+func (h *Hub) PutContainer(ctx context.Context, c replica.Container) (bool, replica.Container, error) {
+	c, err := c.Normalize()
+	if err != nil {
+		return false, c, err
+	}
+	var created bool
+	err = h.submit(ctx, func(ctx context.Context) error {
+		var err error
+		created, err = h.putContainerTx(ctx, c)
+		return err
+	}, func() { h.setContainer(c) })
+	return created, c, err
+}
+
+func (h *Hub) setContainer(c replica.Container) {
+	path, _ := replica.ParsePath(c.PartitionKey)
+	h.mu.Lock()
+	h.containers[c.Name] = &container{def: c, pkPath: path}
+	h.mu.Unlock()
+}
+
+// putContainerTx runs in a writer job.
+func (h *Hub) putContainerTx(ctx context.Context, c replica.Container) (bool, error) {
+	var pk string
+	created := false
+	err := h.stmts.getContainer.QueryRowContext(ctx, c.Name).Scan(&pk)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		created = true
+	case err != nil:
+		return false, err
+	case pk != c.PartitionKey:
+		return false, fmt.Errorf("%w: container %q has partition key %q, not %q (a partition key path cannot change)",
+			replica.ErrContainerMismatch, c.Name, pk, c.PartitionKey)
+	}
+	policy, err := json.Marshal(c.ConflictPolicy)
+	if err != nil {
+		return false, err
+	}
+	if _, err := h.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), h.cfg.Now().Unix()); err != nil {
+		return false, sqlitestore.Wrote("store container", err)
+	}
+	return created, nil
+}

@@ -1,0 +1,354 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// itemQuery reads an item's current confirmed version; append conditions on i.
+const itemQuery = `SELECT i.container, i.id, i.pk, i.version, v.base, v.origin, v.ts, i.lsn, l.crts, i.deleted, v.body
+	FROM items i JOIN versions v ON v.version = i.version JOIN log l ON l.lsn = i.lsn WHERE `
+
+func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
+	var it replica.Item
+	err := s.Scan(&it.Container, &it.ID, &it.PK, &it.Version, &it.Base, &it.Origin, &it.TS, &it.LSN, &it.CRTS, &it.Deleted, &it.Body)
+	return it, err
+}
+
+// Get reads an item's confirmed version.
+func (h *Hub) Get(ctx context.Context, containerName, id string) (replica.Item, error) {
+	if _, err := h.container(containerName); err != nil {
+		return replica.Item{}, err
+	}
+	it, err := scanItem(h.stmts.getItem.QueryRowContext(ctx, containerName, id))
+	if errors.Is(err, sql.ErrNoRows) || err == nil && it.Deleted {
+		return replica.Item{}, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, id, containerName)
+	}
+	if err != nil {
+		return replica.Item{}, fmt.Errorf("read item: %w", err)
+	}
+	return it, nil
+}
+
+// ListOptions select a page of items.
+type ListOptions struct {
+	PK           string
+	HasPK        bool
+	Limit        int
+	Continuation string
+}
+
+// Page is a page of items.
+type Page struct {
+	Items        []replica.Item
+	Continuation string
+}
+
+const continuationPrefix = "h1:"
+
+// List returns live items in id order, a page at a time.
+func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
+	if _, err := h.container(containerName); err != nil {
+		return Page{}, err
+	}
+	limit, err := replica.PageLimit(opt.Limit)
+	if err != nil {
+		return Page{}, err
+	}
+	after := ""
+	if opt.Continuation != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(opt.Continuation)
+		if err != nil || !strings.HasPrefix(string(raw), continuationPrefix) {
+			return Page{}, fmt.Errorf("%w: continuation token %q is not one this hub issued", replica.ErrInvalid, opt.Continuation)
+		}
+		after = strings.TrimPrefix(string(raw), continuationPrefix)
+	}
+	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
+	args := []any{containerName, after}
+	if opt.HasPK {
+		q += ` AND i.pk = ?`
+		args = append(args, opt.PK)
+	}
+	q += ` ORDER BY i.id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := h.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list items: %w", err)
+	}
+	defer rows.Close()
+	var p Page
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("list items: %w", err)
+		}
+		if len(p.Items) == limit {
+			p.Continuation = base64.RawURLEncoding.EncodeToString([]byte(continuationPrefix + p.Items[len(p.Items)-1].ID))
+			break
+		}
+		p.Items = append(p.Items, it)
+	}
+	return p, rows.Err()
+}
+
+const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, v.body
+	FROM log l JOIN versions v ON v.version = l.version WHERE `
+
+func scanLog(rows *sql.Rows) (wire.Change, error) {
+	var c wire.Change
+	var body []byte
+	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &body)
+	if c.Op != replica.OpDelete {
+		c.Body = body
+	}
+	return c, err
+}
+
+// Changes returns a container's confirmed versions and deletes after LSN
+// since, in LSN order, and the LSN to continue from.
+func (h *Hub) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
+	if _, err := h.container(containerName); err != nil {
+		return nil, since, err
+	}
+	limit, err := replica.PageLimit(limit)
+	if err != nil {
+		return nil, since, err
+	}
+	rows, err := h.db.Read.QueryContext(ctx, logQuery+`l.container = ? AND l.lsn > ? ORDER BY l.lsn LIMIT ?`, containerName, since, limit)
+	if err != nil {
+		return nil, since, fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	var out []replica.Change
+	next := since
+	for rows.Next() {
+		c, err := scanLog(rows)
+		if err != nil {
+			return nil, since, fmt.Errorf("read changes: %w", err)
+		}
+		out = append(out, ToChange(c))
+		next = c.LSN
+	}
+	return out, next, rows.Err()
+}
+
+// ToChange turns a log record into a change-feed record with the document as
+// clients see it.
+func ToChange(c wire.Change) replica.Change {
+	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS}
+	if c.Op != replica.OpDelete {
+		ch.Document = replica.AppendWithSystem(nil, c.Body, replica.SystemProps{TS: c.TS, ETag: replica.ETagOf(c.Version), LSN: c.LSN, CRTS: c.CRTS})
+	}
+	return ch
+}
+
+// LogAfter reads up to limit log records after LSN after (of every
+// container) and returns those scope covers, plus the last LSN it read, so
+// that a reader filtering out everything still moves on. It stops early once
+// the bodies reach maxBytes.
+func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry) ([]wire.Change, int64, error) {
+	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	var out []wire.Change
+	last, size := after, 0
+	for rows.Next() {
+		c, err := scanLog(rows)
+		if err != nil {
+			return nil, after, fmt.Errorf("read log: %w", err)
+		}
+		last = c.LSN
+		if !wire.InScope(scope, c.Container, c.PK) {
+			continue
+		}
+		out = append(out, c)
+		if size += len(c.Body); size >= maxBytes {
+			break
+		}
+	}
+	return out, last, rows.Err()
+}
+
+// Conflict is one record of the conflicts feed.
+type Conflict struct {
+	ID        int64            `json:"id"`
+	Kind      string           `json:"kind"`
+	Status    string           `json:"status"`
+	Container string           `json:"container"`
+	DocID     string           `json:"docId"`
+	PK        string           `json:"pk"`
+	Policy    string           `json:"policy"`
+	Loser     string           `json:"loser"` // incoming or existing
+	WinnerLSN int64            `json:"winnerLsn"`
+	Reason    string           `json:"reason"`
+	CreatedAt int64            `json:"createdAt"`
+	Incoming  *ConflictVersion `json:"incoming"`
+	Existing  *ConflictVersion `json:"existing"`
+	Base      *ConflictVersion `json:"base"`
+}
+
+// ConflictVersion is one side of a conflict, with its content.
+type ConflictVersion struct {
+	Version  string `json:"version"`
+	Origin   string `json:"origin"`
+	TS       int64  `json:"ts"`
+	Deleted  bool   `json:"deleted"`
+	Document []byte `json:"-"`
+	// Raw is Document as JSON (null for a tombstone).
+	Raw rawJSON `json:"document"`
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// Conflicts returns a container's conflicts after id after, oldest first,
+// optionally only those with status.
+func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after int64, limit int) ([]Conflict, int64, error) {
+	if _, err := h.container(containerName); err != nil {
+		return nil, after, err
+	}
+	if status != "" && status != replica.StatusResolved && status != replica.StatusUnresolved {
+		return nil, after, fmt.Errorf("%w: status %q: want resolved or unresolved", replica.ErrInvalid, status)
+	}
+	limit, err := replica.PageLimit(limit)
+	if err != nil {
+		return nil, after, err
+	}
+	q := `SELECT cid, kind, status, container, doc_id, pk, policy, loser, incoming, existing, base, winner_lsn, reason, created_at
+		FROM conflicts WHERE container = ? AND cid > ?`
+	args := []any{containerName, after}
+	if status != "" {
+		q += ` AND status = ?`
+		args = append(args, status)
+	}
+	q += ` ORDER BY cid LIMIT ?`
+	args = append(args, limit)
+	rows, err := h.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, after, fmt.Errorf("read conflicts: %w", err)
+	}
+	type ids struct{ incoming, existing, base string }
+	var out []Conflict
+	var vs []ids
+	for rows.Next() {
+		var c Conflict
+		var v ids
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base, &c.WinnerLSN, &c.Reason, &c.CreatedAt); err != nil {
+			rows.Close()
+			return nil, after, fmt.Errorf("read conflicts: %w", err)
+		}
+		out = append(out, c)
+		vs = append(vs, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, after, err
+	}
+	next := after
+	for i := range out {
+		if out[i].Incoming, err = h.conflictVersion(ctx, vs[i].incoming); err == nil {
+			if out[i].Existing, err = h.conflictVersion(ctx, vs[i].existing); err == nil {
+				out[i].Base, err = h.conflictVersion(ctx, vs[i].base)
+			}
+		}
+		if err != nil {
+			return nil, after, err
+		}
+		next = out[i].ID
+	}
+	return out, next, nil
+}
+
+func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVersion, error) {
+	if version == "" {
+		return nil, nil
+	}
+	var cv ConflictVersion
+	var op string
+	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&cv.Document, &op, &cv.Origin, &cv.TS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	cv.Version = version
+	cv.Deleted = op == replica.OpDelete
+	if !cv.Deleted {
+		cv.Raw = rawJSON(cv.Document)
+	}
+	return &cv, nil
+}
+
+// stmts are the hub's prepared statements: writer ones on the write
+// connection, the others on the read pool.
+type stmts struct {
+	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
+	insertVersion, setOutcome, insertLog, upsertItem, insertConflict *sql.Stmt
+	getItem, logAfter, readVersion                                   *sql.Stmt
+}
+
+func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB) error {
+	type p struct {
+		dst  **sql.Stmt
+		text string
+		read bool
+	}
+	for _, st := range []p{
+		{&s.getContainer, `SELECT pk_path FROM containers WHERE name = ?`, false},
+		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, false},
+		{&s.getOutcome, `SELECT outcome, lsn, reason, conflict_id FROM versions WHERE version = ?`, false},
+		{&s.getHead, `SELECT i.pk, i.version, i.lsn, i.deleted, v.body, v.origin, v.ts FROM items i JOIN versions v ON v.version = i.version
+			WHERE i.container = ? AND i.id = ?`, false},
+		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
+		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.setOutcome, `UPDATE versions SET outcome = ?, lsn = ?, reason = ?, conflict_id = ? WHERE version = ?`, false},
+		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
+		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
+		{&s.logAfter, logQuery + `l.lsn > ? ORDER BY l.lsn LIMIT ?`, true},
+		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
+	} {
+		var err error
+		if st.read {
+			*st.dst, err = read.PrepareContext(ctx, st.text)
+		} else {
+			*st.dst, err = w.Prepare(ctx, st.text)
+		}
+		if err != nil {
+			s.close()
+			return fmt.Errorf("%s: %w", st.text, err)
+		}
+	}
+	return nil
+}
+
+func (s *stmts) close() {
+	for _, st := range []*sql.Stmt{s.getContainer, s.putContainer, s.getOutcome, s.getHead, s.getVersionBody, s.insertVersion,
+		s.setOutcome, s.insertLog, s.upsertItem, s.insertConflict, s.getItem, s.logAfter, s.readVersion} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package hub
+
+// migrations build the hub database. Append only.
+//
+//   - meta: hub id.
+//   - containers: definitions; the hub is their authority.
+//   - versions: every version the hub has seen, by version id: pushed by an
+//     edge (with the outcome it got, so a retried push gets the same answer),
+//     written at the hub, or made by a merge. Confirmed versions, losing
+//     versions and the bases of later writes all stay readable here.
+//   - log: the confirmed versions in LSN order (the all-versions change feed
+//     and what edges stream); bodies are in versions.
+//   - items: the current confirmed version of every item.
+//   - conflicts: the conflicts feed.
+//   - edges: registered edges, their token hashes, scopes and sync state.
+var migrations = []string{`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE containers (
+	name       TEXT PRIMARY KEY,
+	pk_path    TEXT NOT NULL,
+	policy     TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE TABLE versions (
+	version     TEXT PRIMARY KEY,
+	container   TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	pk          TEXT NOT NULL,
+	op          TEXT NOT NULL,
+	base        TEXT NOT NULL,
+	origin      TEXT NOT NULL,
+	ts          INTEGER NOT NULL,
+	body        BLOB,
+	outcome     TEXT NOT NULL DEFAULT '',
+	lsn         INTEGER NOT NULL DEFAULT 0,
+	reason      TEXT NOT NULL DEFAULT '',
+	conflict_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE log (
+	lsn       INTEGER PRIMARY KEY,
+	container TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	pk        TEXT NOT NULL,
+	op        TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	base      TEXT NOT NULL,
+	origin    TEXT NOT NULL,
+	ts        INTEGER NOT NULL,
+	crts      INTEGER NOT NULL,
+	policy    TEXT NOT NULL
+);
+CREATE INDEX log_by_container ON log (container, lsn);
+CREATE TABLE items (
+	container TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	pk        TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	lsn       INTEGER NOT NULL,
+	deleted   INTEGER NOT NULL,
+	PRIMARY KEY (container, id)
+) WITHOUT ROWID;
+CREATE INDEX items_by_pk ON items (container, pk, id);
+CREATE TABLE conflicts (
+	cid        INTEGER PRIMARY KEY,
+	container  TEXT NOT NULL,
+	doc_id     TEXT NOT NULL,
+	pk         TEXT NOT NULL,
+	kind       TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	policy     TEXT NOT NULL,
+	loser      TEXT NOT NULL,
+	incoming   TEXT NOT NULL,
+	existing   TEXT NOT NULL,
+	base       TEXT NOT NULL,
+	winner_lsn INTEGER NOT NULL,
+	reason     TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX conflicts_by_container ON conflicts (container, cid);
+CREATE TABLE edges (
+	name       TEXT PRIMARY KEY,
+	token_hash TEXT NOT NULL UNIQUE,
+	scope      TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	node_id    TEXT NOT NULL DEFAULT '',
+	last_seen  INTEGER NOT NULL DEFAULT 0,
+	acked_lsn  INTEGER NOT NULL DEFAULT 0,
+	pending    INTEGER NOT NULL DEFAULT 0
+);
+`}

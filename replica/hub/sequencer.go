@@ -1,0 +1,345 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// head is an item's current confirmed version, with its content.
+type head struct {
+	pk      string
+	lsn     int64
+	deleted bool
+	cand    replica.Candidate
+}
+
+func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, error) {
+	var hd head
+	err := h.stmts.getHead.QueryRowContext(ctx, containerName, id).Scan(&hd.pk, &hd.cand.Version, &hd.lsn, &hd.deleted, &hd.cand.Body, &hd.cand.Origin, &hd.cand.TS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read item: %w", err)
+	}
+	hd.cand.Deleted = hd.deleted
+	if hd.deleted {
+		hd.cand.Body = nil
+	}
+	return &hd, nil
+}
+
+func (h *Hub) loadVersion(ctx context.Context, version string) (*replica.Candidate, error) {
+	var c replica.Candidate
+	var op string
+	err := h.stmts.getVersionBody.QueryRowContext(ctx, version).Scan(&c.Body, &op, &c.Origin, &c.TS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	c.Version = version
+	c.Deleted = op == replica.OpDelete
+	return &c, nil
+}
+
+// nextLSN hands out the next log position (writer-owned).
+func (h *Hub) nextLSN() int64 {
+	h.lsn++
+	return h.lsn
+}
+
+// Push sequences a batch of tentative versions from the edge node nodeID,
+// limited to scope (nil: everything), in one transaction. Each version gets
+// an outcome; a bad version is rejected alone. Pushes are idempotent by
+// version id: a version seen before gets the outcome it got then. It returns
+// the outcomes and the highest LSN they refer to.
+func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) ([]wire.Outcome, int64, error) {
+	out := make([]wire.Outcome, len(versions))
+	var maxLSN int64
+	err := h.submit(ctx, func(ctx context.Context) error {
+		maxLSN = 0
+		for i := range versions {
+			o, err := h.applyPushed(ctx, nodeID, scope, &versions[i])
+			if err != nil {
+				return err
+			}
+			out[i] = o
+			maxLSN = max(maxLSN, o.LSN)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, maxLSN, nil
+}
+
+// applyPushed decides one pushed version inside the writer's transaction.
+// Only storage failures are errors; everything else is an outcome.
+func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version) (wire.Outcome, error) {
+	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
+	var prev struct {
+		outcome, reason string
+		lsn, cid        int64
+	}
+	err := h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid)
+	switch {
+	case err == nil:
+		o.Outcome, o.LSN, o.Reason, o.ConflictID = prev.outcome, prev.lsn, prev.reason, prev.cid
+		if o.Outcome == "" {
+			o.Outcome, o.Reason = replica.OutcomeRejected, "version id already used"
+		}
+		return o, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return o, fmt.Errorf("read version: %w", err)
+	}
+	reject := func(reason string, pk string) (wire.Outcome, error) {
+		o.Outcome, o.Reason = replica.OutcomeRejected, reason
+		if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, []byte(v.Body),
+			o.Outcome, 0, reason, 0); err != nil {
+			return o, sqlitestore.Wrote("record rejected version", err)
+		}
+		return o, nil
+	}
+	if !strings.HasPrefix(v.Version, nodeID+"-") {
+		return reject(fmt.Sprintf("version id %q was not issued by node %q", v.Version, nodeID), "")
+	}
+	c, err := h.container(v.Container)
+	if err != nil {
+		return reject(err.Error(), "")
+	}
+	cur, err := h.loadHead(ctx, v.Container, v.ID)
+	if err != nil {
+		return o, err
+	}
+	in := replica.Candidate{Version: v.Version, Origin: nodeID, TS: v.TS, Deleted: v.Op == replica.OpDelete}
+	var pk string
+	if in.Deleted {
+		if cur == nil {
+			return reject("delete of an item the hub does not have", "")
+		}
+		pk = cur.pk
+	} else {
+		doc, err := replica.ParseDocument(v.Body, c.pkPath)
+		if err != nil {
+			return reject(err.Error(), "")
+		}
+		if doc.ID != v.ID {
+			return reject(fmt.Sprintf("body id %q differs from the pushed id %q", doc.ID, v.ID), doc.PK)
+		}
+		pk, in.Body = doc.PK, doc.Body
+	}
+	if !wire.InScope(scope, v.Container, pk) {
+		return reject(fmt.Sprintf("%s: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, v.Container, pk), pk)
+	}
+	if cur != nil && !cur.deleted && !in.Deleted && cur.pk != pk {
+		return reject(fmt.Sprintf("%s: item has partition key %q, the write has %q", replica.ErrPartitionKeyChange, cur.pk, pk), pk)
+	}
+	var base *replica.Candidate
+	if v.Base != "" {
+		if base, err = h.loadVersion(ctx, v.Base); err != nil {
+			return o, err
+		}
+	}
+	var curCand *replica.Candidate
+	if cur != nil {
+		curCand = &cur.cand
+	}
+	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.def.ConflictPolicy, h.cfg.Resolver)
+	if d.Commit == replica.CommitMerged && !d.Deleted {
+		// A merged document (built in or from a resolver) is a new
+		// client document: it must pass the same checks.
+		doc, err := replica.ParseDocument(d.Body, c.pkPath)
+		switch {
+		case err != nil:
+			d = unresolvedDecision(d, fmt.Sprintf("merged document is invalid: %v", err))
+		case doc.ID != v.ID || doc.PK != pk:
+			d = unresolvedDecision(d, "merged document changes the id or the partition key")
+		default:
+			d.Body = doc.Body
+		}
+	}
+	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, in.Body, "", 0, "", 0); err != nil {
+		return o, sqlitestore.Wrote("store version", err)
+	}
+	o.Outcome = d.Outcome
+	now := h.cfg.Now().Unix()
+	switch d.Commit {
+	case replica.CommitIncoming:
+		o.LSN = h.nextLSN()
+		if err := h.confirm(ctx, c, o.LSN, v.ID, pk, v.Op, v.Version, v.Base, nodeID, v.TS, now, in.Deleted); err != nil {
+			return o, err
+		}
+	case replica.CommitMerged:
+		o.LSN = h.nextLSN()
+		mv := h.hubID + "-" + strconv.FormatInt(o.LSN, 10)
+		op := replica.OpReplace
+		if d.Deleted {
+			op = replica.OpDelete
+		}
+		if _, err := h.stmts.insertVersion.ExecContext(ctx, mv, v.Container, v.ID, pk, op, cur.cand.Version, h.hubID, now, d.Body, "", 0, "", 0); err != nil {
+			return o, sqlitestore.Wrote("store merged version", err)
+		}
+		if err := h.confirm(ctx, c, o.LSN, v.ID, pk, op, mv, cur.cand.Version, h.hubID, now, now, d.Deleted); err != nil {
+			return o, err
+		}
+	default:
+		o.LSN = cur.lsn
+	}
+	if d.Conflict != nil {
+		o.Reason = d.Conflict.Reason
+		existing := ""
+		if cur != nil {
+			existing = cur.cand.Version
+		}
+		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.def.ConflictPolicy.Mode,
+			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now)
+		if err != nil {
+			return o, sqlitestore.Wrote("record conflict", err)
+		}
+		if o.ConflictID, err = res.LastInsertId(); err != nil {
+			return o, sqlitestore.Wrote("record conflict", err)
+		}
+	}
+	if _, err := h.stmts.setOutcome.ExecContext(ctx, o.Outcome, o.LSN, o.Reason, o.ConflictID, v.Version); err != nil {
+		return o, sqlitestore.Wrote("record outcome", err)
+	}
+	return o, nil
+}
+
+func unresolvedDecision(d replica.Decision, reason string) replica.Decision {
+	kind := replica.KindReplace
+	if d.Conflict != nil {
+		kind = d.Conflict.Kind
+	}
+	return replica.Decision{Outcome: replica.OutcomeLost, Commit: replica.CommitNothing,
+		Conflict: &replica.ConflictDecision{Kind: kind, Status: replica.StatusUnresolved, Loser: "incoming", Reason: reason}}
+}
+
+// confirm appends a version to the log and makes it the item's current one.
+func (h *Hub) confirm(ctx context.Context, c *container, lsn int64, id, pk, op, version, base, origin string, ts, crts int64, deleted bool) error {
+	if _, err := h.stmts.insertLog.ExecContext(ctx, lsn, c.def.Name, id, pk, op, version, base, origin, ts, crts, c.def.ConflictPolicy.Mode); err != nil {
+		return sqlitestore.Wrote("append to log", err)
+	}
+	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.def.Name, id, pk, version, lsn, deleted); err != nil {
+		return sqlitestore.Wrote("store item", err)
+	}
+	return nil
+}
+
+// WriteOptions are the preconditions of a write made at the hub.
+type WriteOptions struct {
+	IfMatch string // an etag, a list of them, or "*"
+}
+
+type writeKind int
+
+const (
+	kindCreate writeKind = iota
+	kindUpsert
+	kindDelete
+)
+
+// Create writes a new item at the hub, confirmed at once.
+func (h *Hub) Create(ctx context.Context, containerName string, body []byte) (replica.Item, error) {
+	it, _, err := h.write(ctx, kindCreate, containerName, "", body, WriteOptions{})
+	return it, err
+}
+
+// Upsert creates or replaces an item at the hub, confirmed at once.
+func (h *Hub) Upsert(ctx context.Context, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	return h.write(ctx, kindUpsert, containerName, id, body, opt)
+}
+
+// Delete deletes an item at the hub, confirmed at once.
+func (h *Hub) Delete(ctx context.Context, containerName, id string, opt WriteOptions) error {
+	_, _, err := h.write(ctx, kindDelete, containerName, id, nil, opt)
+	return err
+}
+
+func (h *Hub) write(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	h.w.Enter()
+	defer h.w.Leave()
+	c, err := h.container(containerName)
+	if err != nil {
+		return replica.Item{}, false, err
+	}
+	var doc replica.Document
+	if kind == kindDelete {
+		if err := replica.ValidateID(id); err != nil {
+			return replica.Item{}, false, err
+		}
+		doc.ID = id
+	} else {
+		if doc, err = replica.ParseDocument(body, c.pkPath); err != nil {
+			return replica.Item{}, false, err
+		}
+		if id != "" && id != doc.ID {
+			return replica.Item{}, false, fmt.Errorf("%w: body \"id\" %q differs from the id %q in the path", replica.ErrInvalid, doc.ID, id)
+		}
+	}
+	var it replica.Item
+	var created bool
+	err = h.submit(ctx, func(ctx context.Context) error {
+		cur, err := h.loadHead(ctx, c.def.Name, doc.ID)
+		if err != nil {
+			return err
+		}
+		live := cur != nil && !cur.deleted
+		switch {
+		case kind == kindCreate && live:
+			return fmt.Errorf("%w: item %q in container %q", replica.ErrExists, doc.ID, c.def.Name)
+		case kind == kindDelete && !live:
+			return fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, doc.ID, c.def.Name)
+		case kind == kindDelete:
+			doc.PK = cur.pk
+		}
+		if opt.IfMatch != "" {
+			if !live {
+				return fmt.Errorf("%w: If-Match %s but item %q does not exist", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID)
+			}
+			if opt.IfMatch != "*" && !replica.ETagListHas(opt.IfMatch, replica.ETagOf(cur.cand.Version)) {
+				return fmt.Errorf("%w: If-Match %s, item %q is at %s", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID, replica.ETagOf(cur.cand.Version))
+			}
+		}
+		if live && cur.pk != doc.PK {
+			return fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
+				replica.ErrPartitionKeyChange, doc.ID, cur.pk, doc.PK)
+		}
+		op := replica.OpReplace
+		switch {
+		case kind == kindDelete:
+			op = replica.OpDelete
+		case !live:
+			op = replica.OpCreate
+		}
+		base := ""
+		if cur != nil {
+			base = cur.cand.Version
+		}
+		lsn := h.nextLSN()
+		now := h.cfg.Now().Unix()
+		it = replica.Item{Container: c.def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.hubID + "-" + strconv.FormatInt(lsn, 10),
+			Base: base, Origin: h.hubID, TS: now, LSN: lsn, CRTS: now, Deleted: kind == kindDelete}
+		if _, err := h.stmts.insertVersion.ExecContext(ctx, it.Version, it.Container, it.ID, it.PK, op, base, h.hubID, now, it.Body,
+			replica.OutcomeConfirmed, lsn, "", 0); err != nil {
+			return sqlitestore.Wrote("store version", err)
+		}
+		created = op == replica.OpCreate
+		return h.confirm(ctx, c, lsn, it.ID, it.PK, op, it.Version, base, h.hubID, now, now, it.Deleted)
+	}, nil)
+	if err != nil {
+		return replica.Item{}, false, err
+	}
+	return it, created, nil
+}

@@ -1,0 +1,334 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+var upgrader = websocket.Upgrader{
+	HandshakeTimeout: 10 * time.Second,
+	ReadBufferSize:   64 << 10,
+	WriteBufferSize:  64 << 10,
+	Subprotocols:     []string{wire.Subprotocol},
+	// Edges are not browsers; the bearer token authenticates them.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// ServeSync serves GET /api/v1/sync: it authenticates the edge's bearer
+// token, upgrades to a WebSocket and runs the sync session until either side
+// ends it. ctx ends every session (cancel it before http.Server.Shutdown).
+func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	e, err := h.Authenticate(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		status, code := http.StatusUnauthorized, "unauthorized"
+		if !errors.Is(err, ErrUnauthorized) {
+			status, code = http.StatusInternalServerError, "internal"
+			h.log.Error("authenticate edge", "err", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"code": code, "message": "sync needs a valid edge token: Authorization: Bearer <token>"})
+		return
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	s := &session{h: h, conn: conn, edge: e, log: h.log.With("edge", e.Name, "remote", r.RemoteAddr), outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1)}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	s.run()
+}
+
+// session is one edge's sync connection: one goroutine reads (pushes and
+// acks), one writes (the confirmed stream, outcomes, pings).
+type session struct {
+	h      *Hub
+	conn   *websocket.Conn
+	edge   Edge
+	log    *slog.Logger
+	nodeID string
+	acked  atomic.Int64
+
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stopOnce sync.Once
+	outcomes chan pendingOutcomes
+}
+
+// pendingOutcomes are a push's outcomes, sent once the stream has passed lsn
+// so that the edge holds the confirmed state they refer to.
+type pendingOutcomes struct {
+	batch    int64
+	outcomes []wire.Outcome
+	lsn      int64
+}
+
+var errSessionStopped = errors.New("session stopped")
+
+// stop ends the session from outside (revocation, shutdown) with a close
+// frame carrying the reason.
+func (s *session) stop(code, msg string) {
+	s.stopOnce.Do(func() {
+		reason := code + ": " + msg
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, reason), time.Now().Add(time.Second))
+		s.cancel(fmt.Errorf("%w: %s", errSessionStopped, reason))
+		s.conn.Close()
+	})
+}
+
+func (s *session) run() {
+	defer s.conn.Close()
+	defer s.cancel(nil)
+	s.conn.SetReadLimit(wire.MaxFrameBytes)
+	if s.conn.Subprotocol() != wire.Subprotocol {
+		s.sendError(wire.CodeProtocol, fmt.Sprintf("subprotocol %q is required", wire.Subprotocol))
+		return
+	}
+	hello, err := s.readHello()
+	if err != nil {
+		s.log.Info("sync refused", "err", err)
+		return
+	}
+	s.nodeID = hello.NodeID
+	s.acked.Store(hello.ResumeLSN)
+	s.log = s.log.With("node", s.nodeID)
+	mismatched := s.adoptContainers(hello.Containers)
+	if !s.h.conns.add(s) {
+		s.sendError(wire.CodeShutdown, "the hub is shutting down")
+		return
+	}
+	defer s.h.conns.remove(s)
+	if err := s.h.recordSession(s.ctx, s.edge.Name, s.nodeID, hello.Pending, hello.ResumeLSN); err != nil {
+		s.sendError(wire.CodeInternal, "cannot record the session")
+		return
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.h.recordSession(ctx, s.edge.Name, s.nodeID, hello.Pending, s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
+			s.log.Warn("record session end", "err", err)
+		}
+	}()
+	var defs []replica.Container
+	for _, c := range s.h.Containers() {
+		if wire.ContainerInScope(s.edge.Scope, c.Name) {
+			defs = append(defs, c)
+		}
+	}
+	welcome := &wire.Frame{Type: wire.TypeWelcome, HubID: s.h.hubID, Protocol: wire.ProtocolVersion, Edge: s.edge.Name,
+		Scope: s.edge.Scope, HeadLSN: s.h.Head(), Containers: defs, Mismatched: mismatched}
+	if err := s.write(welcome); err != nil {
+		return
+	}
+	s.log.Info("edge connected", "resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
+	errc := make(chan error, 2)
+	go func() { errc <- s.reader() }()
+	go func() { errc <- s.sender(hello.ResumeLSN, defs) }()
+	err = <-errc
+	s.cancel(err)
+	s.conn.Close()
+	<-errc
+	s.log.Info("edge disconnected", "reason", context.Cause(s.ctx), "acked", s.acked.Load())
+}
+
+func (s *session) readHello() (*wire.Frame, error) {
+	s.conn.SetReadDeadline(time.Now().Add(wire.PongWait))
+	_, data, err := s.conn.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	f, err := wire.Decode(data)
+	if err != nil {
+		s.sendError(wire.CodeBadFrame, err.Error())
+		return nil, err
+	}
+	if f.Type != wire.TypeHello {
+		s.sendError(wire.CodeBadFrame, "the first frame must be hello")
+		return nil, fmt.Errorf("first frame %q", f.Type)
+	}
+	if f.Protocol != wire.ProtocolVersion {
+		msg := fmt.Sprintf("protocol version %d is not supported: this hub speaks %d", f.Protocol, wire.ProtocolVersion)
+		s.sendError(wire.CodeProtocol, msg)
+		return nil, errors.New(msg)
+	}
+	return f, nil
+}
+
+// adoptContainers reconciles the containers an edge defined locally: the
+// hub creates those it does not have (when the edge's scope allows), adopts
+// those that agree, and reports the others as mismatched.
+func (s *session) adoptContainers(defs []replica.Container) []string {
+	var mismatched []string
+	for _, d := range defs {
+		d, err := d.Normalize()
+		if err != nil || !wire.ContainerInScope(s.edge.Scope, d.Name) {
+			mismatched = append(mismatched, d.Name)
+			continue
+		}
+		cur, err := s.h.Container(d.Name)
+		if err == nil {
+			if cur.PartitionKey != d.PartitionKey {
+				mismatched = append(mismatched, d.Name)
+			}
+			continue
+		}
+		if _, _, err := s.h.PutContainer(s.ctx, d); err != nil && !errors.Is(err, replica.ErrContainerMismatch) {
+			s.log.Warn("create container from edge", "container", d.Name, "err", err)
+			mismatched = append(mismatched, d.Name)
+		}
+	}
+	return mismatched
+}
+
+func (s *session) sendError(code, msg string) {
+	s.write(&wire.Frame{Type: wire.TypeError, Code: code, Message: msg})
+	s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, code), time.Now().Add(time.Second))
+}
+
+func (s *session) write(f *wire.Frame) error {
+	b, err := wire.Encode(f)
+	if err != nil {
+		return err
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(wire.WriteWait))
+	return s.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// reader handles the edge's frames. A push is sequenced before the next
+// frame is read, so a fast edge is held back by TCP, not by a queue.
+func (s *session) reader() error {
+	extend := func() { s.conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
+	s.conn.SetPongHandler(func(string) error { extend(); return nil })
+	for {
+		extend()
+		typ, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if typ != websocket.TextMessage {
+			return errors.New("binary frame")
+		}
+		f, err := wire.Decode(data)
+		if err != nil {
+			return err
+		}
+		switch f.Type {
+		case wire.TypePush:
+			outs, lsn, err := s.h.Push(s.ctx, s.nodeID, s.edge.Scope, f.Versions)
+			if err != nil {
+				return fmt.Errorf("push: %w", err)
+			}
+			select {
+			case s.outcomes <- pendingOutcomes{batch: f.Batch, outcomes: outs, lsn: lsn}:
+			case <-s.ctx.Done():
+				return context.Cause(s.ctx)
+			}
+		case wire.TypeAck:
+			if f.LSN > s.acked.Load() {
+				s.acked.Store(f.LSN)
+			}
+		default:
+			return fmt.Errorf("unexpected %s frame from an edge", f.Type)
+		}
+	}
+}
+
+// sender streams the confirmed log from the edge's resume point, then live,
+// and sends outcomes once the stream has passed what they refer to. It reads
+// the log at its own pace from its own cursor: a slow edge falls behind in
+// the log instead of growing a queue in memory.
+func (s *session) sender(cursor int64, known []replica.Container) error {
+	ping := time.NewTicker(wire.PingInterval)
+	defer ping.Stop()
+	var queue []pendingOutcomes
+	sent := map[string]bool{} // container definitions the edge has
+	for _, c := range known {
+		sent[c.Name] = true
+	}
+	for {
+		changed := s.h.Changed()
+		if cursor < s.h.Head() {
+			changes, last, err := s.h.LogAfter(s.ctx, cursor, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope)
+			if err != nil {
+				return err
+			}
+			// A frame goes out when it has changes, or when the edge has
+			// reached the head through changes its scope filters out, so
+			// that its resume point moves on.
+			if len(changes) > 0 || last > cursor && last >= s.h.Head() {
+				f := &wire.Frame{Type: wire.TypeChanges, Changes: changes, LSN: last, HeadLSN: s.h.Head()}
+				for _, c := range changes {
+					if !sent[c.Container] {
+						if def, err := s.h.Container(c.Container); err == nil {
+							f.Containers = append(f.Containers, def)
+						}
+						sent[c.Container] = true
+					}
+				}
+				if err := s.write(f); err != nil {
+					return err
+				}
+			}
+			if last == cursor {
+				// Nothing readable yet; wait for the next commit.
+				select {
+				case <-changed:
+				case <-s.ctx.Done():
+					return context.Cause(s.ctx)
+				}
+				continue
+			}
+			cursor = last
+		}
+	drain:
+		for {
+			select {
+			case p := <-s.outcomes:
+				queue = append(queue, p)
+			default:
+				break drain
+			}
+		}
+		for len(queue) > 0 && queue[0].lsn <= cursor {
+			p := queue[0]
+			queue = queue[1:]
+			if err := s.write(&wire.Frame{Type: wire.TypeOutcomes, Batch: p.batch, Outcomes: p.outcomes}); err != nil {
+				return err
+			}
+		}
+		if cursor < s.h.Head() {
+			if err := s.ctx.Err(); err != nil {
+				return context.Cause(s.ctx)
+			}
+			continue
+		}
+		select {
+		case <-changed:
+		case p := <-s.outcomes:
+			queue = append(queue, p)
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wire.WriteWait)); err != nil {
+				return err
+			}
+		case <-s.ctx.Done():
+			return context.Cause(s.ctx)
+		}
+	}
+}

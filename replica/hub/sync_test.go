@@ -1,0 +1,243 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// cluster is a hub served on loopback and edges syncing with it, in process.
+type cluster struct {
+	t   testing.TB
+	hub *hub.Hub
+	srv *httptest.Server
+	ctx context.Context
+}
+
+func newCluster(t testing.TB) *cluster {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal"})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeSync(ctx, w, r) }))
+	t.Cleanup(func() {
+		cancel()
+		srv.CloseClientConnections()
+		srv.Close()
+		h.Close(context.Background())
+	})
+	return &cluster{t: t, hub: h, srv: srv, ctx: ctx}
+}
+
+type testEdge struct {
+	r    *edge.Replica
+	s    *edge.Syncer
+	dir  string
+	name string
+	tok  string
+	c    *cluster
+}
+
+func (c *cluster) edge(name string, scope []wire.ScopeEntry) *testEdge {
+	c.t.Helper()
+	tok, err := c.hub.RegisterEdge(c.ctx, name, scope)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	e := &testEdge{dir: c.t.TempDir(), name: name, tok: tok, c: c}
+	e.start()
+	c.t.Cleanup(e.stop)
+	return e
+}
+
+func (e *testEdge) start() {
+	e.c.t.Helper()
+	e.r = edge.New(edge.Config{Dir: e.dir, Durability: "normal"})
+	if err := e.r.Open(context.Background()); err != nil {
+		e.c.t.Fatal(err)
+	}
+	e.connect()
+}
+
+func (e *testEdge) connect() {
+	s, err := edge.NewSyncer(e.r, edge.SyncConfig{Hubs: []string{e.c.srv.URL}, Token: e.tok, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		e.c.t.Fatal(err)
+	}
+	e.s = s
+	s.Open(context.Background())
+}
+
+func (e *testEdge) disconnect() {
+	if e.s != nil {
+		e.s.Close(context.Background())
+		e.s = nil
+	}
+}
+
+func (e *testEdge) stop() {
+	e.disconnect()
+	if e.r != nil {
+		e.r.Close(context.Background())
+		e.r = nil
+	}
+}
+
+// eventually retries f until it returns nil or the time is up.
+func eventually(t testing.TB, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *testEdge) synced() error {
+	if e.r.Pending() != 0 {
+		return fmt.Errorf("%s: %d writes pending", e.name, e.r.Pending())
+	}
+	if got, want := e.r.ResumeLSN(), e.c.hub.Head(); got != want {
+		return fmt.Errorf("%s: applied up to %d, hub at %d", e.name, got, want)
+	}
+	return nil
+}
+
+func field(t testing.TB, it replica.Item, name string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(it.Body, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m[name]
+}
+
+func TestSync_WriteConfirmsAndFansOut(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "products", PartitionKey: "/category"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.edge("a", nil), c.edge("b", nil)
+	eventually(t, 5*time.Second, func() error { _, err := a.r.Container("products"); return err })
+	it, err := a.r.Create(ctx, "products", []byte(`{"id":"p1","category":"tools","price":10}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !it.Tentative {
+		t.Fatalf("fresh write not tentative")
+	}
+	eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced()) })
+	got, err := b.r.Get(ctx, "products", "p1", edge.ReadOptions{Consistency: edge.ConsistencyConfirmed})
+	if err != nil {
+		t.Fatalf("edge b confirmed read: %v", err)
+	}
+	if got.LSN == 0 || got.Tentative || got.Version != it.Version {
+		t.Fatalf("edge b has %+v, want the confirmed version %s", got, it.Version)
+	}
+	own, err := a.r.Get(ctx, "products", "p1", edge.ReadOptions{})
+	if err != nil || own.Tentative || own.LSN != got.LSN {
+		t.Fatalf("edge a local view %+v, %v; want confirmed at LSN %d", own, err, got.LSN)
+	}
+	changes, _, err := a.r.Changes(ctx, "products", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcome *replica.Change
+	for i := range changes {
+		if changes[i].Op == edge.OpOutcome {
+			outcome = &changes[i]
+		}
+	}
+	if outcome == nil || outcome.Outcome != replica.OutcomeConfirmed || outcome.LSN != got.LSN {
+		t.Fatalf("edge a's feed has no confirmed outcome for its write: %+v", changes)
+	}
+}
+
+func TestSync_ConcurrentPriceUpdate(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "products", PartitionKey: "/productId",
+		ConflictPolicy: replica.ConflictPolicy{Mode: "lww", Path: "/price"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.hub.Create(ctx, "products", []byte(`{"id":"prod-123","productId":"prod-123","name":"Super Widget","price":19.99}`)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.edge("east", nil), c.edge("west", nil)
+	eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced()) })
+	a.disconnect()
+	b.disconnect()
+	if _, _, err := a.r.Upsert(ctx, "products", "prod-123", []byte(`{"id":"prod-123","productId":"prod-123","name":"Super Widget","price":24.99}`), edge.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.r.Upsert(ctx, "products", "prod-123", []byte(`{"id":"prod-123","productId":"prod-123","name":"Super Widget","price":21.99}`), edge.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.connect()
+	eventually(t, 5*time.Second, b.synced)
+	a.connect()
+	eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced()) })
+	for _, e := range []*testEdge{a, b} {
+		it, err := e.r.Get(ctx, "products", "prod-123", edge.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := field(t, it, "price"); p != 24.99 {
+			t.Fatalf("edge %s has price %v, want 24.99 (lww on /price)", e.name, p)
+		}
+	}
+	conflicts, _, err := c.hub.Conflicts(ctx, "products", "", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conflicts) != 1 || conflicts[0].Existing == nil || conflicts[0].Kind != replica.KindReplace {
+		t.Fatalf("conflicts=%+v, want one replace conflict", conflicts)
+	}
+	loser := conflicts[0].Existing // b's 21.99 was confirmed first, then lost to a's 24.99
+	if conflicts[0].Loser != "existing" || !json.Valid(loser.Raw) || field(t, replica.Item{Body: loser.Raw}, "price") != 21.99 {
+		t.Fatalf("loser=%s %s, want existing with price 21.99", conflicts[0].Loser, loser.Raw)
+	}
+}
+
+func TestSync_Scope(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "orders", PartitionKey: "/territory"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{`{"id":"o1","territory":"t7"}`, `{"id":"o2","territory":"t8"}`} {
+		if _, err := c.hub.Create(ctx, "orders", []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := c.edge("laptop-7", []wire.ScopeEntry{{Container: "orders", PartitionKeys: []string{"t7"}}})
+	eventually(t, 5*time.Second, e.synced)
+	if _, err := e.r.Get(ctx, "orders", "o1", edge.ReadOptions{}); err != nil {
+		t.Fatalf("in-scope item: %v", err)
+	}
+	if _, err := e.r.Get(ctx, "orders", "o2", edge.ReadOptions{}); !errors.Is(err, replica.ErrNotFound) {
+		t.Fatalf("out-of-scope item err=%v, want not found", err)
+	}
+	if _, err := e.r.Create(ctx, "orders", []byte(`{"id":"o3","territory":"t8"}`)); !errors.Is(err, replica.ErrForbidden) {
+		t.Fatalf("write outside scope err=%v, want ErrForbidden", err)
+	}
+}

@@ -1,0 +1,308 @@
+// Package wire is the edgesync sync protocol: the frames an edge and a hub
+// exchange over a WebSocket (GET /api/v1/sync, subprotocol "edgesync.v1"),
+// their limits, and their validation. PROTOCOL.md in this directory describes
+// the conversation; this file is the authority on field names.
+//
+// Every frame is one WebSocket text message holding one JSON object with a
+// "type". Frames are bounded (MaxFrameBytes); a peer that sends anything
+// else gets an error frame and the connection is closed.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+)
+
+// Protocol identifiers.
+const (
+	Subprotocol     = "edgesync.v1"
+	ProtocolVersion = 1
+)
+
+// Limits. A frame above MaxFrameBytes closes the connection; the other limits
+// are checked by Decode.
+const (
+	MaxFrameBytes    = 24 << 20 // a push of MaxPushVersions documents of 2 MiB does not fit: pushes are also bounded by MaxPushBytes
+	MaxPushVersions  = 256
+	MaxPushBytes     = 8 << 20 // sum of bodies in one push
+	MaxChangesFrame  = 512     // changes per frame from the hub
+	MaxChangesBytes  = 8 << 20
+	MaxInFlightPush  = 4 // push frames an edge may have unanswered
+	PingInterval     = 10 * time.Second
+	PongWait         = 30 * time.Second // no frame or pong for this long: the peer is gone
+	WriteWait        = 10 * time.Second
+	MaxScopeEntries  = 1000
+	MaxHelloDefs     = 1000
+	maxNodeIDLength  = 128
+	maxVersionLength = 256
+)
+
+// Frame types.
+const (
+	TypeHello    = "hello"    // edge -> hub, first frame
+	TypeWelcome  = "welcome"  // hub -> edge, answer to hello
+	TypeError    = "error"    // either way, then close
+	TypePush     = "push"     // edge -> hub: tentative versions
+	TypeOutcomes = "outcomes" // hub -> edge: one outcome per pushed version
+	TypeChanges  = "changes"  // hub -> edge: confirmed changes in LSN order
+	TypeAck      = "ack"      // edge -> hub: applied up to an LSN
+)
+
+// Outcomes of a pushed version.
+const (
+	OutcomeConfirmed = "confirmed" // confirmed as written, at LSN
+	OutcomeMerged    = "merged"    // merged with a concurrent version; the result is at LSN
+	OutcomeLost      = "lost"      // a concurrent version won (at LSN) or the conflict awaits resolution
+	OutcomeRejected  = "rejected"  // refused (scope, validation); Reason says why
+)
+
+// Error codes of error frames.
+const (
+	CodeProtocol     = "protocol_mismatch"
+	CodeUnauthorized = "unauthorized"
+	CodeBadFrame     = "bad_frame"
+	CodeRevoked      = "revoked"
+	CodeShutdown     = "shutdown"
+	CodeInternal     = "internal"
+)
+
+// Frame is every frame; which fields are set depends on Type.
+type Frame struct {
+	Type string `json:"type"`
+
+	// hello
+	NodeID     string              `json:"nodeId,omitempty"`
+	Protocol   int                 `json:"protocol,omitempty"`
+	ResumeLSN  int64               `json:"resumeLsn,omitempty"`
+	Pending    int64               `json:"pending,omitempty"`
+	Containers []replica.Container `json:"containers,omitempty"` // hello: defined locally; welcome: in scope
+
+	// welcome
+	HubID      string       `json:"hubId,omitempty"`
+	Edge       string       `json:"edge,omitempty"`  // the edge's registered name
+	Scope      []ScopeEntry `json:"scope,omitempty"` // empty: everything
+	HeadLSN    int64        `json:"headLsn,omitempty"`
+	Mismatched []string     `json:"mismatched,omitempty"` // containers whose local definition disagrees with the hub's
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// push, outcomes
+	Batch    int64     `json:"batch,omitempty"`
+	Versions []Version `json:"versions,omitempty"`
+	Outcomes []Outcome `json:"outcomes,omitempty"`
+
+	// changes: Changes in LSN order, LSN the position the stream has
+	// covered (changes the scope filters out included), HeadLSN the hub's
+	// newest LSN, Containers the definitions of containers the edge has not
+	// been sent yet. ack: LSN the position the edge has applied.
+	Changes []Change `json:"changes,omitempty"`
+	LSN     int64    `json:"lsn,omitempty"`
+}
+
+// ScopeEntry is one container an edge may read and write, optionally only
+// some partition key values.
+type ScopeEntry struct {
+	Container     string   `json:"container"`
+	PartitionKeys []string `json:"partitionKeys,omitempty"`
+}
+
+// Version is a tentative version pushed by an edge.
+type Version struct {
+	Container string          `json:"container"`
+	ID        string          `json:"id"`
+	Op        string          `json:"op"` // create, replace, delete
+	Version   string          `json:"version"`
+	Base      string          `json:"base,omitempty"`
+	TS        int64           `json:"ts"`
+	Body      json.RawMessage `json:"body,omitempty"` // absent on delete
+}
+
+// Outcome is the hub's answer for one pushed version.
+type Outcome struct {
+	Version    string `json:"version"`
+	Container  string `json:"container"`
+	ID         string `json:"id"`
+	Outcome    string `json:"outcome"`
+	LSN        int64  `json:"lsn,omitempty"` // confirmed/merged: the resulting version; lost: the winner
+	Reason     string `json:"reason,omitempty"`
+	ConflictID int64  `json:"conflictId,omitempty"`
+}
+
+// Change is a confirmed version or delete, as the hub streams it.
+type Change struct {
+	LSN       int64           `json:"lsn"`
+	CRTS      int64           `json:"crts"`
+	Container string          `json:"container"`
+	Op        string          `json:"op"`
+	ID        string          `json:"id"`
+	PK        string          `json:"pk"`
+	Version   string          `json:"version"`
+	Base      string          `json:"base,omitempty"`
+	Origin    string          `json:"origin"`
+	TS        int64           `json:"ts"`
+	Body      json.RawMessage `json:"body,omitempty"` // absent on delete
+}
+
+// ErrBadFrame marks a frame that is not valid.
+var ErrBadFrame = errors.New("bad frame")
+
+// Encode returns the JSON of f.
+func Encode(f *Frame) ([]byte, error) { return json.Marshal(f) }
+
+// Decode parses and checks one frame: its type, and the fields and limits of
+// that type. It never trusts the peer; every error wraps ErrBadFrame.
+func Decode(b []byte) (*Frame, error) {
+	if len(b) > MaxFrameBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadFrame, len(b), MaxFrameBytes)
+	}
+	var f Frame
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrBadFrame)
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadFrame, f.Type, err)
+	}
+	return &f, nil
+}
+
+func (f *Frame) check() error {
+	switch f.Type {
+	case TypeHello:
+		if f.NodeID == "" || len(f.NodeID) > maxNodeIDLength {
+			return errors.New("nodeId: 1..128 bytes")
+		}
+		if f.ResumeLSN < 0 || f.Pending < 0 {
+			return errors.New("resumeLsn and pending must not be negative")
+		}
+		if len(f.Containers) > MaxHelloDefs {
+			return fmt.Errorf("%d containers, limit %d", len(f.Containers), MaxHelloDefs)
+		}
+	case TypeWelcome:
+		if f.HubID == "" || f.HeadLSN < 0 || len(f.Scope) > MaxScopeEntries {
+			return errors.New("hubId, headLsn or scope out of range")
+		}
+	case TypeError:
+		if f.Code == "" {
+			return errors.New("code is required")
+		}
+	case TypePush:
+		if len(f.Versions) == 0 || len(f.Versions) > MaxPushVersions {
+			return fmt.Errorf("%d versions: want 1..%d", len(f.Versions), MaxPushVersions)
+		}
+		if f.Batch <= 0 {
+			return errors.New("batch must be positive")
+		}
+		total := 0
+		for i := range f.Versions {
+			v := &f.Versions[i]
+			if err := v.check(); err != nil {
+				return fmt.Errorf("version %d: %v", i, err)
+			}
+			total += len(v.Body)
+		}
+		if total > MaxPushBytes {
+			return fmt.Errorf("%d bytes of documents, limit %d", total, MaxPushBytes)
+		}
+	case TypeOutcomes:
+		if f.Batch <= 0 {
+			return errors.New("batch must be positive")
+		}
+	case TypeChanges:
+		if len(f.Changes) > MaxChangesFrame {
+			return fmt.Errorf("%d changes, limit %d", len(f.Changes), MaxChangesFrame)
+		}
+		if n := len(f.Changes); n > 0 && f.LSN < f.Changes[n-1].LSN {
+			return errors.New("lsn is behind the changes it covers")
+		}
+		for i, c := range f.Changes {
+			if c.LSN <= 0 || (i > 0 && c.LSN <= f.Changes[i-1].LSN) {
+				return fmt.Errorf("change %d: lsn %d out of order", i, c.LSN)
+			}
+			if c.Op != replica.OpCreate && c.Op != replica.OpReplace && c.Op != replica.OpDelete {
+				return fmt.Errorf("change %d: op %q", i, c.Op)
+			}
+		}
+	case TypeAck:
+		if f.LSN < 0 {
+			return errors.New("lsn must not be negative")
+		}
+	default:
+		return fmt.Errorf("unknown frame type %q", f.Type)
+	}
+	return nil
+}
+
+func (v *Version) check() error {
+	if err := replica.ValidateName(v.Container); err != nil {
+		return fmt.Errorf("container: %v", err)
+	}
+	if err := replica.ValidateID(v.ID); err != nil {
+		return err
+	}
+	if v.Version == "" || len(v.Version) > maxVersionLength || len(v.Base) > maxVersionLength {
+		return errors.New("version: 1..256 bytes, base at most 256")
+	}
+	switch v.Op {
+	case replica.OpCreate, replica.OpReplace:
+		if len(v.Body) == 0 {
+			return fmt.Errorf("op %s without body", v.Op)
+		}
+		if len(v.Body) > replica.MaxDocumentSize {
+			return fmt.Errorf("body is %d bytes, limit %d", len(v.Body), replica.MaxDocumentSize)
+		}
+	case replica.OpDelete:
+		if len(v.Body) != 0 {
+			return errors.New("delete with a body")
+		}
+	default:
+		return fmt.Errorf("op %q: want create, replace or delete", v.Op)
+	}
+	return nil
+}
+
+// InScope reports whether scope (empty: everything) covers the partition key
+// value pk of container.
+func InScope(scope []ScopeEntry, container, pk string) bool {
+	if len(scope) == 0 {
+		return true
+	}
+	for _, e := range scope {
+		if e.Container != container {
+			continue
+		}
+		if len(e.PartitionKeys) == 0 {
+			return true
+		}
+		for _, k := range e.PartitionKeys {
+			if k == pk {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ContainerInScope reports whether scope covers any of container.
+func ContainerInScope(scope []ScopeEntry, container string) bool {
+	if len(scope) == 0 {
+		return true
+	}
+	for _, e := range scope {
+		if e.Container == container {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,213 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// HubOptions configure the hub's HTTP API.
+type HubOptions struct {
+	Logger     *slog.Logger
+	Version    string
+	AdminToken string // required on /api/v1 except /api/v1/sync (edge tokens)
+	// BaseContext ends sync sessions; cancel it before http.Server.Shutdown.
+	BaseContext context.Context
+	Heartbeat   time.Duration
+}
+
+// Hub serves the hub's HTTP API (DESIGN §9, hub column) and the sync
+// endpoint.
+type Hub struct {
+	h       *hub.Hub
+	opt     HubOptions
+	log     *slog.Logger
+	echo    *echo.Echo
+	started time.Time
+}
+
+// NewHub builds the hub API around an open hub.
+func NewHub(h *hub.Hub, opt HubOptions) *Hub {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Heartbeat <= 0 {
+		opt.Heartbeat = 15 * time.Second
+	}
+	if opt.BaseContext == nil {
+		opt.BaseContext = context.Background()
+	}
+	a := &Hub{h: h, opt: opt, log: opt.Logger, echo: echo.New(), started: time.Now()}
+	e := a.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = ErrorHandler(a.log)
+	reg := prometheus.NewRegistry()
+	registerHubMetrics(reg, h)
+	e.Use(recoverer(a.log), requestMetrics(reg))
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/metrics", metricsHandler(reg))
+	e.GET("/api/v1/sync", func(c echo.Context) error {
+		h.ServeSync(opt.BaseContext, c.Response(), c.Request())
+		return nil
+	})
+	api := e.Group("/api/v1", a.requireAdmin)
+	api.GET("/status", a.status)
+	(&docsAPI{s: hubStore{h}, log: a.log, heartbeat: opt.Heartbeat}).register(api)
+	api.GET("/containers/:c/conflicts", a.conflicts)
+	api.POST("/edges", a.registerEdge)
+	api.GET("/edges", a.listEdges)
+	api.DELETE("/edges/:name", a.revokeEdge)
+	return a
+}
+
+// ServeHTTP makes Hub an http.Handler.
+func (a *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.echo.ServeHTTP(w, r) }
+
+func (a *Hub) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if !ok || a.opt.AdminToken == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.opt.AdminToken)) != 1 {
+			return echo.NewHTTPError(http.StatusUnauthorized, "the hub API needs the admin token: Authorization: Bearer <token>")
+		}
+		return next(c)
+	}
+}
+
+// HubStatus is the body of GET /api/v1/status on a hub.
+type HubStatus struct {
+	HubID       string `json:"hubId"`
+	LSN         int64  `json:"lsn"`
+	EdgesOnline int    `json:"edgesOnline"`
+	Containers  int    `json:"containers"`
+	Version     string `json:"version"`
+	UptimeSec   int64  `json:"uptimeSeconds"`
+}
+
+func (a *Hub) status(c echo.Context) error {
+	return c.JSON(http.StatusOK, HubStatus{HubID: a.h.HubID(), LSN: a.h.Head(), EdgesOnline: a.h.EdgesOnline(),
+		Containers: len(a.h.Containers()), Version: a.opt.Version, UptimeSec: int64(time.Since(a.started).Seconds())})
+}
+
+func (a *Hub) conflicts(c echo.Context) error {
+	name, err := pathParam(c, "c")
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	limit, err := intParam(q, "limit")
+	if err != nil {
+		return err
+	}
+	var after int64
+	if cont := q.Get("continuation"); cont != "" {
+		if after, err = strconv.ParseInt(cont, 10, 64); err != nil || after < 0 {
+			return fmt.Errorf("%w: continuation %q is not one this hub issued", replica.ErrInvalid, cont)
+		}
+	}
+	list, next, err := a.h.Conflicts(c.Request().Context(), name, q.Get("status"), after, int(limit))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []hub.Conflict{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conflicts": list, "continuation": strconv.FormatInt(next, 10)})
+}
+
+type registerRequest struct {
+	Name  string            `json:"name"`
+	Scope []wire.ScopeEntry `json:"scope"`
+}
+
+func (a *Hub) registerEdge(c echo.Context) error {
+	body, err := readBody(c, 1<<20)
+	if err != nil {
+		return err
+	}
+	var req registerRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	token, err := a.h.RegisterEdge(c.Request().Context(), req.Name, req.Scope)
+	if err != nil {
+		return err
+	}
+	scope := req.Scope
+	if scope == nil {
+		scope = []wire.ScopeEntry{}
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"name": req.Name, "token": token, "scope": scope})
+}
+
+func (a *Hub) listEdges(c echo.Context) error {
+	edges, err := a.h.Edges(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"edges": edges})
+}
+
+func (a *Hub) revokeEdge(c echo.Context) error {
+	name, err := pathParam(c, "name")
+	if err != nil {
+		return err
+	}
+	if err := a.h.RevokeEdge(c.Request().Context(), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// hubStore adapts the hub to the document API.
+type hubStore struct{ *hub.Hub }
+
+func (s hubStore) Upsert(ctx context.Context, container, id string, body []byte, ifMatch string) (replica.Item, bool, error) {
+	return s.Hub.Upsert(ctx, container, id, body, hub.WriteOptions{IfMatch: ifMatch})
+}
+
+func (s hubStore) Delete(ctx context.Context, container, id, ifMatch string) error {
+	return s.Hub.Delete(ctx, container, id, hub.WriteOptions{IfMatch: ifMatch})
+}
+
+func (s hubStore) Get(ctx context.Context, container, id, consistency string) (replica.Item, error) {
+	if consistency != "" && consistency != "confirmed" {
+		return replica.Item{}, fmt.Errorf("%w: consistency %q: want \"confirmed\" or nothing (the hub has only confirmed state)", replica.ErrInvalid, consistency)
+	}
+	return s.Hub.Get(ctx, container, id)
+}
+
+func (s hubStore) List(ctx context.Context, container string, q listQuery) (page, error) {
+	if q.Consistency != "" && q.Consistency != "confirmed" {
+		return page{}, fmt.Errorf("%w: consistency %q: want \"confirmed\" or nothing", replica.ErrInvalid, q.Consistency)
+	}
+	p, err := s.Hub.List(ctx, container, hub.ListOptions{PK: q.PK, HasPK: q.HasPK, Limit: q.Limit, Continuation: q.Continuation})
+	return page{Items: p.Items, Continuation: p.Continuation}, err
+}
+
+var _ store = hubStore{}
+
+func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
+	ws := h.WriterStats()
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		counter("edgesync_hub_commits_total", "Group commits of the hub's write path.", func() float64 { return float64(ws.Commits.Load()) }),
+		counter("edgesync_hub_commit_errors_total", "Group commits that failed as a whole.", func() float64 { return float64(ws.CommitErrors.Load()) }),
+		counter("edgesync_hub_writes_total", "Write jobs (push batches, hub writes) committed.", func() float64 { return float64(ws.Writes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lsn", Help: "Newest LSN of the log."}, func() float64 { return float64(h.Head()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_edges_online", Help: "Edges with a live sync session."}, func() float64 { return float64(h.EdgesOnline()) }),
+	)
+}
