@@ -50,11 +50,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serve(ctx, args, stdout, stderr)
+	case "demo":
+		err = demo(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: cloudhub [serve] [flags]; cloudhub serve -h for the flags")
+		fmt.Fprintln(stdout, "usage: cloudhub [serve|demo|bench] [flags]; cloudhub <command> -h for the flags")
 		return 0
 	default:
-		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve", cmd))
+		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve, demo or bench", cmd))
 	}
 	return cli.ExitCode("cloudhub", err, stderr)
 }

@@ -372,7 +372,7 @@ func readFrame(conn *websocket.Conn) (*wire.Frame, error) {
 	typ, data, err := conn.ReadMessage()
 	if err != nil {
 		var ce *websocket.CloseError
-		if errors.As(err, &ce) && ce.Text != "" {
+		if errors.As(err, &ce) && ce.Code == websocket.ClosePolicyViolation && ce.Text != "" {
 			code, msg, _ := strings.Cut(ce.Text, ": ")
 			return nil, &errRemote{code, msg}
 		}

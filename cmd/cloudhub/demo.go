@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/edgesync/edgesync/internal/cli"
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/web"
+)
+
+// demo runs a hub and a few edges in this process, each with its own SQLite
+// data dir, with sample e-commerce data, and prints how to play with them.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("cloudhub demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "data directory for the hub and edges (default: a temp dir, removed at exit)")
+	listen := fs.String("listen", "127.0.0.1:8080", "hub address")
+	edgePort := fs.Int("edge-port", 7071, "first edge port; edges take consecutive ports (0: any free port)")
+	nEdges := fs.Int("edges", 3, "number of edges")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := cli.ParseFlags(fs, args, "CLOUDHUB_DEMO_"); err != nil {
+		return err
+	}
+	if *nEdges < 1 || *nEdges > 20 {
+		return cli.UsageError("--edges: 1..20")
+	}
+	log, err := cli.NewLogger(*logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	root := *dir
+	if root == "" {
+		if root, err = os.MkdirTemp("", "edgesync-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(root)
+	}
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	var closers []func(context.Context) error
+	defer func() {
+		cancelBase()
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i](cctx))
+		}
+	}()
+	serveOn := func(addr string, h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("listen %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return baseCtx }}
+		go srv.Serve(ln)
+		closers = append(closers, srv.Shutdown)
+		return "http://" + ln.Addr().String(), nil
+	}
+
+	const token = "demo"
+	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With("node", "hub")})
+	if err := h.Open(ctx); err != nil {
+		return fmt.Errorf("open hub: %w", err)
+	}
+	closers = append(closers, h.Close)
+	// The demo's own routes, /demo/edges/{n}/offline and .../online, take an
+	// edge off its hub and back; everything else is the hub's API.
+	mux := http.NewServeMux()
+	mux.Handle("/", web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx}))
+	syncers := map[string]*demoEdge{}
+	mux.HandleFunc("POST /demo/edges/{name}/{state}", func(w http.ResponseWriter, r *http.Request) {
+		e := syncers[r.PathValue("name")]
+		if e == nil {
+			http.Error(w, `{"code":"not_found","message":"no such demo edge"}`, http.StatusNotFound)
+			return
+		}
+		if err := e.setOnline(r.PathValue("state") == "online"); err != nil {
+			http.Error(w, fmt.Sprintf(`{"code":"bad_request","message":%q}`, err.Error()), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	hubURL, err := serveOn(*listen, mux)
+	if err != nil {
+		return err
+	}
+	if err := seedDemo(ctx, h); err != nil {
+		return fmt.Errorf("sample data: %w", err)
+	}
+	var edgeURLs []string
+	for i := 1; i <= *nEdges; i++ {
+		name := fmt.Sprintf("edge-%d", i)
+		tok, err := h.RegisterEdge(ctx, name, nil)
+		if errors.Is(err, replica.ErrExists) { // a kept --dir: register again
+			if err = h.RevokeEdge(ctx, name); err == nil {
+				tok, err = h.RegisterEdge(ctx, name, nil)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		elog := log.With("node", name)
+		r := edge.New(edge.Config{Dir: filepath.Join(root, name), Logger: elog})
+		if err := r.Open(ctx); err != nil {
+			return fmt.Errorf("open %s: %w", name, err)
+		}
+		closers = append(closers, r.Close)
+		de := &demoEdge{r: r, cfg: edge.SyncConfig{Hubs: []string{hubURL}, Token: tok, Logger: elog}}
+		if err := de.setOnline(true); err != nil {
+			return err
+		}
+		syncers[name] = de
+		closers = append(closers, func(ctx context.Context) error { return de.setOnline(false) })
+		addr := "127.0.0.1:0"
+		if *edgePort > 0 {
+			addr = fmt.Sprintf("127.0.0.1:%d", *edgePort+i-1)
+		}
+		u, err := serveOn(addr, web.NewEdge(r, web.EdgeOptions{Logger: elog, Version: cli.Version(version), Hubs: []string{hubURL}, Sync: de}))
+		if err != nil {
+			return err
+		}
+		edgeURLs = append(edgeURLs, u)
+	}
+	printDemo(stdout, root, hubURL, token, edgeURLs)
+	<-ctx.Done()
+	log.Info("demo stopping")
+	return nil
+}
+
+// demoEdge is an edge whose sync client the demo can stop and start.
+type demoEdge struct {
+	r   *edge.Replica
+	cfg edge.SyncConfig
+	mu  sync.Mutex
+	s   *edge.Syncer
+}
+
+func (e *demoEdge) setOnline(on bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case on && e.s == nil:
+		s, err := edge.NewSyncer(e.r, e.cfg)
+		if err != nil {
+			return err
+		}
+		e.s = s
+		return s.Open(context.Background())
+	case !on && e.s != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := e.s.Close(ctx)
+		e.s = nil
+		return err
+	}
+	return nil
+}
+
+// Status reports the current sync client's state (offline: not connected).
+func (e *demoEdge) Status() edge.SyncStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.s == nil {
+		return edge.SyncStatus{LastError: "taken offline by the demo"}
+	}
+	return e.s.Status()
+}
+
+func seedDemo(ctx context.Context, h *hub.Hub) error {
+	for _, c := range []replica.Container{
+		{Name: "products", PartitionKey: "/category", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeLWW, Path: "/price"}},
+		{Name: "carts", PartitionKey: "/userId", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeMerge}},
+		{Name: "counters", PartitionKey: "/name", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeManual}},
+	} {
+		if _, _, err := h.PutContainer(ctx, c); err != nil {
+			return err
+		}
+	}
+	for _, d := range []struct{ c, body string }{
+		{"products", `{"id":"prod-123","category":"widgets","name":"Super Widget","price":19.99}`},
+		{"products", `{"id":"prod-200","category":"phones","name":"Phone","price":499}`},
+		{"products", `{"id":"prod-300","category":"books","name":"A Book","price":12.5}`},
+		{"carts", `{"id":"cart-1","userId":"u1","items":["prod-200"],"note":""}`},
+		{"counters", `{"id":"visits","name":"visits","count":0}`},
+	} {
+		if _, _, err := h.Upsert(ctx, d.c, "", []byte(d.body), hub.WriteOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printDemo(w io.Writer, root, hubURL, token string, edges []string) {
+	fmt.Fprintf(w, "\nedgesync demo: a hub and %d edges, data in %s\n\n", len(edges), root)
+	fmt.Fprintf(w, "  hub   %s   (admin token: %s)\n", hubURL, token)
+	for i, u := range edges {
+		fmt.Fprintf(w, "  edge-%d %s\n", i+1, u)
+	}
+	fmt.Fprintf(w, `
+Try a conflict: take edge-2 offline, change the same product's price on two edges, bring it back;
+lww on /price keeps the higher price everywhere and the other one goes to the conflicts feed.
+  curl -s -X POST %[1]s/demo/edges/edge-2/offline
+  curl -s -X PUT %[2]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":24.99}'
+  curl -s -X PUT %[3]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":21.99}'
+  curl -s -X POST %[1]s/demo/edges/edge-2/online
+  curl -s %[3]s/api/v1/containers/products/docs/prod-123        # confirmed everywhere: 24.99, _lsn, no _tentative
+  curl -s -H 'Authorization: Bearer %[4]s' %[1]s/api/v1/containers/products/conflicts
+  curl -s %[3]s/api/v1/containers/products/changes               # edge-2's feed: its write's outcome, "lost"
+
+Press Ctrl-C to stop.
+`, hubURL, edges[0], edges[min(1, len(edges)-1)], token)
+}
+
