@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -56,67 +57,62 @@ func MergeJSON(base, existing, incoming []byte, incomingWins bool) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	var b *mergeValue
+	var b *mergeDoc // nil: the empty object
 	if t := bytes.Trim(base, " \t\r\n"); len(t) > 0 && string(t) != "null" {
 		if b, err = parseMergeInput("base", base); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]byte, 0, len(existing)+len(incoming)/2+2)
-	return mergeObjects(out, b, e, in, incomingWins), nil
+	return mergeObjects(out, b, 0, e, 0, in, 0, incomingWins), nil
 }
 
-// mergeObjects appends the merge of the objects existing and incoming against
-// base (nil: the empty object) to dst.
-func mergeObjects(dst []byte, base, existing, incoming *mergeValue, incomingWins bool) []byte {
+// mergeObjects appends to dst the merge of the objects existing node e and
+// incoming node i against base node b (a nil base or b < 0: the empty object).
+func mergeObjects(dst []byte, bd *mergeDoc, b int32, ed *mergeDoc, e int32, id *mergeDoc, i int32, incomingWins bool) []byte {
 	dst = append(dst, '{')
-	for k := range existing.members {
-		em := &existing.members[k]
-		ev := &em.value
-		bv := base.get(em.key)
-		iv := incoming.get(em.key)
-		var keep *mergeValue
+	for ec := ed.nodes[e].first; ec >= 0; ec = ed.nodes[ec].next {
+		name := ed.name(ec)
+		bc := bd.get(b, name)
+		ic := id.get(i, name)
+		keep, kc := ed, ec // the value written, unless kc < 0
 		switch {
-		case iv == nil:
+		case ic < 0:
 			// Added by existing, or removed by incoming: removed if existing
 			// left it unchanged or lost the clash.
-			if bv == nil || !incomingWins && !mergeEqual(bv, ev) {
-				keep = ev
+			if bc >= 0 && (incomingWins || mergeEqual(bd, bc, ed, ec)) {
+				kc = -1
 			}
-		case mergeEqual(ev, iv):
-			keep = ev
-		case bv != nil && mergeEqual(bv, ev):
-			keep = iv // only incoming changed it
-		case bv != nil && mergeEqual(bv, iv):
-			keep = ev // only existing changed it
-		case ev.isObject() && iv.isObject():
-			var nb *mergeValue
-			if bv != nil && bv.isObject() {
-				nb = bv
+		case mergeEqual(ed, ec, id, ic):
+		case bc >= 0 && mergeEqual(bd, bc, ed, ec):
+			keep, kc = id, ic // only incoming changed it
+		case bc >= 0 && mergeEqual(bd, bc, id, ic):
+			// only existing changed it
+		case ed.isObject(ec) && id.isObject(ic):
+			if bc >= 0 && !bd.isObject(bc) {
+				bc = -1
 			}
-			dst = appendMergeKey(dst, em.keyRaw)
-			dst = mergeObjects(dst, nb, ev, iv, incomingWins)
+			dst = appendMergeKey(dst, ed.keyRaw(ec))
+			dst = mergeObjects(dst, bd, bc, ed, ec, id, ic, incomingWins)
 			continue
 		case incomingWins:
-			keep = iv
-		default:
-			keep = ev
+			keep, kc = id, ic
 		}
-		if keep != nil {
-			dst = appendMergeKey(dst, em.keyRaw)
-			dst = append(dst, keep.raw...)
+		if kc >= 0 {
+			dst = appendMergeKey(dst, ed.keyRaw(ec))
+			dst = append(dst, keep.raw(kc)...)
 		}
 	}
-	for k := range incoming.members {
-		im := &incoming.members[k]
-		if existing.get(im.key) != nil {
+	for ic := id.nodes[i].first; ic >= 0; ic = id.nodes[ic].next {
+		name := id.name(ic)
+		if ed.get(e, name) >= 0 {
 			continue
 		}
 		// Added by incoming, or removed by existing: kept if incoming
 		// changed it and won the clash.
-		if bv := base.get(im.key); bv == nil || incomingWins && !mergeEqual(bv, &im.value) {
-			dst = appendMergeKey(dst, im.keyRaw)
-			dst = append(dst, im.value.raw...)
+		if bc := bd.get(b, name); bc < 0 || incomingWins && !mergeEqual(bd, bc, id, ic) {
+			dst = appendMergeKey(dst, id.keyRaw(ic))
+			dst = append(dst, id.raw(ic)...)
 		}
 	}
 	return append(dst, '}')
@@ -133,89 +129,104 @@ func appendMergeKey(dst, keyRaw []byte) []byte {
 	return append(dst, ':')
 }
 
-// mergeValue is a parsed JSON value: its text, and for objects and arrays
-// their parts.
-type mergeValue struct {
-	raw     []byte
-	members []mergeMember  // objects, in order
-	index   map[string]int // objects with more than mergeSmallObject members
-	elems   []mergeValue   // arrays
+// mergeDoc is a parsed input of MergeJSON: its text and a flat tree of its
+// values in one slice (node 0 is the top-level value), so that parsing costs
+// a few allocations, not one per value.
+type mergeDoc struct {
+	b     []byte
+	nodes []mergeNode
+	names map[int32][]byte           // decoded names of members whose names have escapes
+	index map[int32]map[string]int32 // member lookup of objects with more than mergeSmallObject members
 }
 
-type mergeMember struct {
-	key    string // decoded
-	keyRaw []byte // as written, quotes included
-	value  mergeValue
+// mergeNode is one value of a mergeDoc: offsets into its text, and links to
+// its children in order. -1 links to nothing.
+type mergeNode struct {
+	start, end        int32 // the value's text
+	keyStart, keyEnd  int32 // an object member's name as written, quotes included
+	first, last, next int32 // first and last child, next sibling
+	n                 int32 // number of children
+	escaped           bool  // the member's name has escapes: see mergeDoc.names
 }
 
 // mergeSmallObject is the member count up to which lookups scan.
 const mergeSmallObject = 16
 
-func (v *mergeValue) isObject() bool { return len(v.raw) > 0 && v.raw[0] == '{' }
+func (d *mergeDoc) raw(i int32) []byte { return d.b[d.nodes[i].start:d.nodes[i].end] }
 
-// get returns the value of key in the object v, or nil. A nil v is the empty
-// object.
-func (v *mergeValue) get(key string) *mergeValue {
-	if v == nil {
-		return nil
+func (d *mergeDoc) keyRaw(i int32) []byte { return d.b[d.nodes[i].keyStart:d.nodes[i].keyEnd] }
+
+func (d *mergeDoc) isObject(i int32) bool { return d.b[d.nodes[i].start] == '{' }
+
+// name is the decoded name of member i.
+func (d *mergeDoc) name(i int32) []byte {
+	if d.nodes[i].escaped {
+		return d.names[i]
 	}
-	if v.index != nil {
-		if i, ok := v.index[key]; ok {
-			return &v.members[i].value
-		}
-		return nil
-	}
-	for i := range v.members {
-		if v.members[i].key == key {
-			return &v.members[i].value
-		}
-	}
-	return nil
+	return d.b[d.nodes[i].keyStart+1 : d.nodes[i].keyEnd-1]
 }
 
-// mergeEqual reports whether a and b are semantically equal JSON values (see
-// MergeJSON).
-func mergeEqual(a, b *mergeValue) bool {
-	if bytes.Equal(a.raw, b.raw) {
+// get returns the member of object obj named name, or -1. A nil d or a
+// negative obj is the empty object.
+func (d *mergeDoc) get(obj int32, name []byte) int32 {
+	if d == nil || obj < 0 {
+		return -1
+	}
+	if m := d.index[obj]; m != nil {
+		if c, ok := m[string(name)]; ok {
+			return c
+		}
+		return -1
+	}
+	for c := d.nodes[obj].first; c >= 0; c = d.nodes[c].next {
+		if bytes.Equal(d.name(c), name) {
+			return c
+		}
+	}
+	return -1
+}
+
+// mergeEqual reports whether value a of ad and value b of bd are semantically
+// equal JSON values (see MergeJSON).
+func mergeEqual(ad *mergeDoc, a int32, bd *mergeDoc, b int32) bool {
+	ar, br := ad.raw(a), bd.raw(b)
+	if bytes.Equal(ar, br) {
 		return true // valid, duplicate-free and identical
 	}
-	if len(a.raw) == 0 || len(b.raw) == 0 {
-		return false
-	}
-	ca, cb := a.raw[0], b.raw[0]
+	ca, cb := ar[0], br[0]
 	switch {
 	case ca == '{' && cb == '{':
-		if len(a.members) != len(b.members) {
+		if ad.nodes[a].n != bd.nodes[b].n {
 			return false
 		}
-		// Same count and no duplicates: every key of a found in b with an
-		// equal value means the key sets are equal too.
-		for i := range a.members {
-			bv := b.get(a.members[i].key)
-			if bv == nil || !mergeEqual(&a.members[i].value, bv) {
+		// Same count and no duplicates: every member of a found in b with
+		// an equal value means the names are the same too.
+		for c := ad.nodes[a].first; c >= 0; c = ad.nodes[c].next {
+			o := bd.get(b, ad.name(c))
+			if o < 0 || !mergeEqual(ad, c, bd, o) {
 				return false
 			}
 		}
 		return true
 	case ca == '[' && cb == '[':
-		if len(a.elems) != len(b.elems) {
+		if ad.nodes[a].n != bd.nodes[b].n {
 			return false
 		}
-		for i := range a.elems {
-			if !mergeEqual(&a.elems[i], &b.elems[i]) {
+		for x, y := ad.nodes[a].first, bd.nodes[b].first; x >= 0 && y >= 0; x, y = ad.nodes[x].next, bd.nodes[y].next {
+			if !mergeEqual(ad, x, bd, y) {
 				return false
 			}
 		}
 		return true
 	case ca == '"' && cb == '"':
-		if bytes.IndexByte(a.raw, '\\') < 0 && bytes.IndexByte(b.raw, '\\') < 0 {
+		if bytes.IndexByte(ar, '\\') < 0 && bytes.IndexByte(br, '\\') < 0 {
 			return false // no escapes: the texts are the strings
 		}
-		sa, oka := decodeMergeString(a.raw)
-		sb, okb := decodeMergeString(b.raw)
+		sa, oka := decodeMergeString(ar)
+		sb, okb := decodeMergeString(br)
 		return oka && okb && sa == sb
 	case isMergeNumber(ca) && isMergeNumber(cb):
-		return mergeNumbersEqual(a.raw, b.raw)
+		return mergeNumbersEqual(ar, br)
 	}
 	return false // different kinds, or different literals
 }
@@ -333,11 +344,13 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 
 // parseMergeInput validates and parses one input of MergeJSON, which must be
 // a JSON object.
-func parseMergeInput(name string, b []byte) (*mergeValue, error) {
+func parseMergeInput(name string, b []byte) (*mergeDoc, error) {
 	t := bytes.Trim(b, " \t\r\n")
 	switch {
 	case len(t) == 0:
 		return nil, fmt.Errorf("%w: merge: %s is empty, want a JSON object", ErrInvalid, name)
+	case len(t) > math.MaxInt32:
+		return nil, fmt.Errorf("%w: merge: %s is %d bytes, limit %d", ErrInvalid, name, len(t), math.MaxInt32)
 	case !utf8.Valid(t):
 		return nil, fmt.Errorf("%w: merge: %s is not valid UTF-8", ErrInvalid, name)
 	case !json.Valid(t):
@@ -345,15 +358,16 @@ func parseMergeInput(name string, b []byte) (*mergeValue, error) {
 	case t[0] != '{':
 		return nil, fmt.Errorf("%w: merge: %s is a JSON %s, want an object", ErrInvalid, name, mergeKind(t[0]))
 	}
-	p := mergeParser{b: t}
-	v, err := p.value()
+	// About one value per 8 bytes in typical documents.
+	p := mergeParser{d: &mergeDoc{b: t, nodes: make([]mergeNode, 0, len(t)/8+1)}}
+	_, err := p.value()
 	if err == nil && p.i != len(t) {
 		err = &mergeParseError{msg: "data after the top-level value"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: merge: %s: %v", ErrInvalid, name, err)
 	}
-	return &v, nil
+	return p.d, nil
 }
 
 func mergeKind(c byte) string {
@@ -372,10 +386,10 @@ func mergeKind(c byte) string {
 	return "number"
 }
 
-// mergeParser parses JSON that json.Valid accepted into mergeValues, checking
-// for duplicate keys. It still checks every step, so that it cannot panic.
+// mergeParser parses JSON that json.Valid accepted into a mergeDoc, checking
+// for duplicate names. It still checks every step, so that it cannot panic.
 type mergeParser struct {
-	b []byte
+	d *mergeDoc
 	i int
 }
 
@@ -412,7 +426,7 @@ func mergeWithin(err error, seg string) error {
 }
 
 func (p *mergeParser) space() {
-	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\n' || p.b[p.i] == '\r') {
+	for p.i < len(p.d.b) && (p.d.b[p.i] == ' ' || p.d.b[p.i] == '\t' || p.d.b[p.i] == '\n' || p.d.b[p.i] == '\r') {
 		p.i++
 	}
 }
@@ -420,7 +434,7 @@ func (p *mergeParser) space() {
 // consume skips space and then c, reporting whether c was there.
 func (p *mergeParser) consume(c byte) bool {
 	p.space()
-	if p.i < len(p.b) && p.b[p.i] == c {
+	if p.i < len(p.d.b) && p.d.b[p.i] == c {
 		p.i++
 		return true
 	}
@@ -429,11 +443,11 @@ func (p *mergeParser) consume(c byte) bool {
 
 // str skips the string at p.i.
 func (p *mergeParser) str() bool {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
+	if p.i >= len(p.d.b) || p.d.b[p.i] != '"' {
 		return false
 	}
-	for j := p.i + 1; j < len(p.b); j++ {
-		switch p.b[j] {
+	for j := p.i + 1; j < len(p.d.b); j++ {
+		switch p.d.b[j] {
 		case '\\':
 			j++
 		case '"':
@@ -444,14 +458,17 @@ func (p *mergeParser) str() bool {
 	return false
 }
 
-func (p *mergeParser) value() (mergeValue, error) {
-	var v mergeValue
+// value parses the value at p.i into a new node and returns its index.
+func (p *mergeParser) value() (int32, error) {
+	d := p.d
 	p.space()
-	if p.i >= len(p.b) {
-		return v, p.errorf("unexpected end")
+	if p.i >= len(d.b) {
+		return -1, p.errorf("unexpected end")
 	}
 	start := p.i
-	switch p.b[p.i] {
+	v := int32(len(d.nodes))
+	d.nodes = append(d.nodes, mergeNode{start: int32(start), first: -1, last: -1, next: -1})
+	switch d.b[p.i] {
 	case '{':
 		p.i++
 		if p.consume('}') {
@@ -461,32 +478,49 @@ func (p *mergeParser) value() (mergeValue, error) {
 			p.space()
 			ks := p.i
 			if !p.str() {
-				return v, p.errorf("want a property name")
+				return -1, p.errorf("want a property name")
 			}
-			keyRaw := p.b[ks:p.i]
-			key, ok := decodeMergeString(keyRaw)
-			if !ok {
-				return v, p.errorf("bad property name")
+			keyRaw := d.b[ks:p.i]
+			name := keyRaw[1 : len(keyRaw)-1]
+			escaped := bytes.IndexByte(name, '\\') >= 0
+			if escaped {
+				s, ok := decodeMergeString(keyRaw)
+				if !ok {
+					return -1, p.errorf("bad property name")
+				}
+				name = []byte(s)
 			}
-			if v.get(key) != nil {
-				return v, &mergeParseError{msg: fmt.Sprintf("duplicate property %q", key), rev: []string{key}}
+			if d.get(v, name) >= 0 {
+				return -1, &mergeParseError{msg: fmt.Sprintf("duplicate property %q", name), rev: []string{string(name)}}
 			}
 			if !p.consume(':') {
-				return v, p.errorf("want ':'")
+				return -1, p.errorf("want ':'")
 			}
-			mv, err := p.value()
+			c, err := p.value()
 			if err != nil {
-				return v, mergeWithin(err, key)
+				return -1, mergeWithin(err, string(name))
 			}
-			v.members = append(v.members, mergeMember{key: key, keyRaw: keyRaw, value: mv})
-			switch n := len(v.members); {
-			case v.index != nil:
-				v.index[key] = n - 1
-			case n > mergeSmallObject:
-				v.index = make(map[string]int, 2*n)
-				for i := range v.members {
-					v.index[v.members[i].key] = i
+			d.nodes[c].keyStart, d.nodes[c].keyEnd = int32(ks), int32(ks+len(keyRaw))
+			if escaped {
+				if d.names == nil {
+					d.names = make(map[int32][]byte)
 				}
+				d.nodes[c].escaped = true
+				d.names[c] = name
+			}
+			p.link(v, c)
+			switch n := d.nodes[v].n; {
+			case n == mergeSmallObject+1:
+				if d.index == nil {
+					d.index = make(map[int32]map[string]int32)
+				}
+				m := make(map[string]int32, 2*n)
+				for c := d.nodes[v].first; c >= 0; c = d.nodes[c].next {
+					m[string(d.name(c))] = c
+				}
+				d.index[v] = m
+			case n > mergeSmallObject+1:
+				d.index[v][string(name)] = c
 			}
 			if p.consume(',') {
 				continue
@@ -494,7 +528,7 @@ func (p *mergeParser) value() (mergeValue, error) {
 			if p.consume('}') {
 				break
 			}
-			return v, p.errorf("want ',' or '}'")
+			return -1, p.errorf("want ',' or '}'")
 		}
 	case '[':
 		p.i++
@@ -502,35 +536,47 @@ func (p *mergeParser) value() (mergeValue, error) {
 			break
 		}
 		for {
-			ev, err := p.value()
+			c, err := p.value()
 			if err != nil {
-				return v, mergeWithin(err, strconv.Itoa(len(v.elems)))
+				return -1, mergeWithin(err, strconv.Itoa(int(d.nodes[v].n)))
 			}
-			v.elems = append(v.elems, ev)
+			p.link(v, c)
 			if p.consume(',') {
 				continue
 			}
 			if p.consume(']') {
 				break
 			}
-			return v, p.errorf("want ',' or ']'")
+			return -1, p.errorf("want ',' or ']'")
 		}
 	case '"':
 		if !p.str() {
-			return v, p.errorf("unterminated string")
+			return -1, p.errorf("unterminated string")
 		}
 	default:
-		for p.i < len(p.b) {
-			c := p.b[p.i]
+		for p.i < len(d.b) {
+			c := d.b[p.i]
 			if c == ',' || c == '}' || c == ']' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '{' || c == '[' {
 				break
 			}
 			p.i++
 		}
 		if p.i == start {
-			return v, p.errorf("want a value")
+			return -1, p.errorf("want a value")
 		}
 	}
-	v.raw = p.b[start:p.i]
+	d.nodes[v].end = int32(p.i)
 	return v, nil
+}
+
+// link appends node c to the children of node v.
+func (p *mergeParser) link(v, c int32) {
+	nodes := p.d.nodes
+	if last := nodes[v].last; last >= 0 {
+		nodes[last].next = c
+	} else {
+		nodes[v].first = c
+	}
+	nodes[v].last = c
+	nodes[v].n++
 }

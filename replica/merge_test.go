@@ -582,8 +582,10 @@ func mergeTestModel(base, existing, incoming map[string]any, incomingWins bool) 
 		bv, bok := base[k]
 		ev, eok := existing[k]
 		iv, iok := incoming[k]
+		eo, _ := ev.(map[string]any)
+		io, _ := iv.(map[string]any)
 		v, ok := ev, eok
-		switch eo, io := ev.(map[string]any), iv.(map[string]any); {
+		switch {
 		case same(ev, eok, iv, iok):
 		case same(bv, bok, ev, eok):
 			v, ok = iv, iok
@@ -629,7 +631,9 @@ func mergeTestEqual(a, b any) bool {
 
 // mergeTestNumberEqual reports whether two JSON numbers have the same exact
 // decimal value.
-func mergeTestNumberEqual(a, b string) bool { return mergeTestCanonNumber(a) == mergeTestCanonNumber(b) }
+func mergeTestNumberEqual(a, b string) bool {
+	return mergeTestCanonNumber(a) == mergeTestCanonNumber(b)
+}
 
 // mergeTestCanonNumber writes a JSON number as sign, digits without leading
 // or trailing zeros, "e" and the exponent; zero as "0".
@@ -684,6 +688,7 @@ func mergeTestValidObject(b []byte) bool {
 	}
 	var stack []*frame
 	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.UseNumber() // 1e400 is valid JSON, not a float64
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -791,7 +796,7 @@ func mergeTestKiB() (base, existing, incoming []byte) {
 			fmt.Fprintf(&sb, `{"sku":"SKU-%04d","qty":%d,"unit":19.99}`, i, i+1)
 		}
 		fmt.Fprintf(&sb, `],"note":%s,"createdBy":"edge-node-oslo-01","flags":{"paid":true,"shipped":false,"returned":null},`, note)
-		sb.WriteString(`"history":[{"at":"2025-01-01T10:00:00Z","by":"a"},{"at":"2025-01-02T11:30:00Z","by":"b"}],"padding":"` + strings.Repeat("x", 100) + `"}`)
+		sb.WriteString(`"history":[{"at":"2025-01-01T10:00:00Z","by":"a"},{"at":"2025-01-02T11:30:00Z","by":"b"}],"padding":"` + strings.Repeat("x", 238) + `"}`)
 		return []byte(sb.String())
 	}
 	base = doc("19.99", "1", `"Oslo"`, `"0150"`, `"leave at the door"`)

@@ -222,4 +222,3 @@ lww on /price keeps the higher price everywhere and the other one goes to the co
 Press Ctrl-C to stop.
 `, hubURL, edges[0], edges[min(1, len(edges)-1)], token)
 }
-
