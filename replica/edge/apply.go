@@ -215,15 +215,21 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 	if exists && c.LSN <= cLSN {
 		return 0, nil // applied before
 	}
-	r.seq++
-	seq := r.seq
-	var body []byte
-	if c.Op != replica.OpDelete {
-		body = c.Body
+	seq, err := r.confirmOwn(ctx, c)
+	if err != nil {
+		return 0, err
 	}
-	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`, seq, c.Container, c.ID, c.PK, c.Op, c.Version, c.Base, c.Origin, c.TS, c.LSN, c.CRTS, body); err != nil {
-		return 0, sqlitestore.Wrote("record confirmed change", err)
+	if seq == 0 {
+		r.seq++
+		seq = r.seq
+		var body []byte
+		if c.Op != replica.OpDelete {
+			body = c.Body
+		}
+		if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`, seq, c.Container, c.ID, c.PK, c.Op, c.Version, c.Base, c.Origin, c.TS, c.LSN, c.CRTS, body); err != nil {
+			return 0, sqlitestore.Wrote("record confirmed change", err)
+		}
 	}
 	deleted := c.Op == replica.OpDelete
 	// The confirmed pointer always moves; the local view follows it unless
@@ -238,6 +244,34 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 		return 0, sqlitestore.Wrote("store confirmed item", err)
 	}
 	return seq, nil
+}
+
+// confirmOwn gives one of this node's own versions, confirmed as written,
+// its LSN in place and returns its change seq; 0 if c is not an own version
+// this node still has.
+func (r *Replica) confirmOwn(ctx context.Context, c *wire.Change) (int64, error) {
+	seq, ok := r.ownSeq(c.Version)
+	if !ok || c.Origin != r.nodeID {
+		return 0, nil
+	}
+	res, err := r.w.Exec(ctx, `UPDATE changes SET lsn = ?, crts = ? WHERE seq = ? AND version = ? AND lsn = 0`, c.LSN, c.CRTS, seq, c.Version)
+	if err != nil {
+		return 0, sqlitestore.Wrote("confirm own version", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return 0, nil
+	}
+	return seq, nil
+}
+
+// ownSeq is the change seq of one of this node's version ids.
+func (r *Replica) ownSeq(version string) (int64, bool) {
+	own, ok := strings.CutPrefix(version, r.nodeID+"-")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(own, 10, 64)
+	return seq, err == nil && seq > 0
 }
 
 // ApplyOutcomes records the hub's outcomes for own writes: each write leaves
@@ -270,13 +304,9 @@ func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome) er
 }
 
 func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int64, error) {
-	own, ok := strings.CutPrefix(o.Version, r.nodeID+"-")
+	vseq, ok := r.ownSeq(o.Version)
 	if !ok {
 		return false, 0, nil // not ours: ignore
-	}
-	vseq, err := strconv.ParseInt(own, 10, 64)
-	if err != nil {
-		return false, 0, nil
 	}
 	res, err := r.w.Exec(ctx, `UPDATE changes SET resolved = 1, outcome = ?, reason = ? WHERE seq = ? AND tentative = 1 AND resolved = 0`, o.Outcome, o.Reason, vseq)
 	if err != nil {

@@ -182,7 +182,7 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 // itemQuery selects an item's local view; append conditions on i.
 // confirmedQuery selects its confirmed version instead.
 const (
-	itemColumns    = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.tentative, c.op = 'delete', c.body FROM items i `
+	itemColumns    = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.lsn = 0, c.op = 'delete', c.body FROM items i `
 	itemQuery      = itemColumns + `JOIN changes c ON c.seq = i.seq WHERE `
 	confirmedQuery = itemColumns + `JOIN changes c ON c.seq = i.c_seq WHERE `
 )
@@ -311,7 +311,7 @@ func (r *Replica) Changes(ctx context.Context, containerName string, since int64
 	if since < 0 {
 		return nil, since, fmt.Errorf("%w: since %d: want 0 or more", replica.ErrInvalid, since)
 	}
-	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason, body
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, lsn = 0 AND op != 'outcome', outcome, reason, body
 		FROM changes WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?`, containerName, since, limit)
 	if err != nil {
 		return nil, since, fmt.Errorf("read changes: %w", err)

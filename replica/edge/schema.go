@@ -16,9 +16,11 @@ package edge
 //     (c_seq, c_lsn; 0 if none). pending counts own versions without an
 //     outcome yet.
 //
-// The outbox is not a table of its own: it is this node's tentative changes
-// without an outcome (tentative = 1, resolved = 0), in seq order, found
-// through a partial index.
+// A version is tentative while it has no LSN. changes.tentative marks the
+// node's own writes ("written here first"); when one is confirmed its row
+// gets its LSN in place (the body is not copied). The outbox is not a table
+// of its own: it is this node's own writes without an outcome (tentative =
+// 1, resolved = 0), in seq order, found through a partial index.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,

@@ -299,9 +299,9 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 // stmts are the hub's prepared statements: writer ones on the write
 // connection, the others on the read pool.
 type stmts struct {
-	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
-	insertVersion, setOutcome, insertLog, upsertItem, insertConflict *sql.Stmt
-	getItem, logAfter, readVersion                                   *sql.Stmt
+	getContainer, putContainer, getOutcome, getHead, getVersionBody *sql.Stmt
+	insertVersion, insertLog, upsertItem, insertConflict            *sql.Stmt
+	getItem, logAfter, readVersion                                  *sql.Stmt
 }
 
 func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB) error {
@@ -320,7 +320,6 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
-		{&s.setOutcome, `UPDATE versions SET outcome = ?, lsn = ?, reason = ?, conflict_id = ? WHERE version = ?`, false},
 		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
@@ -346,7 +345,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 
 func (s *stmts) close() {
 	for _, st := range []*sql.Stmt{s.getContainer, s.putContainer, s.getOutcome, s.getHead, s.getVersionBody, s.insertVersion,
-		s.setOutcome, s.insertLog, s.upsertItem, s.insertConflict, s.getItem, s.logAfter, s.readVersion} {
+		s.insertLog, s.upsertItem, s.insertConflict, s.getItem, s.logAfter, s.readVersion} {
 		if st != nil {
 			st.Close()
 		}

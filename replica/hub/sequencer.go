@@ -169,9 +169,6 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			d.Body = doc.Body
 		}
 	}
-	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, in.Body, "", 0, "", 0); err != nil {
-		return o, sqlitestore.Wrote("store version", err)
-	}
 	o.Outcome = d.Outcome
 	now := h.cfg.Now().Unix()
 	switch d.Commit {
@@ -211,8 +208,10 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			return o, sqlitestore.Wrote("record conflict", err)
 		}
 	}
-	if _, err := h.stmts.setOutcome.ExecContext(ctx, o.Outcome, o.LSN, o.Reason, o.ConflictID, v.Version); err != nil {
-		return o, sqlitestore.Wrote("record outcome", err)
+	// The version with its outcome, so that a retried push gets the same.
+	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, in.Body,
+		o.Outcome, o.LSN, o.Reason, o.ConflictID); err != nil {
+		return o, sqlitestore.Wrote("store version", err)
 	}
 	return o, nil
 }
