@@ -292,6 +292,9 @@ type Change struct {
 	// the resulting (confirmed, merged) or winning (lost) version's LSN.
 	Outcome string `json:"outcome,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Policy is the conflict policy in force when the hub confirmed the
+	// version (hub feed).
+	Policy string `json:"policy,omitempty"`
 }
 
 // PageLimit checks a page size parameter: 0 means DefaultPageSize.

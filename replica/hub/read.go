@@ -99,13 +99,13 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	return p, rows.Err()
 }
 
-const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, v.body
+const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, v.body
 	FROM log l JOIN versions v ON v.version = l.version WHERE `
 
 func scanLog(rows *sql.Rows) (wire.Change, error) {
 	var c wire.Change
 	var body []byte
-	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &body)
+	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &c.Policy, &body)
 	if c.Op != replica.OpDelete {
 		c.Body = body
 	}
@@ -143,7 +143,7 @@ func (h *Hub) Changes(ctx context.Context, containerName string, since int64, li
 // ToChange turns a log record into a change-feed record with the document as
 // clients see it.
 func ToChange(c wire.Change) replica.Change {
-	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS}
+	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS, Policy: c.Policy}
 	if c.Op != replica.OpDelete {
 		ch.Document = replica.AppendWithSystem(nil, c.Body, replica.SystemProps{TS: c.TS, ETag: replica.ETagOf(c.Version), LSN: c.LSN, CRTS: c.CRTS})
 	}

@@ -147,7 +147,8 @@ type Change struct {
 	Base      string          `json:"base,omitempty"`
 	Origin    string          `json:"origin"`
 	TS        int64           `json:"ts"`
-	Body      json.RawMessage `json:"body,omitempty"` // absent on delete
+	Policy    string          `json:"policy,omitempty"` // the policy in force when confirmed
+	Body      json.RawMessage `json:"body,omitempty"`   // absent on delete
 }
 
 // ErrBadFrame marks a frame that is not valid.
