@@ -317,7 +317,9 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 	}
 	var pk string
 	var pending, cSeq int64
-	if err := r.w.QueryRow(ctx, `SELECT pk, pending, c_seq FROM items WHERE container = ? AND id = ?`, o.Container, o.ID).Scan(&pk, &pending, &cSeq); err != nil {
+	err = r.w.QueryRow(ctx, `SELECT pk, pending, c_seq FROM items WHERE container = ? AND id = ?`, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
+	itemGone := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !itemGone {
 		return false, 0, fmt.Errorf("outcome for %s: item: %w", o.Version, err)
 	}
 	r.seq++
@@ -327,6 +329,8 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 		return false, 0, sqlitestore.Wrote("record outcome", err)
 	}
 	switch {
+	case itemGone:
+		// Nothing to settle.
 	case pending > 1:
 		_, err = r.w.Exec(ctx, `UPDATE items SET pending = pending - 1 WHERE container = ? AND id = ?`, o.Container, o.ID)
 	case cSeq == 0:
