@@ -113,15 +113,12 @@ func (r *Replica) adoptContainers(ctx context.Context, defs []replica.Container,
 }
 
 func (r *Replica) setContainers(defs []replica.Container, mismatched []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, d := range defs {
 		if containsString(mismatched, d.Name) {
 			continue
 		}
 		if d, err := d.Normalize(); err == nil {
-			path, _ := replica.ParsePath(d.PartitionKey)
-			r.containers[d.Name] = &container{def: d, pkPath: path}
+			r.defs.Set(d)
 		}
 	}
 }

@@ -36,43 +36,35 @@ type ReadOptions struct {
 	Consistency string // ConsistencyLocal or ConsistencyConfirmed
 }
 
-type writeKind int
-
-const (
-	kindCreate writeKind = iota
-	kindUpsert
-	kindDelete
-)
-
 // Create stores a new item. It fails with ErrExists if a live item has the
 // same id. The body is validated as DESIGN §5 says.
 func (r *Replica) Create(ctx context.Context, containerName string, body []byte) (replica.Item, error) {
-	it, _, err := r.writeDoc(ctx, kindCreate, containerName, "", body, WriteOptions{})
+	it, _, err := r.writeDoc(ctx, replica.WriteCreate, containerName, "", body, WriteOptions{})
 	return it, err
 }
 
 // Upsert creates or replaces an item and reports whether it created it. If id
 // is not empty it must equal the body's "id".
 func (r *Replica) Upsert(ctx context.Context, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
-	return r.writeDoc(ctx, kindUpsert, containerName, id, body, opt)
+	return r.writeDoc(ctx, replica.WriteUpsert, containerName, id, body, opt)
 }
 
 // Delete writes a tombstone for a live item. It fails with ErrNotFound if
 // there is none.
 func (r *Replica) Delete(ctx context.Context, containerName, id string, opt WriteOptions) error {
-	_, _, err := r.writeDoc(ctx, kindDelete, containerName, id, nil, opt)
+	_, _, err := r.writeDoc(ctx, replica.WriteDelete, containerName, id, nil, opt)
 	return err
 }
 
-func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+func (r *Replica) writeDoc(ctx context.Context, kind int, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
 	r.w.Enter()
 	defer r.w.Leave()
-	c, err := r.container(containerName)
+	c, err := r.defs.Get(containerName)
 	if err != nil {
 		return replica.Item{}, false, err
 	}
 	var doc replica.Document
-	if kind == kindDelete {
+	if kind == replica.WriteDelete {
 		if err := replica.ValidateID(id); err != nil {
 			return replica.Item{}, false, err
 		}
@@ -80,7 +72,7 @@ func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, i
 	} else {
 		// Validation runs here, in the caller's goroutine, in parallel
 		// with other callers; the writer only does storage work.
-		if doc, err = replica.ParseDocument(body, c.pkPath); err != nil {
+		if doc, err = replica.ParseDocument(body, c.PKPath); err != nil {
 			return replica.Item{}, false, err
 		}
 		if id != "" && id != doc.ID {
@@ -112,54 +104,28 @@ func (r *Replica) writeDoc(ctx context.Context, kind writeKind, containerName, i
 // against the item's current local version, then records the new tentative
 // version in changes (which makes it part of the outbox) and points the item
 // at it. Every check comes before the first write.
-func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, doc replica.Document, opt WriteOptions) (replica.Item, bool, int64, error) {
+func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.ContainerDef, doc replica.Document, opt WriteOptions) (replica.Item, bool, int64, error) {
 	var (
 		curPK, curVersion string
 		curDeleted        bool
 	)
-	err := r.stmts.getHead.QueryRowContext(ctx, c.def.Name, doc.ID).Scan(&curPK, &curVersion, &curDeleted)
+	err := r.stmts.getHead.QueryRowContext(ctx, c.Def.Name, doc.ID).Scan(&curPK, &curVersion, &curDeleted)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return replica.Item{}, false, 0, err
 	}
-	live := exists && !curDeleted
-	switch kind {
-	case kindCreate:
-		if live {
-			return replica.Item{}, false, 0, fmt.Errorf("%w: item %q in container %q", replica.ErrExists, doc.ID, c.def.Name)
-		}
-	case kindDelete:
-		if !live {
-			return replica.Item{}, false, 0, fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, doc.ID, c.def.Name)
-		}
-		doc.PK = curPK
+	op, pk, err := replica.CheckWrite(kind, c.Def.Name, doc.ID, replica.Head{Exists: exists, Deleted: curDeleted, Version: curVersion, PK: curPK}, doc.PK, opt.IfMatch)
+	if err != nil {
+		return replica.Item{}, false, 0, err
 	}
-	if opt.IfMatch != "" {
-		if !live {
-			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s but item %q does not exist", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID)
-		}
-		if opt.IfMatch != "*" && !replica.ETagListHas(opt.IfMatch, replica.ETagOf(curVersion)) {
-			return replica.Item{}, false, 0, fmt.Errorf("%w: If-Match %s, item %q is at %s", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID, replica.ETagOf(curVersion))
-		}
-	}
-	if st := r.sync.Load(); st.HubID != "" && !wire.InScope(st.Scope, c.def.Name, doc.PK) {
-		return replica.Item{}, false, 0, fmt.Errorf("%w: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, c.def.Name, doc.PK)
-	}
-	if live && curPK != doc.PK {
-		return replica.Item{}, false, 0, fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
-			replica.ErrPartitionKeyChange, doc.ID, curPK, doc.PK)
-	}
-	op := replica.OpReplace
-	switch {
-	case kind == kindDelete:
-		op = replica.OpDelete
-	case !live:
-		op = replica.OpCreate
+	doc.PK = pk
+	if st := r.sync.Load(); st.HubID != "" && !wire.InScope(st.Scope, c.Def.Name, doc.PK) {
+		return replica.Item{}, false, 0, fmt.Errorf("%w: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, c.Def.Name, doc.PK)
 	}
 	r.seq++
 	seq := r.seq
 	it := replica.Item{
-		Container: c.def.Name,
+		Container: c.Def.Name,
 		ID:        doc.ID,
 		PK:        doc.PK,
 		Body:      doc.Body,
@@ -168,7 +134,7 @@ func (r *Replica) applyLocal(ctx context.Context, kind writeKind, c *container, 
 		Origin:    r.nodeID,
 		TS:        r.cfg.Now().Unix(),
 		Tentative: true,
-		Deleted:   kind == kindDelete,
+		Deleted:   kind == replica.WriteDelete,
 	}
 	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
 		return replica.Item{}, false, 0, sqlitestore.Wrote("record change", err)
@@ -196,7 +162,7 @@ func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
 // Get reads an item. A deleted or missing item is ErrNotFound; with
 // ConsistencyConfirmed so is an item whose only version is tentative.
 func (r *Replica) Get(ctx context.Context, containerName, id string, opt ReadOptions) (replica.Item, error) {
-	if _, err := r.container(containerName); err != nil {
+	if _, err := r.defs.Get(containerName); err != nil {
 		return replica.Item{}, err
 	}
 	if err := checkConsistency(opt.Consistency); err != nil {
@@ -243,7 +209,7 @@ const continuationPrefix = "i1:"
 
 // List returns live items in id order, a page at a time.
 func (r *Replica) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
-	if _, err := r.container(containerName); err != nil {
+	if _, err := r.defs.Get(containerName); err != nil {
 		return Page{}, err
 	}
 	if err := checkConsistency(opt.Consistency); err != nil {
@@ -301,7 +267,7 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 // the order this node recorded them, and the position to continue from
 // (since itself when there is nothing new).
 func (r *Replica) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
-	if _, err := r.container(containerName); err != nil {
+	if _, err := r.defs.Get(containerName); err != nil {
 		return nil, since, err
 	}
 	limit, err := replica.PageLimit(limit)
@@ -354,9 +320,7 @@ type Status struct {
 
 // Status returns the replica's current state.
 func (r *Replica) Status() Status {
-	r.mu.RLock()
-	n := len(r.containers)
-	r.mu.RUnlock()
+	n := r.defs.Len()
 	d := r.cfg.Durability
 	if d == "" {
 		d = "full"

@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,11 +62,8 @@ type Replica struct {
 	nodeID string
 	closed atomic.Bool
 
-	mu         sync.RWMutex // guards containers
-	containers map[string]*container
-
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced after every commit
+	defs   replica.Containers
+	notify replica.Notifier // woken after every commit
 
 	lastSeq atomic.Int64
 	pending atomic.Int64
@@ -88,11 +84,6 @@ type Stats struct {
 	ChangesServed atomic.Int64
 }
 
-type container struct {
-	def    replica.Container
-	pkPath []string
-}
-
 // New returns a Replica for cfg. It does no I/O; call Open.
 func New(cfg Config) *Replica {
 	if cfg.Now == nil {
@@ -103,10 +94,8 @@ func New(cfg Config) *Replica {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Replica{
-		cfg:        cfg,
-		log:        log,
-		containers: make(map[string]*container),
-		notify:     make(chan struct{}),
+		cfg: cfg,
+		log: log,
 	}
 }
 
@@ -191,27 +180,7 @@ func (r *Replica) load(ctx context.Context) error {
 	if err := r.loadSyncState(ctx, db); err != nil {
 		return err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c replica.Container
-		var policy string
-		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
-			return fmt.Errorf("container %s policy: %w", c.Name, err)
-		}
-		path, err := replica.ParsePath(c.PartitionKey)
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.Name, err)
-		}
-		r.containers[c.Name] = &container{def: c, pkPath: path}
-	}
-	return rows.Err()
+	return r.defs.Load(ctx, db)
 }
 
 // Close stops accepting writes, finishes the ones already queued, and closes
@@ -247,21 +216,12 @@ func (r *Replica) WriterStats() *sqlitestore.WriterStats { return r.w.Stats() }
 
 // Changed returns a channel that is closed at the next commit (or at Close).
 // Take it before reading the feed, then wait on it: no wake-up is lost.
-func (r *Replica) Changed() <-chan struct{} {
-	r.notifyMu.Lock()
-	defer r.notifyMu.Unlock()
-	return r.notify
-}
+func (r *Replica) Changed() <-chan struct{} { return r.notify.Changed() }
 
 // Done is closed when the replica's writer has stopped.
 func (r *Replica) Done() <-chan struct{} { return r.w.Done() }
 
-func (r *Replica) wake() {
-	r.notifyMu.Lock()
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.notifyMu.Unlock()
-}
+func (r *Replica) wake() { r.notify.Wake() }
 
 // submit runs fn in the writer's next group and returns once it is durable.
 func (r *Replica) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
@@ -275,16 +235,6 @@ func (r *Replica) submit(ctx context.Context, fn func(ctx context.Context) error
 	return err
 }
 
-func (r *Replica) container(name string) (*container, error) {
-	r.mu.RLock()
-	c := r.containers[name]
-	r.mu.RUnlock()
-	if c == nil {
-		return nil, fmt.Errorf("%w: %q", replica.ErrContainerNotFound, name)
-	}
-	return c, nil
-}
-
 // PutContainer defines a container or changes its conflict policy. It
 // reports whether the container is new. Changing the partition key path of
 // an existing container fails with ErrContainerMismatch.
@@ -295,7 +245,6 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 	if err != nil {
 		return false, c, err
 	}
-	path, _ := replica.ParsePath(c.PartitionKey)
 	policy, err := json.Marshal(c.ConflictPolicy)
 	if err != nil {
 		return false, c, err
@@ -319,11 +268,7 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 			}
 			return nil
 		},
-		func() {
-			r.mu.Lock()
-			r.containers[c.Name] = &container{def: c, pkPath: path}
-			r.mu.Unlock()
-		})
+		func() { r.defs.Set(c) })
 	if err != nil {
 		return false, c, err
 	}
@@ -332,21 +277,12 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 
 // Container returns a container's definition.
 func (r *Replica) Container(name string) (replica.Container, error) {
-	c, err := r.container(name)
+	c, err := r.defs.Get(name)
 	if err != nil {
 		return replica.Container{}, err
 	}
-	return c.def, nil
+	return c.Def, nil
 }
 
 // Containers returns every container definition, by name.
-func (r *Replica) Containers() []replica.Container {
-	r.mu.RLock()
-	out := make([]replica.Container, 0, len(r.containers))
-	for _, c := range r.containers {
-		out = append(out, c.def)
-	}
-	r.mu.RUnlock()
-	sortContainers(out)
-	return out
-}
+func (r *Replica) Containers() []replica.Container { return r.defs.List() }

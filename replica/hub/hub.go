@@ -21,8 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,11 +50,8 @@ type Hub struct {
 	w     *sqlitestore.Writer
 	hubID string
 
-	mu         sync.RWMutex
-	containers map[string]*container
-
-	notifyMu sync.Mutex
-	notify   chan struct{}
+	defs   replica.Containers
+	notify replica.Notifier
 
 	head  atomic.Int64 // last LSN committed
 	conns connRegistry
@@ -64,11 +59,6 @@ type Hub struct {
 	// owned by the writer
 	lsn, lsn0 int64
 	stmts     stmts
-}
-
-type container struct {
-	def    replica.Container
-	pkPath []string
 }
 
 // New returns a hub for cfg; call Open.
@@ -79,7 +69,7 @@ func New(cfg Config) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, containers: map[string]*container{}, notify: make(chan struct{}), conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+	return &Hub{cfg: cfg, log: cfg.Logger, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
 }
 
 // Open opens or creates the data directory and the database and starts the
@@ -139,27 +129,7 @@ func (h *Hub) load(ctx context.Context) error {
 		return err
 	}
 	h.head.Store(h.lsn)
-	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c replica.Container
-		var policy string
-		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
-			return fmt.Errorf("container %s policy: %w", c.Name, err)
-		}
-		path, err := replica.ParsePath(c.PartitionKey)
-		if err != nil {
-			return err
-		}
-		h.containers[c.Name] = &container{def: c, pkPath: path}
-	}
-	return rows.Err()
+	return h.defs.Load(ctx, db)
 }
 
 // Close closes every sync session, stops the writer and closes the database.
@@ -188,21 +158,12 @@ func (h *Hub) Head() int64 { return h.head.Load() }
 func (h *Hub) WriterStats() *sqlitestore.WriterStats { return h.w.Stats() }
 
 // Changed returns a channel closed at the next commit.
-func (h *Hub) Changed() <-chan struct{} {
-	h.notifyMu.Lock()
-	defer h.notifyMu.Unlock()
-	return h.notify
-}
+func (h *Hub) Changed() <-chan struct{} { return h.notify.Changed() }
 
 // Done is closed when the hub's writer has stopped.
 func (h *Hub) Done() <-chan struct{} { return h.w.Done() }
 
-func (h *Hub) wake() {
-	h.notifyMu.Lock()
-	close(h.notify)
-	h.notify = make(chan struct{})
-	h.notifyMu.Unlock()
-}
+func (h *Hub) wake() { h.notify.Wake() }
 
 func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
 	err := h.w.Do(ctx, fn, after)
@@ -212,36 +173,17 @@ func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context) error, af
 	return err
 }
 
-func (h *Hub) container(name string) (*container, error) {
-	h.mu.RLock()
-	c := h.containers[name]
-	h.mu.RUnlock()
-	if c == nil {
-		return nil, fmt.Errorf("%w: %q", replica.ErrContainerNotFound, name)
-	}
-	return c, nil
-}
-
 // Container returns a container's definition.
 func (h *Hub) Container(name string) (replica.Container, error) {
-	c, err := h.container(name)
+	c, err := h.defs.Get(name)
 	if err != nil {
 		return replica.Container{}, err
 	}
-	return c.def, nil
+	return c.Def, nil
 }
 
 // Containers returns every definition, by name.
-func (h *Hub) Containers() []replica.Container {
-	h.mu.RLock()
-	out := make([]replica.Container, 0, len(h.containers))
-	for _, c := range h.containers {
-		out = append(out, c.def)
-	}
-	h.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func (h *Hub) Containers() []replica.Container { return h.defs.List() }
 
 // PutContainer defines a container or changes its policy (effective for new
 // conflicts). It reports whether the container is new; a different partition
@@ -256,15 +198,8 @@ func (h *Hub) PutContainer(ctx context.Context, c replica.Container) (bool, repl
 		var err error
 		created, err = h.putContainerTx(ctx, c)
 		return err
-	}, func() { h.setContainer(c) })
+	}, func() { h.defs.Set(c) })
 	return created, c, err
-}
-
-func (h *Hub) setContainer(c replica.Container) {
-	path, _ := replica.ParsePath(c.PartitionKey)
-	h.mu.Lock()
-	h.containers[c.Name] = &container{def: c, pkPath: path}
-	h.mu.Unlock()
 }
 
 // putContainerTx runs in a writer job.

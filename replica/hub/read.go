@@ -25,7 +25,7 @@ func scanItem(s interface{ Scan(...any) error }) (replica.Item, error) {
 
 // Get reads an item's confirmed version.
 func (h *Hub) Get(ctx context.Context, containerName, id string) (replica.Item, error) {
-	if _, err := h.container(containerName); err != nil {
+	if _, err := h.defs.Get(containerName); err != nil {
 		return replica.Item{}, err
 	}
 	it, err := scanItem(h.stmts.getItem.QueryRowContext(ctx, containerName, id))
@@ -56,7 +56,7 @@ const continuationPrefix = "h1:"
 
 // List returns live items in id order, a page at a time.
 func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
-	if _, err := h.container(containerName); err != nil {
+	if _, err := h.defs.Get(containerName); err != nil {
 		return Page{}, err
 	}
 	limit, err := replica.PageLimit(opt.Limit)
@@ -115,7 +115,7 @@ func scanLog(rows *sql.Rows) (wire.Change, error) {
 // Changes returns a container's confirmed versions and deletes after LSN
 // since, in LSN order, and the LSN to continue from.
 func (h *Hub) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
-	if _, err := h.container(containerName); err != nil {
+	if _, err := h.defs.Get(containerName); err != nil {
 		return nil, since, err
 	}
 	limit, err := replica.PageLimit(limit)
@@ -220,7 +220,7 @@ func (r rawJSON) MarshalJSON() ([]byte, error) {
 // Conflicts returns a container's conflicts after id after, oldest first,
 // optionally only those with status.
 func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after int64, limit int) ([]Conflict, int64, error) {
-	if _, err := h.container(containerName); err != nil {
+	if _, err := h.defs.Get(containerName); err != nil {
 		return nil, after, err
 	}
 	if status != "" && status != replica.StatusResolved && status != replica.StatusUnresolved {

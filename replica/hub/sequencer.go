@@ -114,7 +114,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if !strings.HasPrefix(v.Version, nodeID+"-") {
 		return reject(fmt.Sprintf("version id %q was not issued by node %q", v.Version, nodeID), "")
 	}
-	c, err := h.container(v.Container)
+	c, err := h.defs.Get(v.Container)
 	if err != nil {
 		return reject(err.Error(), "")
 	}
@@ -130,7 +130,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		}
 		pk = cur.pk
 	} else {
-		doc, err := replica.ParseDocument(v.Body, c.pkPath)
+		doc, err := replica.ParseDocument(v.Body, c.PKPath)
 		if err != nil {
 			return reject(err.Error(), "")
 		}
@@ -155,11 +155,11 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if cur != nil {
 		curCand = &cur.cand
 	}
-	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.def.ConflictPolicy, h.cfg.Resolver)
+	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.Def.ConflictPolicy, h.cfg.Resolver)
 	if d.Commit == replica.CommitMerged && !d.Deleted {
 		// A merged document (built in or from a resolver) is a new
 		// client document: it must pass the same checks.
-		doc, err := replica.ParseDocument(d.Body, c.pkPath)
+		doc, err := replica.ParseDocument(d.Body, c.PKPath)
 		switch {
 		case err != nil:
 			d = unresolvedDecision(d, fmt.Sprintf("merged document is invalid: %v", err))
@@ -199,7 +199,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		if cur != nil {
 			existing = cur.cand.Version
 		}
-		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.def.ConflictPolicy.Mode,
+		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.Def.ConflictPolicy.Mode,
 			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now)
 		if err != nil {
 			return o, sqlitestore.Wrote("record conflict", err)
@@ -226,11 +226,11 @@ func unresolvedDecision(d replica.Decision, reason string) replica.Decision {
 }
 
 // confirm appends a version to the log and makes it the item's current one.
-func (h *Hub) confirm(ctx context.Context, c *container, lsn int64, id, pk, op, version, base, origin string, ts, crts int64, deleted bool) error {
-	if _, err := h.stmts.insertLog.ExecContext(ctx, lsn, c.def.Name, id, pk, op, version, base, origin, ts, crts, c.def.ConflictPolicy.Mode); err != nil {
+func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, lsn int64, id, pk, op, version, base, origin string, ts, crts int64, deleted bool) error {
+	if _, err := h.stmts.insertLog.ExecContext(ctx, lsn, c.Def.Name, id, pk, op, version, base, origin, ts, crts, c.Def.ConflictPolicy.Mode); err != nil {
 		return sqlitestore.Wrote("append to log", err)
 	}
-	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.def.Name, id, pk, version, lsn, deleted); err != nil {
+	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.Def.Name, id, pk, version, lsn, deleted); err != nil {
 		return sqlitestore.Wrote("store item", err)
 	}
 	return nil
@@ -241,46 +241,38 @@ type WriteOptions struct {
 	IfMatch string // an etag, a list of them, or "*"
 }
 
-type writeKind int
-
-const (
-	kindCreate writeKind = iota
-	kindUpsert
-	kindDelete
-)
-
 // Create writes a new item at the hub, confirmed at once.
 func (h *Hub) Create(ctx context.Context, containerName string, body []byte) (replica.Item, error) {
-	it, _, err := h.write(ctx, kindCreate, containerName, "", body, WriteOptions{})
+	it, _, err := h.write(ctx, replica.WriteCreate, containerName, "", body, WriteOptions{})
 	return it, err
 }
 
 // Upsert creates or replaces an item at the hub, confirmed at once.
 func (h *Hub) Upsert(ctx context.Context, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
-	return h.write(ctx, kindUpsert, containerName, id, body, opt)
+	return h.write(ctx, replica.WriteUpsert, containerName, id, body, opt)
 }
 
 // Delete deletes an item at the hub, confirmed at once.
 func (h *Hub) Delete(ctx context.Context, containerName, id string, opt WriteOptions) error {
-	_, _, err := h.write(ctx, kindDelete, containerName, id, nil, opt)
+	_, _, err := h.write(ctx, replica.WriteDelete, containerName, id, nil, opt)
 	return err
 }
 
-func (h *Hub) write(ctx context.Context, kind writeKind, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+func (h *Hub) write(ctx context.Context, kind int, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
 	h.w.Enter()
 	defer h.w.Leave()
-	c, err := h.container(containerName)
+	c, err := h.defs.Get(containerName)
 	if err != nil {
 		return replica.Item{}, false, err
 	}
 	var doc replica.Document
-	if kind == kindDelete {
+	if kind == replica.WriteDelete {
 		if err := replica.ValidateID(id); err != nil {
 			return replica.Item{}, false, err
 		}
 		doc.ID = id
 	} else {
-		if doc, err = replica.ParseDocument(body, c.pkPath); err != nil {
+		if doc, err = replica.ParseDocument(body, c.PKPath); err != nil {
 			return replica.Item{}, false, err
 		}
 		if id != "" && id != doc.ID {
@@ -290,46 +282,24 @@ func (h *Hub) write(ctx context.Context, kind writeKind, containerName, id strin
 	var it replica.Item
 	var created bool
 	err = h.submit(ctx, func(ctx context.Context) error {
-		cur, err := h.loadHead(ctx, c.def.Name, doc.ID)
+		cur, err := h.loadHead(ctx, c.Def.Name, doc.ID)
 		if err != nil {
 			return err
 		}
-		live := cur != nil && !cur.deleted
-		switch {
-		case kind == kindCreate && live:
-			return fmt.Errorf("%w: item %q in container %q", replica.ErrExists, doc.ID, c.def.Name)
-		case kind == kindDelete && !live:
-			return fmt.Errorf("%w: item %q in container %q", replica.ErrNotFound, doc.ID, c.def.Name)
-		case kind == kindDelete:
-			doc.PK = cur.pk
-		}
-		if opt.IfMatch != "" {
-			if !live {
-				return fmt.Errorf("%w: If-Match %s but item %q does not exist", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID)
-			}
-			if opt.IfMatch != "*" && !replica.ETagListHas(opt.IfMatch, replica.ETagOf(cur.cand.Version)) {
-				return fmt.Errorf("%w: If-Match %s, item %q is at %s", replica.ErrPreconditionFailed, opt.IfMatch, doc.ID, replica.ETagOf(cur.cand.Version))
-			}
-		}
-		if live && cur.pk != doc.PK {
-			return fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
-				replica.ErrPartitionKeyChange, doc.ID, cur.pk, doc.PK)
-		}
-		op := replica.OpReplace
-		switch {
-		case kind == kindDelete:
-			op = replica.OpDelete
-		case !live:
-			op = replica.OpCreate
-		}
-		base := ""
+		head, base := replica.Head{}, ""
 		if cur != nil {
+			head = replica.Head{Exists: true, Deleted: cur.deleted, Version: cur.cand.Version, PK: cur.pk}
 			base = cur.cand.Version
 		}
+		op, pk, err := replica.CheckWrite(kind, c.Def.Name, doc.ID, head, doc.PK, opt.IfMatch)
+		if err != nil {
+			return err
+		}
+		doc.PK = pk
 		lsn := h.nextLSN()
 		now := h.cfg.Now().Unix()
-		it = replica.Item{Container: c.def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.hubID + "-" + strconv.FormatInt(lsn, 10),
-			Base: base, Origin: h.hubID, TS: now, LSN: lsn, CRTS: now, Deleted: kind == kindDelete}
+		it = replica.Item{Container: c.Def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.hubID + "-" + strconv.FormatInt(lsn, 10),
+			Base: base, Origin: h.hubID, TS: now, LSN: lsn, CRTS: now, Deleted: kind == replica.WriteDelete}
 		if _, err := h.stmts.insertVersion.ExecContext(ctx, it.Version, it.Container, it.ID, it.PK, op, base, h.hubID, now, it.Body,
 			replica.OutcomeConfirmed, lsn, "", 0); err != nil {
 			return sqlitestore.Wrote("store version", err)

@@ -1,0 +1,169 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// ContainerDef is a container's definition with its partition key path
+// parsed.
+type ContainerDef struct {
+	Def    Container
+	PKPath []string
+}
+
+// Containers is the in-memory set of container definitions an engine keeps
+// beside its containers table. Safe for concurrent use.
+type Containers struct {
+	mu sync.RWMutex
+	m  map[string]*ContainerDef
+}
+
+// Get returns a definition or ErrContainerNotFound.
+func (s *Containers) Get(name string) (*ContainerDef, error) {
+	s.mu.RLock()
+	c := s.m[name]
+	s.mu.RUnlock()
+	if c == nil {
+		return nil, fmt.Errorf("%w: %q", ErrContainerNotFound, name)
+	}
+	return c, nil
+}
+
+// Set adds or replaces a normalized definition.
+func (s *Containers) Set(c Container) {
+	path, _ := ParsePath(c.PartitionKey)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[string]*ContainerDef{}
+	}
+	s.m[c.Name] = &ContainerDef{Def: c, PKPath: path}
+	s.mu.Unlock()
+}
+
+// List returns every definition, by name.
+func (s *Containers) List() []Container {
+	s.mu.RLock()
+	out := make([]Container, 0, len(s.m))
+	for _, c := range s.m {
+		out = append(out, c.Def)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Len is the number of containers.
+func (s *Containers) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m)
+}
+
+// Load reads the definitions of a containers table (name, pk_path, policy).
+func (s *Containers) Load(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name, pk_path, policy FROM containers`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c Container
+		var policy string
+		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
+			return fmt.Errorf("container %s policy: %w", c.Name, err)
+		}
+		if _, err := ParsePath(c.PartitionKey); err != nil {
+			return fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		s.Set(c)
+	}
+	return rows.Err()
+}
+
+// Notifier tells followers that something committed: Changed returns a
+// channel closed at the next Wake. Take it before reading, then wait on it,
+// and no wake-up is lost; nothing queues. The zero value is ready.
+type Notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// Changed returns a channel closed at the next Wake.
+func (n *Notifier) Changed() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+// Wake closes the current channel.
+func (n *Notifier) Wake() {
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
+}
+
+// Write kinds, for CheckWrite.
+const (
+	WriteCreate = iota // create: the id must not be live
+	WriteUpsert        // create or replace
+	WriteDelete        // delete: the id must be live
+)
+
+// Head is what CheckWrite needs of an item's current version.
+type Head struct {
+	Exists  bool
+	Deleted bool
+	Version string
+	PK      string
+}
+
+// CheckWrite applies a write's preconditions to the item's current version
+// (DESIGN §5, §9): create of a live id is ErrExists, delete of a missing or
+// deleted one ErrNotFound, a failed If-Match ErrPreconditionFailed, a new
+// partition key value for a live item ErrPartitionKeyChange. pk is the
+// write's partition key value ("" for a delete, which takes the item's). It
+// returns the change's op and partition key value.
+func CheckWrite(kind int, container, id string, cur Head, pk, ifMatch string) (string, string, error) {
+	live := cur.Exists && !cur.Deleted
+	switch {
+	case kind == WriteCreate && live:
+		return "", "", fmt.Errorf("%w: item %q in container %q", ErrExists, id, container)
+	case kind == WriteDelete && !live:
+		return "", "", fmt.Errorf("%w: item %q in container %q", ErrNotFound, id, container)
+	case kind == WriteDelete:
+		pk = cur.PK
+	}
+	if ifMatch != "" {
+		if !live {
+			return "", "", fmt.Errorf("%w: If-Match %s but item %q does not exist", ErrPreconditionFailed, ifMatch, id)
+		}
+		if ifMatch != "*" && !ETagListHas(ifMatch, ETagOf(cur.Version)) {
+			return "", "", fmt.Errorf("%w: If-Match %s, item %q is at %s", ErrPreconditionFailed, ifMatch, id, ETagOf(cur.Version))
+		}
+	}
+	if live && cur.PK != pk {
+		return "", "", fmt.Errorf("%w: item %q has partition key value %q, the write has %q; delete it and create it again",
+			ErrPartitionKeyChange, id, cur.PK, pk)
+	}
+	switch {
+	case kind == WriteDelete:
+		return OpDelete, pk, nil
+	case !live:
+		return OpCreate, pk, nil
+	}
+	return OpReplace, pk, nil
+}
