@@ -3,9 +3,11 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -166,4 +168,42 @@ func CheckWrite(kind int, container, id string, cur Head, pk, ifMatch string) (s
 		return OpCreate, pk, nil
 	}
 	return OpReplace, pk, nil
+}
+
+// PrepareWrite validates a write's input before it reaches the writer: the
+// id of a delete, or the body of a create or upsert (ParseDocument) and, when
+// id is given (the path's), that the body's id is the same.
+func PrepareWrite(kind int, pkPath []string, id string, body []byte) (Document, error) {
+	if kind == WriteDelete {
+		if err := ValidateID(id); err != nil {
+			return Document{}, err
+		}
+		return Document{ID: id}, nil
+	}
+	doc, err := ParseDocument(body, pkPath)
+	if err != nil {
+		return doc, err
+	}
+	if id != "" && id != doc.ID {
+		return doc, fmt.Errorf("%w: body \"id\" %q differs from the id %q in the path", ErrInvalid, doc.ID, id)
+	}
+	return doc, nil
+}
+
+// EncodeContinuation makes an opaque page token from the last id of a page;
+// prefix names the issuer so that a token from elsewhere is refused.
+func EncodeContinuation(prefix, lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(prefix + lastID))
+}
+
+// DecodeContinuation returns the last id a token holds ("" for no token).
+func DecodeContinuation(prefix, token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
+		return "", fmt.Errorf("%w: continuation token %q is not one this node issued", ErrInvalid, token)
+	}
+	return strings.TrimPrefix(string(raw), prefix), nil
 }

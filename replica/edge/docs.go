@@ -3,12 +3,10 @@ package edge
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -63,21 +61,9 @@ func (r *Replica) writeDoc(ctx context.Context, kind int, containerName, id stri
 	if err != nil {
 		return replica.Item{}, false, err
 	}
-	var doc replica.Document
-	if kind == replica.WriteDelete {
-		if err := replica.ValidateID(id); err != nil {
-			return replica.Item{}, false, err
-		}
-		doc.ID = id
-	} else {
-		// Validation runs here, in the caller's goroutine, in parallel
-		// with other callers; the writer only does storage work.
-		if doc, err = replica.ParseDocument(body, c.PKPath); err != nil {
-			return replica.Item{}, false, err
-		}
-		if id != "" && id != doc.ID {
-			return replica.Item{}, false, fmt.Errorf("%w: body \"id\" %q differs from the id %q in the path", replica.ErrInvalid, doc.ID, id)
-		}
+	doc, err := replica.PrepareWrite(kind, c.PKPath, id, body)
+	if err != nil {
+		return replica.Item{}, false, err
 	}
 	var (
 		it      replica.Item
@@ -219,13 +205,9 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	if err != nil {
 		return Page{}, err
 	}
-	after := ""
-	if opt.Continuation != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(opt.Continuation)
-		if err != nil || !strings.HasPrefix(string(raw), continuationPrefix) {
-			return Page{}, fmt.Errorf("%w: continuation token %q is not one this node issued", replica.ErrInvalid, opt.Continuation)
-		}
-		after = strings.TrimPrefix(string(raw), continuationPrefix)
+	after, err := replica.DecodeContinuation(continuationPrefix, opt.Continuation)
+	if err != nil {
+		return Page{}, err
 	}
 	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
 	if opt.Consistency == ConsistencyConfirmed {
@@ -251,7 +233,7 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 		}
 		if len(p.Items) == limit {
 			last := p.Items[len(p.Items)-1].ID
-			p.Continuation = base64.RawURLEncoding.EncodeToString([]byte(continuationPrefix + last))
+			p.Continuation = replica.EncodeContinuation(continuationPrefix, last)
 			break
 		}
 		p.Items = append(p.Items, it)

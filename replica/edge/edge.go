@@ -20,9 +20,7 @@ package edge
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,17 +152,8 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 // feed position and the outbox size.
 func (r *Replica) load(ctx context.Context) error {
 	db := r.db.Write
-	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'node_id'`).Scan(&r.nodeID)
-	if errors.Is(err, sql.ErrNoRows) {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		r.nodeID = "e" + hex.EncodeToString(b[:])
-		if _, err := db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('node_id', ?)`, r.nodeID); err != nil {
-			return err
-		}
-	} else if err != nil {
+	var err error
+	if r.nodeID, err = sqlitestore.MetaID(ctx, db, "node_id", "e"); err != nil {
 		return err
 	}
 	var seq, pending int64

@@ -12,9 +12,7 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,17 +110,8 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 
 func (h *Hub) load(ctx context.Context) error {
 	db := h.db.Write
-	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'hub_id'`).Scan(&h.hubID)
-	if errors.Is(err, sql.ErrNoRows) {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		h.hubID = "h" + hex.EncodeToString(b[:])
-		if _, err := db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('hub_id', ?)`, h.hubID); err != nil {
-			return err
-		}
-	} else if err != nil {
+	var err error
+	if h.hubID, err = sqlitestore.MetaID(ctx, db, "hub_id", "h"); err != nil {
 		return err
 	}
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(lsn), 0) FROM log`).Scan(&h.lsn); err != nil {

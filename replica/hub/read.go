@@ -3,10 +3,8 @@ package hub
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -63,13 +61,9 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	if err != nil {
 		return Page{}, err
 	}
-	after := ""
-	if opt.Continuation != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(opt.Continuation)
-		if err != nil || !strings.HasPrefix(string(raw), continuationPrefix) {
-			return Page{}, fmt.Errorf("%w: continuation token %q is not one this hub issued", replica.ErrInvalid, opt.Continuation)
-		}
-		after = strings.TrimPrefix(string(raw), continuationPrefix)
+	after, err := replica.DecodeContinuation(continuationPrefix, opt.Continuation)
+	if err != nil {
+		return Page{}, err
 	}
 	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
 	args := []any{containerName, after}
@@ -91,7 +85,7 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 			return Page{}, fmt.Errorf("list items: %w", err)
 		}
 		if len(p.Items) == limit {
-			p.Continuation = base64.RawURLEncoding.EncodeToString([]byte(continuationPrefix + p.Items[len(p.Items)-1].ID))
+			p.Continuation = replica.EncodeContinuation(continuationPrefix, p.Items[len(p.Items)-1].ID)
 			break
 		}
 		p.Items = append(p.Items, it)

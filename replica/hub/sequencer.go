@@ -265,19 +265,9 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 	if err != nil {
 		return replica.Item{}, false, err
 	}
-	var doc replica.Document
-	if kind == replica.WriteDelete {
-		if err := replica.ValidateID(id); err != nil {
-			return replica.Item{}, false, err
-		}
-		doc.ID = id
-	} else {
-		if doc, err = replica.ParseDocument(body, c.PKPath); err != nil {
-			return replica.Item{}, false, err
-		}
-		if id != "" && id != doc.ID {
-			return replica.Item{}, false, fmt.Errorf("%w: body \"id\" %q differs from the id %q in the path", replica.ErrInvalid, doc.ID, id)
-		}
+	doc, err := replica.PrepareWrite(kind, c.PKPath, id, body)
+	if err != nil {
+		return replica.Item{}, false, err
 	}
 	var it replica.Item
 	var created bool

@@ -23,7 +23,9 @@ package sqlitestore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -259,4 +261,26 @@ func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
 		}
 	}
 	return nil
+}
+
+// MetaID returns the value of key in the meta table, generating it first as
+// prefix plus 16 random hex digits: a node's identity, made once and kept.
+func MetaID(ctx context.Context, db *sql.DB, key, prefix string) (string, error) {
+	var id string
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id = prefix + hex.EncodeToString(b[:])
+	if _, err := db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)`, key, id); err != nil {
+		return "", err
+	}
+	return id, nil
 }
