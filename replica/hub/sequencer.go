@@ -88,6 +88,12 @@ func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, 
 // Only storage failures are errors; everything else is an outcome.
 func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
+	if !strings.HasPrefix(v.Version, nodeID+"-") {
+		// Refused without a trace: storing it would let one node poison
+		// another's version id.
+		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q", v.Version, nodeID)
+		return o, nil
+	}
 	var prev struct {
 		outcome, reason string
 		lsn, cid        int64
@@ -110,9 +116,6 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			return o, sqlitestore.Wrote("record rejected version", err)
 		}
 		return o, nil
-	}
-	if !strings.HasPrefix(v.Version, nodeID+"-") {
-		return reject(fmt.Sprintf("version id %q was not issued by node %q", v.Version, nodeID), "")
 	}
 	c, err := h.defs.Get(v.Container)
 	if err != nil {

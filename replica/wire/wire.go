@@ -154,8 +154,18 @@ type Change struct {
 // ErrBadFrame marks a frame that is not valid.
 var ErrBadFrame = errors.New("bad frame")
 
-// Encode returns the JSON of f.
-func Encode(f *Frame) ([]byte, error) { return json.Marshal(f) }
+// Encode returns the JSON of f. Documents are embedded as they are: no HTML
+// escaping, which would blow a document's size up to six times past the
+// limits it was checked against.
+func Encode(f *Frame) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
 
 // Decode parses and checks one frame: its type, and the fields and limits of
 // that type. It never trusts the peer; every error wraps ErrBadFrame.
@@ -220,7 +230,15 @@ func (f *Frame) check() error {
 		if f.Batch <= 0 {
 			return errors.New("batch must be positive")
 		}
+		for i, o := range f.Outcomes {
+			if o.LSN < 0 {
+				return fmt.Errorf("outcome %d: negative lsn", i)
+			}
+		}
 	case TypeChanges:
+		if f.LSN < 0 || f.HeadLSN < 0 {
+			return errors.New("lsn and headLsn must not be negative")
+		}
 		if len(f.Changes) > MaxChangesFrame {
 			return fmt.Errorf("%d changes, limit %d", len(f.Changes), MaxChangesFrame)
 		}
