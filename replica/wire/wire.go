@@ -53,12 +53,12 @@ const (
 	TypeAck      = "ack"      // edge -> hub: applied up to an LSN
 )
 
-// Outcomes of a pushed version.
+// Outcomes of a pushed version (defined with the sequencer, in replica).
 const (
-	OutcomeConfirmed = "confirmed" // confirmed as written, at LSN
-	OutcomeMerged    = "merged"    // merged with a concurrent version; the result is at LSN
-	OutcomeLost      = "lost"      // a concurrent version won (at LSN) or the conflict awaits resolution
-	OutcomeRejected  = "rejected"  // refused (scope, validation); Reason says why
+	OutcomeConfirmed = replica.OutcomeConfirmed // confirmed as written, at LSN
+	OutcomeMerged    = replica.OutcomeMerged    // merged with a concurrent version; the result is at LSN
+	OutcomeLost      = replica.OutcomeLost      // a concurrent version won (at LSN) or the conflict awaits resolution
+	OutcomeRejected  = replica.OutcomeRejected  // refused (scope, validation); Reason says why
 )
 
 // Error codes of error frames.
