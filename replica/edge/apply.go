@@ -312,36 +312,31 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, 0, nil // applied before
 	}
+	// One write fewer pending; with none left the local view shows the
+	// confirmed version again (SET sees the old values, RETURNING the new).
 	var pk string
 	var pending, cSeq int64
-	err = r.w.QueryRow(ctx, `SELECT pk, pending, c_seq FROM items WHERE container = ? AND id = ?`, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
+	err = r.w.QueryRow(ctx, `UPDATE items SET pending = pending - 1,
+			seq = CASE WHEN pending = 1 AND c_seq != 0 THEN c_seq ELSE seq END,
+			version = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT version FROM changes WHERE seq = items.c_seq) ELSE version END,
+			pk = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT pk FROM changes WHERE seq = items.c_seq) ELSE pk END,
+			deleted = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT op = 'delete' FROM changes WHERE seq = items.c_seq) ELSE deleted END
+		WHERE container = ? AND id = ? RETURNING pk, pending, c_seq`, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
 	itemGone := errors.Is(err, sql.ErrNoRows)
 	if err != nil && !itemGone {
-		return false, 0, fmt.Errorf("outcome for %s: item: %w", o.Version, err)
+		return false, 0, sqlitestore.Wrote("settle item", err)
+	}
+	if !itemGone && pending <= 0 && cSeq == 0 {
+		// Never confirmed (a rejected create): the item is gone.
+		if _, err := r.w.Exec(ctx, `DELETE FROM items WHERE container = ? AND id = ?`, o.Container, o.ID); err != nil {
+			return false, 0, sqlitestore.Wrote("drop item", err)
+		}
 	}
 	r.seq++
 	seq := r.seq
 	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
 		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, 0, 0, ?, ?)`, seq, o.Container, o.ID, pk, OpOutcome, o.Version, r.nodeID, r.cfg.Now().Unix(), o.LSN, o.Outcome, o.Reason); err != nil {
 		return false, 0, sqlitestore.Wrote("record outcome", err)
-	}
-	switch {
-	case itemGone:
-		// Nothing to settle.
-	case pending > 1:
-		_, err = r.w.Exec(ctx, `UPDATE items SET pending = pending - 1 WHERE container = ? AND id = ?`, o.Container, o.ID)
-	case cSeq == 0:
-		// Never confirmed (a rejected create): the item is gone.
-		_, err = r.w.Exec(ctx, `DELETE FROM items WHERE container = ? AND id = ?`, o.Container, o.ID)
-	default:
-		_, err = r.w.Exec(ctx, `UPDATE items SET pending = 0, seq = c_seq,
-			version = (SELECT version FROM changes WHERE seq = items.c_seq),
-			pk = (SELECT pk FROM changes WHERE seq = items.c_seq),
-			deleted = (SELECT op = 'delete' FROM changes WHERE seq = items.c_seq)
-			WHERE container = ? AND id = ?`, o.Container, o.ID)
-	}
-	if err != nil {
-		return false, 0, sqlitestore.Wrote("settle item", err)
 	}
 	return true, seq, nil
 }

@@ -309,8 +309,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, false},
 		{&s.getOutcome, `SELECT outcome, lsn, reason, conflict_id FROM versions WHERE version = ?`, false},
-		{&s.getHead, `SELECT i.pk, i.version, i.lsn, i.deleted, v.body, v.origin, v.ts FROM items i JOIN versions v ON v.version = i.version
-			WHERE i.container = ? AND i.id = ?`, false},
+		{&s.getHead, `SELECT pk, version, lsn, deleted FROM items WHERE container = ? AND id = ?`, false},
 		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},

@@ -23,7 +23,7 @@ type head struct {
 
 func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, error) {
 	var hd head
-	err := h.stmts.getHead.QueryRowContext(ctx, containerName, id).Scan(&hd.pk, &hd.cand.Version, &hd.lsn, &hd.deleted, &hd.cand.Body, &hd.cand.Origin, &hd.cand.TS)
+	err := h.stmts.getHead.QueryRowContext(ctx, containerName, id).Scan(&hd.pk, &hd.cand.Version, &hd.lsn, &hd.deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -31,10 +31,24 @@ func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, er
 		return nil, fmt.Errorf("read item: %w", err)
 	}
 	hd.cand.Deleted = hd.deleted
-	if hd.deleted {
-		hd.cand.Body = nil
-	}
 	return &hd, nil
+}
+
+// loadContent fills in the current version's body, origin and time, which
+// only a conflict needs.
+func (h *Hub) loadContent(ctx context.Context, hd *head) error {
+	c, err := h.loadVersion(ctx, hd.cand.Version)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("current version %s of an item is missing", hd.cand.Version)
+	}
+	hd.cand.Origin, hd.cand.TS = c.Origin, c.TS
+	if !hd.deleted {
+		hd.cand.Body = c.Body
+	}
+	return nil
 }
 
 func (h *Hub) loadVersion(ctx context.Context, version string) (*replica.Candidate, error) {
@@ -148,15 +162,19 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if cur != nil && !cur.deleted && !in.Deleted && cur.pk != pk {
 		return reject(fmt.Sprintf("%s: item has partition key %q, the write has %q", replica.ErrPartitionKeyChange, cur.pk, pk), pk)
 	}
-	var base *replica.Candidate
-	if v.Base != "" {
-		if base, err = h.loadVersion(ctx, v.Base); err != nil {
-			return o, err
-		}
-	}
-	var curCand *replica.Candidate
+	var base, curCand *replica.Candidate
 	if cur != nil {
 		curCand = &cur.cand
+		if cur.cand.Version != v.Base { // a conflict: the deciders need the contents
+			if err := h.loadContent(ctx, cur); err != nil {
+				return o, err
+			}
+			if v.Base != "" {
+				if base, err = h.loadVersion(ctx, v.Base); err != nil {
+					return o, err
+				}
+			}
+		}
 	}
 	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.Def.ConflictPolicy, h.cfg.Resolver)
 	if d.Commit == replica.CommitMerged && !d.Deleted {

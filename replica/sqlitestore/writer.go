@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,6 +30,9 @@ type Writer struct {
 	db   *DB
 	cfg  WriterConfig
 	conn *sql.Conn
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared on conn, by query text
 
 	jobs     chan *job
 	inflight atomic.Int64  // callers between Enter and Leave
@@ -111,19 +115,41 @@ func (w *Writer) Open(ctx context.Context) error {
 	return nil
 }
 
-// Prepare prepares a statement on the write connection, for jobs to use.
+// Prepare returns a statement prepared on the write connection, for jobs to
+// use; each query text is prepared once and kept until Close.
 func (w *Writer) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
-	return w.conn.PrepareContext(ctx, query)
+	w.stmtMu.Lock()
+	defer w.stmtMu.Unlock()
+	if st := w.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if w.stmts == nil {
+		w.stmts = map[string]*sql.Stmt{}
+	}
+	w.stmts[query] = st
+	return st, nil
 }
 
-// Exec runs a statement on the write connection (for jobs).
+// Exec runs a statement on the write connection (for jobs), prepared once.
 func (w *Writer) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return w.conn.ExecContext(ctx, query, args...)
+	st, err := w.Prepare(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
-// QueryRow runs a query on the write connection (for jobs).
+// QueryRow runs a query on the write connection (for jobs), prepared once.
 func (w *Writer) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return w.conn.QueryRowContext(ctx, query, args...)
+	st, err := w.Prepare(ctx, query)
+	if err != nil {
+		return w.conn.QueryRowContext(ctx, query, args...) // carries the error
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Stats returns the writer's counters.
@@ -144,7 +170,14 @@ func (w *Writer) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close writer: %w", ctx.Err())
 	}
-	return w.conn.Close()
+	w.stmtMu.Lock()
+	var errs []error
+	for _, st := range w.stmts {
+		errs = append(errs, st.Close())
+	}
+	w.stmts = nil
+	w.stmtMu.Unlock()
+	return errors.Join(append(errs, w.conn.Close())...)
 }
 
 // Enter and Leave bracket a caller's write, from before its preparation

@@ -174,6 +174,8 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadFrame, len(b), MaxFrameBytes)
 	}
 	var f Frame
+	// Unknown fields are refused: a misspelt scope key must not widen a
+	// scope. New fields come with a new protocol version.
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
