@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/big"
 	"strconv"
@@ -47,7 +48,8 @@ import (
 //
 // A nil or empty base, or the JSON null, means the ancestor is unknown; any
 // other base must be a JSON object too. All three must be valid UTF-8 JSON
-// with no duplicate keys in any object at any depth.
+// (nested at most 10000 deep, as encoding/json allows) with no duplicate keys
+// in any object at any depth. The time taken is linear in the inputs' size.
 func MergeJSON(base, existing, incoming []byte, incomingWins bool) ([]byte, error) {
 	e, err := parseMergeInput("existing", existing)
 	if err != nil {
@@ -72,9 +74,9 @@ func MergeJSON(base, existing, incoming []byte, incomingWins bool) ([]byte, erro
 func mergeObjects(dst []byte, bd *mergeDoc, b int32, ed *mergeDoc, e int32, id *mergeDoc, i int32, incomingWins bool) []byte {
 	dst = append(dst, '{')
 	for ec := ed.nodes[e].first; ec >= 0; ec = ed.nodes[ec].next {
-		name := ed.name(ec)
-		bc := bd.get(b, name)
-		ic := id.get(i, name)
+		name, nh := ed.name(ec), ed.nodes[ec].nameHash
+		bc := bd.get(b, name, nh)
+		ic := id.get(i, name, nh)
 		keep, kc := ed, ec // the value written, unless kc < 0
 		switch {
 		case ic < 0:
@@ -104,13 +106,13 @@ func mergeObjects(dst []byte, bd *mergeDoc, b int32, ed *mergeDoc, e int32, id *
 		}
 	}
 	for ic := id.nodes[i].first; ic >= 0; ic = id.nodes[ic].next {
-		name := id.name(ic)
-		if ed.get(e, name) >= 0 {
+		name, nh := id.name(ic), id.nodes[ic].nameHash
+		if ed.get(e, name, nh) >= 0 {
 			continue
 		}
 		// Added by incoming, or removed by existing: kept if incoming
 		// changed it and won the clash.
-		if bc := bd.get(b, name); bc < 0 || incomingWins && !mergeEqual(bd, bc, id, ic) {
+		if bc := bd.get(b, name, nh); bc < 0 || incomingWins && !mergeEqual(bd, bc, id, ic) {
 			dst = appendMergeKey(dst, id.keyRaw(ic))
 			dst = append(dst, id.raw(ic)...)
 		}
@@ -139,14 +141,16 @@ type mergeDoc struct {
 	index map[int32]map[string]int32 // member lookup of objects with more than mergeSmallObject members
 }
 
-// mergeNode is one value of a mergeDoc: offsets into its text, and links to
-// its children in order. -1 links to nothing.
+// mergeNode is one value of a mergeDoc: offsets into its text, links to its
+// children in order (-1 links to nothing), and a hash of its meaning.
 type mergeNode struct {
-	start, end        int32 // the value's text
-	keyStart, keyEnd  int32 // an object member's name as written, quotes included
-	first, last, next int32 // first and last child, next sibling
-	n                 int32 // number of children
-	escaped           bool  // the member's name has escapes: see mergeDoc.names
+	hash             uint64 // equal values have equal hashes; see mergeEqual
+	nameHash         uint64 // an object member's: maphash of its decoded name
+	start, end       int32  // the value's text
+	keyStart, keyEnd int32  // an object member's name as written, quotes included
+	first, next      int32  // first child, next sibling
+	n                int32  // number of children
+	escaped          bool   // the member's name has escapes: see mergeDoc.names
 }
 
 // mergeSmallObject is the member count up to which lookups scan.
@@ -166,9 +170,9 @@ func (d *mergeDoc) name(i int32) []byte {
 	return d.b[d.nodes[i].keyStart+1 : d.nodes[i].keyEnd-1]
 }
 
-// get returns the member of object obj named name, or -1. A nil d or a
-// negative obj is the empty object.
-func (d *mergeDoc) get(obj int32, name []byte) int32 {
+// get returns the member of object obj named name, or -1; nameHash is the
+// maphash of name. A nil d or a negative obj is the empty object.
+func (d *mergeDoc) get(obj int32, name []byte, nameHash uint64) int32 {
 	if d == nil || obj < 0 {
 		return -1
 	}
@@ -179,7 +183,7 @@ func (d *mergeDoc) get(obj int32, name []byte) int32 {
 		return -1
 	}
 	for c := d.nodes[obj].first; c >= 0; c = d.nodes[c].next {
-		if bytes.Equal(d.name(c), name) {
+		if d.nodes[c].nameHash == nameHash && bytes.Equal(d.name(c), name) {
 			return c
 		}
 	}
@@ -188,35 +192,52 @@ func (d *mergeDoc) get(obj int32, name []byte) int32 {
 
 // mergeEqual reports whether value a of ad and value b of bd are semantically
 // equal JSON values (see MergeJSON).
+//
+// Every node carries a hash of its meaning, so unequal values are told apart
+// at once, and mergeObjects, which asks about each level of a changed path,
+// stays linear in the documents' size. Equal hashes are confirmed exactly:
+// identical texts, or else a walk of both trees.
 func mergeEqual(ad *mergeDoc, a int32, bd *mergeDoc, b int32) bool {
-	ar, br := ad.raw(a), bd.raw(b)
-	if bytes.Equal(ar, br) {
-		return true // valid, duplicate-free and identical
+	if ad.nodes[a].hash != bd.nodes[b].hash {
+		return false
 	}
-	ca, cb := ar[0], br[0]
-	switch {
+	return bytes.Equal(ad.raw(a), bd.raw(b)) || mergeSame(ad, a, bd, b)
+}
+
+// mergeSame is mergeEqual without the shortcuts for whole texts: comparing
+// the texts of containers again at every level of a walk would be quadratic
+// in the nesting depth.
+func mergeSame(ad *mergeDoc, a int32, bd *mergeDoc, b int32) bool {
+	an, bn := &ad.nodes[a], &bd.nodes[b]
+	if an.hash != bn.hash {
+		return false
+	}
+	ar, br := ad.raw(a), bd.raw(b)
+	switch ca, cb := ar[0], br[0]; {
 	case ca == '{' && cb == '{':
-		if ad.nodes[a].n != bd.nodes[b].n {
+		if an.n != bn.n {
 			return false
 		}
 		// Same count and no duplicates: every member of a found in b with
 		// an equal value means the names are the same too.
-		for c := ad.nodes[a].first; c >= 0; c = ad.nodes[c].next {
-			o := bd.get(b, ad.name(c))
-			if o < 0 || !mergeEqual(ad, c, bd, o) {
+		for c := an.first; c >= 0; c = ad.nodes[c].next {
+			o := bd.get(b, ad.name(c), ad.nodes[c].nameHash)
+			if o < 0 || !mergeSame(ad, c, bd, o) {
 				return false
 			}
 		}
 		return true
 	case ca == '[' && cb == '[':
-		if ad.nodes[a].n != bd.nodes[b].n {
+		if an.n != bn.n {
 			return false
 		}
-		for x, y := ad.nodes[a].first, bd.nodes[b].first; x >= 0 && y >= 0; x, y = ad.nodes[x].next, bd.nodes[y].next {
-			if !mergeEqual(ad, x, bd, y) {
+		for x, y := an.first, bn.first; x >= 0 && y >= 0; x, y = ad.nodes[x].next, bd.nodes[y].next {
+			if !mergeSame(ad, x, bd, y) {
 				return false
 			}
 		}
+		return true
+	case bytes.Equal(ar, br):
 		return true
 	case ca == '"' && cb == '"':
 		if bytes.IndexByte(ar, '\\') < 0 && bytes.IndexByte(br, '\\') < 0 {
@@ -244,13 +265,87 @@ func decodeMergeString(raw []byte) (string, bool) {
 	return s, true
 }
 
-// mergeDecimal is a JSON number as sign × digits × 10^exp, digits without
-// leading or trailing zeros (empty for zero, which then ignores sign and
-// exponent). bigExp replaces exp when the exponent's text is too long for an
-// int64.
+// mergeSeed seeds the hashes of values. The hashes only ever decide that two
+// values differ, never what a merge writes, so a seed per process is fine;
+// being secret, it keeps inputs from being crafted to collide.
+var mergeSeed = maphash.MakeSeed()
+
+// mergeSeed64 starts the hashes of numbers, which mix their digits in
+// directly.
+var mergeSeed64 = maphash.String(mergeSeed, "edgesync/replica.MergeJSON")
+
+// Tags of the kinds of values, mixed into their hashes.
+const (
+	mergeTagObject = iota + 1
+	mergeTagArray
+	mergeTagString
+	mergeTagNumber
+	mergeTagLiteral
+)
+
+// mergeMix is the 64-bit finaliser of MurmurHash3.
+func mergeMix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// mergeMemberHash is the hash of one object member; an object's hash is
+// their sum, which does not depend on their order.
+func mergeMemberHash(nameHash, value uint64) uint64 {
+	return mergeMix(nameHash ^ mergeMix(value+0x9e3779b97f4a7c15))
+}
+
+// mergeLeafHash is the hash of a string, number or literal: that of its
+// decoded text, of its exact decimal value, or of its text.
+func mergeLeafHash(raw []byte) uint64 {
+	switch c := raw[0]; {
+	case c == '"':
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			s, _ := decodeMergeString(raw)
+			return mergeMix(maphash.String(mergeSeed, s) + mergeTagString)
+		}
+		return mergeMix(maphash.Bytes(mergeSeed, raw[1:len(raw)-1]) + mergeTagString)
+	case isMergeNumber(c):
+		d, ok := parseMergeDecimal(raw)
+		if !ok {
+			return mergeMix(maphash.Bytes(mergeSeed, raw) + mergeTagNumber)
+		}
+		// The digits eight at a time, then sign and exponent, each mixed in
+		// after the secret seed.
+		h, w, n := mergeSeed64+mergeTagNumber, uint64(0), 0
+		for _, c := range d.mant {
+			if c == '.' {
+				continue
+			}
+			w = w<<8 | uint64(c)
+			if n++; n%8 == 0 {
+				h, w = mergeMix(h^w), 0
+			}
+		}
+		h = mergeMix(h ^ w ^ uint64(n)<<32)
+		if d.neg {
+			h = mergeMix(h ^ 1)
+		}
+		if d.bigExp != nil {
+			return mergeMix(h ^ maphash.String(mergeSeed, d.bigExp.String()))
+		}
+		return mergeMix(h ^ uint64(d.exp))
+	}
+	return mergeMix(maphash.Bytes(mergeSeed, raw) + mergeTagLiteral)
+}
+
+// mergeDecimal is a JSON number as sign × mant × 10^exp: mant is its
+// significant digits, without leading or trailing zeros but perhaps with the
+// decimal point among them (which does not count); empty for zero, which
+// then ignores sign and exponent. bigExp replaces exp when the exponent does
+// not fit in an int64, so that each value has one form.
 type mergeDecimal struct {
 	neg    bool
-	digits []byte
+	mant   []byte
 	exp    int64
 	bigExp *big.Int
 }
@@ -260,23 +355,38 @@ type mergeDecimal struct {
 func mergeNumbersEqual(a, b []byte) bool {
 	x, okx := parseMergeDecimal(a)
 	y, oky := parseMergeDecimal(b)
-	if !okx || !oky || x.neg != y.neg || !bytes.Equal(x.digits, y.digits) {
+	if !okx || !oky || x.neg != y.neg || !mergeDigitsEqual(x.mant, y.mant) {
 		return false
 	}
-	if x.bigExp == nil && y.bigExp == nil {
-		return x.exp == y.exp
+	if x.bigExp == nil || y.bigExp == nil {
+		return x.bigExp == nil && y.bigExp == nil && x.exp == y.exp
 	}
-	return x.bigExponent().Cmp(y.bigExponent()) == 0
+	return x.bigExp.Cmp(y.bigExp) == 0
 }
 
-func (d mergeDecimal) bigExponent() *big.Int {
-	if d.bigExp != nil {
-		return d.bigExp
+// mergeDigitsEqual compares two digit strings, ignoring decimal points.
+func mergeDigitsEqual(a, b []byte) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && a[i] == '.' {
+			i++
+		}
+		for j < len(b) && b[j] == '.' {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i] != b[j] {
+			return false
+		}
+		i++
+		j++
 	}
-	return big.NewInt(d.exp)
 }
 
-// parseMergeDecimal parses the text of a JSON number that json.Valid accepted.
+// parseMergeDecimal parses the text of a valid JSON number, without
+// allocating unless its exponent does not fit in an int64.
 func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 	var d mergeDecimal
 	i := 0
@@ -284,17 +394,21 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 		d.neg = true
 		i++
 	}
-	digits := make([]byte, 0, len(s))
-	for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
-		digits = append(digits, s[i])
-	}
-	frac := 0
-	if i < len(s) && s[i] == '.' {
-		for i++; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
-			digits = append(digits, s[i])
+	ms, frac, point := i, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '.' && !point {
+			point = true
+			continue
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+		if point {
 			frac++
 		}
 	}
+	mant := s[ms:i]
 	expNeg := false
 	var expText []byte
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -312,14 +426,21 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 	} else if i != len(s) {
 		return d, false
 	}
-	digits = bytes.TrimLeft(digits, "0")
-	n := len(digits)
-	digits = bytes.TrimRight(digits, "0")
-	if len(digits) == 0 {
+	for len(mant) > 0 && (mant[0] == '0' || mant[0] == '.') {
+		mant = mant[1:]
+	}
+	trailing := 0
+	for len(mant) > 0 && (mant[len(mant)-1] == '0' || mant[len(mant)-1] == '.') {
+		if mant[len(mant)-1] == '0' {
+			trailing++
+		}
+		mant = mant[:len(mant)-1]
+	}
+	if len(mant) == 0 {
 		return mergeDecimal{}, true // zero, whatever the sign and exponent
 	}
-	d.digits = digits
-	shift := int64(n - len(digits) - frac)
+	d.mant = mant
+	shift := int64(trailing - frac) // |shift| ≤ len(s) < 2^31
 	if len(expText) <= 18 {
 		var x int64
 		for _, c := range expText {
@@ -328,7 +449,7 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 		if expNeg {
 			x = -x
 		}
-		d.exp = x + shift // |x| < 1e18 and |shift| ≤ the text's length: no overflow
+		d.exp = x + shift // |x| < 1e18: no overflow
 		return d, true
 	}
 	e, ok := new(big.Int).SetString(string(expText), 10)
@@ -338,34 +459,43 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 	if expNeg {
 		e.Neg(e)
 	}
-	d.bigExp = e.Add(e, big.NewInt(shift))
+	e.Add(e, big.NewInt(shift))
+	if e.IsInt64() {
+		d.exp = e.Int64()
+	} else {
+		d.bigExp = e
+	}
 	return d, true
 }
 
 // parseMergeInput validates and parses one input of MergeJSON, which must be
 // a JSON object.
 func parseMergeInput(name string, b []byte) (*mergeDoc, error) {
-	t := bytes.Trim(b, " \t\r\n")
 	switch {
-	case len(t) == 0:
+	case len(bytes.Trim(b, " \t\r\n")) == 0:
 		return nil, fmt.Errorf("%w: merge: %s is empty, want a JSON object", ErrInvalid, name)
-	case len(t) > math.MaxInt32:
-		return nil, fmt.Errorf("%w: merge: %s is %d bytes, limit %d", ErrInvalid, name, len(t), math.MaxInt32)
-	case !utf8.Valid(t):
+	case len(b) > math.MaxInt32:
+		return nil, fmt.Errorf("%w: merge: %s is %d bytes, limit %d", ErrInvalid, name, len(b), math.MaxInt32)
+	case !utf8.Valid(b):
 		return nil, fmt.Errorf("%w: merge: %s is not valid UTF-8", ErrInvalid, name)
-	case !json.Valid(t):
-		return nil, fmt.Errorf("%w: merge: %s is malformed JSON", ErrInvalid, name)
-	case t[0] != '{':
-		return nil, fmt.Errorf("%w: merge: %s is a JSON %s, want an object", ErrInvalid, name, mergeKind(t[0]))
 	}
-	// About one value per 8 bytes in typical documents.
-	p := mergeParser{d: &mergeDoc{b: t, nodes: make([]mergeNode, 0, len(t)/8+1)}}
+	// One allocation for the nodes, rather than a slice growing and copying.
+	p := mergeParser{d: &mergeDoc{b: b, nodes: make([]mergeNode, 0, mergeCountValues(b))}}
 	_, err := p.value()
-	if err == nil && p.i != len(t) {
-		err = &mergeParseError{msg: "data after the top-level value"}
+	if err == nil {
+		if p.space(); p.i != len(b) {
+			err = p.syntaxError("data after the top-level value")
+		}
 	}
-	if err != nil {
+	switch err.(type) {
+	case nil:
+	case *mergeSyntaxError:
+		return nil, fmt.Errorf("%w: merge: %s is malformed JSON: %v", ErrInvalid, name, err)
+	default:
 		return nil, fmt.Errorf("%w: merge: %s: %v", ErrInvalid, name, err)
+	}
+	if c := b[p.d.nodes[0].start]; c != '{' {
+		return nil, fmt.Errorf("%w: merge: %s is a JSON %s, want an object", ErrInvalid, name, mergeKind(c))
 	}
 	return p.d, nil
 }
@@ -386,47 +516,57 @@ func mergeKind(c byte) string {
 	return "number"
 }
 
-// mergeParser parses JSON that json.Valid accepted into a mergeDoc, checking
-// for duplicate names. It still checks every step, so that it cannot panic.
+// mergeMaxNesting is the deepest nesting the parser accepts, the same as
+// encoding/json's.
+const mergeMaxNesting = 10000
+
+// mergeParser parses and validates JSON (RFC 8259, as strictly as
+// json.Valid) into a mergeDoc, rejecting duplicate names.
 type mergeParser struct {
-	d *mergeDoc
-	i int
+	d     *mergeDoc
+	i     int
+	depth int
 }
 
-// mergeParseError is an error at a JSON pointer; the path is built innermost
-// first as the error travels up.
-type mergeParseError struct {
+// mergeSyntaxError is malformed JSON at a byte offset.
+type mergeSyntaxError struct {
 	msg string
-	rev []string // path segments, innermost first
+	off int
 }
 
-func (e *mergeParseError) Error() string {
-	if len(e.rev) == 0 {
-		return e.msg
-	}
+func (e *mergeSyntaxError) Error() string { return e.msg + " at byte " + strconv.Itoa(e.off) }
+
+func (p *mergeParser) syntaxError(msg string) error { return &mergeSyntaxError{msg: msg, off: p.i} }
+
+// mergeDuplicateError is a duplicate name; the JSON pointer to it is built
+// innermost first as the error travels up.
+type mergeDuplicateError struct {
+	name string
+	rev  []string // path segments, innermost first
+}
+
+func (e *mergeDuplicateError) Error() string {
 	var sb strings.Builder
-	sb.WriteString(e.msg)
-	sb.WriteString(" at ")
+	fmt.Fprintf(&sb, "duplicate property %q at ", e.name)
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
 	for i := len(e.rev) - 1; i >= 0; i-- {
 		sb.WriteByte('/')
-		sb.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(e.rev[i]))
+		sb.WriteString(esc.Replace(e.rev[i]))
 	}
 	return sb.String()
 }
 
-func (p *mergeParser) errorf(format string, args ...any) error {
-	return &mergeParseError{msg: fmt.Sprintf(format, args...) + " at byte " + strconv.Itoa(p.i)}
-}
-
+// mergeWithin adds the path segment seg to a duplicate error from inside it.
 func mergeWithin(err error, seg string) error {
-	if pe, ok := err.(*mergeParseError); ok {
-		pe.rev = append(pe.rev, seg)
+	if de, ok := err.(*mergeDuplicateError); ok {
+		de.rev = append(de.rev, seg)
 	}
 	return err
 }
 
 func (p *mergeParser) space() {
-	for p.i < len(p.d.b) && (p.d.b[p.i] == ' ' || p.d.b[p.i] == '\t' || p.d.b[p.i] == '\n' || p.d.b[p.i] == '\r') {
+	b := p.d.b
+	for p.i < len(b) && (b[p.i] == ' ' || b[p.i] == '\t' || b[p.i] == '\n' || b[p.i] == '\r') {
 		p.i++
 	}
 }
@@ -441,21 +581,80 @@ func (p *mergeParser) consume(c byte) bool {
 	return false
 }
 
-// str skips the string at p.i.
-func (p *mergeParser) str() bool {
-	if p.i >= len(p.d.b) || p.d.b[p.i] != '"' {
-		return false
+// str skips the string at p.i, reporting whether it has escapes.
+func (p *mergeParser) str() (escaped bool, err error) {
+	b := p.d.b
+	if p.i >= len(b) || b[p.i] != '"' {
+		return false, p.syntaxError("want a string")
 	}
-	for j := p.i + 1; j < len(p.d.b); j++ {
-		switch p.d.b[j] {
-		case '\\':
-			j++
-		case '"':
-			p.i = j + 1
-			return true
+	for p.i++; p.i < len(b); p.i++ {
+		switch c := b[p.i]; {
+		case c == '"':
+			p.i++
+			return escaped, nil
+		case c < 0x20:
+			return false, p.syntaxError("control character in a string")
+		case c == '\\':
+			escaped = true
+			if p.i++; p.i >= len(b) {
+				return false, p.syntaxError("unterminated string")
+			}
+			switch b[p.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				for range 4 {
+					if p.i++; p.i >= len(b) || !isMergeHex(b[p.i]) {
+						return false, p.syntaxError("bad \\u escape")
+					}
+				}
+			default:
+				return false, p.syntaxError("bad escape")
+			}
 		}
 	}
-	return false
+	return false, p.syntaxError("unterminated string")
+}
+
+func isMergeHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// number skips the number at p.i.
+func (p *mergeParser) number() error {
+	b := p.d.b
+	digits := func() int {
+		n := 0
+		for p.i < len(b) && '0' <= b[p.i] && b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if b[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(b) && b[p.i] == '0':
+		p.i++
+	case digits() == 0:
+		return p.syntaxError("want a digit")
+	}
+	if p.i < len(b) && b[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return p.syntaxError("want a digit after '.'")
+		}
+	}
+	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
+		p.i++
+		if p.i < len(b) && (b[p.i] == '+' || b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return p.syntaxError("want a digit in the exponent")
+		}
+	}
+	return nil
 }
 
 // value parses the value at p.i into a new node and returns its index.
@@ -463,120 +662,191 @@ func (p *mergeParser) value() (int32, error) {
 	d := p.d
 	p.space()
 	if p.i >= len(d.b) {
-		return -1, p.errorf("unexpected end")
+		return -1, p.syntaxError("unexpected end")
 	}
 	start := p.i
 	v := int32(len(d.nodes))
-	d.nodes = append(d.nodes, mergeNode{start: int32(start), first: -1, last: -1, next: -1})
-	switch d.b[p.i] {
-	case '{':
-		p.i++
-		if p.consume('}') {
-			break
+	d.nodes = append(d.nodes, mergeNode{start: int32(start), first: -1, next: -1})
+	switch c := d.b[p.i]; {
+	case c == '{':
+		if err := p.object(v); err != nil {
+			return -1, err
 		}
-		for {
-			p.space()
-			ks := p.i
-			if !p.str() {
-				return -1, p.errorf("want a property name")
-			}
-			keyRaw := d.b[ks:p.i]
-			name := keyRaw[1 : len(keyRaw)-1]
-			escaped := bytes.IndexByte(name, '\\') >= 0
-			if escaped {
-				s, ok := decodeMergeString(keyRaw)
-				if !ok {
-					return -1, p.errorf("bad property name")
-				}
-				name = []byte(s)
-			}
-			if d.get(v, name) >= 0 {
-				return -1, &mergeParseError{msg: fmt.Sprintf("duplicate property %q", name), rev: []string{string(name)}}
-			}
-			if !p.consume(':') {
-				return -1, p.errorf("want ':'")
-			}
-			c, err := p.value()
-			if err != nil {
-				return -1, mergeWithin(err, string(name))
-			}
-			d.nodes[c].keyStart, d.nodes[c].keyEnd = int32(ks), int32(ks+len(keyRaw))
-			if escaped {
-				if d.names == nil {
-					d.names = make(map[int32][]byte)
-				}
-				d.nodes[c].escaped = true
-				d.names[c] = name
-			}
-			p.link(v, c)
-			switch n := d.nodes[v].n; {
-			case n == mergeSmallObject+1:
-				if d.index == nil {
-					d.index = make(map[int32]map[string]int32)
-				}
-				m := make(map[string]int32, 2*n)
-				for c := d.nodes[v].first; c >= 0; c = d.nodes[c].next {
-					m[string(d.name(c))] = c
-				}
-				d.index[v] = m
-			case n > mergeSmallObject+1:
-				d.index[v][string(name)] = c
-			}
-			if p.consume(',') {
-				continue
-			}
-			if p.consume('}') {
-				break
-			}
-			return -1, p.errorf("want ',' or '}'")
+	case c == '[':
+		if err := p.array(v); err != nil {
+			return -1, err
 		}
-	case '[':
-		p.i++
-		if p.consume(']') {
-			break
+	case c == '"':
+		if _, err := p.str(); err != nil {
+			return -1, err
 		}
-		for {
-			c, err := p.value()
-			if err != nil {
-				return -1, mergeWithin(err, strconv.Itoa(int(d.nodes[v].n)))
-			}
-			p.link(v, c)
-			if p.consume(',') {
-				continue
-			}
-			if p.consume(']') {
-				break
-			}
-			return -1, p.errorf("want ',' or ']'")
-		}
-	case '"':
-		if !p.str() {
-			return -1, p.errorf("unterminated string")
+	case c == '-' || '0' <= c && c <= '9':
+		if err := p.number(); err != nil {
+			return -1, err
 		}
 	default:
-		for p.i < len(d.b) {
-			c := d.b[p.i]
-			if c == ',' || c == '}' || c == ']' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '{' || c == '[' {
-				break
-			}
-			p.i++
+		lit := "null"
+		switch c {
+		case 't':
+			lit = "true"
+		case 'f':
+			lit = "false"
 		}
-		if p.i == start {
-			return -1, p.errorf("want a value")
+		if !bytes.HasPrefix(d.b[p.i:], []byte(lit)) {
+			return -1, p.syntaxError("want a value")
 		}
+		p.i += len(lit)
 	}
 	d.nodes[v].end = int32(p.i)
+	if c := d.b[start]; c != '{' && c != '[' {
+		d.nodes[v].hash = mergeLeafHash(d.b[start:p.i])
+	}
 	return v, nil
 }
 
-// link appends node c to the children of node v.
-func (p *mergeParser) link(v, c int32) {
+func (p *mergeParser) enter() error {
+	if p.depth++; p.depth > mergeMaxNesting {
+		return p.syntaxError("nesting deeper than " + strconv.Itoa(mergeMaxNesting))
+	}
+	return nil
+}
+
+// object parses the members of the object v at p.i.
+func (p *mergeParser) object(v int32) error {
+	d := p.d
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer func() { p.depth-- }()
+	p.i++ // '{'
+	if p.consume('}') {
+		d.nodes[v].hash = mergeMix(mergeTagObject)
+		return nil
+	}
+	last := int32(-1)
+	for {
+		p.space()
+		ks := p.i
+		escaped, err := p.str()
+		if err != nil {
+			return err
+		}
+		keyRaw := d.b[ks:p.i]
+		name := keyRaw[1 : len(keyRaw)-1]
+		if escaped {
+			s, ok := decodeMergeString(keyRaw)
+			if !ok {
+				return &mergeSyntaxError{msg: "bad property name", off: ks}
+			}
+			name = []byte(s)
+		}
+		nh := maphash.Bytes(mergeSeed, name)
+		if d.get(v, name, nh) >= 0 {
+			return &mergeDuplicateError{name: string(name), rev: []string{string(name)}}
+		}
+		if !p.consume(':') {
+			return p.syntaxError("want ':'")
+		}
+		c, err := p.value()
+		if err != nil {
+			return mergeWithin(err, string(name))
+		}
+		d.nodes[c].keyStart, d.nodes[c].keyEnd = int32(ks), int32(ks+len(keyRaw))
+		d.nodes[c].nameHash = nh
+		if escaped {
+			if d.names == nil {
+				d.names = make(map[int32][]byte)
+			}
+			d.nodes[c].escaped = true
+			d.names[c] = name
+		}
+		last = p.link(v, last, c)
+		d.nodes[v].hash += mergeMemberHash(nh, d.nodes[c].hash)
+		switch n := d.nodes[v].n; {
+		case n == mergeSmallObject+1:
+			if d.index == nil {
+				d.index = make(map[int32]map[string]int32)
+			}
+			m := make(map[string]int32, 2*n)
+			for c := d.nodes[v].first; c >= 0; c = d.nodes[c].next {
+				m[string(d.name(c))] = c
+			}
+			d.index[v] = m
+		case n > mergeSmallObject+1:
+			d.index[v][string(name)] = c
+		}
+		if p.consume(',') {
+			continue
+		}
+		if p.consume('}') {
+			d.nodes[v].hash = mergeMix(d.nodes[v].hash + mergeTagObject)
+			return nil
+		}
+		return p.syntaxError("want ',' or '}'")
+	}
+}
+
+// array parses the elements of the array v at p.i.
+func (p *mergeParser) array(v int32) error {
+	d := p.d
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer func() { p.depth-- }()
+	p.i++ // '['
+	h := uint64(mergeTagArray)
+	if p.consume(']') {
+		d.nodes[v].hash = mergeMix(h)
+		return nil
+	}
+	last := int32(-1)
+	for {
+		c, err := p.value()
+		if err != nil {
+			return mergeWithin(err, strconv.Itoa(int(d.nodes[v].n)))
+		}
+		last = p.link(v, last, c)
+		h = mergeMix(h^d.nodes[c].hash) * 0x9e3779b97f4a7c15
+		if p.consume(',') {
+			continue
+		}
+		if p.consume(']') {
+			d.nodes[v].hash = mergeMix(h)
+			return nil
+		}
+		return p.syntaxError("want ',' or ']'")
+	}
+}
+
+// link appends node c to the children of node v, whose last child so far
+// is last (-1: none), and returns c.
+func (p *mergeParser) link(v, last, c int32) int32 {
 	nodes := p.d.nodes
-	if last := nodes[v].last; last >= 0 {
+	if last >= 0 {
 		nodes[last].next = c
 	} else {
 		nodes[v].first = c
 	}
-	nodes[v].last = c
 	nodes[v].n++
+	return c
+}
+
+// mergeCountValues returns a bound on the number of values in b if it is
+// valid JSON: every value but the top-level one follows a ':', a ',' or a
+// '[', and no more than half of the bytes can start one.
+func mergeCountValues(b []byte) int {
+	n, limit := 1, len(b)/2+1
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case ':', ',', '[':
+			n++
+		}
+	}
+	return min(n, limit)
 }

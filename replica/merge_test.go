@@ -159,6 +159,22 @@ func TestMergeJSON(t *testing.T) {
 			wantExistingWins: `{"id":"a","o":{"x":1,"s":"e","y":2}}`,
 		},
 		{
+			name:             "array made an object on both sides merges against the empty object",
+			base:             `{"id":"a","o":[{"x":0}]}`,
+			existing:         `{"id":"a","o":{"x":1}}`,
+			incoming:         `{"id":"a","o":{"y":2}}`,
+			wantIncomingWins: `{"id":"a","o":{"x":1,"y":2}}`,
+			wantExistingWins: `{"id":"a","o":{"x":1,"y":2}}`,
+		},
+		{
+			name:             "a member added inside an object, an element appended to an array",
+			base:             `{"o":{"x":1},"l":[1]}`,
+			existing:         `{"o":{"x":1},"l":[1]}`,
+			incoming:         `{"o":{"x":1,"y":2},"l":[1,2]}`,
+			wantIncomingWins: `{"o":{"x":1,"y":2},"l":[1,2]}`,
+			wantExistingWins: `{"o":{"x":1,"y":2},"l":[1,2]}`,
+		},
+		{
 			name:             "arrays are single values",
 			base:             `{"id":"a","tags":["a","b"]}`,
 			existing:         `{"id":"a","tags":["a","b","c"]}`,
@@ -219,6 +235,14 @@ func TestMergeJSON(t *testing.T) {
 			incoming:         `{"id":"a","o":{"x":2,"y":[1,2]},"s":"é","n":100}`,
 			wantIncomingWins: `{"s":"\u00e9","o":{"x":2,"y":[1,2]},"id":"a","n":1e2,"k":[ true ]}`,
 			wantExistingWins: `{"s":"\u00e9","o":{"x":2,"y":[1,2]},"id":"a","n":1e2,"k":[ true ]}`,
+		},
+		{
+			name:             "a string respelled on one side and changed on the other is no clash",
+			base:             `{"s":"é","t":"\/"}`,
+			existing:         `{"s":"\u00e9","t":"/"}`,
+			incoming:         `{"s":"x","t":"y"}`,
+			wantIncomingWins: `{"s":"x","t":"y"}`,
+			wantExistingWins: `{"s":"x","t":"y"}`,
 		},
 		{
 			name:             "escaped key spellings are the same key; existing's spelling is kept",
@@ -355,7 +379,23 @@ func TestMergeJSON_Errors(t *testing.T) {
 		{name: "existing empty", existing: ``, incoming: ok, wantMsg: "existing is empty"},
 		{name: "incoming only space", existing: ok, incoming: " \t", wantMsg: "incoming is empty"},
 		{name: "malformed", existing: `{"a":`, incoming: ok, wantMsg: "existing is malformed JSON"},
-		{name: "trailing data", existing: ok, incoming: `{} {}`, wantMsg: "incoming is malformed JSON"},
+		{name: "trailing data", existing: ok, incoming: `{} {}`, wantMsg: "incoming is malformed JSON: data after the top-level value at byte 3"},
+		{name: "trailing comma", existing: `{"a":1,}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "missing colon", existing: `{"a" 1}`, incoming: ok, wantMsg: "existing is malformed JSON: want ':'"},
+		{name: "unquoted name", existing: `{a:1}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "control character in a string", existing: "{\"a\":\"\x1f\"}", incoming: ok, wantMsg: "existing is malformed JSON: control character"},
+		{name: "bad escape", existing: `{"a":"\x"}`, incoming: ok, wantMsg: "existing is malformed JSON: bad escape"},
+		{name: "short unicode escape", existing: `{"a":"\u12"}`, incoming: ok, wantMsg: "existing is malformed JSON: bad \\u escape"},
+		{name: "leading zero", existing: `{"a":01}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "bare minus", existing: `{"a":-}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "no digit after the point", existing: `{"a":1.}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "no digit in the exponent", existing: `{"a":1e+}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "leading point", existing: `{"a":.5}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "truncated literal", existing: `{"a":tru}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "capitalised literal", existing: `{"a":Null}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "unterminated string", existing: `{"a":"x}`, incoming: ok, wantMsg: "existing is malformed JSON: unterminated string"},
+		{name: "single quotes", existing: `{'a':1}`, incoming: ok, wantMsg: "existing is malformed JSON"},
+		{name: "not JSON", existing: `hello`, incoming: ok, wantMsg: "existing is malformed JSON"},
 		{name: "invalid UTF-8", existing: "{\"a\":\"\xff\"}", incoming: ok, wantMsg: "existing is not valid UTF-8"},
 		{name: "duplicate key", existing: `{"a":1,"a":1}`, incoming: ok, wantMsg: `existing: duplicate property "a" at /a`},
 		{name: "duplicate key spelled differently", existing: ok, incoming: `{"a":1,"\u0061":2}`, wantMsg: `incoming: duplicate property "a"`},
@@ -379,6 +419,24 @@ func TestMergeJSON_Errors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("error %q, want it to contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestMergeJSON_Nesting checks that MergeJSON accepts exactly the nesting
+// json.Valid accepts.
+func TestMergeJSON_Nesting(t *testing.T) {
+	for _, depth := range []int{1, 128, 9999, 10000, 10001} {
+		t.Run(fmt.Sprint(depth), func(t *testing.T) {
+			// depth levels: the object, then depth-1 arrays.
+			doc := []byte(`{"a":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
+			_, err := replica.MergeJSON(nil, doc, []byte(`{"b":1}`), true)
+			if got, want := err == nil, json.Valid(doc); got != want {
+				t.Fatalf("MergeJSON at depth %d: %v, want success %v as json.Valid", depth, err, want)
+			}
+			if err != nil && !errors.Is(err, replica.ErrInvalid) {
+				t.Fatalf("MergeJSON at depth %d: %v, want an error wrapping ErrInvalid", depth, err)
 			}
 		})
 	}

@@ -305,23 +305,35 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 	if !ok {
 		return false, 0, nil // not ours: ignore
 	}
-	res, err := r.w.Exec(ctx, `UPDATE changes SET resolved = 1, outcome = ?, reason = ? WHERE seq = ? AND tentative = 1 AND resolved = 0`, o.Outcome, o.Reason, vseq)
+	// Confirmed as written: the version itself gets its LSN (the hub does
+	// not stream an edge's own versions back).
+	var ownLSN, ownCRTS int64
+	if o.Outcome == replica.OutcomeConfirmed {
+		ownLSN, ownCRTS = o.LSN, o.CRTS
+	}
+	res, err := r.w.Exec(ctx, `UPDATE changes SET resolved = 1, outcome = ?, reason = ?,
+			lsn = CASE WHEN ? > 0 THEN ? ELSE lsn END, crts = CASE WHEN ? > 0 THEN ? ELSE crts END
+		WHERE seq = ? AND tentative = 1 AND resolved = 0`, o.Outcome, o.Reason, ownLSN, ownLSN, ownLSN, ownCRTS, vseq)
 	if err != nil {
 		return false, 0, sqlitestore.Wrote("resolve outbox entry", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, 0, nil // applied before
 	}
-	// One write fewer pending; with none left the local view shows the
-	// confirmed version again (SET sees the old values, RETURNING the new).
+	// One write fewer pending; a version confirmed as written becomes the
+	// confirmed one unless the item has moved on; with no write left
+	// pending the local view shows the confirmed version again. (SET sees
+	// the old values, RETURNING the new.)
 	var pk string
 	var pending, cSeq int64
+	const newC = `(CASE WHEN ?1 > c_lsn THEN ?2 ELSE c_seq END)`
 	err = r.w.QueryRow(ctx, `UPDATE items SET pending = pending - 1,
-			seq = CASE WHEN pending = 1 AND c_seq != 0 THEN c_seq ELSE seq END,
-			version = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT version FROM changes WHERE seq = items.c_seq) ELSE version END,
-			pk = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT pk FROM changes WHERE seq = items.c_seq) ELSE pk END,
-			deleted = CASE WHEN pending = 1 AND c_seq != 0 THEN (SELECT op = 'delete' FROM changes WHERE seq = items.c_seq) ELSE deleted END
-		WHERE container = ? AND id = ? RETURNING pk, pending, c_seq`, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
+			c_seq = `+newC+`, c_lsn = max(c_lsn, ?1),
+			seq = CASE WHEN pending = 1 AND `+newC+` != 0 THEN `+newC+` ELSE seq END,
+			version = CASE WHEN pending = 1 AND `+newC+` != 0 THEN (SELECT version FROM changes WHERE seq = `+newC+`) ELSE version END,
+			pk = CASE WHEN pending = 1 AND `+newC+` != 0 THEN (SELECT pk FROM changes WHERE seq = `+newC+`) ELSE pk END,
+			deleted = CASE WHEN pending = 1 AND `+newC+` != 0 THEN (SELECT op = 'delete' FROM changes WHERE seq = `+newC+`) ELSE deleted END
+		WHERE container = ?3 AND id = ?4 RETURNING pk, pending, c_seq`, ownLSN, vseq, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
 	itemGone := errors.Is(err, sql.ErrNoRows)
 	if err != nil && !itemGone {
 		return false, 0, sqlitestore.Wrote("settle item", err)

@@ -145,10 +145,10 @@ func ToChange(c wire.Change) replica.Change {
 }
 
 // LogAfter reads up to limit log records after LSN after (of every
-// container) and returns those scope covers, plus the last LSN it read, so
-// that a reader filtering out everything still moves on. It stops early once
-// the bodies reach maxBytes.
-func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry) ([]wire.Change, int64, error) {
+// container) and returns those scope covers and that the node skipOrigin did
+// not write itself, plus the last LSN it read, so that a reader filtering out
+// everything still moves on. It stops early once the bodies reach maxBytes.
+func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry, skipOrigin string) ([]wire.Change, int64, error) {
 	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("read log: %w", err)
@@ -162,7 +162,7 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 			return nil, after, fmt.Errorf("read log: %w", err)
 		}
 		last = c.LSN
-		if !wire.InScope(scope, c.Container, c.PK) {
+		if c.Origin == skipOrigin || !wire.InScope(scope, c.Container, c.PK) {
 			continue
 		}
 		out = append(out, c)
@@ -308,7 +308,8 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.getContainer, `SELECT pk_path FROM containers WHERE name = ?`, false},
 		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, false},
-		{&s.getOutcome, `SELECT outcome, lsn, reason, conflict_id FROM versions WHERE version = ?`, false},
+		{&s.getOutcome, `SELECT v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
+			LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = ?`, false},
 		{&s.getHead, `SELECT pk, version, lsn, deleted FROM items WHERE container = ? AND id = ?`, false},
 		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)

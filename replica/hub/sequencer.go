@@ -112,7 +112,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		outcome, reason string
 		lsn, cid        int64
 	}
-	err := h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid)
+	err := h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid, &o.CRTS)
 	switch {
 	case err == nil:
 		o.Outcome, o.LSN, o.Reason, o.ConflictID = prev.outcome, prev.lsn, prev.reason, prev.cid
@@ -194,7 +194,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	now := h.cfg.Now().Unix()
 	switch d.Commit {
 	case replica.CommitIncoming:
-		o.LSN = h.nextLSN()
+		o.LSN, o.CRTS = h.nextLSN(), now
 		if err := h.confirm(ctx, c, o.LSN, v.ID, pk, v.Op, v.Version, v.Base, nodeID, v.TS, now, in.Deleted); err != nil {
 			return o, err
 		}

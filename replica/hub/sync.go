@@ -265,7 +265,7 @@ func (s *session) sender(cursor int64, known []replica.Container) error {
 	for {
 		changed := s.h.Changed()
 		if cursor < s.h.Head() {
-			changes, last, err := s.h.LogAfter(s.ctx, cursor, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope)
+			changes, last, err := s.h.LogAfter(s.ctx, cursor, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope, s.nodeID)
 			if err != nil {
 				return err
 			}

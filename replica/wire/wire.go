@@ -130,12 +130,15 @@ type Outcome struct {
 	Container  string `json:"container"`
 	ID         string `json:"id"`
 	Outcome    string `json:"outcome"`
-	LSN        int64  `json:"lsn,omitempty"` // confirmed/merged: the resulting version; lost: the winner
+	LSN        int64  `json:"lsn,omitempty"`  // confirmed/merged: the resulting version; lost: the winner
+	CRTS       int64  `json:"crts,omitempty"` // confirmed: when the hub confirmed it
 	Reason     string `json:"reason,omitempty"`
 	ConflictID int64  `json:"conflictId,omitempty"`
 }
 
-// Change is a confirmed version or delete, as the hub streams it.
+// Change is a confirmed version or delete, as the hub streams it. An edge is
+// not sent its own versions that were confirmed as written: their outcome
+// (confirmed, with LSN and CRTS) tells it all, and it has the document.
 type Change struct {
 	LSN       int64           `json:"lsn"`
 	CRTS      int64           `json:"crts"`
