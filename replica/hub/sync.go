@@ -67,6 +67,7 @@ type session struct {
 	cancel   context.CancelCauseFunc
 	stopOnce sync.Once
 	outcomes chan pendingOutcomes
+	wmu      sync.Mutex // data frames: the sender, and the reader's error frame
 }
 
 // pendingOutcomes are a push's outcomes, sent once the stream has passed lsn
@@ -207,6 +208,8 @@ func (s *session) write(f *wire.Frame) error {
 	if err != nil {
 		return err
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.conn.SetWriteDeadline(time.Now().Add(wire.WriteWait))
 	return s.conn.WriteMessage(websocket.TextMessage, b)
 }
@@ -223,10 +226,12 @@ func (s *session) reader() error {
 			return fmt.Errorf("read: %w", err)
 		}
 		if typ != websocket.TextMessage {
+			s.sendError(wire.CodeBadFrame, "frames are JSON text")
 			return errors.New("binary frame")
 		}
 		f, err := wire.Decode(data)
 		if err != nil {
+			s.sendError(wire.CodeBadFrame, err.Error())
 			return err
 		}
 		switch f.Type {
@@ -245,7 +250,9 @@ func (s *session) reader() error {
 				s.acked.Store(f.LSN)
 			}
 		default:
-			return fmt.Errorf("unexpected %s frame from an edge", f.Type)
+			err := fmt.Errorf("unexpected %s frame from an edge", f.Type)
+			s.sendError(wire.CodeBadFrame, err.Error())
+			return err
 		}
 	}
 }
