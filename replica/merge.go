@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -331,7 +330,7 @@ func mergeLeafHash(raw []byte) uint64 {
 			h = mergeMix(h ^ 1)
 		}
 		if d.bigExp != nil {
-			return mergeMix(h ^ maphash.String(mergeSeed, d.bigExp.String()))
+			return mergeMix(h ^ maphash.Bytes(mergeSeed, d.bigExp) ^ uint64(d.exp))
 		}
 		return mergeMix(h ^ uint64(d.exp))
 	}
@@ -341,13 +340,14 @@ func mergeLeafHash(raw []byte) uint64 {
 // mergeDecimal is a JSON number as sign × mant × 10^exp: mant is its
 // significant digits, without leading or trailing zeros but perhaps with the
 // decimal point among them (which does not count); empty for zero, which
-// then ignores sign and exponent. bigExp replaces exp when the exponent does
-// not fit in an int64, so that each value has one form.
+// then ignores sign and exponent. When the exponent does not fit in an
+// int64, bigExp holds its decimal digits and exp its sign, -1 or 1; each
+// value has one form.
 type mergeDecimal struct {
 	neg    bool
 	mant   []byte
 	exp    int64
-	bigExp *big.Int
+	bigExp []byte
 }
 
 // mergeNumbersEqual reports whether two JSON number texts denote the same
@@ -358,10 +358,7 @@ func mergeNumbersEqual(a, b []byte) bool {
 	if !okx || !oky || x.neg != y.neg || !mergeDigitsEqual(x.mant, y.mant) {
 		return false
 	}
-	if x.bigExp == nil || y.bigExp == nil {
-		return x.bigExp == nil && y.bigExp == nil && x.exp == y.exp
-	}
-	return x.bigExp.Cmp(y.bigExp) == 0
+	return x.exp == y.exp && bytes.Equal(x.bigExp, y.bigExp)
 }
 
 // mergeDigitsEqual compares two digit strings, ignoring decimal points.
@@ -452,20 +449,45 @@ func parseMergeDecimal(s []byte) (mergeDecimal, bool) {
 		d.exp = x + shift // |x| < 1e18: no overflow
 		return d, true
 	}
-	e, ok := new(big.Int).SetString(string(expText), 10)
-	if !ok {
-		return d, false
-	}
+	// A huge exponent: |x| ≥ 1e18 > |shift|, so x + shift has the sign of
+	// x and its magnitude is |x| ± |shift|, done on the digits (big.Int's
+	// parsing of a long exponent would take time quadratic in its length).
+	delta := shift
 	if expNeg {
-		e.Neg(e)
+		delta = -delta
 	}
-	e.Add(e, big.NewInt(shift))
-	if e.IsInt64() {
-		d.exp = e.Int64()
-	} else {
-		d.bigExp = e
+	mag := mergeAddSmall(expText, delta)
+	sign := int64(1)
+	if expNeg {
+		sign = -1
 	}
+	if len(mag) <= 19 {
+		if v, err := strconv.ParseInt(string(mag), 10, 64); err == nil {
+			d.exp = sign * v
+			return d, true
+		}
+	}
+	d.exp, d.bigExp = sign, mag
 	return d, true
+}
+
+// mergeAddSmall returns the decimal digits of x + delta, where x is decimal
+// digits without leading zeros and x + delta > 0.
+func mergeAddSmall(x []byte, delta int64) []byte {
+	out := make([]byte, len(x)+1)
+	copy(out[1:], x)
+	out[0] = '0'
+	carry := delta // added into the last digit onwards; |carry| stays small
+	for i := len(out) - 1; i >= 0 && carry != 0; i-- {
+		v := int64(out[i]-'0') + carry
+		carry = v / 10
+		if v %= 10; v < 0 {
+			v += 10
+			carry--
+		}
+		out[i] = byte('0' + v)
+	}
+	return bytes.TrimLeft(out, "0")
 }
 
 // parseMergeInput validates and parses one input of MergeJSON, which must be

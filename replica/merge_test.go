@@ -8,8 +8,10 @@ import (
 	"io"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/edgesync/edgesync/replica"
@@ -475,6 +477,12 @@ func TestMergeJSON_NumberEquality(t *testing.T) {
 		{name: "huge exponents, different", a: "1e99999999999999999999", b: "1e99999999999999999998"},
 		{name: "huge and small exponent", a: "1e99999999999999999999", b: "1"},
 		{name: "huge negative exponents", a: "1e-99999999999999999999", b: "0.01e-99999999999999999997", equal: true},
+		{name: "exponent at the edge of the long form", a: "1e999999999999999999", b: "0.1e1000000000000000000", equal: true},
+		{name: "exponent at the edge of the long form, different", a: "1e999999999999999999", b: "1e1000000000000000000"},
+		{name: "largest int64 exponent", a: "1e9223372036854775807", b: "10e9223372036854775806", equal: true},
+		{name: "beyond int64 exponent", a: "1e9223372036854775808", b: "10e9223372036854775807", equal: true},
+		{name: "beyond int64 negative exponent", a: "1e-9223372036854775809", b: "0.1e-9223372036854775808", equal: true},
+		{name: "exponents far apart", a: "1e99999999999999999999", b: "1e-99999999999999999999"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,6 +510,41 @@ func TestMergeJSON_NumberEquality(t *testing.T) {
 			}
 			if string(got) != want {
 				t.Errorf("MergeJSON(%s, %s, {\"n\":7}, false)=%s, want %s", base, existing, got, want)
+			}
+		})
+	}
+}
+
+// TestMergeJSON_LinearTime merges inputs that take time quadratic in their
+// size if each level of a deep change compares whole texts again, or if long
+// exponents are parsed as big integers.
+func TestMergeJSON_LinearTime(t *testing.T) {
+	chain := func(depth int, leaf string) []byte {
+		return []byte(strings.Repeat(`{"a":`, depth) + `{"bulk":"` + strings.Repeat("x", 1<<20) + `","v":` + leaf + `}` + strings.Repeat(`}`, depth))
+	}
+	digits := strings.Repeat("7", 4<<20)
+	tenth := digits[:len(digits)-1] + "6" // digits - 1
+	tests := []struct {
+		name                     string
+		base, existing, incoming []byte
+		want                     string // a part of the result
+	}{
+		{name: "deep change", base: chain(1000, "1"), existing: chain(1000, "2"), incoming: chain(1000, "3"), want: `"v":2}`},
+		{name: "deep respelling", base: chain(1000, "1"), existing: chain(1000, "1.0"), incoming: chain(1000, "3"), want: `"v":3}`},
+		{name: "long exponents", base: []byte(`{"n":1e` + digits + `}`), existing: []byte(`{"n":10e` + tenth + `,"m":1}`), incoming: []byte(`{"n":2}`), want: `{"n":2,"m":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			got, err := replica.MergeJSON(tt.base, tt.existing, tt.incoming, false)
+			if err != nil {
+				t.Fatalf("MergeJSON: %v", err)
+			}
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Errorf("MergeJSON took %v, want well under 10s", elapsed)
+			}
+			if !bytes.Contains(got, []byte(tt.want)) {
+				t.Errorf("MergeJSON=%.100s...%s, want it to contain %s", got, got[max(0, len(got)-100):], tt.want)
 			}
 		})
 	}
@@ -546,77 +589,242 @@ func FuzzMergeJSON(f *testing.F) {
 		if len(base) == 0 {
 			base = nil
 		}
-		got, err := replica.MergeJSON(base, existing, incoming, incomingWins)
+		mergeTestProperties(t, base, existing, incoming, incomingWins)
 
-		trimmedBase := bytes.Trim(base, " \t\r\n")
-		baseKnown := len(trimmedBase) > 0 && string(trimmedBase) != "null"
-		valid := mergeTestValidObject(existing) && mergeTestValidObject(incoming) && (!baseKnown || mergeTestValidObject(base))
-		if !valid {
-			if !errors.Is(err, replica.ErrInvalid) {
-				t.Fatalf("MergeJSON(%q, %q, %q)=%q, %v, want an error wrapping ErrInvalid", base, existing, incoming, got, err)
+		// Mutated bytes are seldom three valid objects, so also merge three
+		// versions of a document generated from the same bytes.
+		g := mergeTestGen{r: slices.Concat(base, existing, incoming)}
+		gb, ge, gi := g.versions()
+		for _, doc := range [][]byte{gb, ge, gi} {
+			if doc != nil && !mergeTestValidObject(doc) {
+				t.Fatalf("generated %q is not a valid object", doc)
 			}
+		}
+		mergeTestProperties(t, gb, ge, gi, incomingWins)
+	})
+}
+
+// mergeTestProperties checks MergeJSON(base, existing, incoming,
+// incomingWins): an error exactly for invalid input, and otherwise a valid,
+// deterministic, compact result that agrees with the model, follows the order
+// rule, is symmetric, and merges a version with itself or with the base into
+// that version.
+func mergeTestProperties(t *testing.T, base, existing, incoming []byte, incomingWins bool) {
+	t.Helper()
+	got, err := replica.MergeJSON(base, existing, incoming, incomingWins)
+
+	trimmedBase := bytes.Trim(base, " \t\r\n")
+	baseKnown := len(trimmedBase) > 0 && string(trimmedBase) != "null"
+	valid := mergeTestValidObject(existing) && mergeTestValidObject(incoming) && (!baseKnown || mergeTestValidObject(base))
+	if !valid {
+		if !errors.Is(err, replica.ErrInvalid) {
+			t.Fatalf("MergeJSON(%q, %q, %q)=%q, %v, want an error wrapping ErrInvalid", base, existing, incoming, got, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("MergeJSON(%q, %q, %q): %v, want no error", base, existing, incoming, err)
+	}
+	if !mergeTestValidObject(got) {
+		t.Fatalf("MergeJSON(%q, %q, %q)=%q, want a JSON object without duplicate keys", base, existing, incoming, got)
+	}
+	again, err := replica.MergeJSON(base, existing, incoming, incomingWins)
+	if err != nil || !bytes.Equal(again, got) {
+		t.Fatalf("MergeJSON again=%q, %v, want %q: not deterministic", again, err, got)
+	}
+
+	// The reference model.
+	var b any = map[string]any{}
+	if baseKnown {
+		b = mergeTestDecode(t, base)
+	}
+	e, i := mergeTestDecode(t, existing), mergeTestDecode(t, incoming)
+	want := mergeTestModel(b.(map[string]any), e.(map[string]any), i.(map[string]any), incomingWins)
+	if !mergeTestEqual(mergeTestDecode(t, got), want) {
+		t.Fatalf("MergeJSON(%q, %q, %q, %v)=%s, want the same document as the model's %v", base, existing, incoming, incomingWins, got, want)
+	}
+
+	// The order rule, at the top level.
+	if gotKeys, wantKeys := mergeTestKeys(t, got), mergeTestOrder(t, existing, incoming, got); !slices.Equal(gotKeys, wantKeys) {
+		t.Fatalf("MergeJSON(%q, %q, %q) keys %q, want %q", base, existing, incoming, gotKeys, wantKeys)
+	}
+
+	// No whitespace added: compact inputs give a compact result.
+	if mergeTestCompact(base) && mergeTestCompact(existing) && mergeTestCompact(incoming) && !mergeTestCompact(got) {
+		t.Fatalf("MergeJSON(%q, %q, %q)=%q, want compact", base, existing, incoming, got)
+	}
+
+	// Symmetry: the same winner with the sides swapped.
+	swapped, err := replica.MergeJSON(base, incoming, existing, !incomingWins)
+	if err != nil {
+		t.Fatalf("MergeJSON swapped: %v", err)
+	}
+	if !mergeTestSemEqual(t, swapped, got) {
+		t.Fatalf("MergeJSON(%q, %q, %q, %v)=%s, swapped with %v=%s, want the same document", base, existing, incoming, incomingWins, got, !incomingWins, swapped)
+	}
+
+	// Merging a version with itself, or with the base, gives that version.
+	for _, x := range [][]byte{existing, incoming} {
+		check := func(what string, b, e, i []byte) {
+			t.Helper()
+			got, err := replica.MergeJSON(b, e, i, incomingWins)
+			if err != nil {
+				t.Fatalf("MergeJSON(%s): %v", what, err)
+			}
+			if !mergeTestSemEqual(t, got, x) {
+				t.Fatalf("MergeJSON(%s)=%s, want the same document as %s", what, got, x)
+			}
+		}
+		check("base, x, x", base, x, x)
+		if baseKnown {
+			check("base, base, x", base, base, x)
+			check("base, x, base", base, x, base)
+		}
+	}
+}
+
+// mergeTestGen generates a document and two concurrent versions of it,
+// taking its choices from r (zeros once r runs out).
+type mergeTestGen struct{ r []byte }
+
+// mergeTestObject is a generated object; values are *mergeTestObject,
+// []any or the text of a scalar.
+type mergeTestObject struct {
+	keys []string
+	vals []any
+}
+
+// mergeTestScalars spell some values more than one way.
+var mergeTestScalars = []string{`1`, `1.0`, `10e-1`, `2`, `0`, `-0`, `"x"`, `"\u0078"`, `"y"`, `true`, `false`, `null`, `12345678901234567890`, `1e400`, `[]`, `{}`}
+
+var mergeTestNames = []string{"a", "b", "c", "d", "e/f", "o"}
+
+func (g *mergeTestGen) intn(n int) int {
+	if len(g.r) == 0 {
+		return 0
+	}
+	v := int(g.r[0]) % n
+	g.r = g.r[1:]
+	return v
+}
+
+func (g *mergeTestGen) value(depth int) any {
+	switch g.intn(5) {
+	case 0:
+		if depth < 3 {
+			return g.object(depth + 1)
+		}
+	case 1:
+		if depth < 3 {
+			a := []any{}
+			for range g.intn(3) {
+				a = append(a, g.value(depth+1))
+			}
+			return a
+		}
+	}
+	return mergeTestScalars[g.intn(len(mergeTestScalars))]
+}
+
+func (g *mergeTestGen) object(depth int) *mergeTestObject {
+	o := &mergeTestObject{}
+	for range g.intn(5) {
+		g.add(o, depth)
+	}
+	return o
+}
+
+// add gives o a member it does not have yet, if any name is left.
+func (g *mergeTestGen) add(o *mergeTestObject, depth int) {
+	for range len(mergeTestNames) {
+		if k := mergeTestNames[g.intn(len(mergeTestNames))]; !slices.Contains(o.keys, k) {
+			o.keys, o.vals = append(o.keys, k), append(o.vals, g.value(depth))
 			return
 		}
-		if err != nil {
-			t.Fatalf("MergeJSON(%q, %q, %q): %v, want no error", base, existing, incoming, err)
-		}
-		if !mergeTestValidObject(got) {
-			t.Fatalf("MergeJSON(%q, %q, %q)=%q, want a JSON object without duplicate keys", base, existing, incoming, got)
-		}
-		again, err := replica.MergeJSON(base, existing, incoming, incomingWins)
-		if err != nil || !bytes.Equal(again, got) {
-			t.Fatalf("MergeJSON again=%q, %v, want %q: not deterministic", again, err, got)
-		}
+	}
+}
 
-		// The reference model.
-		var b any = map[string]any{}
-		if baseKnown {
-			b = mergeTestDecode(t, base)
-		}
-		e, i := mergeTestDecode(t, existing), mergeTestDecode(t, incoming)
-		want := mergeTestModel(b.(map[string]any), e.(map[string]any), i.(map[string]any), incomingWins)
-		if !mergeTestEqual(mergeTestDecode(t, got), want) {
-			t.Fatalf("MergeJSON(%q, %q, %q, %v)=%s, want the same document as the model's %v", base, existing, incoming, incomingWins, got, want)
-		}
-
-		// The order rule, at the top level.
-		if gotKeys, wantKeys := mergeTestKeys(t, got), mergeTestOrder(t, existing, incoming, got); !slices.Equal(gotKeys, wantKeys) {
-			t.Fatalf("MergeJSON(%q, %q, %q) keys %q, want %q", base, existing, incoming, gotKeys, wantKeys)
-		}
-
-		// No whitespace added: compact inputs give a compact result.
-		if mergeTestCompact(base) && mergeTestCompact(existing) && mergeTestCompact(incoming) && !mergeTestCompact(got) {
-			t.Fatalf("MergeJSON(%q, %q, %q)=%q, want compact", base, existing, incoming, got)
-		}
-
-		// Symmetry: the same winner with the sides swapped.
-		swapped, err := replica.MergeJSON(base, incoming, existing, !incomingWins)
-		if err != nil {
-			t.Fatalf("MergeJSON swapped: %v", err)
-		}
-		if !mergeTestSemEqual(t, swapped, got) {
-			t.Fatalf("MergeJSON(%q, %q, %q, %v)=%s, swapped with %v=%s, want the same document", base, existing, incoming, incomingWins, got, !incomingWins, swapped)
-		}
-
-		// Merging a version with itself, or with the base, gives that version.
-		for _, x := range [][]byte{existing, incoming} {
-			check := func(what string, b, e, i []byte) {
-				t.Helper()
-				got, err := replica.MergeJSON(b, e, i, incomingWins)
-				if err != nil {
-					t.Fatalf("MergeJSON(%s): %v", what, err)
-				}
-				if !mergeTestSemEqual(t, got, x) {
-					t.Fatalf("MergeJSON(%s)=%s, want the same document as %s", what, got, x)
-				}
-			}
-			check("base, x, x", base, x, x)
-			if baseKnown {
-				check("base, base, x", base, base, x)
-				check("base, x, base", base, x, base)
+// change returns a concurrent version of o: members kept, removed, replaced,
+// respelled or changed inside, members added, the order perhaps reversed.
+func (g *mergeTestGen) change(o *mergeTestObject, depth int) *mergeTestObject {
+	out := &mergeTestObject{}
+	for i, k := range o.keys {
+		v := o.vals[i]
+		switch g.intn(6) { // 0, when r has run out, keeps it
+		case 1:
+			continue
+		case 2:
+			v = g.value(depth)
+		case 3:
+			if c, ok := v.(*mergeTestObject); ok {
+				v = g.change(c, depth+1)
 			}
 		}
-	})
+		out.keys, out.vals = append(out.keys, k), append(out.vals, v)
+	}
+	for range g.intn(3) {
+		g.add(out, depth)
+	}
+	if g.intn(3) == 1 {
+		slices.Reverse(out.keys)
+		slices.Reverse(out.vals)
+	}
+	return out
+}
+
+func (g *mergeTestGen) render(sb *strings.Builder, v any) {
+	space := func() {
+		if g.intn(5) == 1 {
+			sb.WriteString(" ")
+		}
+	}
+	switch v := v.(type) {
+	case *mergeTestObject:
+		sb.WriteString("{")
+		for i, k := range v.keys {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			space()
+			if g.intn(4) == 1 {
+				fmt.Fprintf(sb, `"\u%04x%s"`, k[0], k[1:]) // the same name, escaped
+			} else {
+				sb.WriteString(strconv.Quote(k))
+			}
+			space()
+			sb.WriteString(":")
+			space()
+			g.render(sb, v.vals[i])
+		}
+		space()
+		sb.WriteString("}")
+	case []any:
+		sb.WriteString("[")
+		for i, e := range v {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			g.render(sb, e)
+		}
+		sb.WriteString("]")
+	case string:
+		sb.WriteString(v)
+	}
+}
+
+// versions returns a base (nil one time in four: unknown) and two versions.
+func (g *mergeTestGen) versions() (base, existing, incoming []byte) {
+	text := func(o *mergeTestObject) []byte {
+		var sb strings.Builder
+		g.render(&sb, o)
+		return []byte(sb.String())
+	}
+	b := g.object(0)
+	e, i := g.change(b, 0), g.change(b, 0)
+	if g.intn(4) != 0 {
+		base = text(b)
+	}
+	return base, text(e), text(i)
 }
 
 // mergeTestModel is the reference the fuzz test compares with, written on

@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args, stdout, stderr)
 	case "demo":
 		err = demo(ctx, args, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, "usage: cloudhub [serve|demo|bench] [flags]; cloudhub <command> -h for the flags")
 		return 0
@@ -94,7 +96,8 @@ func adminToken(configured, dir string) (string, bool, error) {
 		return "", false, err
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
+	err = tmp.Chmod(0o600)
+	if err == nil {
 		if _, err = tmp.WriteString(token + "\n"); err == nil {
 			err = tmp.Sync()
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 
 	"github.com/edgesync/edgesync/replica"
@@ -308,10 +307,6 @@ func (r *Replica) Status() Status {
 		d = "full"
 	}
 	return Status{NodeID: r.nodeID, Pending: r.pending.Load(), LastSeq: r.lastSeq.Load(), Containers: n, Durability: d}
-}
-
-func sortContainers(cs []replica.Container) {
-	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 }
 
 // writeStmts are prepared once on the write connection.

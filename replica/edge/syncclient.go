@@ -106,8 +106,10 @@ func SyncURL(hub string) (string, error) {
 	return u.String(), nil
 }
 
-// Open starts the sync loop.
-func (s *Syncer) Open(ctx context.Context) error {
+// Open starts the sync loop. The loop outlives the context of the call;
+// Close ends it.
+func (s *Syncer) Open(context.Context) error {
+	var ctx context.Context
 	ctx, s.cancel = context.WithCancel(context.Background())
 	go s.loop(ctx)
 	return nil
