@@ -137,8 +137,7 @@ func containsString(ss []string, s string) bool {
 // containers whose writes are held. It returns the last seq it read.
 func (r *Replica) Outbox(ctx context.Context, after int64, max, maxBytes int) ([]wire.Version, int64, error) {
 	held := r.sync.Load().Mismatched
-	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, container, id, op, version, base, ts, body FROM changes
-		WHERE tentative = 1 AND resolved = 0 AND seq > ? ORDER BY seq LIMIT ?`, after, max)
+	rows, err := r.getOutbox.QueryContext(ctx, after, max)
 	if err != nil {
 		return nil, after, fmt.Errorf("read outbox: %w", err)
 	}
@@ -275,9 +274,15 @@ func (r *Replica) ownSeq(version string) (int64, bool) {
 // the outbox, the local feed gets an outcome record, and an item without
 // other pending writes shows its confirmed state again. Outcomes already
 // applied are skipped.
-func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome) error {
+//
+// covered, when past the resume point, is the stream position the hub says
+// it has covered (through changes it did not send this node); it is saved in
+// the same transaction.
+func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome, covered int64) error {
 	resolved := 0
 	var lastSeq int64
+	st := *r.sync.Load()
+	advance := covered > st.ResumeLSN
 	err := r.submit(ctx, func(ctx context.Context) error {
 		resolved, lastSeq = 0, 0
 		for i := range outcomes {
@@ -290,11 +295,18 @@ func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome) er
 				lastSeq = seq
 			}
 		}
+		if advance {
+			st.ResumeLSN = covered
+			return r.saveSyncState(ctx, &st)
+		}
 		return nil
 	}, func() {
 		r.pending.Add(-int64(resolved))
 		if lastSeq > 0 {
 			r.lastSeq.Store(lastSeq)
+		}
+		if advance {
+			r.sync.Store(&st)
 		}
 	})
 	return err

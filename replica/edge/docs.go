@@ -78,6 +78,7 @@ func (r *Replica) writeDoc(ctx context.Context, kind int, containerName, id stri
 		func() {
 			r.lastSeq.Store(seq)
 			r.pending.Add(1)
+			r.local.Wake()
 		})
 	if err != nil {
 		return replica.Item{}, false, err

@@ -62,13 +62,14 @@ type Replica struct {
 
 	defs   replica.Containers
 	notify replica.Notifier // woken after every commit
+	local  replica.Notifier // woken after a commit with local writes
 
 	lastSeq atomic.Int64
 	pending atomic.Int64
 	sync    atomic.Pointer[SyncState]
 	stats   Stats
 
-	getItem, getConfirmed *sql.Stmt // on the read pool
+	getItem, getConfirmed, getOutbox *sql.Stmt // on the read pool
 
 	// owned by the writer goroutine
 	seq, seq0 int64 // last change seq assigned; its value when the group began
@@ -137,7 +138,10 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	}
 	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err == nil {
 		if r.getConfirmed, err = r.db.Read.PrepareContext(ctx, confirmedQuery+`i.container = ? AND i.id = ?`); err == nil {
-			err = r.stmts.prepare(ctx, r.w)
+			if r.getOutbox, err = r.db.Read.PrepareContext(ctx, `SELECT seq, container, id, op, version, base, ts, body FROM changes
+				WHERE tentative = 1 AND resolved = 0 AND seq > ? ORDER BY seq LIMIT ?`); err == nil {
+				err = r.stmts.prepare(ctx, r.w)
+			}
 		}
 	}
 	if err != nil {
@@ -185,7 +189,7 @@ func (r *Replica) Close(ctx context.Context) error {
 		return err
 	}
 	r.stmts.close()
-	err := errors.Join(r.getItem.Close(), r.getConfirmed.Close(), r.db.Close(), r.unlock())
+	err := errors.Join(r.getItem.Close(), r.getConfirmed.Close(), r.getOutbox.Close(), r.db.Close(), r.unlock())
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)
 	return err
@@ -206,6 +210,10 @@ func (r *Replica) WriterStats() *sqlitestore.WriterStats { return r.w.Stats() }
 // Changed returns a channel that is closed at the next commit (or at Close).
 // Take it before reading the feed, then wait on it: no wake-up is lost.
 func (r *Replica) Changed() <-chan struct{} { return r.notify.Changed() }
+
+// LocalChanged returns a channel closed at the next commit of a local write
+// (the outbox grew).
+func (r *Replica) LocalChanged() <-chan struct{} { return r.local.Changed() }
 
 // Done is closed when the replica's writer has stopped.
 func (r *Replica) Done() <-chan struct{} { return r.w.Done() }

@@ -210,6 +210,7 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	defer cancel(nil)
 	go func() { // unblock reads and writes when the session ends
 		<-sctx.Done()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		conn.Close()
 	}()
 
@@ -302,9 +303,11 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 				}
 			}
 		case wire.TypeOutcomes:
-			if err := s.r.ApplyOutcomes(ctx, f.Outcomes); err != nil {
+			if err := s.r.ApplyOutcomes(ctx, f.Outcomes, f.LSN); err != nil {
 				return fmt.Errorf("apply outcomes: %w", err)
 			}
+			applied = max(applied, f.LSN)
+			out.ack.Store(applied)
 			select {
 			case <-out.slots:
 			default:
@@ -326,7 +329,7 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 	defer ping.Stop()
 	var cursor, acked, batch int64
 	for {
-		changed := s.r.Changed()
+		changed := s.r.LocalChanged()
 		for len(out.slots) < cap(out.slots) {
 			versions, last, err := s.r.Outbox(ctx, cursor, wire.MaxPushVersions, wire.MaxPushBytes)
 			if err != nil {

@@ -175,6 +175,7 @@ type connRegistry struct {
 	mu     sync.Mutex
 	byEdge map[string]map[*session]struct{}
 	closed bool
+	wg     sync.WaitGroup // sessions between add and remove
 }
 
 func (r *connRegistry) add(s *session) bool {
@@ -189,12 +190,14 @@ func (r *connRegistry) add(s *session) bool {
 		r.byEdge[s.edge.Name] = m
 	}
 	m[s] = struct{}{}
+	r.wg.Add(1)
 	return true
 }
 
 func (r *connRegistry) remove(s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.wg.Done()
 	delete(r.byEdge[s.edge.Name], s)
 	if len(r.byEdge[s.edge.Name]) == 0 {
 		delete(r.byEdge, s.edge.Name)

@@ -127,6 +127,13 @@ func (h *Hub) Close(ctx context.Context) error {
 		return nil
 	}
 	h.conns.closeAll()
+	waited := make(chan struct{})
+	go func() { h.conns.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		return fmt.Errorf("close hub: sync sessions still ending: %w", ctx.Err())
+	}
 	if err := h.w.Close(ctx); err != nil {
 		return err
 	}

@@ -277,9 +277,11 @@ func (s *session) sender(cursor int64, known []replica.Container) error {
 				return err
 			}
 			// A frame goes out when it has changes, or when the edge has
-			// reached the head through changes its scope filters out, so
-			// that its resume point moves on.
-			if len(changes) > 0 || last > cursor && last >= s.h.Head() {
+			// reached the head through changes it is not sent (out of
+			// scope, or its own), so that its resume point moves on;
+			// unless outcomes are about to go out, which carry it.
+			outcomesDue := len(queue) > 0 && queue[0].lsn <= last || len(s.outcomes) > 0
+			if len(changes) > 0 || last > cursor && last >= s.h.Head() && !outcomesDue {
 				f := &wire.Frame{Type: wire.TypeChanges, Changes: changes, LSN: last, HeadLSN: s.h.Head()}
 				for _, c := range changes {
 					if !sent[c.Container] {
@@ -316,7 +318,7 @@ func (s *session) sender(cursor int64, known []replica.Container) error {
 		for len(queue) > 0 && queue[0].lsn <= cursor {
 			p := queue[0]
 			queue = queue[1:]
-			if err := s.write(&wire.Frame{Type: wire.TypeOutcomes, Batch: p.batch, Outcomes: p.outcomes}); err != nil {
+			if err := s.write(&wire.Frame{Type: wire.TypeOutcomes, Batch: p.batch, Outcomes: p.outcomes, LSN: cursor}); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,7 @@ const (
 	MaxFrameBytes    = 24 << 20 // a push of MaxPushVersions documents of 2 MiB does not fit: pushes are also bounded by MaxPushBytes
 	MaxPushVersions  = 256
 	MaxPushBytes     = 8 << 20 // sum of bodies in one push
-	MaxChangesFrame  = 512     // changes per frame from the hub
+	MaxChangesFrame  = 2048    // changes per frame from the hub
 	MaxChangesBytes  = 8 << 20
 	MaxInFlightPush  = 4 // push frames an edge may have unanswered
 	PingInterval     = 10 * time.Second
@@ -93,7 +93,8 @@ type Frame struct {
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 
-	// push, outcomes
+	// push, outcomes (an outcomes frame's LSN, when set, is the position
+	// the stream has covered, as in a changes frame)
 	Batch    int64     `json:"batch,omitempty"`
 	Versions []Version `json:"versions,omitempty"`
 	Outcomes []Outcome `json:"outcomes,omitempty"`
@@ -234,6 +235,9 @@ func (f *Frame) check() error {
 	case TypeOutcomes:
 		if f.Batch <= 0 {
 			return errors.New("batch must be positive")
+		}
+		if f.LSN < 0 {
+			return errors.New("lsn must not be negative")
 		}
 		for i, o := range f.Outcomes {
 			if o.LSN < 0 {
