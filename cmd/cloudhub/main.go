@@ -16,9 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -42,25 +39,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(ctx, args, stdout, stderr)
-	case "demo":
-		err = demo(ctx, args, stdout, stderr)
-	case "bench":
-		err = runBench(ctx, args, stdout, stderr)
-	case "help":
-		fmt.Fprintln(stdout, "usage: cloudhub [serve|demo|bench] [flags]; cloudhub <command> -h for the flags")
-		return 0
-	default:
-		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve, demo or bench", cmd))
-	}
-	return cli.ExitCode("cloudhub", err, stderr)
+	return cli.Dispatch(ctx, "cloudhub", "serve", map[string]cli.Command{"serve": serve, "demo": demo, "bench": runBench}, args, stdout, stderr)
 }
 
 type serveConfig struct {
@@ -153,33 +132,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			err = errors.Join(err, fmt.Errorf("close hub: %w", cerr))
 		}
 	}()
-	ln, err := net.Listen("tcp", cfg.listen)
+	srv, err := cli.Listen(cfg.listen, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	baseCtx, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
-	srv := &http.Server{
-		Handler:           web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("cloudhub listening", "addr", ln.Addr().String(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version))
+	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base}))
+	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version))
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
 	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	cancelBase()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return srv.Run(ctx, log)
 }

@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -43,23 +41,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(ctx, args, stdout, stderr)
-	case "bench":
-		err = runBench(ctx, args, stdout, stderr)
-	case "help":
-		fmt.Fprintln(stdout, "usage: edgenode [serve|bench] [flags]; edgenode <command> -h for the flags")
-		return 0
-	default:
-		err = cli.UsageError(fmt.Sprintf("unknown command %q: want serve or bench", cmd))
-	}
-	return cli.ExitCode("edgenode", err, stderr)
+	return cli.Dispatch(ctx, "edgenode", "serve", map[string]cli.Command{"serve": serve, "bench": runBench}, args, stdout, stderr)
 }
 
 type serveConfig struct {
@@ -170,42 +152,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}()
 	}
 
-	ln, err := net.Listen("tcp", cfg.listen)
+	srv, err := cli.Listen(cfg.listen, log)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	// Hijacked and streaming connections do not end on Shutdown: cancel
-	// their base context first.
-	baseCtx, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
-	srv := &http.Server{
-		Handler:           web.NewEdge(r, edgeOptions(log, hubs, syncer)),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("edgenode listening", "addr", ln.Addr().String(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version))
+	srv.Serve(web.NewEdge(r, edgeOptions(log, hubs, syncer)))
+	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version))
 	if len(hubs) > 0 {
 		log.Info("syncing", "hubs", strings.Join(hubs, ","))
 		if cfg.token == "" {
 			log.Warn("no --token: the hub will refuse this edge until it has one")
 		}
 	}
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	cancelBase()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return srv.Run(ctx, log)
 }

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Command is one subcommand of a binary.
+type Command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// Dispatch runs the subcommand args[0] names (def when args start with a
+// flag or are empty) and returns the process exit code.
+func Dispatch(ctx context.Context, prog, def string, cmds map[string]Command, args []string, stdout, stderr io.Writer) int {
+	name := def
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if name == "help" {
+		fmt.Fprintf(stdout, "usage: %s [%s] [flags]; %s <command> -h for the flags\n", prog, strings.Join(names, "|"), prog)
+		return 0
+	}
+	cmd := cmds[name]
+	if cmd == nil {
+		return ExitCode(prog, UsageError(fmt.Sprintf("unknown command %q: want %s", name, strings.Join(names, ", "))), stderr)
+	}
+	return ExitCode(prog, cmd(ctx, args, stdout, stderr), stderr)
+}
+
+// Server is an HTTP server on a listener of its own. Its Base context ends
+// before Shutdown, so that hijacked (WebSocket) and streaming (SSE)
+// connections, which Shutdown does not wait for, end too.
+type Server struct {
+	Base   context.Context
+	cancel context.CancelFunc
+	ln     net.Listener
+	srv    *http.Server
+	errc   chan error
+}
+
+// Listen opens the listener.
+func Listen(addr string, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	s := &Server{Base: base, cancel: cancel, ln: ln, errc: make(chan error, 1)}
+	s.srv = &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve starts serving h.
+func (s *Server) Serve(h http.Handler) {
+	s.srv.Handler = h
+	go func() { s.errc <- s.srv.Serve(s.ln) }()
+}
+
+// Run waits until ctx ends (a signal) or serving fails, then shuts down:
+// base context first, then open requests get up to 10 s.
+func (s *Server) Run(ctx context.Context, log *slog.Logger) error {
+	select {
+	case err := <-s.errc:
+		s.cancel()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	return s.Shutdown()
+}
+
+// Shutdown stops the server.
+func (s *Server) Shutdown() error {
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
