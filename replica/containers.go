@@ -207,3 +207,44 @@ func DecodeContinuation(prefix, token string) (string, error) {
 	}
 	return strings.TrimPrefix(string(raw), prefix), nil
 }
+
+// ListItems runs a page query of items in id order: base selects the items
+// and ends in a WHERE clause; ListItems adds the container, the continuation,
+// the partition key filter and the limit, and scans the rows with scan. It
+// returns the page and the next continuation ("" on the last page).
+func ListItems(ctx context.Context, db *sql.DB, base, container string, pk *string, limit int, continuation, prefix string,
+	scan func(*sql.Rows) (Item, error)) ([]Item, string, error) {
+	limit, err := PageLimit(limit)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := DecodeContinuation(prefix, continuation)
+	if err != nil {
+		return nil, "", err
+	}
+	q := base + ` AND i.container = ? AND i.id > ?`
+	args := []any{container, after}
+	if pk != nil {
+		q += ` AND i.pk = ?`
+		args = append(args, *pk)
+	}
+	q += ` ORDER BY i.id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list items: %w", err)
+	}
+	defer rows.Close()
+	var items []Item
+	for rows.Next() {
+		if len(items) == limit {
+			return items, EncodeContinuation(prefix, items[len(items)-1].ID), nil
+		}
+		it, err := scan(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list items: %w", err)
+		}
+		items = append(items, it)
+	}
+	return items, "", rows.Err()
+}

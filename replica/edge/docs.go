@@ -201,46 +201,20 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return Page{}, err
 	}
-	limit, err := replica.PageLimit(opt.Limit)
-	if err != nil {
-		return Page{}, err
-	}
-	after, err := replica.DecodeContinuation(continuationPrefix, opt.Continuation)
-	if err != nil {
-		return Page{}, err
-	}
-	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
+	base := itemQuery + `i.deleted = 0`
 	if opt.Consistency == ConsistencyConfirmed {
-		q = confirmedQuery + `i.container = ? AND i.id > ? AND c.op != 'delete'`
+		base = confirmedQuery + `c.op != 'delete'`
 	}
-	args := []any{containerName, after}
+	var pk *string
 	if opt.HasPK {
-		q += ` AND i.pk = ?`
-		args = append(args, opt.PK)
+		pk = &opt.PK
 	}
-	q += ` ORDER BY i.id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := r.db.Read.QueryContext(ctx, q, args...)
+	items, next, err := replica.ListItems(ctx, r.db.Read, base, containerName, pk, opt.Limit, opt.Continuation, continuationPrefix,
+		func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
 	if err != nil {
-		return Page{}, fmt.Errorf("list items: %w", err)
+		return Page{}, err
 	}
-	defer rows.Close()
-	var p Page
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return Page{}, fmt.Errorf("list items: %w", err)
-		}
-		if len(p.Items) == limit {
-			last := p.Items[len(p.Items)-1].ID
-			p.Continuation = replica.EncodeContinuation(continuationPrefix, last)
-			break
-		}
-		p.Items = append(p.Items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("list items: %w", err)
-	}
+	p := Page{Items: items, Continuation: next}
 	r.stats.ReadsServed.Add(int64(len(p.Items)))
 	return p, nil
 }

@@ -57,40 +57,13 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	if _, err := h.defs.Get(containerName); err != nil {
 		return Page{}, err
 	}
-	limit, err := replica.PageLimit(opt.Limit)
-	if err != nil {
-		return Page{}, err
-	}
-	after, err := replica.DecodeContinuation(continuationPrefix, opt.Continuation)
-	if err != nil {
-		return Page{}, err
-	}
-	q := itemQuery + `i.container = ? AND i.id > ? AND i.deleted = 0`
-	args := []any{containerName, after}
+	var pk *string
 	if opt.HasPK {
-		q += ` AND i.pk = ?`
-		args = append(args, opt.PK)
+		pk = &opt.PK
 	}
-	q += ` ORDER BY i.id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := h.db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return Page{}, fmt.Errorf("list items: %w", err)
-	}
-	defer rows.Close()
-	var p Page
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return Page{}, fmt.Errorf("list items: %w", err)
-		}
-		if len(p.Items) == limit {
-			p.Continuation = replica.EncodeContinuation(continuationPrefix, p.Items[len(p.Items)-1].ID)
-			break
-		}
-		p.Items = append(p.Items, it)
-	}
-	return p, rows.Err()
+	items, next, err := replica.ListItems(ctx, h.db.Read, itemQuery+`i.deleted = 0`, containerName, pk, opt.Limit, opt.Continuation, continuationPrefix,
+		func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
+	return Page{Items: items, Continuation: next}, err
 }
 
 const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, v.body
