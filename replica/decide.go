@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -243,7 +242,3 @@ func lwwNumber(c Candidate, path string) float64 {
 	}
 	return f
 }
-
-// SameJSON reports whether two JSON texts are byte-identical after trimming
-// surrounding space; a cheap check, not semantic equality.
-func SameJSON(a, b []byte) bool { return bytes.Equal(trimSpace(a), trimSpace(b)) }
