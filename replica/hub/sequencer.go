@@ -78,9 +78,20 @@ func (h *Hub) nextLSN() int64 {
 // version id: a version seen before gets the outcome it got then. It returns
 // the outcomes and the highest LSN they refer to.
 func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) ([]wire.Outcome, int64, error) {
+	wait, err := h.QueuePush(ctx, nodeID, scope, versions)
+	if err != nil {
+		return nil, 0, err
+	}
+	return wait()
+}
+
+// QueuePush queues a push (pushes are sequenced in the order they are
+// queued) and returns a function that waits for its outcomes, so that a sync
+// session can read and queue the next push while this one commits.
+func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) (func() ([]wire.Outcome, int64, error), error) {
 	out := make([]wire.Outcome, len(versions))
 	var maxLSN int64
-	err := h.submit(ctx, func(ctx context.Context) error {
+	wait, err := h.w.Queue(ctx, func(ctx context.Context) error {
 		maxLSN = 0
 		for i := range versions {
 			o, err := h.applyPushed(ctx, nodeID, scope, &versions[i])
@@ -93,9 +104,17 @@ func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, 
 		return nil
 	}, nil)
 	if err != nil {
-		return nil, 0, err
+		if errors.Is(err, sqlitestore.ErrWriterClosed) {
+			err = replica.ErrClosed
+		}
+		return nil, err
 	}
-	return out, maxLSN, nil
+	return func() ([]wire.Outcome, int64, error) {
+		if err := wait(); err != nil {
+			return nil, 0, err
+		}
+		return out, maxLSN, nil
+	}, nil
 }
 
 // applyPushed decides one pushed version inside the writer's transaction.

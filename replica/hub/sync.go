@@ -48,7 +48,7 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return // the upgrader has answered
 	}
-	s := &session{h: h, conn: conn, edge: e, log: h.log.With("edge", e.Name, "remote", r.RemoteAddr), outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1)}
+	s := &session{h: h, conn: conn, edge: e, log: h.log.With("edge", e.Name, "remote", r.RemoteAddr), outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush)}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	s.run()
 }
@@ -67,7 +67,35 @@ type session struct {
 	cancel   context.CancelCauseFunc
 	stopOnce sync.Once
 	outcomes chan pendingOutcomes
+	queued   chan queuedPush
 	wmu      sync.Mutex // data frames: the sender, and the reader's error frame
+}
+
+// queuedPush is a push the writer has queued, in arrival order.
+type queuedPush struct {
+	batch int64
+	wait  func() ([]wire.Outcome, int64, error)
+}
+
+// completer waits for queued pushes in order and hands their outcomes to
+// the sender. A storage failure ends the session (the edge pushes again).
+func (s *session) completer() error {
+	for {
+		select {
+		case q := <-s.queued:
+			outs, lsn, err := q.wait()
+			if err != nil {
+				return fmt.Errorf("push: %w", err)
+			}
+			select {
+			case s.outcomes <- pendingOutcomes{batch: q.batch, outcomes: outs, lsn: lsn}:
+			case <-s.ctx.Done():
+				return context.Cause(s.ctx)
+			}
+		case <-s.ctx.Done():
+			return context.Cause(s.ctx)
+		}
+	}
 }
 
 // pendingOutcomes are a push's outcomes, sent once the stream has passed lsn
@@ -139,12 +167,14 @@ func (s *session) run() {
 		return
 	}
 	s.log.Info("edge connected", "resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.reader() }()
+	go func() { errc <- s.completer() }()
 	go func() { errc <- s.sender(hello.ResumeLSN, defs) }()
 	err = <-errc
 	s.cancel(err)
 	s.conn.Close()
+	<-errc
 	<-errc
 	s.log.Info("edge disconnected", "reason", context.Cause(s.ctx), "acked", s.acked.Load())
 }
@@ -236,12 +266,15 @@ func (s *session) reader() error {
 		}
 		switch f.Type {
 		case wire.TypePush:
-			outs, lsn, err := s.h.Push(s.ctx, s.nodeID, s.edge.Scope, f.Versions)
+			// Queued in order; the completer waits for each in turn, so
+			// the next push is read (and decoded) while this one commits
+			// and consecutive pushes can share a group commit.
+			wait, err := s.h.QueuePush(s.ctx, s.nodeID, s.edge.Scope, f.Versions)
 			if err != nil {
 				return fmt.Errorf("push: %w", err)
 			}
 			select {
-			case s.outcomes <- pendingOutcomes{batch: f.Batch, outcomes: outs, lsn: lsn}:
+			case s.queued <- queuedPush{batch: f.Batch, wait: wait}:
 			case <-s.ctx.Done():
 				return context.Cause(s.ctx)
 			}

@@ -198,21 +198,35 @@ func (w *Writer) Leave() {
 // committed (and, with DurabilityFull, is durable). after, if not nil, runs on
 // the writer after the commit, before Do returns, in commit order.
 func (w *Writer) Do(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
+	wait, err := w.Queue(ctx, fn, after)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// Queue is Do in two steps: it queues the job (jobs run in the order they
+// were queued) and returns a function that waits for its outcome. A caller
+// can queue its next job before the previous one has committed, so that both
+// may share a group.
+func (w *Writer) Queue(ctx context.Context, fn func(ctx context.Context) error, after func()) (func() error, error) {
 	if w.closed.Load() {
-		return ErrWriterClosed
+		return nil, ErrWriterClosed
 	}
 	j := &job{fn: fn, after: after, done: make(chan struct{})}
 	select {
 	case w.jobs <- j:
 	case <-w.done:
-		return ErrWriterClosed
+		return nil, ErrWriterClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	// Once queued, the job runs: wait for the outcome even if ctx ends, so a
 	// caller never reports failure for a write that committed.
-	<-j.done
-	return j.err
+	return func() error {
+		<-j.done
+		return j.err
+	}, nil
 }
 
 func (w *Writer) run(ctx context.Context) {
