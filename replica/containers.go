@@ -208,6 +208,12 @@ func DecodeContinuation(prefix, token string) (string, error) {
 	return strings.TrimPrefix(string(raw), prefix), nil
 }
 
+// Page is one page of a listing. Continuation is empty on the last page.
+type Page struct {
+	Items        []Item
+	Continuation string
+}
+
 // ListItems runs a page query of items in id order: base selects the items
 // and ends in a WHERE clause; ListItems adds the container, the continuation,
 // the partition key filter and the limit, and scans the rows with scan. It

@@ -28,7 +28,7 @@ type store interface {
 	Upsert(ctx context.Context, container, id string, body []byte, ifMatch string) (replica.Item, bool, error)
 	Delete(ctx context.Context, container, id, ifMatch string) error
 	Get(ctx context.Context, container, id, consistency string) (replica.Item, error)
-	List(ctx context.Context, container string, q listQuery) (page, error)
+	List(ctx context.Context, container string, q listQuery) (replica.Page, error)
 	// Changes returns change records after position since (edge: local
 	// seq; hub: LSN) and the position to continue from.
 	Changes(ctx context.Context, container string, since int64, limit int) ([]replica.Change, int64, error)
@@ -42,11 +42,6 @@ type listQuery struct {
 	Limit        int
 	Continuation string
 	Consistency  string
-}
-
-type page struct {
-	Items        []replica.Item
-	Continuation string
 }
 
 // position is a change record's place in its feed: the local seq on an

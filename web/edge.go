@@ -42,17 +42,10 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	if opt.Heartbeat <= 0 {
 		opt.Heartbeat = 15 * time.Second
 	}
-	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: echo.New(), started: time.Now()}
-	e := a.echo
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = ErrorHandler(a.log)
 	reg := prometheus.NewRegistry()
 	registerEdgeMetrics(reg, r)
-	e.Use(recoverer(a.log), requestMetrics(reg))
-
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/metrics", metricsHandler(reg))
-	api := e.Group("/api/v1")
+	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now()}
+	api := a.echo.Group("/api/v1")
 	api.GET("/status", a.status)
 	(&docsAPI{s: edgeStore{r}, log: a.log, heartbeat: opt.Heartbeat}).register(api)
 	return a
@@ -110,9 +103,8 @@ func (s edgeStore) Get(ctx context.Context, container, id, consistency string) (
 	return s.Replica.Get(ctx, container, id, edge.ReadOptions{Consistency: consistency})
 }
 
-func (s edgeStore) List(ctx context.Context, container string, q listQuery) (page, error) {
-	p, err := s.Replica.List(ctx, container, edge.ListOptions{PK: q.PK, HasPK: q.HasPK, Limit: q.Limit, Continuation: q.Continuation, Consistency: q.Consistency})
-	return page{Items: p.Items, Continuation: p.Continuation}, err
+func (s edgeStore) List(ctx context.Context, container string, q listQuery) (replica.Page, error) {
+	return s.Replica.List(ctx, container, edge.ListOptions{PK: q.PK, HasPK: q.HasPK, Limit: q.Limit, Continuation: q.Continuation, Consistency: q.Consistency})
 }
 
 var _ store = edgeStore{}

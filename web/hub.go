@@ -49,15 +49,10 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	if opt.BaseContext == nil {
 		opt.BaseContext = context.Background()
 	}
-	a := &Hub{h: h, opt: opt, log: opt.Logger, echo: echo.New(), started: time.Now()}
-	e := a.echo
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = ErrorHandler(a.log)
 	reg := prometheus.NewRegistry()
 	registerHubMetrics(reg, h)
-	e.Use(recoverer(a.log), requestMetrics(reg))
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/metrics", metricsHandler(reg))
+	a := &Hub{h: h, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now()}
+	e := a.echo
 	e.GET("/api/v1/sync", func(c echo.Context) error {
 		h.ServeSync(opt.BaseContext, c.Response(), c.Request())
 		return nil
@@ -188,12 +183,11 @@ func (s hubStore) Get(ctx context.Context, container, id, consistency string) (r
 	return s.Hub.Get(ctx, container, id)
 }
 
-func (s hubStore) List(ctx context.Context, container string, q listQuery) (page, error) {
+func (s hubStore) List(ctx context.Context, container string, q listQuery) (replica.Page, error) {
 	if q.Consistency != "" && q.Consistency != "confirmed" {
-		return page{}, fmt.Errorf("%w: consistency %q: want \"confirmed\" or nothing", replica.ErrInvalid, q.Consistency)
+		return replica.Page{}, fmt.Errorf("%w: consistency %q: want \"confirmed\" or nothing", replica.ErrInvalid, q.Consistency)
 	}
-	p, err := s.Hub.List(ctx, container, hub.ListOptions{PK: q.PK, HasPK: q.HasPK, Limit: q.Limit, Continuation: q.Continuation})
-	return page{Items: p.Items, Continuation: p.Continuation}, err
+	return s.Hub.List(ctx, container, hub.ListOptions{PK: q.PK, HasPK: q.HasPK, Limit: q.Limit, Continuation: q.Continuation})
 }
 
 var _ store = hubStore{}

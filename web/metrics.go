@@ -98,3 +98,15 @@ func recoverer(log *slog.Logger) echo.MiddlewareFunc {
 		}
 	}
 }
+
+// newEcho builds the echo instance both APIs start from: the one error
+// handler, panic recovery, request metrics on reg, /healthz and /metrics.
+func newEcho(log *slog.Logger, reg *prometheus.Registry) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = ErrorHandler(log)
+	e.Use(recoverer(log), requestMetrics(reg))
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/metrics", metricsHandler(reg))
+	return e
+}

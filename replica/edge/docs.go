@@ -185,21 +185,15 @@ type ListOptions struct {
 	Consistency  string
 }
 
-// Page is one page of a listing. Continuation is empty on the last page.
-type Page struct {
-	Items        []replica.Item
-	Continuation string
-}
-
 const continuationPrefix = "i1:"
 
 // List returns live items in id order, a page at a time.
-func (r *Replica) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
+func (r *Replica) List(ctx context.Context, containerName string, opt ListOptions) (replica.Page, error) {
 	if _, err := r.defs.Get(containerName); err != nil {
-		return Page{}, err
+		return replica.Page{}, err
 	}
 	if err := checkConsistency(opt.Consistency); err != nil {
-		return Page{}, err
+		return replica.Page{}, err
 	}
 	base := itemQuery + `i.deleted = 0`
 	if opt.Consistency == ConsistencyConfirmed {
@@ -212,9 +206,9 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	items, next, err := replica.ListItems(ctx, r.db.Read, base, containerName, pk, opt.Limit, opt.Continuation, continuationPrefix,
 		func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
 	if err != nil {
-		return Page{}, err
+		return replica.Page{}, err
 	}
-	p := Page{Items: items, Continuation: next}
+	p := replica.Page{Items: items, Continuation: next}
 	r.stats.ReadsServed.Add(int64(len(p.Items)))
 	return p, nil
 }

@@ -44,18 +44,12 @@ type ListOptions struct {
 	Continuation string
 }
 
-// Page is a page of items.
-type Page struct {
-	Items        []replica.Item
-	Continuation string
-}
-
 const continuationPrefix = "h1:"
 
 // List returns live items in id order, a page at a time.
-func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (Page, error) {
+func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (replica.Page, error) {
 	if _, err := h.defs.Get(containerName); err != nil {
-		return Page{}, err
+		return replica.Page{}, err
 	}
 	var pk *string
 	if opt.HasPK {
@@ -63,7 +57,7 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	}
 	items, next, err := replica.ListItems(ctx, h.db.Read, itemQuery+`i.deleted = 0`, containerName, pk, opt.Limit, opt.Continuation, continuationPrefix,
 		func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
-	return Page{Items: items, Continuation: next}, err
+	return replica.Page{Items: items, Continuation: next}, err
 }
 
 const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, v.body
