@@ -301,20 +301,11 @@ func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 				seq = excluded.seq, deleted = excluded.deleted, pending = pending + 1`,
 	}
 	for i, dst := range s.all() {
-		st, err := w.Prepare(ctx, texts[i])
+		st, err := w.Prepare(ctx, texts[i]) // the writer owns and closes it
 		if err != nil {
-			s.close()
 			return fmt.Errorf("%s: %w", texts[i], err)
 		}
 		*dst = st
 	}
 	return nil
-}
-
-func (s *writeStmts) close() {
-	for _, st := range s.all() {
-		if *st != nil {
-			(*st).Close()
-		}
-	}
 }

@@ -188,7 +188,6 @@ func (r *Replica) Close(ctx context.Context) error {
 	if err := r.w.Close(ctx); err != nil {
 		return err
 	}
-	r.stmts.close()
 	err := errors.Join(r.getItem.Close(), r.getConfirmed.Close(), r.getOutbox.Close(), r.db.Close(), r.unlock())
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)

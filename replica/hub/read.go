@@ -294,7 +294,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		if st.read {
 			*st.dst, err = read.PrepareContext(ctx, st.text)
 		} else {
-			*st.dst, err = w.Prepare(ctx, st.text)
+			*st.dst, err = w.Prepare(ctx, st.text) // the writer owns and closes it
 		}
 		if err != nil {
 			s.close()
@@ -304,9 +304,9 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 	return nil
 }
 
+// close closes the read-pool statements; the writer closes its own.
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.getContainer, s.putContainer, s.getOutcome, s.getHead, s.getVersionBody, s.insertVersion,
-		s.insertLog, s.upsertItem, s.insertConflict, s.getItem, s.logAfter, s.readVersion} {
+	for _, st := range []*sql.Stmt{s.getItem, s.logAfter, s.readVersion} {
 		if st != nil {
 			st.Close()
 		}
