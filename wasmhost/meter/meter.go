@@ -1,0 +1,134 @@
+// Package meter adds fuel metering to a WebAssembly module by rewriting its
+// binary, so that a runtime without instruction counting (wazero's compiler)
+// stops a guest that runs too long, deterministically: infinite loops and
+// runaway recursion alike.
+//
+// Instrument adds a mutable i64 global, exported as GlobalName, and charges it
+// at every function entry and at every iteration of every loop. The host sets
+// the global to the call's budget before calling into the module; a guest that
+// overdraws it traps with `unreachable`, and the global is then negative (a
+// negative budget traps at the first charge). What is left after a successful
+// call is the budget minus the fuel spent:
+//
+//	fuel := mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
+//	fuel.Set(uint64(budget))
+//	_, err := fn.Call(ctx)
+//	if err != nil && int64(fuel.Get()) < 0 {
+//		// out of fuel
+//	}
+//
+// A function entry costs the number of instructions in the function body, a
+// loop iteration the number of instructions in the loop body; instructions in
+// nested blocks, ifs and elses count for the enclosing loop or function,
+// instructions in a nested loop count for that loop only (its `loop` counts
+// for the enclosing one). Every charge is at least 1. `end` and `else` are not
+// instructions for this count.
+//
+// The package accepts WebAssembly 2.0 (multi-value, reference types, bulk
+// memory, sign extension, non-trapping float-to-int conversions and 128-bit
+// SIMD) and refuses with an error everything else: threads, exception
+// handling, tail calls, typed function references, GC, memory64, multiple
+// memories, and anything malformed.
+package meter
+
+import (
+	"errors"
+	"fmt"
+)
+
+// GlobalName is the export name of the injected fuel global (mutable i64).
+// A module that already exports a name starting with GlobalName is refused.
+const GlobalName = "edgesync_fuel"
+
+// Limits on the work Instrument does.
+const (
+	maxModuleSize = 64 << 20  // bytes of input
+	maxOutputSize = 256 << 20 // bytes of output
+	maxFunctions  = 1_000_000 // imported and defined functions
+	maxEntries    = 1_000_000 // types, imports, globals, exports
+)
+
+var (
+	// ErrMalformed reports a module that is not a well-formed WebAssembly binary.
+	ErrMalformed = errors.New("malformed module")
+	// ErrUnsupported reports a module that uses a feature the package does not meter.
+	ErrUnsupported = errors.New("unsupported feature")
+	// ErrLimit reports a module over one of the package's size limits.
+	ErrLimit = errors.New("module over a limit")
+	// ErrReservedName reports a module that exports a name reserved for the fuel global.
+	ErrReservedName = errors.New("reserved export name")
+)
+
+// Error says what was wrong with a module and where. Err is one of ErrMalformed,
+// ErrUnsupported, ErrLimit or ErrReservedName.
+type Error struct {
+	Section string // the section, when not in a function body ("" for the module header)
+	Func    int    // the function's index (imported functions included), or -1
+	Offset  int    // byte offset in the module
+	Msg     string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Func >= 0:
+		return fmt.Sprintf("function %d: %s at offset %#x", e.Func, e.Msg, e.Offset)
+	case e.Section != "":
+		return fmt.Sprintf("%s section: %s at offset %#x", e.Section, e.Msg, e.Offset)
+	default:
+		return fmt.Sprintf("module: %s at offset %#x", e.Msg, e.Offset)
+	}
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorAt(offset int, kind error, format string, args ...any) error {
+	return &Error{Func: -1, Offset: offset, Msg: fmt.Sprintf(format, args...), Err: kind}
+}
+
+// inSection names the section in err, when err is an *Error without a place.
+func inSection(err error, name string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Func < 0 && e.Section == "" {
+		e.Section = name
+	}
+	return err
+}
+
+// inFunc names the function in err, when err is an *Error without a place.
+func inFunc(err error, idx int) error {
+	var e *Error
+	if errors.As(err, &e) && e.Func < 0 && e.Section == "" {
+		e.Func = idx
+	}
+	return err
+}
+
+// StartFuel is the fuel a module's start function (if any) runs on: the
+// global's initial value.
+const StartFuel = 500_000_000
+
+// Instrument returns a copy of the wasm binary with fuel metering:
+// a new mutable i64 global (initial value StartFuel), exported as GlobalName; at the
+// start of every function body (after the locals) and right after every
+// `loop` instruction's block type, code that subtracts a static cost from
+// the global and executes `unreachable` if the result is negative.
+//
+// Function indices do not change, so the element, start and name sections
+// stay valid and are copied as they are, like every section other than the
+// global, export and code sections. A start function runs at instantiation,
+// before the host can set the fuel: it runs on the global's initial value,
+// StartFuel.
+//
+// Instrument refuses a module over 64 MiB, with more than a million functions,
+// or whose instrumented form would be over 256 MiB. The error is an *Error.
+func Instrument(wasm []byte) ([]byte, error) {
+	if len(wasm) > maxModuleSize {
+		return nil, errorAt(0, ErrLimit, "module is %d bytes, over the limit of %d", len(wasm), maxModuleSize)
+	}
+	m, err := parse(wasm)
+	if err != nil {
+		return nil, err
+	}
+	return m.instrument()
+}
