@@ -173,15 +173,25 @@ func Decide(container, id string, in Candidate, incomingBase string, cur *Candid
 		if err != nil {
 			return unresolved(fmt.Sprintf("resolver %q: %v", p.Resolver, err))
 		}
+		why := "custom: " + out.Action
+		if out.Reason != "" {
+			why += ": " + out.Reason
+		}
 		switch out.Action {
 		case "incoming":
-			return Decision{Outcome: OutcomeConfirmed, Commit: CommitIncoming, Conflict: resolved("existing", "custom: incoming")}
+			return Decision{Outcome: OutcomeConfirmed, Commit: CommitIncoming, Conflict: resolved("existing", why)}
 		case "existing":
-			return Decision{Outcome: OutcomeLost, Commit: CommitNothing, Conflict: resolved("incoming", "custom: existing")}
+			return Decision{Outcome: OutcomeLost, Commit: CommitNothing, Conflict: resolved("incoming", why)}
 		case "delete":
-			return Decision{Outcome: OutcomeMerged, Commit: CommitMerged, Deleted: true, Conflict: resolved("incoming", "custom: delete")}
+			if in.Deleted {
+				return Decision{Outcome: OutcomeConfirmed, Commit: CommitIncoming, Conflict: resolved("existing", why)}
+			}
+			if cur.Deleted {
+				return Decision{Outcome: OutcomeLost, Commit: CommitNothing, Conflict: resolved("incoming", why)}
+			}
+			return Decision{Outcome: OutcomeMerged, Commit: CommitMerged, Deleted: true, Conflict: resolved("incoming", why)}
 		case "merge":
-			return Decision{Outcome: OutcomeMerged, Commit: CommitMerged, Body: out.Document, Conflict: resolved("incoming", "custom: merge")}
+			return Decision{Outcome: OutcomeMerged, Commit: CommitMerged, Body: out.Document, Conflict: resolved("incoming", why)}
 		case "defer":
 			return unresolved("custom: deferred: " + out.Reason)
 		}

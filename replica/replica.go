@@ -72,6 +72,9 @@ type ConflictPolicy struct {
 	Mode     string `json:"mode"`
 	Path     string `json:"path,omitempty"`     // lww: numeric path compared
 	Resolver string `json:"resolver,omitempty"` // custom: resolver name
+	// ResolverVersion pins a version of the resolver; 0 runs the newest
+	// one uploaded.
+	ResolverVersion int `json:"resolverVersion,omitempty"`
 }
 
 // Normalize fills defaults and checks the policy.
@@ -95,6 +98,9 @@ func (p ConflictPolicy) Normalize() (ConflictPolicy, error) {
 			return p, fmt.Errorf("%w: conflictPolicy mode %q takes neither path nor resolver", ErrInvalid, p.Mode)
 		}
 	case ModeCustom:
+		if p.ResolverVersion < 0 {
+			return p, fmt.Errorf("%w: conflictPolicy.resolverVersion %d: want a version number, or 0 for the newest", ErrInvalid, p.ResolverVersion)
+		}
 		if p.Resolver == "" {
 			return p, fmt.Errorf("%w: conflictPolicy mode %q needs a resolver name", ErrInvalid, ModeCustom)
 		}
@@ -106,6 +112,9 @@ func (p ConflictPolicy) Normalize() (ConflictPolicy, error) {
 		}
 	default:
 		return p, fmt.Errorf("%w: conflictPolicy.mode %q: want lww, merge, custom or manual", ErrInvalid, p.Mode)
+	}
+	if p.Mode != ModeCustom && p.ResolverVersion != 0 {
+		return p, fmt.Errorf("%w: conflictPolicy.resolverVersion is only valid with mode %q", ErrInvalid, ModeCustom)
 	}
 	return p, nil
 }
@@ -295,6 +304,12 @@ type Change struct {
 	// Policy is the conflict policy in force when the hub confirmed the
 	// version (hub feed).
 	Policy string `json:"policy,omitempty"`
+	// Resolver is the resolver version ("name@3") that decided the
+	// conflict this version resolved (hub feed).
+	Resolver string `json:"resolver,omitempty"`
+	// Resolves is the version id whose unresolved conflict this version
+	// settled (POST .../conflicts/{cid}/resolve).
+	Resolves string `json:"resolves,omitempty"`
 }
 
 // PageLimit checks a page size parameter: 0 means DefaultPageSize.

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -211,6 +212,11 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 	if exists && c.LSN <= cLSN {
 		return 0, nil // applied before
 	}
+	if c.Resolves != "" {
+		if err := r.recordSettled(ctx, c); err != nil {
+			return 0, err
+		}
+	}
 	seq, err := r.confirmOwn(ctx, c)
 	if err != nil {
 		return 0, err
@@ -364,4 +370,35 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 		return false, 0, sqlitestore.Wrote("record outcome", err)
 	}
 	return true, seq, nil
+}
+
+// recordSettled records in the local feed the outcome of an own version
+// whose unresolved conflict the hub settled with c (POST
+// .../conflicts/{cid}/resolve): confirmed when c carries that version's
+// content, merged when it carries another document.
+func (r *Replica) recordSettled(ctx context.Context, c *wire.Change) error {
+	vseq, ok := r.ownSeq(c.Resolves)
+	if !ok {
+		return nil
+	}
+	var op string
+	var body []byte
+	err := r.w.QueryRow(ctx, `SELECT op, body FROM changes WHERE seq = ? AND version = ?`, vseq, c.Resolves).Scan(&op, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	outcome := replica.OutcomeMerged
+	if (op == replica.OpDelete) == (c.Op == replica.OpDelete) && bytes.Equal(body, c.Body) {
+		outcome = replica.OutcomeConfirmed
+	}
+	r.seq++
+	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, 0, ?, ?)`, r.seq, c.Container, c.ID, c.PK, OpOutcome, c.Resolves, r.nodeID, r.cfg.Now().Unix(),
+		c.LSN, c.CRTS, outcome, "conflict resolved at the hub as version "+c.Version); err != nil {
+		return sqlitestore.Wrote("record outcome", err)
+	}
+	return nil
 }

@@ -35,9 +35,9 @@ type Config struct {
 	Durability string
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// Resolver runs custom resolvers; nil sends their conflicts to the feed
-	// as unresolved.
-	Resolver replica.Resolver
+	// Resolvers compiles and runs wasm resolvers; nil sends custom-policy
+	// conflicts to the feed as unresolved and refuses uploads.
+	Resolvers ResolverHost
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
@@ -51,8 +51,9 @@ type Hub struct {
 	defs   replica.Containers
 	notify replica.Notifier
 
-	head  atomic.Int64 // last LSN committed
-	conns connRegistry
+	head      atomic.Int64 // last LSN committed
+	conns     connRegistry
+	resolvers resolverSet
 
 	// owned by the writer
 	lsn, lsn0 int64
@@ -118,7 +119,10 @@ func (h *Hub) load(ctx context.Context) error {
 		return err
 	}
 	h.head.Store(h.lsn)
-	return h.defs.Load(ctx, db)
+	if err := h.defs.Load(ctx, db); err != nil {
+		return err
+	}
+	return h.loadResolvers(ctx)
 }
 
 // Close closes every sync session, stops the writer and closes the database.

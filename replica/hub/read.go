@@ -60,13 +60,13 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	return replica.Page{Items: items, Continuation: next}, err
 }
 
-const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, v.body
+const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves, v.body
 	FROM log l JOIN versions v ON v.version = l.version WHERE `
 
 func scanLog(rows *sql.Rows) (wire.Change, error) {
 	var c wire.Change
 	var body []byte
-	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &c.Policy, &body)
+	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &c.Policy, &c.Resolver, &c.Resolves, &body)
 	if c.Op != replica.OpDelete {
 		c.Body = body
 	}
@@ -104,7 +104,8 @@ func (h *Hub) Changes(ctx context.Context, containerName string, since int64, li
 // ToChange turns a log record into a change-feed record with the document as
 // clients see it.
 func ToChange(c wire.Change) replica.Change {
-	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS, Policy: c.Policy}
+	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS, Policy: c.Policy,
+		Resolver: c.Resolver, Resolves: c.Resolves}
 	if c.Op != replica.OpDelete {
 		ch.Document = replica.AppendWithSystem(nil, c.Body, replica.SystemProps{TS: c.TS, ETag: replica.ETagOf(c.Version), LSN: c.LSN, CRTS: c.CRTS})
 	}
@@ -152,6 +153,7 @@ type Conflict struct {
 	Loser     string           `json:"loser"` // incoming or existing
 	WinnerLSN int64            `json:"winnerLsn"`
 	Reason    string           `json:"reason"`
+	Resolver  string           `json:"resolver,omitempty"` // the resolver version that decided
 	CreatedAt int64            `json:"createdAt"`
 	Incoming  *ConflictVersion `json:"incoming"`
 	Existing  *ConflictVersion `json:"existing"`
@@ -191,7 +193,7 @@ func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after
 	if err != nil {
 		return nil, after, err
 	}
-	q := `SELECT cid, kind, status, container, doc_id, pk, policy, loser, incoming, existing, base, winner_lsn, reason, created_at
+	q := `SELECT cid, kind, status, container, doc_id, pk, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver
 		FROM conflicts WHERE container = ? AND cid > ?`
 	args := []any{containerName, after}
 	if status != "" {
@@ -210,7 +212,7 @@ func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after
 	for rows.Next() {
 		var c Conflict
 		var v ids
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base, &c.WinnerLSN, &c.Reason, &c.CreatedAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base, &c.WinnerLSN, &c.Reason, &c.CreatedAt, &c.Resolver); err != nil {
 			rows.Close()
 			return nil, after, fmt.Errorf("read conflicts: %w", err)
 		}
@@ -281,11 +283,12 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
-		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
-		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
 		{&s.logAfter, logQuery + `l.lsn > ? ORDER BY l.lsn LIMIT ?`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},

@@ -13,6 +13,9 @@ package hub
 //   - items: the current confirmed version of every item.
 //   - conflicts: the conflicts feed.
 //   - edges: registered edges, their token hashes, scopes and sync state.
+//   - resolvers (2): uploaded wasm resolvers, every version kept; log and
+//     conflicts record the resolver version that decided, and log the
+//     version whose unresolved conflict a resolution settled.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -90,4 +93,17 @@ CREATE TABLE edges (
 	acked_lsn  INTEGER NOT NULL DEFAULT 0,
 	pending    INTEGER NOT NULL DEFAULT 0
 );
+`, `
+CREATE TABLE resolvers (
+	name        TEXT NOT NULL,
+	version     INTEGER NOT NULL,
+	sha256      TEXT NOT NULL,
+	size        INTEGER NOT NULL,
+	uploaded_at INTEGER NOT NULL,
+	wasm        BLOB NOT NULL,
+	PRIMARY KEY (name, version)
+);
+ALTER TABLE log ADD COLUMN resolver TEXT NOT NULL DEFAULT '';
+ALTER TABLE log ADD COLUMN resolves TEXT NOT NULL DEFAULT '';
+ALTER TABLE conflicts ADD COLUMN resolver TEXT NOT NULL DEFAULT '';
 `}

@@ -195,7 +195,14 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			}
 		}
 	}
-	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.Def.ConflictPolicy, h.cfg.Resolver)
+	var res replica.Resolver
+	resolverVersion := ""
+	if p := c.Def.ConflictPolicy; p.Mode == replica.ModeCustom && curCand != nil && cur.cand.Version != v.Base {
+		if r := h.boundResolver(ctx, p, v.Base, cur.cand.Version); r != nil {
+			res, resolverVersion = r, r.label()
+		}
+	}
+	d := replica.Decide(v.Container, v.ID, in, v.Base, curCand, base, c.Def.ConflictPolicy, res)
 	if d.Commit == replica.CommitMerged && !d.Deleted {
 		// A merged document (built in or from a resolver) is a new
 		// client document: it must pass the same checks.
@@ -214,7 +221,11 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	switch d.Commit {
 	case replica.CommitIncoming:
 		o.LSN, o.CRTS = h.nextLSN(), now
-		if err := h.confirm(ctx, c, o.LSN, v.ID, pk, v.Op, v.Version, v.Base, nodeID, v.TS, now, in.Deleted); err != nil {
+		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now, deleted: in.Deleted}
+		if d.Conflict != nil {
+			e.resolver = resolverVersion
+		}
+		if err := h.confirm(ctx, c, e); err != nil {
 			return o, err
 		}
 	case replica.CommitMerged:
@@ -227,7 +238,9 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		if _, err := h.stmts.insertVersion.ExecContext(ctx, mv, v.Container, v.ID, pk, op, cur.cand.Version, h.hubID, now, d.Body, "", 0, "", 0); err != nil {
 			return o, sqlitestore.Wrote("store merged version", err)
 		}
-		if err := h.confirm(ctx, c, o.LSN, v.ID, pk, op, mv, cur.cand.Version, h.hubID, now, now, d.Deleted); err != nil {
+		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: op, version: mv, base: cur.cand.Version, origin: h.hubID, ts: now, crts: now,
+			deleted: d.Deleted, resolver: resolverVersion}
+		if err := h.confirm(ctx, c, e); err != nil {
 			return o, err
 		}
 	default:
@@ -240,7 +253,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			existing = cur.cand.Version
 		}
 		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.Def.ConflictPolicy.Mode,
-			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now)
+			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now, resolverVersion)
 		if err != nil {
 			return o, sqlitestore.Wrote("record conflict", err)
 		}
@@ -265,12 +278,22 @@ func unresolvedDecision(d replica.Decision, reason string) replica.Decision {
 		Conflict: &replica.ConflictDecision{Kind: kind, Status: replica.StatusUnresolved, Loser: "incoming", Reason: reason}}
 }
 
+// logEntry is a confirmed version as the log records it.
+type logEntry struct {
+	lsn                               int64
+	id, pk, op, version, base, origin string
+	ts, crts                          int64
+	deleted                           bool
+	resolver, resolves                string
+}
+
 // confirm appends a version to the log and makes it the item's current one.
-func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, lsn int64, id, pk, op, version, base, origin string, ts, crts int64, deleted bool) error {
-	if _, err := h.stmts.insertLog.ExecContext(ctx, lsn, c.Def.Name, id, pk, op, version, base, origin, ts, crts, c.Def.ConflictPolicy.Mode); err != nil {
+func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, e logEntry) error {
+	if _, err := h.stmts.insertLog.ExecContext(ctx, e.lsn, c.Def.Name, e.id, e.pk, e.op, e.version, e.base, e.origin, e.ts, e.crts,
+		c.Def.ConflictPolicy.Mode, e.resolver, e.resolves); err != nil {
 		return sqlitestore.Wrote("append to log", err)
 	}
-	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.Def.Name, id, pk, version, lsn, deleted); err != nil {
+	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.Def.Name, e.id, e.pk, e.version, e.lsn, e.deleted); err != nil {
 		return sqlitestore.Wrote("store item", err)
 	}
 	return nil
@@ -335,7 +358,8 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 			return sqlitestore.Wrote("store version", err)
 		}
 		created = op == replica.OpCreate
-		return h.confirm(ctx, c, lsn, it.ID, it.PK, op, it.Version, base, h.hubID, now, now, it.Deleted)
+		return h.confirm(ctx, c, logEntry{lsn: lsn, id: it.ID, pk: it.PK, op: op, version: it.Version, base: base, origin: h.hubID,
+			ts: now, crts: now, deleted: it.Deleted})
 	}, nil)
 	if err != nil {
 		return replica.Item{}, false, err

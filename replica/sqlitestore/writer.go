@@ -83,8 +83,11 @@ func (e *storageError) Error() string { return e.err.Error() }
 func (e *storageError) Unwrap() error { return e.err }
 
 // Wrote marks a job's failure after it wrote: its transaction must be rolled
-// back. op names what failed.
+// back. op names what failed. A nil err stays nil.
 func Wrote(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	return &storageError{fmt.Errorf("%s: %w", op, err)}
 }
 

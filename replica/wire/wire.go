@@ -151,8 +151,10 @@ type Change struct {
 	Base      string          `json:"base,omitempty"`
 	Origin    string          `json:"origin"`
 	TS        int64           `json:"ts"`
-	Policy    string          `json:"policy,omitempty"` // the policy in force when confirmed
-	Body      json.RawMessage `json:"body,omitempty"`   // absent on delete
+	Policy    string          `json:"policy,omitempty"`   // the policy in force when confirmed
+	Resolver  string          `json:"resolver,omitempty"` // resolver version that decided it
+	Resolves  string          `json:"resolves,omitempty"` // version whose conflict it settled
+	Body      json.RawMessage `json:"body,omitempty"`     // absent on delete
 }
 
 // ErrBadFrame marks a frame that is not valid.

@@ -1,0 +1,355 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+)
+
+// ResolverHost compiles and runs wasm conflict resolvers; the wasmhost
+// package implements it. A hub without one sends custom-policy conflicts to
+// the feed as unresolved and refuses uploads.
+type ResolverHost interface {
+	// Load validates and compiles a version of a resolver. Errors wrap
+	// replica.ErrInvalid (a bad module) or replica.ErrTooLarge.
+	Load(ctx context.Context, name string, version int, wasm []byte) error
+	// Resolve runs a loaded version on one conflict.
+	Resolve(ctx context.Context, name string, version int, in replica.ResolverInput) (replica.ResolverOutput, error)
+}
+
+// ResolverVersion is one uploaded version of a resolver.
+type ResolverVersion struct {
+	Name       string `json:"name"`
+	Version    int    `json:"version"`
+	SHA256     string `json:"sha256"`
+	Size       int    `json:"size"`
+	UploadedAt int64  `json:"uploadedAt"`
+}
+
+// Label is "name@version", as versions and conflicts record it.
+func (v ResolverVersion) Label() string { return v.Name + "@" + strconv.Itoa(v.Version) }
+
+// resolverSet is the in-memory index of uploaded resolvers.
+type resolverSet struct {
+	mu       sync.RWMutex
+	versions map[string][]ResolverVersion // by name, oldest first
+	upload   sync.Mutex                   // one upload at a time
+}
+
+func (s *resolverSet) add(v ResolverVersion) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.versions == nil {
+		s.versions = map[string][]ResolverVersion{}
+	}
+	s.versions[v.Name] = append(s.versions[v.Name], v)
+}
+
+// pick returns the version a policy runs: its pinned one or the newest.
+func (s *resolverSet) pick(name string, version int) (ResolverVersion, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	vs := s.versions[name]
+	if len(vs) == 0 {
+		return ResolverVersion{}, false
+	}
+	if version == 0 {
+		return vs[len(vs)-1], true
+	}
+	for _, v := range vs {
+		if v.Version == version {
+			return v, true
+		}
+	}
+	return ResolverVersion{}, false
+}
+
+// loadResolvers compiles every stored resolver version at open (the
+// compilation cache makes this quick after the first start). A version that
+// no longer loads (stricter limits, say) is logged and left out: its
+// conflicts go to the feed with reason "missing".
+func (h *Hub) loadResolvers(ctx context.Context) error {
+	rows, err := h.db.Write.QueryContext(ctx, `SELECT name, version, sha256, size, uploaded_at, wasm FROM resolvers ORDER BY name, version`)
+	if err != nil {
+		return fmt.Errorf("read resolvers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v ResolverVersion
+		var wasm []byte
+		if err := rows.Scan(&v.Name, &v.Version, &v.SHA256, &v.Size, &v.UploadedAt, &wasm); err != nil {
+			return fmt.Errorf("read resolvers: %w", err)
+		}
+		if h.cfg.Resolvers != nil {
+			if err := h.cfg.Resolvers.Load(ctx, v.Name, v.Version, wasm); err != nil {
+				h.log.Warn("resolver does not load; its conflicts go to the feed", "resolver", v.Label(), "err", err)
+			}
+		}
+		h.resolvers.add(v)
+	}
+	return rows.Err()
+}
+
+// PutResolver validates, compiles and stores a new version of a resolver.
+// Uploading the same bytes as the newest version changes nothing and
+// returns that version (created false).
+func (h *Hub) PutResolver(ctx context.Context, name string, wasm []byte) (ResolverVersion, bool, error) {
+	if err := replica.ValidateName(name); err != nil {
+		return ResolverVersion{}, false, fmt.Errorf("%w: resolver name: %v", replica.ErrInvalid, err)
+	}
+	if h.cfg.Resolvers == nil {
+		return ResolverVersion{}, false, fmt.Errorf("%w: this hub runs no wasm resolvers", replica.ErrInvalid)
+	}
+	h.resolvers.upload.Lock()
+	defer h.resolvers.upload.Unlock()
+	sum := sha256.Sum256(wasm)
+	v := ResolverVersion{Name: name, Version: 1, SHA256: hex.EncodeToString(sum[:]), Size: len(wasm), UploadedAt: h.cfg.Now().Unix()}
+	if last, ok := h.resolvers.pick(name, 0); ok {
+		if last.SHA256 == v.SHA256 {
+			return last, false, nil
+		}
+		v.Version = last.Version + 1
+	}
+	// Compiling takes a while: outside the writer.
+	if err := h.cfg.Resolvers.Load(ctx, name, v.Version, wasm); err != nil {
+		return ResolverVersion{}, false, err
+	}
+	err := h.submit(ctx, func(ctx context.Context) error {
+		_, err := h.w.Exec(ctx, `INSERT INTO resolvers (name, version, sha256, size, uploaded_at, wasm) VALUES (?, ?, ?, ?, ?, ?)`,
+			v.Name, v.Version, v.SHA256, v.Size, v.UploadedAt, wasm)
+		return sqlitestore.Wrote("store resolver", err)
+	}, func() { h.resolvers.add(v) })
+	if err != nil {
+		return ResolverVersion{}, false, err
+	}
+	h.log.Info("resolver uploaded", "resolver", v.Label(), "bytes", v.Size)
+	return v, true, nil
+}
+
+// Resolvers lists every version of every resolver, by name then version.
+func (h *Hub) Resolvers() []ResolverVersion {
+	h.resolvers.mu.RLock()
+	defer h.resolvers.mu.RUnlock()
+	var out []ResolverVersion
+	for _, vs := range h.resolvers.versions {
+		out = append(out, vs...)
+	}
+	slices.SortFunc(out, func(a, b ResolverVersion) int {
+		if a.Name != b.Name {
+			if a.Name < b.Name {
+				return -1
+			}
+			return 1
+		}
+		return a.Version - b.Version
+	})
+	return out
+}
+
+// bound is a resolver version bound to one conflict in the sequencer.
+type bound struct {
+	h        *Hub
+	ctx      context.Context
+	v        ResolverVersion
+	base     string // the incoming version's base
+	existing string // the item's current version
+}
+
+var _ replica.Resolver = (*bound)(nil)
+
+func (b *bound) label() string { return b.v.Label() }
+
+// boundResolver returns the resolver that decides a conflict under policy
+// p, or nil when the hub has no such resolver (Decide then sends the
+// conflict to the feed).
+func (h *Hub) boundResolver(ctx context.Context, p replica.ConflictPolicy, base, existing string) *bound {
+	if h.cfg.Resolvers == nil {
+		return nil
+	}
+	v, ok := h.resolvers.pick(p.Resolver, p.ResolverVersion)
+	if !ok {
+		return nil
+	}
+	return &bound{h: h, ctx: ctx, v: v, base: base, existing: existing}
+}
+
+func (b *bound) Resolve(name string, in replica.ResolverInput) (replica.ResolverOutput, error) {
+	c, err := b.h.conflicting(b.ctx, b.base, b.existing)
+	if err != nil {
+		return replica.ResolverOutput{}, err
+	}
+	in.Conflicting = c
+	out, err := b.h.cfg.Resolvers.Resolve(b.ctx, name, b.v.Version, in)
+	if err != nil {
+		return out, fmt.Errorf("version %d: %w", b.v.Version, err)
+	}
+	return out, nil
+}
+
+// conflicting walks back from the existing version's base to the incoming
+// version's base: the confirmed versions in between, oldest first (at most
+// 16; tombstones are null).
+func (h *Hub) conflicting(ctx context.Context, base, existing string) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	if base == "" {
+		return out, nil
+	}
+	cur, err := h.loadVersion(ctx, existing)
+	if err != nil || cur == nil {
+		return out, err
+	}
+	var chain []json.RawMessage
+	prev := h.versionBase(ctx, existing)
+	for i := 0; i < 16 && prev != "" && prev != base; i++ {
+		v, err := h.loadVersion(ctx, prev)
+		if err != nil {
+			return out, err
+		}
+		if v == nil {
+			return out, nil // the chain does not lead back to base
+		}
+		chain = append(chain, rawOrNull(v))
+		prev = h.versionBase(ctx, prev)
+	}
+	if prev != base {
+		return out, nil // not a linear history from base: send nothing
+	}
+	slices.Reverse(chain)
+	return append(out, chain...), nil
+}
+
+func rawOrNull(c *replica.Candidate) json.RawMessage {
+	if c.Deleted || c.Body == nil {
+		return json.RawMessage("null")
+	}
+	return c.Body
+}
+
+func (h *Hub) versionBase(ctx context.Context, version string) string {
+	var base string
+	if err := h.w.QueryRow(ctx, `SELECT base FROM versions WHERE version = ?`, version).Scan(&base); err != nil {
+		return ""
+	}
+	return base
+}
+
+// Resolution is a decision for an unresolved conflict: Keep "existing" or
+// "incoming", or a Document.
+type Resolution struct {
+	Keep     string          `json:"keep,omitempty"`
+	Document json.RawMessage `json:"document,omitempty"`
+}
+
+// ErrConflictSettled means the conflict is already resolved. 409.
+var ErrConflictSettled = fmt.Errorf("%w: conflict already resolved", replica.ErrExists)
+
+// ResolveConflict settles an unresolved conflict. Keeping the existing
+// version marks it resolved. Keeping the incoming version, or a supplied
+// document, confirms a new version over the item's current one, which flows
+// to the edges; it names the incoming version (Change.Resolves) so that the
+// edge that wrote it records the outcome. It returns the settled conflict's
+// new LSN (0 when the existing version was kept).
+func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int64, r Resolution) (int64, error) {
+	h.w.Enter()
+	defer h.w.Leave()
+	c, err := h.defs.Get(containerName)
+	if err != nil {
+		return 0, err
+	}
+	var doc replica.Document
+	switch {
+	case r.Document != nil && r.Keep != "":
+		return 0, fmt.Errorf("%w: give either keep or document, not both", replica.ErrInvalid)
+	case r.Document != nil:
+		if doc, err = replica.ParseDocument(r.Document, c.PKPath); err != nil {
+			return 0, err
+		}
+	case r.Keep != "existing" && r.Keep != "incoming":
+		return 0, fmt.Errorf("%w: keep %q: want \"existing\" or \"incoming\", or a document", replica.ErrInvalid, r.Keep)
+	}
+	var lsn int64
+	err = h.submit(ctx, func(ctx context.Context) error {
+		var docID, pk, status, incoming string
+		err := h.w.QueryRow(ctx, `SELECT doc_id, pk, status, incoming FROM conflicts WHERE cid = ? AND container = ?`, cid, containerName).
+			Scan(&docID, &pk, &status, &incoming)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: conflict %d in container %q", replica.ErrNotFound, cid, containerName)
+		}
+		if err != nil {
+			return err
+		}
+		if status != replica.StatusUnresolved {
+			return fmt.Errorf("%w: conflict %d", ErrConflictSettled, cid)
+		}
+		if r.Keep == "existing" {
+			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept existing' WHERE cid = ?`,
+				replica.StatusResolved, cid)
+			return sqlitestore.Wrote("resolve conflict", err)
+		}
+		cur, err := h.loadHead(ctx, containerName, docID)
+		if err != nil {
+			return err
+		}
+		var body []byte
+		deleted, outcome, how := false, replica.OutcomeMerged, "resolved: document supplied"
+		if r.Keep == "incoming" {
+			in, err := h.loadVersion(ctx, incoming)
+			if err != nil {
+				return err
+			}
+			if in == nil {
+				return fmt.Errorf("conflict %d: incoming version %s is missing", cid, incoming)
+			}
+			body, deleted, outcome, how = in.Body, in.Deleted, replica.OutcomeConfirmed, "resolved: kept incoming"
+		} else {
+			if doc.ID != docID || doc.PK != pk {
+				return fmt.Errorf("%w: the document must keep id %q and partition key %q", replica.ErrInvalid, docID, pk)
+			}
+			body = doc.Body
+		}
+		op, base := replica.OpCreate, ""
+		switch {
+		case deleted:
+			op = replica.OpDelete
+		case cur != nil && !cur.deleted:
+			op = replica.OpReplace
+		}
+		if cur != nil {
+			base = cur.cand.Version
+		}
+		if deleted && (cur == nil || cur.deleted) {
+			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept incoming (already deleted)' WHERE cid = ?`,
+				replica.StatusResolved, cid)
+			return sqlitestore.Wrote("resolve conflict", err)
+		}
+		lsn = h.nextLSN()
+		now := h.cfg.Now().Unix()
+		version := h.hubID + "-" + strconv.FormatInt(lsn, 10)
+		if _, err := h.stmts.insertVersion.ExecContext(ctx, version, containerName, docID, pk, op, base, h.hubID, now, body,
+			replica.OutcomeConfirmed, lsn, "", 0); err != nil {
+			return sqlitestore.Wrote("store version", err)
+		}
+		if err := h.confirm(ctx, c, logEntry{lsn: lsn, id: docID, pk: pk, op: op, version: version, base: base, origin: h.hubID,
+			ts: now, crts: now, deleted: deleted, resolves: incoming}); err != nil {
+			return err
+		}
+		if _, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, winner_lsn = ?, reason = reason || '; ' || ? WHERE cid = ?`,
+			replica.StatusResolved, lsn, how, cid); err != nil {
+			return sqlitestore.Wrote("resolve conflict", err)
+		}
+		// A retried push of the incoming version gets the settled outcome.
+		_, err = h.w.Exec(ctx, `UPDATE versions SET outcome = ?, lsn = ?, reason = ? WHERE version = ?`, outcome, lsn, how, incoming)
+		return sqlitestore.Wrote("record outcome", err)
+	}, nil)
+	return lsn, err
+}
