@@ -16,6 +16,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/wire"
+	"github.com/edgesync/edgesync/wasmhost"
 )
 
 // HubOptions configure the hub's HTTP API.
@@ -26,6 +27,9 @@ type HubOptions struct {
 	// BaseContext ends sync sessions; cancel it before http.Server.Shutdown.
 	BaseContext context.Context
 	Heartbeat   time.Duration
+	// Resolvers is the wasm registry the hub loads resolvers into (for
+	// limits and call statistics); nil when the hub runs none.
+	Resolvers *wasmhost.Registry
 }
 
 // Hub serves the hub's HTTP API (DESIGN §9, hub column) and the sync
@@ -61,6 +65,9 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	api.GET("/status", a.status)
 	(&docsAPI{s: hubStore{h}, log: a.log, heartbeat: opt.Heartbeat}).register(api)
 	api.GET("/containers/:c/conflicts", a.conflicts)
+	api.POST("/containers/:c/conflicts/:cid/resolve", a.resolveConflict)
+	api.PUT("/resolvers/:name", a.putResolver)
+	api.GET("/resolvers", a.listResolvers)
 	api.POST("/edges", a.registerEdge)
 	api.GET("/edges", a.listEdges)
 	api.DELETE("/edges/:name", a.revokeEdge)

@@ -2,6 +2,7 @@
 // into one log, resolves conflicts, and streams confirmed state back.
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
+//	cloudhub resolver test --wasm FILE --input CASE.json
 //	cloudhub --version
 //
 // Every flag also reads CLOUDHUB_<FLAG> (dashes become underscores); a flag
@@ -26,6 +27,7 @@ import (
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -39,12 +41,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Dispatch(ctx, "cloudhub", "serve", map[string]cli.Command{"serve": serve, "demo": demo, "bench": runBench}, args, stdout, stderr)
+	return cli.Dispatch(ctx, "cloudhub", "serve", map[string]cli.Command{"serve": serve, "demo": demo, "bench": runBench, "resolver": resolverCmd}, args, stdout, stderr)
 }
 
 type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
 	version                                         bool
+	resolvers                                       resolverFlags
 }
 
 // adminToken returns the configured token, or the one saved in the data dir,
@@ -103,12 +106,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal (see README)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
+	cfg.resolvers.register(fs)
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
 		return err
 	}
 	if cfg.version {
 		fmt.Fprintln(stdout, "cloudhub", cli.Version(version))
 		return nil
+	}
+	limits, err := cfg.resolvers.limits()
+	if err != nil {
+		return err
 	}
 	log, err := cli.NewLogger(cfg.logFormat, stderr)
 	if err != nil {
@@ -121,7 +129,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
+	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: filepath.Join(cfg.data, "wasm-cache"), Limits: limits})
+	if err != nil {
+		return err
+	}
+	reg := wasmhost.NewRegistry(wh)
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		err = errors.Join(err, reg.Close(cctx), wh.Close(cctx))
+	}()
+	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log, Resolvers: reg})
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}
@@ -136,7 +153,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base}))
+	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
+		Resolvers: reg}))
 	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version))
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
