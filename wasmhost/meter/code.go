@@ -6,10 +6,15 @@ type frame struct {
 	site int32 // the site charged for the instructions of this frame
 }
 
-// site is a place that charges fuel: a function entry or a loop body.
+// site is a place that charges fuel: a function entry, a loop header, or a
+// join point (the start of an else arm, the code after the end of a block
+// or if), where forward branches land. A site charges the instructions from
+// it to the next site, so code that a forward branch skips is not charged,
+// while every backward branch (to a loop header) and every call pays again.
 type site struct {
 	pos  int   // where the fuel code goes, an offset in the module
 	cost int64 // instructions charged there
+	join bool  // a join point: no charge is written when it costs nothing
 }
 
 // Opcodes the decoder treats specially or writes.
@@ -42,7 +47,7 @@ type bodyCoder struct {
 	numGlobals uint32 // globals of the original module: code may use no other
 
 	frames []frame
-	sites  []site // the function entry first, then the loops in order
+	sites  []site // the function entry first, then loops and join points in order
 }
 
 // appendBody reads one function body (size, locals, expression) from r and
@@ -93,6 +98,9 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 	bodyAt := len(w)
 	from := localsAt
 	for _, s := range c.sites {
+		if s.join && s.cost == 0 {
+			continue // only `end`s follow: nothing runs there
+		}
 		w = append(w, r.b[from:s.pos]...)
 		from = s.pos
 		w = c.appendCharge(w, max(s.cost, 1))
@@ -153,13 +161,29 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 		charged := top.site
 		switch op {
 		case opEnd:
+			closed := top.op
 			c.frames = c.frames[:len(c.frames)-1]
+			if len(c.frames) > 0 && closed != opLoop {
+				// A join point: branches to a block and the then arm of an
+				// if land here. (Code after a loop is reached only by
+				// falling out of it: it stays with the enclosing site.)
+				site, err := c.newSite(r.pos, at, true)
+				if err != nil {
+					return err
+				}
+				c.frames[len(c.frames)-1].site = site
+			}
 			continue
 		case opElse:
 			if top.op != opIf {
 				return errorAt(at, ErrMalformed, "else without if")
 			}
 			top.op = opElse
+			site, err := c.newSite(r.pos, at, true)
+			if err != nil {
+				return err
+			}
+			top.site = site
 			continue
 		case opBlock, opIf:
 			if err := blockType(r); err != nil {
@@ -170,11 +194,11 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 			if err := blockType(r); err != nil {
 				return err
 			}
-			if len(c.sites) >= 1<<31-1 {
-				return errorAt(at, ErrLimit, "too many loops")
+			site, err := c.newSite(r.pos, at, false)
+			if err != nil {
+				return err
 			}
-			c.frames = append(c.frames, frame{op: op, site: int32(len(c.sites))})
-			c.sites = append(c.sites, site{pos: r.pos})
+			c.frames = append(c.frames, frame{op: op, site: site})
 		case opBr, opBrIf:
 			depth, err := r.u32("branch depth")
 			if err != nil {
@@ -226,6 +250,15 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 		c.sites = c.sites[:0]
 	}
 	return nil
+}
+
+// newSite records a site at pos (the instruction at at opened it).
+func (c *bodyCoder) newSite(pos, at int, join bool) (int32, error) {
+	if len(c.sites) >= 1<<31-1 {
+		return 0, errorAt(at, ErrLimit, "too many loops and blocks in one function")
+	}
+	c.sites = append(c.sites, site{pos: pos, join: join})
+	return int32(len(c.sites) - 1), nil
 }
 
 // blockType reads the type of a block, loop or if: the empty type 0x40, a
