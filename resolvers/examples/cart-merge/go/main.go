@@ -39,29 +39,24 @@ func Resolve(in *resolver.Input) resolver.Output {
 			return resolver.Defer("base: " + err.Error())
 		}
 	}
-	inBase, inInc, inEx := set(base), set(inc), set(ex)
+	inBase, inInc, inEx := newSet(base), newSet(inc), newSet(ex)
 	var out bytes.Buffer
 	out.WriteByte('[')
-	n := 0
+	var added set
 	add := func(e json.RawMessage) {
-		if n > 0 {
+		if len(added.elems) > 0 {
 			out.WriteByte(',')
 		}
-		n++
+		added.put(e)
 		out.Write(e)
 	}
-	added := map[string]bool{}
 	for _, e := range ex { // kept unless the incoming side removed it
-		k := string(e)
-		if (!inBase[k] || inInc[k]) && !added[k] {
-			added[k] = true
+		if (!inBase.has(e) || inInc.has(e)) && !added.has(e) {
 			add(e)
 		}
 	}
 	for _, e := range inc { // additions of the incoming side
-		k := string(e)
-		if !inBase[k] && !inEx[k] && !added[k] {
-			added[k] = true
+		if !inBase.has(e) && !inEx.has(e) && !added.has(e) {
 			add(e)
 		}
 	}
@@ -80,26 +75,63 @@ func items(doc json.RawMessage) ([]json.RawMessage, error) {
 	if err != nil || v == nil {
 		return nil, err
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(v, &elems); err != nil {
+	elems, err := resolver.Elements(v)
+	if err != nil {
 		return nil, err
 	}
 	for i, e := range elems {
-		var b bytes.Buffer
-		if err := json.Compact(&b, e); err != nil {
-			return nil, err
+		if bytes.ContainsAny(e, " \t\r\n") {
+			var b bytes.Buffer
+			if err := json.Compact(&b, e); err != nil {
+				return nil, err
+			}
+			elems[i] = b.Bytes()
 		}
-		elems[i] = b.Bytes()
 	}
 	return elems, nil
 }
 
-func set(elems []json.RawMessage) map[string]bool {
-	m := make(map[string]bool, len(elems))
-	for _, e := range elems {
-		m[string(e)] = true
+// set is a set of array elements: a linear scan for the small arrays carts
+// have (maps are slow in a wasm guest), a map from 32 elements on.
+type set struct {
+	elems []json.RawMessage
+	m     map[string]bool
+}
+
+func newSet(elems []json.RawMessage) set {
+	s := set{elems: elems}
+	if len(elems) > 32 {
+		s.m = make(map[string]bool, len(elems))
+		for _, e := range elems {
+			s.m[string(e)] = true
+		}
 	}
-	return m
+	return s
+}
+
+func (s set) has(e []byte) bool {
+	if s.m != nil {
+		return s.m[string(e)]
+	}
+	for _, x := range s.elems {
+		if bytes.Equal(x, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// put adds e to the set.
+func (s *set) put(e json.RawMessage) {
+	s.elems = append(s.elems, e)
+	if s.m == nil && len(s.elems) > 32 {
+		s.m = make(map[string]bool, 2*len(s.elems))
+		for _, x := range s.elems {
+			s.m[string(x)] = true
+		}
+	} else if s.m != nil {
+		s.m[string(e)] = true
+	}
 }
 
 func main() {}

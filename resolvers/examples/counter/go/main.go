@@ -8,6 +8,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/edgesync/edgesync/resolvers/sdk/go/resolver"
@@ -51,9 +52,9 @@ func count(doc json.RawMessage) (int64, error) {
 	if err != nil || v == nil {
 		return 0, err
 	}
-	var n int64
-	if err := json.Unmarshal(v, &n); err != nil {
-		return 0, err
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("count %s is not an integer", v)
 	}
 	return n, nil
 }

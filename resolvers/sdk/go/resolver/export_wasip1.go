@@ -12,9 +12,9 @@ import (
 // and one output buffer, reused across calls; the output stays valid until
 // the next call, as the ABI requires.
 var (
-	inBuf      []byte
-	outBuf     []byte
-	calls      int
+	inBuf  []byte
+	outBuf []byte
+	calls  int
 )
 
 // gcEvery bounds the Go heap between calls: after this many calls, or when

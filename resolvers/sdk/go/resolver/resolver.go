@@ -115,7 +115,7 @@ func Run(fn Func, input []byte) (out []byte) {
 
 func appendRun(dst []byte, fn Func, input []byte) []byte {
 	var in Input
-	if err := json.Unmarshal(input, &in); err != nil {
+	if err := decodeInput(input, &in); err != nil {
 		return appendOutput(dst, Defer(fmt.Sprintf("resolver could not decode its input: %v", err)))
 	}
 	o := call(fn, &in)
@@ -131,16 +131,33 @@ func call(fn Func, in *Input) (o Output) {
 	return fn(in)
 }
 
-func appendOutput(dst []byte, o Output) []byte {
-	buf := bytes.NewBuffer(dst)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(o); err != nil {
-		buf.Reset()
-		buf.Write(dst)
-		_ = enc.Encode(Defer(fmt.Sprintf("resolver output could not be encoded: %v", err)))
+// appendKey appends k as a JSON string (the fast path for plain ASCII).
+func appendKey(dst []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			kb, _ := json.Marshal(k)
+			return append(dst, kb...)
+		}
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	dst = append(dst, '"')
+	dst = append(dst, k...)
+	return append(dst, '"')
+}
+
+// appendOutput appends the output's JSON; the document is embedded as it
+// is (the hub checks it).
+func appendOutput(dst []byte, o Output) []byte {
+	dst = append(dst, `{"action":`...)
+	dst = appendKey(dst, o.Action)
+	if len(o.Document) > 0 {
+		dst = append(dst, `,"document":`...)
+		dst = append(dst, o.Document...)
+	}
+	if o.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendKey(dst, o.Reason)
+	}
+	return append(dst, '}')
 }
 
 // errNotObject is returned by the member helpers for non-objects.
@@ -150,10 +167,11 @@ var errNotObject = errors.New("not a JSON object")
 // object doc, or nil if it has none.
 func Member(doc json.RawMessage, key string) (json.RawMessage, error) {
 	var found json.RawMessage
-	err := members(doc, func(k string, v json.RawMessage) {
+	err := eachMember(doc, func(k string, v []byte) bool {
 		if k == key {
 			found = v
 		}
+		return true
 	})
 	return found, err
 }
@@ -175,8 +193,7 @@ func With(doc json.RawMessage, key string, value json.RawMessage) (json.RawMessa
 			out = append(out, ',')
 		}
 		n++
-		kb, _ := json.Marshal(k)
-		out = append(out, kb...)
+		out = appendKey(out, k)
 		out = append(out, ':')
 		if k == key && !seen {
 			seen = true
@@ -200,25 +217,8 @@ func With(doc json.RawMessage, key string, value json.RawMessage) (json.RawMessa
 
 // members calls fn for every top-level member of the object doc, in order.
 func members(doc json.RawMessage, fn func(k string, v json.RawMessage)) error {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errNotObject
-	}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, _ := kt.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
+	return eachMember(doc, func(k string, v []byte) bool {
 		fn(k, v)
-	}
-	return nil
+		return true
+	})
 }

@@ -1,0 +1,290 @@
+package resolver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A small JSON scanner: the SDK finds members and skips values without
+// building values or going through reflection, which in a wasm guest is
+// most of the cost of a call. Strings are unescaped only when they contain
+// a backslash.
+
+const maxDepth = 128
+
+var errSyntax = errors.New("invalid JSON")
+
+func syntaxErr(b []byte, i int, what string) error {
+	return fmt.Errorf("%w: %s at offset %d", errSyntax, what, i)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset just after the JSON value that starts at i
+// (no leading space).
+func skipValue(b []byte, i, depth int) (int, error) {
+	if i >= len(b) {
+		return i, syntaxErr(b, i, "unexpected end")
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end, _, err := scanString(b, i)
+		return end, err
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return i, syntaxErr(b, i, "nesting too deep")
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == closer {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			if c == '{' {
+				if i >= len(b) || b[i] != '"' {
+					return i, syntaxErr(b, i, "expected a key")
+				}
+				if i, _, err = scanString(b, i); err != nil {
+					return i, err
+				}
+				i = skipSpace(b, i)
+				if i >= len(b) || b[i] != ':' {
+					return i, syntaxErr(b, i, "expected ':'")
+				}
+				i = skipSpace(b, i+1)
+			}
+			if i, err = skipValue(b, i, depth+1); err != nil {
+				return i, err
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return i, syntaxErr(b, i, "unexpected end")
+			}
+			if b[i] == closer {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return i, syntaxErr(b, i, "expected ',' or a closing bracket")
+			}
+			i = skipSpace(b, i+1)
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		j := i + 1
+		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		return j, nil
+	case c == 't':
+		return literal(b, i, "true")
+	case c == 'f':
+		return literal(b, i, "false")
+	case c == 'n':
+		return literal(b, i, "null")
+	}
+	return i, syntaxErr(b, i, "unexpected character")
+}
+
+func literal(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return i, syntaxErr(b, i, "bad literal")
+}
+
+// scanString returns the end of the string starting at i and whether it
+// has escapes. It jumps from quote to quote with bytes.IndexByte, which is
+// hand-written wasm in the Go runtime and much faster than a loop here.
+func scanString(b []byte, i int) (int, bool, error) {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return len(b), false, syntaxErr(b, i, "unterminated string")
+		}
+		q := j + k
+		n := 0 // backslashes right before the quote
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, bytes.IndexByte(b[i+1:q], '\\') >= 0, nil
+		}
+		j = q + 1
+	}
+}
+
+// stringValue decodes the JSON string at b[i:end].
+func stringValue(b []byte, i, end int, escaped bool) (string, error) {
+	if !escaped {
+		return string(b[i+1 : end-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b[i:end], &s)
+	return s, err
+}
+
+// EachMember calls fn for every member of the JSON object doc, in order,
+// with the raw value (a subslice of doc); fn returns false to stop. It checks
+// the structure (brackets, strings, nesting up to 128, nothing after the
+// object), not numbers or UTF-8.
+func EachMember(doc []byte, fn func(key string, value []byte) bool) error { return eachMember(doc, fn) }
+
+// DecodeString decodes a raw JSON string value.
+func DecodeString(raw []byte) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", errors.New("not a JSON string")
+	}
+	end, esc, err := scanString(raw, 0)
+	if err != nil {
+		return "", err
+	}
+	if end != len(raw) {
+		return "", syntaxErr(raw, end, "data after the string")
+	}
+	return stringValue(raw, 0, end, esc)
+}
+
+func eachMember(doc []byte, fn func(key string, value []byte) bool) error {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return errNotObject
+	}
+	i = skipSpace(doc, i+1)
+	if i < len(doc) && doc[i] == '}' {
+		return trailing(doc, i+1)
+	}
+	for {
+		if i >= len(doc) || doc[i] != '"' {
+			return syntaxErr(doc, i, "expected a key")
+		}
+		kend, esc, err := scanString(doc, i)
+		if err != nil {
+			return err
+		}
+		key, err := stringValue(doc, i, kend, esc)
+		if err != nil {
+			return err
+		}
+		i = skipSpace(doc, kend)
+		if i >= len(doc) || doc[i] != ':' {
+			return syntaxErr(doc, i, "expected ':'")
+		}
+		i = skipSpace(doc, i+1)
+		vend, err := skipValue(doc, i, 1)
+		if err != nil {
+			return err
+		}
+		if !fn(key, doc[i:vend]) {
+			return nil
+		}
+		i = skipSpace(doc, vend)
+		if i >= len(doc) {
+			return syntaxErr(doc, i, "unexpected end")
+		}
+		if doc[i] == '}' {
+			return trailing(doc, i+1)
+		}
+		if doc[i] != ',' {
+			return syntaxErr(doc, i, "expected ',' or '}'")
+		}
+		i = skipSpace(doc, i+1)
+	}
+}
+
+func trailing(doc []byte, i int) error {
+	if skipSpace(doc, i) != len(doc) {
+		return syntaxErr(doc, i, "data after the value")
+	}
+	return nil
+}
+
+// Elements returns the elements of the JSON array arr as raw subslices.
+func Elements(arr json.RawMessage) ([]json.RawMessage, error) {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return nil, errors.New("not a JSON array")
+	}
+	var out []json.RawMessage
+	i = skipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return out, trailing(arr, i+1)
+	}
+	for {
+		end, err := skipValue(arr, i, 1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, arr[i:end])
+		i = skipSpace(arr, end)
+		if i >= len(arr) {
+			return nil, syntaxErr(arr, i, "unexpected end")
+		}
+		if arr[i] == ']' {
+			return out, trailing(arr, i+1)
+		}
+		if arr[i] != ',' {
+			return nil, syntaxErr(arr, i, "expected ',' or ']'")
+		}
+		i = skipSpace(arr, i+1)
+	}
+}
+
+// decodeInput fills in from the input object without reflection.
+func decodeInput(b []byte, in *Input) error {
+	var ferr error
+	err := eachMember(b, func(k string, v []byte) bool {
+		switch k {
+		case "kind", "container", "id":
+			var s string
+			if len(v) == 0 || v[0] != '"' {
+				ferr = fmt.Errorf("input %s is not a string", k)
+				return false
+			}
+			end, esc, err := scanString(v, 0)
+			if err == nil {
+				s, err = stringValue(v, 0, end, esc)
+			}
+			if err != nil {
+				ferr = err
+				return false
+			}
+			switch k {
+			case "kind":
+				in.Kind = s
+			case "container":
+				in.Container = s
+			default:
+				in.ID = s
+			}
+		case "incoming":
+			in.Incoming = v
+		case "existing":
+			in.Existing = v
+		case "base":
+			in.Base = v
+		case "isTombstone":
+			in.IsTombstone = string(v) == "true"
+		case "conflicting":
+			if string(v) == "null" {
+				return true
+			}
+			in.Conflicting, ferr = Elements(v)
+			return ferr == nil
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}

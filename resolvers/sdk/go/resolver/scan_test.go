@@ -1,0 +1,65 @@
+package resolver
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzMember checks the scanner against encoding/json: where both accept a
+// document, they agree on its members.
+func FuzzMember(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":"x\"y","c":[1,{"d":null}],"e\\u0041":true}`, `{}`, `{"a":"\\\\"}`, `[1]`, `{"a":1}x`, `{"a":"\\"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var want map[string]json.RawMessage
+		werr := json.Unmarshal(doc, &want)
+		got := map[string]json.RawMessage{}
+		gerr := members(doc, func(k string, v json.RawMessage) { got[k] = v })
+		if werr != nil || !utf8.Valid(doc) {
+			return // the scanner may accept more (it checks neither numbers nor UTF-8, which the hub did)
+		}
+		if gerr != nil {
+			t.Fatalf("members(%q) = %v, encoding/json accepts it", doc, gerr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("members(%q): %d members, encoding/json %d", doc, len(got), len(want))
+		}
+		for k, v := range want {
+			if string(got[k]) != string(v) {
+				t.Fatalf("members(%q)[%q] = %s, want %s", doc, k, got[k], v)
+			}
+		}
+	})
+}
+
+func TestWith(t *testing.T) {
+	got, err := With(json.RawMessage(`{"id":"a", "count": 1,"x":{"count":2}}`), "count", json.RawMessage(`5`))
+	if err != nil || string(got) != `{"id":"a","count":5,"x":{"count":2}}` {
+		t.Fatalf("With() = %s, %v", got, err)
+	}
+	got, err = With(json.RawMessage(`{}`), "count", json.RawMessage(`5`))
+	if err != nil || string(got) != `{"count":5}` {
+		t.Fatalf("With() on {} = %s, %v", got, err)
+	}
+	if _, err := With(json.RawMessage(`[1]`), "count", json.RawMessage(`5`)); err == nil {
+		t.Fatal("With() on an array: no error")
+	}
+}
+
+func TestRun(t *testing.T) {
+	out := Run(func(in *Input) Output {
+		if in.Kind != "replace" || in.ID != "a\"b" || string(in.Existing) != `{"id":"a\"b"}` || !in.IncomingDeleted() || len(in.Conflicting) != 1 {
+			return Defer("bad input decoding")
+		}
+		panic("boom")
+	}, []byte(`{"kind":"replace","container":"c","id":"a\"b","incoming":null,"existing":{"id":"a\"b"},"base":null,"isTombstone":true,"conflicting":[{"x":1}]}`))
+	var o Output
+	if err := json.Unmarshal(out, &o); err != nil || o.Action != "defer" || o.Reason != "resolver panicked: boom" {
+		t.Fatalf("Run() = %s (%v), want a defer for the panic", out, err)
+	}
+	if out := Run(func(*Input) Output { return KeepIncoming() }, []byte(`{"kind":`)); !json.Valid(out) || string(out[:18]) != `{"action":"defer",` {
+		t.Fatalf("Run() on bad input = %s, want a defer", out)
+	}
+}
