@@ -1,0 +1,34 @@
+;; Part of the hostile corpus of the resolver host's tests (wasmhost): each
+;; module is a valid ABI v1 resolver (resolvers/ABI.md) but for one thing.
+;; Built by resolvers/build.sh into the .wasm next to it.
+;;
+;; memory-bomb: edgesync_resolve grows the memory until memory.grow fails,
+;; in steps of 1024 pages halved down to 1 page (so that it reaches the
+;; limit exactly), then traps. The host must classify it as reason "memory".
+(module
+  (memory (export "memory") 2)
+  (func (export "edgesync_abi_v1"))
+  ;; A correct input buffer at 64 KiB (the memory grows to fit the input).
+  (func (export "edgesync_input") (param $len i32) (result i32)
+    (local $missing i32)
+    (local.set $missing
+      (i32.sub
+        (i32.add (i32.const 1)
+          (i32.shr_u (i32.add (local.get $len) (i32.const 65535)) (i32.const 16)))
+        (memory.size)))
+    (if (i32.gt_s (local.get $missing) (i32.const 0))
+      (then
+        (if (i32.eq (memory.grow (local.get $missing)) (i32.const -1))
+          (then (return (i32.const 0))))))
+    (i32.const 65536))
+  (func (export "edgesync_resolve") (param $len i32) (result i64)
+    (local $step i32)
+    (local.set $step (i32.const 1024))
+    (loop $grow
+      (if (i32.ne (memory.grow (local.get $step)) (i32.const -1))
+        (then (br $grow)))
+      (if (i32.gt_u (local.get $step) (i32.const 1))
+        (then
+          (local.set $step (i32.shr_u (local.get $step) (i32.const 1)))
+          (br $grow))))
+    (unreachable)))

@@ -1,0 +1,28 @@
+;; Part of the hostile corpus of the resolver host's tests (wasmhost): each
+;; module is a valid ABI v1 resolver (resolvers/ABI.md) but for one thing.
+;; Built by resolvers/build.sh into the .wasm next to it.
+;;
+;; out-of-bounds: edgesync_resolve returns an output of 21 bytes that starts
+;; at the end of its memory, so that none of it is inside (reason "output").
+(module
+  (memory (export "memory") 2)
+  (func (export "edgesync_abi_v1"))
+  ;; A correct input buffer at 64 KiB (the memory grows to fit the input).
+  (func (export "edgesync_input") (param $len i32) (result i32)
+    (local $missing i32)
+    (local.set $missing
+      (i32.sub
+        (i32.add (i32.const 1)
+          (i32.shr_u (i32.add (local.get $len) (i32.const 65535)) (i32.const 16)))
+        (memory.size)))
+    (if (i32.gt_s (local.get $missing) (i32.const 0))
+      (then
+        (if (i32.eq (memory.grow (local.get $missing)) (i32.const -1))
+          (then (return (i32.const 0))))))
+    (i32.const 65536))
+  (func (export "edgesync_resolve") (param $len i32) (result i64)
+    (i64.or
+      (i64.shl
+        (i64.extend_i32_u (i32.shl (memory.size) (i32.const 16)))  ;; the memory's size in bytes
+        (i64.const 32))
+      (i64.const 21))))
