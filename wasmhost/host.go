@@ -135,6 +135,9 @@ type Host struct {
 	rt     wazero.Runtime
 	cache  wazero.CompilationCache
 	wasi   map[string]bool // the WASI functions a guest may import
+	// unmetered skips fuel instrumentation: only for measuring what metering
+	// costs (export_test.go); such a host has no fuel limit.
+	unmetered bool
 }
 
 // New creates a Host.
@@ -207,6 +210,9 @@ func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	metered, err := meter.Instrument(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if h.unmetered {
+		metered = wasm
 	}
 	cm, err := h.rt.CompileModule(ctx, metered)
 	if err != nil {
@@ -306,6 +312,19 @@ type instance struct {
 	buf     []byte // the host's input buffer, reused
 }
 
+func (inst *instance) setFuel(n int64) {
+	if inst.fuel != nil {
+		inst.fuel.Set(uint64(n))
+	}
+}
+
+func (inst *instance) getFuel() int64 {
+	if inst.fuel == nil {
+		return 0
+	}
+	return int64(inst.fuel.Get())
+}
+
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	log := &boundedBuffer{max: maxLogBytes}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithStdout(log).WithStderr(log)
@@ -316,13 +335,16 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	inst := &instance{mod: mod, mem: mod.ExportedMemory(exportMemory), input: mod.ExportedFunction(exportInput),
 		resolve: mod.ExportedFunction(exportCall), log: log}
 	g, ok := mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
+	if m.h.unmetered {
+		g, ok = nil, true
+	}
 	if !ok || inst.mem == nil || inst.input == nil || inst.resolve == nil {
 		_ = mod.Close(ctx)
 		return nil, callErr(ReasonInit, "instance lacks its exports")
 	}
 	inst.fuel = g
 	if init := mod.ExportedFunction(exportInit); init != nil {
-		g.Set(uint64(m.h.limits.InitFuel))
+		inst.setFuel(m.h.limits.InitFuel)
 		if _, err := init.Call(ctx); err != nil {
 			cerr := m.h.classify(inst, err)
 			_ = mod.Close(ctx)
@@ -343,7 +365,7 @@ func logSuffix(b *boundedBuffer) string {
 func (h *Host) classify(inst *instance, err error) *CallError {
 	var exit *sys.ExitError
 	switch {
-	case int64(inst.fuel.Get()) < 0:
+	case inst.getFuel() < 0:
 		return callErr(ReasonFuel, "out of fuel (limit %d)", h.limits.Fuel)
 	case inst.mem.Size() >= uint32(h.limits.MemoryPages)*65536-65536:
 		return callErr(ReasonMemory, "memory limit of %d MiB reached: %v", h.limits.MemoryPages/16, err)
@@ -458,7 +480,7 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 		_ = inst.mod.Close(ctx)
 		return res, err
 	}
-	inst.fuel.Set(uint64(m.h.limits.Fuel))
+	inst.setFuel(m.h.limits.Fuel)
 	inst.stack[0] = uint64(uint32(n))
 	if err := inst.input.CallWithStack(ctx, inst.stack[:]); err != nil {
 		return fail(m.h.classify(inst, err))
@@ -474,7 +496,7 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	if err := inst.resolve.CallWithStack(ctx, inst.stack[:]); err != nil {
 		return fail(m.h.classify(inst, err))
 	}
-	res.FuelUsed = m.h.limits.Fuel - int64(inst.fuel.Get())
+	res.FuelUsed = m.h.limits.Fuel - inst.getFuel()
 	res.Memory = inst.mem.Size()
 	out := inst.stack[0]
 	optr, olen := uint32(out>>32), uint32(out)

@@ -1,15 +1,18 @@
 package wasmhost
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/resolvers/sdk/go/resolver"
 )
 
 // Actions a resolver may return.
@@ -104,19 +107,41 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // ParseOutput checks a resolver's output (resolvers/ABI.md) and returns the
-// decision. Errors are *CallError with reason "output".
+// decision. Errors are *CallError with reason "output". It checks the
+// decision's structure in one pass without re-encoding the document; the
+// hub then validates a merged document as it does every client document.
 func ParseOutput(b []byte) (replica.ResolverOutput, error) {
 	var out replica.ResolverOutput
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&out); err != nil {
+	var ferr error
+	seen := map[string]bool{}
+	err := resolver.EachMember(b, func(k string, v []byte) bool {
+		if seen[k] {
+			ferr = fmt.Errorf("member %q appears twice", k)
+			return false
+		}
+		seen[k] = true
+		switch k {
+		case "action":
+			out.Action, ferr = resolver.DecodeString(v)
+		case "reason":
+			out.Reason, ferr = resolver.DecodeString(v)
+			if ferr == nil && !utf8.ValidString(out.Reason) {
+				ferr = errors.New("reason is not valid UTF-8")
+			}
+		case "document":
+			if string(v) != "null" {
+				out.Document = v
+			}
+		default:
+			ferr = fmt.Errorf("unknown member %q (want action, document, reason)", k)
+		}
+		return ferr == nil
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return out, callErr(ReasonOutput, "output is not a valid decision: %v (output starts %q)", err, preview(b))
-	}
-	if dec.More() {
-		return out, callErr(ReasonOutput, "output has data after the decision (output starts %q)", preview(b))
-	}
-	if _, err := dec.Token(); err == nil {
-		return out, callErr(ReasonOutput, "output has data after the decision (output starts %q)", preview(b))
 	}
 	switch out.Action {
 	case ActionIncoming, ActionExisting, ActionDelete, ActionDefer:
@@ -124,11 +149,9 @@ func ParseOutput(b []byte) (replica.ResolverOutput, error) {
 			return out, callErr(ReasonOutput, "action %q takes no document (only %q does)", out.Action, ActionMerge)
 		}
 	case ActionMerge:
-		d := bytes.TrimSpace(out.Document)
-		if len(d) == 0 || d[0] != '{' {
+		if len(out.Document) == 0 || out.Document[0] != '{' {
 			return out, callErr(ReasonOutput, "action %q needs a document that is a JSON object", ActionMerge)
 		}
-		out.Document = d
 	case "":
 		return out, callErr(ReasonOutput, "output has no action (want incoming, existing, merge, delete or defer)")
 	default:

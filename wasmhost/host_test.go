@@ -1,0 +1,219 @@
+package wasmhost_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/wasmhost"
+	"github.com/edgesync/edgesync/wasmhost/resolvertest"
+)
+
+// fixtures are the built resolvers (resolvers/build.sh).
+const fixtures = "../testdata/resolvers"
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures, name))
+	if err != nil {
+		t.Fatalf("fixture: %v (rebuild with resolvers/build.sh)", err)
+	}
+	return b
+}
+
+func newHost(t testing.TB, l wasmhost.Limits) *wasmhost.Host {
+	t.Helper()
+	ctx := context.Background()
+	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: l, Instances: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(ctx) })
+	return h
+}
+
+var cartInput = replica.ResolverInput{Kind: "replace", Container: "carts", ID: "c1",
+	Base:        json.RawMessage(`{"id":"c1","owner":"ann","items":["phone"]}`),
+	Existing:    json.RawMessage(`{"id":"c1","owner":"ann","items":[]}`),
+	Incoming:    json.RawMessage(`{"id":"c1","owner":"ann","items":["phone","book"]}`),
+	Conflicting: []json.RawMessage{}}
+
+func TestHost_Compile_refuses(t *testing.T) {
+	h := newHost(t, wasmhost.Limits{ModuleBytes: 8 << 20})
+	tests := []struct {
+		name    string
+		wasm    []byte
+		tooBig  bool
+		message string
+	}{
+		{name: "garbage", wasm: readFixture(t, "malicious/garbage.wasm"), message: "not a WebAssembly binary"},
+		{name: "empty", wasm: nil, message: "not a WebAssembly binary"},
+		{name: "missing export", wasm: readFixture(t, "malicious/missing-export.wasm"), message: "missing export edgesync_resolve"},
+		{name: "wrong abi", wasm: readFixture(t, "malicious/wrong-abi.wasm"), message: "wrong ABI version: module exports edgesync_abi_v2"},
+		{name: "forbidden import", wasm: readFixture(t, "malicious/forbidden-import.wasm"), message: "forbidden import env."},
+		{name: "command module", wasm: readFixture(t, "malicious/start.wasm"), message: "exports _start"},
+		{name: "trap in _initialize", wasm: readFixture(t, "malicious/trap-init.wasm"), message: "_initialize: trap"},
+		{name: "too large", wasm: make([]byte, 8<<20+1), tooBig: true, message: "limit 8388608"},
+		{name: "truncated", wasm: readFixture(t, "counter.wasm")[:4096], message: "invalid resolver module"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.Compile(context.Background(), tt.wasm)
+			want := wasmhost.ErrInvalidModule
+			if tt.tooBig {
+				want = wasmhost.ErrModuleTooLarge
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("Compile() = %v, want %v", err, want)
+			}
+			if !strings.Contains(err.Error(), tt.message) {
+				t.Fatalf("Compile() = %q, want it to say %q", err, tt.message)
+			}
+		})
+	}
+}
+
+// TestHost_malicious runs each hostile module twice (the second call gets a
+// fresh instance and must fail the same way), and checks that a good
+// resolver on the same host still works after each.
+func TestHost_malicious(t *testing.T) {
+	h := newHost(t, wasmhost.Limits{Fuel: 20_000_000, MemoryPages: 256})
+	ctx := context.Background()
+	good, err := h.Compile(ctx, readFixture(t, "cart-merge-c.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ file, reason string }{
+		{"infinite-loop.wasm", wasmhost.ReasonFuel},
+		{"recursion.wasm", wasmhost.ReasonFuel},
+		{"memory-bomb.wasm", wasmhost.ReasonMemory},
+		{"huge-output.wasm", wasmhost.ReasonOutput},
+		{"invalid-json.wasm", wasmhost.ReasonOutput},
+		{"bad-action.wasm", wasmhost.ReasonOutput},
+		{"trap.wasm", wasmhost.ReasonTrap},
+		{"out-of-bounds.wasm", wasmhost.ReasonOutput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			m, err := h.Compile(ctx, readFixture(t, "malicious/"+tt.file))
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			defer m.Close(ctx)
+			for range 2 {
+				_, _, err := m.Resolve(ctx, cartInput)
+				var ce *wasmhost.CallError
+				if !errors.As(err, &ce) || ce.Reason != tt.reason {
+					t.Fatalf("Resolve() = %v, want reason %q", err, tt.reason)
+				}
+			}
+			if st := m.Stats(); st.Calls != 2 || st.Failures[tt.reason] != 2 {
+				t.Fatalf("Stats() = %+v, want 2 calls failing with %s", st, tt.reason)
+			}
+			out, _, err := good.Resolve(ctx, cartInput)
+			if err != nil || out.Action != "merge" {
+				t.Fatalf("good resolver after %s: %v, %+v", tt.file, err, out)
+			}
+		})
+	}
+}
+
+// TestExamples is the ABI against every SDK: the same cases, the same
+// answers, from the Go and the C builds of each example.
+func TestExamples(t *testing.T) {
+	cart := []resolvertest.Case{
+		{Name: "seed: one side removes the phone, the other adds a book", Base: `{"id":"c1","owner":"ann","items":["phone"]}`,
+			Existing: `{"id":"c1","owner":"ann","items":[]}`, Incoming: `{"id":"c1","owner":"ann","items":["phone","book"]}`,
+			Want: resolvertest.Merged(`{"id":"c1","owner":"ann","items":["book"]}`)},
+		{Name: "both add", Base: `{"id":"c1","items":["a"]}`, Existing: `{"id":"c1","items":["a","b"]}`, Incoming: `{"id":"c1","items":["a","c"]}`,
+			Want: resolvertest.Merged(`{"id":"c1","items":["a","b","c"]}`)},
+		{Name: "objects as elements", Base: `{"id":"c1","items":[{"sku":1}]}`, Existing: `{"id":"c1","items":[{"sku":1},{"sku":2}]}`,
+			Incoming: `{"id":"c1","items":[]}`, Want: resolvertest.Merged(`{"id":"c1","items":[{"sku":2}]}`)},
+		{Name: "insert conflict unions", Existing: `{"id":"c1","items":["a"]}`, Incoming: `{"id":"c1","items":["b"]}`,
+			Want: resolvertest.Merged(`{"id":"c1","items":["a","b"]}`)},
+		{Name: "incoming delete wins", Base: `{"id":"c1","items":[]}`, Existing: `{"id":"c1","items":["a"]}`, Incoming: "",
+			Want: resolvertest.Action("incoming")},
+		{Name: "existing delete wins", Base: `{"id":"c1","items":[]}`, Existing: "", Incoming: `{"id":"c1","items":["a"]}`,
+			Want: resolvertest.Action("existing")},
+	}
+	counter := []resolvertest.Case{
+		{Name: "both increment", Base: `{"id":"k","count":10}`, Existing: `{"id":"k","count":13}`, Incoming: `{"id":"k","count":11}`,
+			Want: resolvertest.Merged(`{"id":"k","count":14}`)},
+		{Name: "one decrements", Base: `{"id":"k","count":10,"label":"x"}`, Existing: `{"id":"k","count":7,"label":"x"}`,
+			Incoming: `{"id":"k","count":12,"label":"x"}`, Want: resolvertest.Merged(`{"id":"k","count":9,"label":"x"}`)},
+		{Name: "insert conflict adds", Existing: `{"id":"k","count":2}`, Incoming: `{"id":"k","count":3}`,
+			Want: resolvertest.Merged(`{"id":"k","count":5}`)},
+		{Name: "incoming delete wins", Base: `{"id":"k","count":1}`, Existing: `{"id":"k","count":2}`, Incoming: "",
+			Want: resolvertest.Action("incoming")},
+	}
+	for _, file := range []string{"cart-merge.wasm", "cart-merge-c.wasm"} {
+		t.Run(file, func(t *testing.T) { resolvertest.Load(t, filepath.Join(fixtures, file)).Run(t, cart) })
+	}
+	for _, file := range []string{"counter.wasm", "counter-c.wasm"} {
+		t.Run(file, func(t *testing.T) { resolvertest.Load(t, filepath.Join(fixtures, file)).Run(t, counter) })
+	}
+	t.Run("prefer-incoming.wasm", func(t *testing.T) {
+		resolvertest.Load(t, filepath.Join(fixtures, "prefer-incoming.wasm")).Run(t, []resolvertest.Case{
+			{Name: "replace", Base: `{"id":"a"}`, Existing: `{"id":"a","v":1}`, Incoming: `{"id":"a","v":2}`, Want: resolvertest.Action("incoming")},
+		})
+	})
+}
+
+// TestHost_deterministic checks that the same input gives the same output
+// and the same fuel on fresh instances.
+func TestHost_deterministic(t *testing.T) {
+	ctx := context.Background()
+	for _, file := range []string{"cart-merge.wasm", "cart-merge-c.wasm"} {
+		t.Run(file, func(t *testing.T) {
+			var outs []string
+			var fuels []int64
+			for range 2 {
+				h := newHost(t, wasmhost.Limits{})
+				m, err := h.Compile(ctx, readFixture(t, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, res, err := m.Resolve(ctx, cartInput)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs, fuels = append(outs, string(res.Output)), append(fuels, res.FuelUsed)
+			}
+			if outs[0] != outs[1] || fuels[0] != fuels[1] {
+				t.Fatalf("two runs differ: %q/%d vs %q/%d", outs[0], fuels[0], outs[1], fuels[1])
+			}
+			if fuels[0] <= 0 {
+				t.Fatalf("FuelUsed = %d, want > 0", fuels[0])
+			}
+		})
+	}
+}
+
+func TestHost_inputLimit(t *testing.T) {
+	h := newHost(t, wasmhost.Limits{InputBytes: 1024})
+	ctx := context.Background()
+	m, err := h.Compile(ctx, readFixture(t, "prefer-incoming.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cartInput
+	in.Incoming = json.RawMessage(`{"id":"c1","pad":"` + strings.Repeat("x", 2000) + `"}`)
+	_, _, err = m.Resolve(ctx, in)
+	var ce *wasmhost.CallError
+	if !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonInput {
+		t.Fatalf("Resolve() = %v, want reason input", err)
+	}
+	// Conflicting versions are trimmed to fit, not refused.
+	in = cartInput
+	for range 40 {
+		in.Conflicting = append(in.Conflicting, json.RawMessage(`{"id":"c1","pad":"`+strings.Repeat("y", 100)+`"}`))
+	}
+	if _, _, err := m.Resolve(ctx, in); err != nil {
+		t.Fatalf("Resolve() with many conflicting = %v, want them trimmed", err)
+	}
+}
