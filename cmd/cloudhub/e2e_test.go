@@ -527,6 +527,9 @@ type e2eRecord struct {
 	Tentative bool            `json:"tentative"`
 	Outcome   string          `json:"outcome"`
 	Reason    string          `json:"reason"`
+	Policy    string          `json:"policy"`
+	Resolver  string          `json:"resolver"`
+	Resolves  string          `json:"resolves"`
 }
 
 // changes reads a container's whole change feed, a page at a time.
@@ -561,6 +564,7 @@ type e2eConflict struct {
 	Loser     string           `json:"loser"`
 	WinnerLSN int64            `json:"winnerLsn"`
 	Reason    string           `json:"reason"`
+	Resolver  string           `json:"resolver"`
 	Incoming  *e2eConflictSide `json:"incoming"`
 	Existing  *e2eConflictSide `json:"existing"`
 	Base      *e2eConflictSide `json:"base"`
