@@ -122,6 +122,7 @@ for name in counter cart-merge; do
 	mv "$tmp/$name.wasm" "$out/$name.wasm"
 	built "$out/$name.wasm"
 done
+go env GOVERSION >"$out/go-version.txt"
 
 # ---- AssemblyScript (resolvers/sdk/assemblyscript) -------------------------
 #
