@@ -4,6 +4,7 @@ package meter
 type frame struct {
 	op   byte  // opBlock, opLoop, opIf, opElse, or opEnd for the function
 	site int32 // the site charged for the instructions of this frame
+	open int32 // the enclosing site where the block or if was opened
 }
 
 // site is a place that charges fuel: a function entry, a loop header, or a
@@ -15,7 +16,18 @@ type site struct {
 	pos  int   // where the fuel code goes, an offset in the module
 	cost int64 // instructions charged there
 	join bool  // a join point: no charge is written when it costs nothing
+	// into is, for a join point, the site where its block or if opened:
+	// every path to the join point passed that site's charge since the
+	// last loop header or call, so a small join point's cost can be
+	// charged there instead (folded), saving a charge for a few
+	// instructions at the price of charging them when skipped.
+	into   int32
+	folded bool
 }
+
+// foldBelow is the cost under which a join point is folded into the site
+// where its block opened.
+const foldBelow = 16
 
 // Opcodes the decoder treats specially or writes.
 const (
@@ -87,6 +99,14 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 	if err := c.expr(body, true); err != nil {
 		return nil, err
 	}
+	// Fold small join points, the last first, so that a chain of them
+	// ends in the first site that is not folded.
+	for i := len(c.sites) - 1; i > 0; i-- {
+		if s := &c.sites[i]; s.join && s.cost > 0 && s.cost < foldBelow {
+			s.folded = true
+			c.sites[s.into].cost += s.cost
+		}
+	}
 	if body.remaining() != 0 {
 		return nil, errorAt(body.pos, ErrMalformed, "%d bytes after the end of the function body", body.remaining())
 	}
@@ -98,8 +118,8 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 	bodyAt := len(w)
 	from := localsAt
 	for _, s := range c.sites {
-		if s.join && s.cost == 0 {
-			continue // only `end`s follow: nothing runs there
+		if s.join && (s.cost == 0 || s.folded) {
+			continue // nothing runs there, or charged where its block opened
 		}
 		w = append(w, r.b[from:s.pos]...)
 		from = s.pos
@@ -161,13 +181,13 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 		charged := top.site
 		switch op {
 		case opEnd:
-			closed := top.op
+			closed, open := top.op, top.open
 			c.frames = c.frames[:len(c.frames)-1]
 			if len(c.frames) > 0 && closed != opLoop {
 				// A join point: branches to a block and the then arm of an
 				// if land here. (Code after a loop is reached only by
 				// falling out of it: it stays with the enclosing site.)
-				site, err := c.newSite(r.pos, at, true)
+				site, err := c.newSite(r.pos, at, true, open)
 				if err != nil {
 					return err
 				}
@@ -179,7 +199,7 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 				return errorAt(at, ErrMalformed, "else without if")
 			}
 			top.op = opElse
-			site, err := c.newSite(r.pos, at, true)
+			site, err := c.newSite(r.pos, at, true, top.open)
 			if err != nil {
 				return err
 			}
@@ -189,12 +209,12 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 			if err := blockType(r); err != nil {
 				return err
 			}
-			c.frames = append(c.frames, frame{op: op, site: charged})
+			c.frames = append(c.frames, frame{op: op, site: charged, open: charged})
 		case opLoop:
 			if err := blockType(r); err != nil {
 				return err
 			}
-			site, err := c.newSite(r.pos, at, false)
+			site, err := c.newSite(r.pos, at, false, 0)
 			if err != nil {
 				return err
 			}
@@ -253,11 +273,11 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 }
 
 // newSite records a site at pos (the instruction at at opened it).
-func (c *bodyCoder) newSite(pos, at int, join bool) (int32, error) {
+func (c *bodyCoder) newSite(pos, at int, join bool, into int32) (int32, error) {
 	if len(c.sites) >= 1<<31-1 {
 		return 0, errorAt(at, ErrLimit, "too many loops and blocks in one function")
 	}
-	c.sites = append(c.sites, site{pos: pos, join: join})
+	c.sites = append(c.sites, site{pos: pos, join: join, into: into})
 	return int32(len(c.sites) - 1), nil
 }
 
