@@ -106,6 +106,10 @@ var registered Func
 // it from init.
 func Register(fn Func) { registered = fn }
 
+// Registered returns the function registered in init, so that a native test
+// can call it through Run exactly as the wasm build does.
+func Registered() Func { return registered }
+
 // Run decodes input, calls fn and encodes its output: what the wasm export
 // does on every call. A panic in fn becomes a "defer" with the panic's text,
 // so one bad input does not kill the instance.
