@@ -171,11 +171,10 @@ var errNotObject = errors.New("not a JSON object")
 // object doc, or nil if it has none.
 func Member(doc json.RawMessage, key string) (json.RawMessage, error) {
 	var found json.RawMessage
-	err := eachMember(doc, func(k string, v []byte) bool {
+	err := members(doc, func(k string, v json.RawMessage) {
 		if k == key {
 			found = v
 		}
-		return true
 	})
 	return found, err
 }
@@ -219,8 +218,15 @@ func With(doc json.RawMessage, key string, value json.RawMessage) (json.RawMessa
 	return append(out, '}'), nil
 }
 
-// members calls fn for every top-level member of the object doc, in order.
+// members calls fn for every top-level member of the object doc, in order
+// (from the input's index when doc is one of its documents).
 func members(doc json.RawMessage, fn func(k string, v json.RawMessage)) error {
+	if ms, ok := lookup(doc); ok {
+		for _, m := range ms {
+			fn(m.key, m.value)
+		}
+		return nil
+	}
 	return eachMember(doc, func(k string, v []byte) bool {
 		fn(k, v)
 		return true

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"unsafe"
 )
 
 // A small JSON scanner: the SDK finds members and skips values without
@@ -156,48 +158,72 @@ func DecodeString(raw []byte) (string, error) {
 
 func eachMember(doc []byte, fn func(key string, value []byte) bool) error {
 	i := skipSpace(doc, 0)
-	if i >= len(doc) || doc[i] != '{' {
-		return errNotObject
+	end, err := scanObject(doc, i, fn)
+	if err != nil || end < 0 {
+		return err
 	}
-	i = skipSpace(doc, i+1)
-	if i < len(doc) && doc[i] == '}' {
-		return trailing(doc, i+1)
+	return trailing(doc, end)
+}
+
+// scanObject reads the object that starts at b[i], calling fn for each
+// member with its raw value, and returns the offset after the object (-1 if
+// fn stopped early).
+func scanObject(b []byte, i int, fn func(key string, value []byte) bool) (int, error) {
+	return scanMembers(b, i, func(key string, at int) (int, bool, error) {
+		end, err := skipValue(b, at, 1)
+		if err != nil {
+			return end, false, err
+		}
+		return end, fn(key, b[at:end]), nil
+	})
+}
+
+// scanMembers reads the object that starts at b[i]; for each member, value
+// reads the value that starts at b[at] and returns its end and whether to
+// go on. It returns the offset after the object (-1 if stopped early).
+func scanMembers(b []byte, i int, value func(key string, at int) (int, bool, error)) (int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return i, errNotObject
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
 	}
 	for {
-		if i >= len(doc) || doc[i] != '"' {
-			return syntaxErr(doc, i, "expected a key")
+		if i >= len(b) || b[i] != '"' {
+			return i, syntaxErr(b, i, "expected a key")
 		}
-		kend, esc, err := scanString(doc, i)
+		kend, esc, err := scanString(b, i)
 		if err != nil {
-			return err
+			return i, err
 		}
-		key, err := stringValue(doc, i, kend, esc)
+		key, err := stringValue(b, i, kend, esc)
 		if err != nil {
-			return err
+			return i, err
 		}
-		i = skipSpace(doc, kend)
-		if i >= len(doc) || doc[i] != ':' {
-			return syntaxErr(doc, i, "expected ':'")
+		i = skipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return i, syntaxErr(b, i, "expected ':'")
 		}
-		i = skipSpace(doc, i+1)
-		vend, err := skipValue(doc, i, 1)
+		i = skipSpace(b, i+1)
+		vend, goOn, err := value(key, i)
 		if err != nil {
-			return err
+			return i, err
 		}
-		if !fn(key, doc[i:vend]) {
-			return nil
+		if !goOn {
+			return -1, nil
 		}
-		i = skipSpace(doc, vend)
-		if i >= len(doc) {
-			return syntaxErr(doc, i, "unexpected end")
+		i = skipSpace(b, vend)
+		if i >= len(b) {
+			return i, syntaxErr(b, i, "unexpected end")
 		}
-		if doc[i] == '}' {
-			return trailing(doc, i+1)
+		if b[i] == '}' {
+			return i + 1, nil
 		}
-		if doc[i] != ',' {
-			return syntaxErr(doc, i, "expected ',' or '}'")
+		if b[i] != ',' {
+			return i, syntaxErr(b, i, "expected ',' or '}'")
 		}
-		i = skipSpace(doc, i+1)
+		i = skipSpace(b, i+1)
 	}
 }
 
@@ -239,52 +265,120 @@ func Elements(arr json.RawMessage) ([]json.RawMessage, error) {
 	}
 }
 
-// decodeInput fills in from the input object without reflection.
-func decodeInput(b []byte, in *Input) error {
-	var ferr error
-	err := eachMember(b, func(k string, v []byte) bool {
-		switch k {
-		case "kind", "container", "id":
-			var s string
-			if len(v) == 0 || v[0] != '"' {
-				ferr = fmt.Errorf("input %s is not a string", k)
-				return false
-			}
-			end, esc, err := scanString(v, 0)
-			if err == nil {
-				s, err = stringValue(v, 0, end, esc)
-			}
-			if err != nil {
-				ferr = err
-				return false
-			}
-			switch k {
-			case "kind":
-				in.Kind = s
-			case "container":
-				in.Container = s
-			default:
-				in.ID = s
-			}
-		case "incoming":
-			in.Incoming = v
-		case "existing":
-			in.Existing = v
-		case "base":
-			in.Base = v
-		case "isTombstone":
-			in.IsTombstone = string(v) == "true"
-		case "conflicting":
-			if string(v) == "null" {
-				return true
-			}
-			in.Conflicting, ferr = Elements(v)
-			return ferr == nil
+// member is one member of an indexed document.
+type member struct {
+	key   string
+	value []byte
+}
+
+// docIndex is the members of one document of the current input, found
+// while the input was decoded, so that Member and With need not scan it
+// again (scanning is most of a call's cost in a wasm guest).
+type docIndex struct {
+	ptr     *byte
+	n       int
+	members []member
+}
+
+// inputIndex indexes the documents of the input being resolved.
+type inputIndex struct{ docs [3]docIndex }
+
+var current atomic.Pointer[inputIndex]
+
+// lookup returns the members of doc if it is one of the current input's
+// documents (the same bytes, not just equal ones).
+func lookup(doc []byte) ([]member, bool) {
+	idx := current.Load()
+	if idx == nil || len(doc) == 0 {
+		return nil, false
+	}
+	for i := range idx.docs {
+		if d := &idx.docs[i]; d.ptr == unsafe.SliceData(doc) && d.n == len(doc) {
+			return d.members, true
 		}
-		return true
+	}
+	return nil, false
+}
+
+// decodeInput fills in from the input object without reflection, indexing
+// the members of incoming, existing and base on the way.
+func decodeInput(b []byte, in *Input) error {
+	idx := &inputIndex{}
+	current.Store(nil)
+	end, err := scanMembers(b, skipSpace(b, 0), func(k string, at int) (int, bool, error) {
+		slot := 0
+		switch k {
+		case "incoming":
+		case "existing":
+			slot = 1
+		case "base":
+			slot = 2
+		default:
+			end, err := skipValue(b, at, 1)
+			if err != nil {
+				return end, false, err
+			}
+			return end, true, in.set(k, b[at:end])
+		}
+		if at < len(b) && b[at] != '{' { // null (a delete or no base)
+			end, err := skipValue(b, at, 1)
+			if err != nil {
+				return end, false, err
+			}
+			return end, true, in.set(k, b[at:end])
+		}
+		d := &idx.docs[slot]
+		end, err := scanObject(b, at, func(key string, value []byte) bool {
+			d.members = append(d.members, member{key, value})
+			return true
+		})
+		if err != nil {
+			return end, false, err
+		}
+		d.ptr, d.n = &b[at], end-at
+		return end, true, in.set(k, b[at:end])
 	})
+	if err == nil {
+		err = trailing(b, end)
+	}
 	if err != nil {
 		return err
 	}
-	return ferr
+	current.Store(idx)
+	return nil
+}
+
+// set stores one member of the input.
+func (in *Input) set(k string, v []byte) error {
+	switch k {
+	case "kind", "container", "id":
+		s, err := DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("input %s: %v", k, err)
+		}
+		switch k {
+		case "kind":
+			in.Kind = s
+		case "container":
+			in.Container = s
+		default:
+			in.ID = s
+		}
+	case "incoming":
+		in.Incoming = v
+	case "existing":
+		in.Existing = v
+	case "base":
+		in.Base = v
+	case "isTombstone":
+		in.IsTombstone = string(v) == "true"
+	case "conflicting":
+		if string(v) == "null" {
+			return nil
+		}
+		var err error
+		in.Conflicting, err = Elements(v)
+		return err
+	}
+	return nil
 }
