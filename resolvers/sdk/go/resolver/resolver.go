@@ -136,10 +136,10 @@ func call(fn Func, in *Input) (o Output) {
 }
 
 // appendKey appends k as a JSON string (the fast path for plain ASCII).
-func appendKey(dst []byte, k string) []byte {
+func appendKey[S string | []byte](dst []byte, k S) []byte {
 	for i := 0; i < len(k); i++ {
 		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			kb, _ := json.Marshal(k)
+			kb, _ := json.Marshal(string(k))
 			return append(dst, kb...)
 		}
 	}
@@ -171,8 +171,8 @@ var errNotObject = errors.New("not a JSON object")
 // object doc, or nil if it has none.
 func Member(doc json.RawMessage, key string) (json.RawMessage, error) {
 	var found json.RawMessage
-	err := members(doc, func(k string, v json.RawMessage) {
-		if k == key {
+	err := members(doc, func(k []byte, v json.RawMessage) {
+		if string(k) == key {
 			found = v
 		}
 	})
@@ -191,14 +191,14 @@ func With(doc json.RawMessage, key string, value json.RawMessage) (json.RawMessa
 	out = append(out, '{')
 	seen := false
 	n := 0
-	err = members(doc, func(k string, v json.RawMessage) {
+	err = members(doc, func(k []byte, v json.RawMessage) {
 		if n > 0 {
 			out = append(out, ',')
 		}
 		n++
 		out = appendKey(out, k)
 		out = append(out, ':')
-		if k == key && !seen {
+		if string(k) == key && !seen {
 			seen = true
 			v = value
 		}
@@ -219,15 +219,16 @@ func With(doc json.RawMessage, key string, value json.RawMessage) (json.RawMessa
 }
 
 // members calls fn for every top-level member of the object doc, in order
-// (from the input's index when doc is one of its documents).
-func members(doc json.RawMessage, fn func(k string, v json.RawMessage)) error {
+// (from the input's index when doc is one of its documents). Keys are the
+// raw bytes: compare them with string(k) == key, which does not allocate.
+func members(doc json.RawMessage, fn func(k []byte, v json.RawMessage)) error {
 	if ms, ok := lookup(doc); ok {
 		for _, m := range ms {
 			fn(m.key, m.value)
 		}
 		return nil
 	}
-	return eachMember(doc, func(k string, v []byte) bool {
+	return eachMember(doc, func(k, v []byte) bool {
 		fn(k, v)
 		return true
 	})

@@ -139,7 +139,9 @@ func stringValue(b []byte, i, end int, escaped bool) (string, error) {
 // with the raw value (a subslice of doc); fn returns false to stop. It checks
 // the structure (brackets, strings, nesting up to 128, nothing after the
 // object), not numbers or UTF-8.
-func EachMember(doc []byte, fn func(key string, value []byte) bool) error { return eachMember(doc, fn) }
+func EachMember(doc []byte, fn func(key string, value []byte) bool) error {
+	return eachMember(doc, func(key, value []byte) bool { return fn(string(key), value) })
+}
 
 // DecodeString decodes a raw JSON string value.
 func DecodeString(raw []byte) (string, error) {
@@ -156,7 +158,7 @@ func DecodeString(raw []byte) (string, error) {
 	return stringValue(raw, 0, end, esc)
 }
 
-func eachMember(doc []byte, fn func(key string, value []byte) bool) error {
+func eachMember(doc []byte, fn func(key, value []byte) bool) error {
 	i := skipSpace(doc, 0)
 	end, err := scanObject(doc, i, fn)
 	if err != nil || end < 0 {
@@ -168,8 +170,8 @@ func eachMember(doc []byte, fn func(key string, value []byte) bool) error {
 // scanObject reads the object that starts at b[i], calling fn for each
 // member with its raw value, and returns the offset after the object (-1 if
 // fn stopped early).
-func scanObject(b []byte, i int, fn func(key string, value []byte) bool) (int, error) {
-	return scanMembers(b, i, func(key string, at int) (int, bool, error) {
+func scanObject(b []byte, i int, fn func(key, value []byte) bool) (int, error) {
+	return scanMembers(b, i, func(key []byte, at int) (int, bool, error) {
 		end, err := skipValue(b, at, 1)
 		if err != nil {
 			return end, false, err
@@ -181,7 +183,7 @@ func scanObject(b []byte, i int, fn func(key string, value []byte) bool) (int, e
 // scanMembers reads the object that starts at b[i]; for each member, value
 // reads the value that starts at b[at] and returns its end and whether to
 // go on. It returns the offset after the object (-1 if stopped early).
-func scanMembers(b []byte, i int, value func(key string, at int) (int, bool, error)) (int, error) {
+func scanMembers(b []byte, i int, value func(key []byte, at int) (int, bool, error)) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return i, errNotObject
 	}
@@ -197,9 +199,13 @@ func scanMembers(b []byte, i int, value func(key string, at int) (int, bool, err
 		if err != nil {
 			return i, err
 		}
-		key, err := stringValue(b, i, kend, esc)
-		if err != nil {
-			return i, err
+		key := b[i+1 : kend-1] // no allocation: keys are compared as bytes
+		if esc {
+			k, err := stringValue(b, i, kend, esc)
+			if err != nil {
+				return i, err
+			}
+			key = []byte(k)
 		}
 		i = skipSpace(b, kend)
 		if i >= len(b) || b[i] != ':' {
@@ -267,7 +273,7 @@ func Elements(arr json.RawMessage) ([]json.RawMessage, error) {
 
 // member is one member of an indexed document.
 type member struct {
-	key   string
+	key   []byte
 	value []byte
 }
 
@@ -305,9 +311,9 @@ func lookup(doc []byte) ([]member, bool) {
 func decodeInput(b []byte, in *Input) error {
 	idx := &inputIndex{}
 	current.Store(nil)
-	end, err := scanMembers(b, skipSpace(b, 0), func(k string, at int) (int, bool, error) {
+	end, err := scanMembers(b, skipSpace(b, 0), func(key []byte, at int) (int, bool, error) {
 		slot := 0
-		switch k {
+		switch string(key) { // no allocation: the compiler compares in place
 		case "incoming":
 		case "existing":
 			slot = 1
@@ -318,17 +324,18 @@ func decodeInput(b []byte, in *Input) error {
 			if err != nil {
 				return end, false, err
 			}
-			return end, true, in.set(k, b[at:end])
+			return end, true, in.set(key, b[at:end])
 		}
 		if at < len(b) && b[at] != '{' { // null (a delete or no base)
 			end, err := skipValue(b, at, 1)
 			if err != nil {
 				return end, false, err
 			}
-			return end, true, in.set(k, b[at:end])
+			return end, true, in.set(key, b[at:end])
 		}
 		d := &idx.docs[slot]
-		end, err := scanObject(b, at, func(key string, value []byte) bool {
+		d.members = make([]member, 0, 8)
+		end, err := scanObject(b, at, func(key, value []byte) bool {
 			d.members = append(d.members, member{key, value})
 			return true
 		})
@@ -336,7 +343,7 @@ func decodeInput(b []byte, in *Input) error {
 			return end, false, err
 		}
 		d.ptr, d.n = &b[at], end-at
-		return end, true, in.set(k, b[at:end])
+		return end, true, in.set(key, b[at:end])
 	})
 	if err == nil {
 		err = trailing(b, end)
@@ -349,14 +356,14 @@ func decodeInput(b []byte, in *Input) error {
 }
 
 // set stores one member of the input.
-func (in *Input) set(k string, v []byte) error {
-	switch k {
+func (in *Input) set(key []byte, v []byte) error {
+	switch string(key) {
 	case "kind", "container", "id":
 		s, err := DecodeString(v)
 		if err != nil {
-			return fmt.Errorf("input %s: %v", k, err)
+			return fmt.Errorf("input %s: %v", key, err)
 		}
-		switch k {
+		switch string(key) {
 		case "kind":
 			in.Kind = s
 		case "container":
