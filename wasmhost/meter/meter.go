@@ -4,7 +4,9 @@
 // runaway recursion alike.
 //
 // Instrument adds a mutable i64 global, exported as GlobalName, and charges it
-// at every function entry and at every iteration of every loop. The host sets
+// at every function entry, at every iteration of every loop, and at the join
+// points where forward branches land (an else arm, the code after a block or
+// an if). The host sets
 // the global to the call's budget before calling into the module; a guest that
 // overdraws it traps with `unreachable`, and the global is then negative (a
 // negative budget traps at the first charge). What is left after a successful
@@ -17,12 +19,18 @@
 //		// out of fuel
 //	}
 //
-// A function entry costs the number of instructions in the function body, a
-// loop iteration the number of instructions in the loop body; instructions in
-// nested blocks, ifs and elses count for the enclosing loop or function,
-// instructions in a nested loop count for that loop only (its `loop` counts
-// for the enclosing one). Every charge is at least 1. `end` and `else` are not
-// instructions for this count.
+// Each charge site pays for the instructions from it to the next site: a
+// function entry for the start of the body, a loop header for the start of
+// the loop body, a join point for the code after it. So code that a forward
+// branch skips is not charged (Go compiles every function into a dispatch
+// loop whose body holds the whole function: charging the whole body on
+// every jump made Go code look 10 times more expensive than C), while every
+// backward branch and every call pays again, which is what bounds a runaway.
+// A join point of fewer than 16 instructions is charged at the site where
+// its block opened instead (every path to it passed there since the last
+// loop header or call), which saves a charge for a few instructions. A
+// nested `loop` opcode counts for the enclosing site. Every charge is at
+// least 1; `end` and `else` are not instructions for this count.
 //
 // The package accepts WebAssembly 2.0 (multi-value, reference types, bulk
 // memory, sign extension, non-trapping float-to-int conversions and 128-bit
