@@ -154,7 +154,7 @@ func TestExamples(t *testing.T) {
 	for _, file := range []string{"cart-merge.wasm", "cart-merge-c.wasm"} {
 		t.Run(file, func(t *testing.T) { resolvertest.Load(t, filepath.Join(fixtures, file)).Run(t, cart) })
 	}
-	for _, file := range []string{"counter.wasm", "counter-c.wasm"} {
+	for _, file := range []string{"counter.wasm", "counter-c.wasm", "counter-as.wasm"} {
 		t.Run(file, func(t *testing.T) { resolvertest.Load(t, filepath.Join(fixtures, file)).Run(t, counter) })
 	}
 	t.Run("prefer-incoming.wasm", func(t *testing.T) {
