@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,9 @@ type Hub struct {
 	head      atomic.Int64 // last LSN committed
 	conns     connRegistry
 	resolvers resolverSet
+
+	closeOnce sync.Once
+	closeErr  error
 
 	// owned by the writer
 	lsn, lsn0 int64
@@ -126,7 +130,13 @@ func (h *Hub) load(ctx context.Context) error {
 }
 
 // Close closes every sync session, stops the writer and closes the database.
+// Calls after the first return its result.
 func (h *Hub) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() { h.closeErr = h.close(ctx) })
+	return h.closeErr
+}
+
+func (h *Hub) close(ctx context.Context) error {
 	if h.w == nil {
 		return nil
 	}

@@ -1,0 +1,136 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/wire"
+	"github.com/edgesync/edgesync/wasmhost"
+)
+
+func readWasm(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/resolvers/" + name)
+	if err != nil {
+		t.Fatalf("%v (rebuild with resolvers/build.sh)", err)
+	}
+	return b
+}
+
+// TestHub_ResolverVersions uploads two versions of a resolver and checks
+// that a container runs the newest one unless it pins a version, that a
+// policy change takes effect at the next conflict, and that each confirmed
+// version and conflict records the resolver version that decided; and that
+// the registry survives a restart.
+func TestHub_ResolverVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*hub.Hub, *wasmhost.Registry) {
+		wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := wasmhost.NewRegistry(wh)
+		h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
+		if err := h.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
+		return h, reg
+	}
+	h, _ := open()
+	v1, created, err := h.PutResolver(ctx, "r", readWasm(t, "prefer-incoming.wasm"))
+	if err != nil || !created || v1.Version != 1 {
+		t.Fatalf("PutResolver v1 = %+v, %v, %v", v1, created, err)
+	}
+	if again, created, err := h.PutResolver(ctx, "r", readWasm(t, "prefer-incoming.wasm")); err != nil || created || again.Version != 1 {
+		t.Fatalf("PutResolver with the same bytes = %+v, %v, %v; want version 1, not created", again, created, err)
+	}
+	v2, _, err := h.PutResolver(ctx, "r", readWasm(t, "noop.wasm")) // always "existing"
+	if err != nil || v2.Version != 2 {
+		t.Fatalf("PutResolver v2 = %+v, %v", v2, err)
+	}
+	if _, _, err := h.PutResolver(ctx, "bad", readWasm(t, "malicious/wrong-abi.wasm")); !errors.Is(err, replica.ErrInvalid) {
+		t.Fatalf("PutResolver(wrong ABI) = %v, want ErrInvalid", err)
+	}
+	if got := h.Resolvers(); len(got) != 2 {
+		t.Fatalf("Resolvers() = %+v, want r@1 and r@2", got)
+	}
+
+	// conflict writes two concurrent versions of a new item over a common
+	// base and returns the second one's outcome, decided by the resolver.
+	n := 0
+	conflict := func(h *hub.Hub, container string) wire.Outcome {
+		t.Helper()
+		n++
+		id := fmt.Sprintf("item-%d", n)
+		base, _, err := h.Upsert(ctx, container, id, []byte(`{"id":"`+id+`","pk":"a","v":0}`), hub.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doPush(t, h, pushBatch{node: "e1", versions: []wire.Version{pushV(container, id, replica.OpReplace, fmt.Sprintf("e1-%d", n), base.Version, 1, `{"pk":"a","v":1}`)}})
+		out := doPush(t, h, pushBatch{node: "e2", versions: []wire.Version{pushV(container, id, replica.OpReplace, fmt.Sprintf("e2-%d", n), base.Version, 1, `{"pk":"a","v":2}`)}})
+		return out[0]
+	}
+	put := func(h *hub.Hub, p replica.ConflictPolicy) {
+		t.Helper()
+		if _, _, err := h.PutContainer(ctx, replica.Container{Name: "k", PartitionKey: "/pk", ConflictPolicy: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastConflict := func(h *hub.Hub) hub.Conflict {
+		t.Helper()
+		cs, _, err := h.Conflicts(ctx, "k", "", 0, 1000)
+		if err != nil || len(cs) == 0 {
+			t.Fatalf("Conflicts() = %v, %v", cs, err)
+		}
+		return cs[len(cs)-1]
+	}
+	tests := []struct {
+		name     string
+		policy   replica.ConflictPolicy
+		outcome  string
+		resolver string
+	}{
+		{"newest by default", replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r"}, replica.OutcomeLost, "r@2"},
+		{"pinned to version 1", replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r", ResolverVersion: 1}, replica.OutcomeConfirmed, "r@1"},
+		{"switched to lww", replica.ConflictPolicy{Mode: replica.ModeLWW}, replica.OutcomeConfirmed, ""},
+		{"pinned to a version the hub lacks", replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r", ResolverVersion: 9}, replica.OutcomeLost, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			put(h, tt.policy)
+			o := conflict(h, "k")
+			cf := lastConflict(h)
+			if o.Outcome != tt.outcome || cf.Resolver != tt.resolver {
+				t.Fatalf("outcome %s (%s), conflict resolver %q; want %s by %q", o.Outcome, o.Reason, cf.Resolver, tt.outcome, tt.resolver)
+			}
+			if tt.resolver == "r@1" { // incoming confirmed: its log record names the resolver
+				chs, _, err := h.Changes(ctx, "k", o.LSN-1, 1)
+				if err != nil || len(chs) != 1 || chs[0].Resolver != "r@1" || chs[0].Policy != replica.ModeCustom {
+					t.Fatalf("log record %+v, %v; want policy custom, resolver r@1", chs, err)
+				}
+			}
+			if tt.resolver == "" && tt.policy.Mode == replica.ModeCustom && cf.Status != replica.StatusUnresolved {
+				t.Fatalf("conflict with a missing resolver version: status %s, want unresolved", cf.Status)
+			}
+		})
+	}
+
+	// After a restart the versions are there (compiled from the cache) and
+	// the container still runs the pinned one.
+	h.Close(ctx)
+	h, _ = open()
+	if got := h.Resolvers(); len(got) != 2 || got[1].SHA256 != v2.SHA256 {
+		t.Fatalf("after restart Resolvers() = %+v", got)
+	}
+	put(h, replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r", ResolverVersion: 1})
+	if o := conflict(h, "k"); o.Outcome != replica.OutcomeConfirmed || lastConflict(h).Resolver != "r@1" {
+		t.Fatalf("after restart: outcome %+v, want confirmed by r@1", o)
+	}
+}
