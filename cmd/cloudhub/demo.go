@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -30,6 +32,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	edgePort := fs.Int("edge-port", 7071, "first edge port; edges take consecutive ports (0: any free port)")
 	nEdges := fs.Int("edges", 3, "number of edges")
 	logFormat := fs.String("log-format", "text", "text or json")
+	resolverDir := fs.String("resolvers", "testdata/resolvers", "where cart-merge-c.wasm and counter-c.wasm are (installed as cart-merge and counter)")
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_DEMO_"); err != nil {
 		return err
 	}
@@ -70,7 +73,13 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	}
 
 	const token = "demo"
-	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With("node", "hub")})
+	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: filepath.Join(root, "hub", "wasm-cache")})
+	if err != nil {
+		return err
+	}
+	reg := wasmhost.NewRegistry(wh)
+	closers = append(closers, wh.Close, reg.Close)
+	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With("node", "hub"), Resolvers: reg})
 	if err := h.Open(ctx); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}
@@ -78,7 +87,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	// The demo's own routes, /demo/edges/{n}/offline and .../online, take an
 	// edge off its hub and back; everything else is the hub's API.
 	mux := http.NewServeMux()
-	mux.Handle("/", web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx}))
+	mux.Handle("/", web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx,
+		Resolvers: reg}))
 	syncers := map[string]*demoEdge{}
 	mux.HandleFunc("POST /demo/edges/{name}/{state}", func(w http.ResponseWriter, r *http.Request) {
 		e := syncers[r.PathValue("name")]
@@ -96,7 +106,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	if err := seedDemo(ctx, h); err != nil {
+	if err := seedDemo(ctx, h, *resolverDir, log); err != nil {
 		return fmt.Errorf("sample data: %w", err)
 	}
 	var edgeURLs []string
@@ -178,11 +188,34 @@ func (e *demoEdge) Status() edge.SyncStatus {
 	return e.s.Status()
 }
 
-func seedDemo(ctx context.Context, h *hub.Hub) error {
+// seedDemo defines the sample containers and documents. The cart-merge and
+// counter resolvers (the C builds: they compile in milliseconds) are
+// installed from resolverDir; without them carts fall back to the built-in
+// merge and counters to manual resolution.
+func seedDemo(ctx context.Context, h *hub.Hub, resolverDir string, log *slog.Logger) error {
+	carts := replica.ConflictPolicy{Mode: replica.ModeMerge}
+	counters := replica.ConflictPolicy{Mode: replica.ModeManual}
+	for name, file := range map[string]string{"cart-merge": "cart-merge-c.wasm", "counter": "counter-c.wasm"} {
+		wasm, err := os.ReadFile(filepath.Join(resolverDir, file))
+		if err != nil {
+			log.Warn("demo resolver not installed", "resolver", name, "err", err, "hint", "run the demo from the repository root or pass --resolvers")
+			continue
+		}
+		if _, _, err := h.PutResolver(ctx, name, wasm); err != nil {
+			return fmt.Errorf("install resolver %s: %w", name, err)
+		}
+		switch name {
+		case "cart-merge":
+			carts = replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: name}
+		case "counter":
+			counters = replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: name}
+		}
+	}
 	for _, c := range []replica.Container{
 		{Name: "products", PartitionKey: "/category", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeLWW, Path: "/price"}},
-		{Name: "carts", PartitionKey: "/userId", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeMerge}},
-		{Name: "counters", PartitionKey: "/name", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeManual}},
+		{Name: "carts", PartitionKey: "/userId", ConflictPolicy: carts},
+		{Name: "counters", PartitionKey: "/name", ConflictPolicy: counters},
+		{Name: "notes", PartitionKey: "/topic", ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeManual}},
 	} {
 		if _, _, err := h.PutContainer(ctx, c); err != nil {
 			return err
@@ -194,6 +227,7 @@ func seedDemo(ctx context.Context, h *hub.Hub) error {
 		{"products", `{"id":"prod-300","category":"books","name":"A Book","price":12.5}`},
 		{"carts", `{"id":"cart-1","userId":"u1","items":["prod-200"],"note":""}`},
 		{"counters", `{"id":"visits","name":"visits","count":0}`},
+		{"notes", `{"id":"welcome","topic":"demo","text":"conflicts here wait for a person"}`},
 	} {
 		if _, _, err := h.Upsert(ctx, d.c, "", []byte(d.body), hub.WriteOptions{}); err != nil {
 			return err
@@ -218,6 +252,10 @@ lww on /price keeps the higher price everywhere and the other one goes to the co
   curl -s %[3]s/api/v1/containers/products/docs/prod-123        # confirmed everywhere: 24.99, _lsn, no _tentative
   curl -s -H 'Authorization: Bearer %[4]s' %[1]s/api/v1/containers/products/conflicts
   curl -s %[3]s/api/v1/containers/products/changes               # edge-2's feed: its write's outcome, "lost"
+
+Resolvers: carts merge their items as a set (cart-merge), counters add up offline increments
+(counter), notes wait for a person:
+  curl -s -X POST %[1]s/api/v1/containers/notes/conflicts/ID/resolve -H 'Authorization: Bearer %[4]s' -d '{"keep":"incoming"}'
 
 Press Ctrl-C to stop.
 `, hubURL, edges[0], edges[min(1, len(edges)-1)], token)

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestDemo_installsResolvers starts the demo in this process and checks that
+// the hub runs the cart-merge and counter resolvers for carts and counters.
+func TestDemo_installsResolvers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub and three edges")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--edge-port", "0", "--dir", t.TempDir(), "--resolvers", resolverFixtures}, &out, &logs)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("demo exited %d\n%s", code, logs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("demo did not stop")
+		}
+	}()
+	hubRE := regexp.MustCompile(`hub\s+(http://\S+)`)
+	var hubURL string
+	for start := time.Now(); hubURL == ""; time.Sleep(50 * time.Millisecond) {
+		if m := hubRE.FindStringSubmatch(out.String()); m != nil {
+			hubURL = m[1]
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no hub URL in the demo's output:\n%s\n%s", out.String(), logs.String())
+		}
+	}
+	get := func(path string, v any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, hubURL+path, nil)
+		req.Header.Set("Authorization", "Bearer demo")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, v) != nil {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	var list struct {
+		Resolvers []struct{ Name string } `json:"resolvers"`
+	}
+	get("/api/v1/resolvers", &list)
+	if len(list.Resolvers) != 2 || list.Resolvers[0].Name != "cart-merge" || list.Resolvers[1].Name != "counter" {
+		t.Fatalf("resolvers %+v, want cart-merge and counter", list.Resolvers)
+	}
+	for c, want := range map[string]string{"carts": "cart-merge", "counters": "counter"} {
+		var def struct {
+			ConflictPolicy struct{ Mode, Resolver string } `json:"conflictPolicy"`
+		}
+		get("/api/v1/containers/"+c, &def)
+		if def.ConflictPolicy.Mode != "custom" || def.ConflictPolicy.Resolver != want {
+			t.Errorf("%s policy %+v, want custom %s", c, def.ConflictPolicy, want)
+		}
+	}
+}
