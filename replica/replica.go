@@ -284,9 +284,10 @@ func AppendWithSystem(dst, body []byte, sp SystemProps) []byte {
 // Change is one record of a change feed: a version or a deletion, in the
 // order the node recorded it.
 type Change struct {
-	Seq       int64           `json:"seq,omitempty"`  // position in the local feed (edge)
-	LSN       int64           `json:"lsn,omitempty"`  // hub log position; absent while tentative
-	CRTS      int64           `json:"crts,omitempty"` // hub confirmation time
+	Container string          `json:"container,omitempty"` // set by feeds that span containers
+	Seq       int64           `json:"seq,omitempty"`       // position in the local feed (edge)
+	LSN       int64           `json:"lsn,omitempty"`       // hub log position; absent while tentative
+	CRTS      int64           `json:"crts,omitempty"`      // hub confirmation time
 	Op        string          `json:"op"`
 	ID        string          `json:"id"`
 	PK        string          `json:"pk"`

@@ -45,8 +45,12 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	reg := prometheus.NewRegistry()
 	registerEdgeMetrics(reg, r)
 	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now()}
+	serveUI(a.echo, "edge")
 	api := a.echo.Group("/api/v1")
 	api.GET("/status", a.status)
+	api.GET("/events", a.events)
+	api.POST("/sync/offline", a.setOnline(false))
+	api.POST("/sync/online", a.setOnline(true))
 	(&docsAPI{s: edgeStore{r}, log: a.log, heartbeat: opt.Heartbeat}).register(api)
 	return a
 }
@@ -63,12 +67,15 @@ type EdgeStatus struct {
 	LastLSN   int64          `json:"lastLsn"` // hub LSN applied up to
 	HeadLSN   int64          `json:"headLsn"` // newest LSN the hub announced
 	LastError string         `json:"lastError,omitempty"`
+	Offline   bool           `json:"offline"` // syncing turned off (POST /api/v1/sync/offline)
 	Sync      edge.SyncState `json:"sync"`
 	Version   string         `json:"version"`
 	UptimeSec int64          `json:"uptimeSeconds"`
 }
 
-func (a *Edge) status(c echo.Context) error {
+func (a *Edge) status(c echo.Context) error { return c.JSON(http.StatusOK, a.statusValue()) }
+
+func (a *Edge) statusValue() EdgeStatus {
 	hubs := a.opt.Hubs
 	if hubs == nil {
 		hubs = []string{}
@@ -84,8 +91,11 @@ func (a *Edge) status(c echo.Context) error {
 	if a.opt.Sync != nil {
 		ss := a.opt.Sync.Status()
 		st.Connected, st.Hub, st.LastError, st.HeadLSN = ss.Connected, ss.Hub, ss.LastError, ss.HeadLSN
+		if l, ok := a.opt.Sync.(onlineSetter); ok {
+			st.Offline = !l.Online()
+		}
 	}
-	return c.JSON(http.StatusOK, st)
+	return st
 }
 
 // edgeStore adapts the edge replica to the document API.

@@ -2,12 +2,10 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,9 +59,16 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 		h.ServeSync(opt.BaseContext, c.Response(), c.Request())
 		return nil
 	})
+	serveUI(e, "hub")
+	e.POST("/api/v1/session", a.login)
+	e.DELETE("/api/v1/session", a.logout)
 	api := e.Group("/api/v1", a.requireAdmin)
 	api.GET("/status", a.status)
+	api.GET("/events", a.events)
 	(&docsAPI{s: hubStore{h}, log: a.log, heartbeat: opt.Heartbeat}).register(api)
+	api.GET("/containers", a.listContainers) // with counts; replaces the plain list
+	api.GET("/containers/:c/docs/:id/versions", a.itemVersions)
+	api.POST("/resolvers/:name/try", a.tryResolver)
 	api.GET("/containers/:c/conflicts", a.conflicts)
 	api.POST("/containers/:c/conflicts/:cid/resolve", a.resolveConflict)
 	api.PUT("/resolvers/:name", a.putResolver)
@@ -79,8 +84,7 @@ func (a *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.echo.ServeHT
 
 func (a *Hub) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if !ok || a.opt.AdminToken == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.opt.AdminToken)) != 1 {
+		if !a.tokenOK(presentedToken(c)) {
 			return echo.NewHTTPError(http.StatusUnauthorized, "the hub API needs the admin token: Authorization: Bearer <token>")
 		}
 		return next(c)
@@ -89,16 +93,21 @@ func (a *Hub) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 
 // HubStatus is the body of GET /api/v1/status on a hub.
 type HubStatus struct {
-	HubID       string `json:"hubId"`
-	LSN         int64  `json:"lsn"`
-	EdgesOnline int    `json:"edgesOnline"`
-	Containers  int    `json:"containers"`
-	Version     string `json:"version"`
-	UptimeSec   int64  `json:"uptimeSeconds"`
+	HubID               string `json:"hubId"`
+	LSN                 int64  `json:"lsn"`
+	EdgesOnline         int    `json:"edgesOnline"`
+	UnresolvedConflicts int64  `json:"unresolvedConflicts"`
+	Containers          int    `json:"containers"`
+	Version             string `json:"version"`
+	UptimeSec           int64  `json:"uptimeSeconds"`
 }
 
 func (a *Hub) status(c echo.Context) error {
-	return c.JSON(http.StatusOK, HubStatus{HubID: a.h.HubID(), LSN: a.h.Head(), EdgesOnline: a.h.EdgesOnline(),
+	n, err := a.h.UnresolvedConflicts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, HubStatus{HubID: a.h.HubID(), LSN: a.h.Head(), EdgesOnline: a.h.EdgesOnline(), UnresolvedConflicts: n,
 		Containers: len(a.h.Containers()), Version: a.opt.Version, UptimeSec: int64(time.Since(a.started).Seconds())})
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -89,14 +91,55 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	mux := http.NewServeMux()
 	mux.Handle("/", web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: baseCtx,
 		Resolvers: reg}))
-	syncers := map[string]*demoEdge{}
-	mux.HandleFunc("POST /demo/edges/{name}/{state}", func(w http.ResponseWriter, r *http.Request) {
-		e := syncers[r.PathValue("name")]
+	syncers := map[string]*edge.Link{}
+	type demoEdgeInfo struct {
+		Name   string `json:"name"`
+		URL    string `json:"url"`
+		Online bool   `json:"online"`
+		api    http.Handler
+	}
+	var demoMu sync.Mutex // guards demoEdges and syncers: edges start after the hub serves
+	var demoEdges []*demoEdgeInfo
+	lookup := func(name string) (*demoEdgeInfo, *edge.Link) {
+		demoMu.Lock()
+		defer demoMu.Unlock()
+		for _, e := range demoEdges {
+			if e.Name == name {
+				return e, syncers[name]
+			}
+		}
+		return nil, nil
+	}
+	mux.HandleFunc("GET /demo/edges", func(w http.ResponseWriter, r *http.Request) {
+		demoMu.Lock()
+		list := make([]demoEdgeInfo, 0, len(demoEdges))
+		for _, e := range demoEdges {
+			list = append(list, demoEdgeInfo{Name: e.Name, URL: e.URL, Online: syncers[e.Name].Online()})
+		}
+		demoMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"edges": list})
+	})
+	// A write made on a demo edge, from the dashboard: the edge's own API
+	// answers it.
+	mux.HandleFunc("PUT /demo/edges/{name}/containers/{c}/docs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		e, _ := lookup(r.PathValue("name"))
 		if e == nil {
 			http.Error(w, `{"code":"not_found","message":"no such demo edge"}`, http.StatusNotFound)
 			return
 		}
-		if err := e.setOnline(r.PathValue("state") == "online"); err != nil {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/api/v1/containers/" + r.PathValue("c") + "/docs/" + r.PathValue("id")
+		r2.URL.RawPath = "/api/v1/containers/" + url.PathEscape(r.PathValue("c")) + "/docs/" + url.PathEscape(r.PathValue("id"))
+		e.api.ServeHTTP(w, r2)
+	})
+	mux.HandleFunc("POST /demo/edges/{name}/{state}", func(w http.ResponseWriter, r *http.Request) {
+		_, e := lookup(r.PathValue("name"))
+		if e == nil {
+			http.Error(w, `{"code":"not_found","message":"no such demo edge"}`, http.StatusNotFound)
+			return
+		}
+		if err := e.SetOnline(r.PathValue("state") == "online"); err != nil {
 			http.Error(w, fmt.Sprintf(`{"code":"bad_request","message":%q}`, err.Error()), http.StatusBadRequest)
 			return
 		}
@@ -127,65 +170,35 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 			return fmt.Errorf("open %s: %w", name, err)
 		}
 		closers = append(closers, r.Close)
-		de := &demoEdge{r: r, cfg: edge.SyncConfig{Hubs: []string{hubURL}, Token: tok, Logger: elog}}
-		if err := de.setOnline(true); err != nil {
+		de, err := edge.NewLink(r, edge.SyncConfig{Hubs: []string{hubURL}, Token: tok, Logger: elog})
+		if err != nil {
 			return err
 		}
+		if err := de.SetOnline(true); err != nil {
+			return err
+		}
+		demoMu.Lock()
 		syncers[name] = de
-		closers = append(closers, func(ctx context.Context) error { return de.setOnline(false) })
+		demoMu.Unlock()
+		closers = append(closers, de.Close)
 		addr := "127.0.0.1:0"
 		if *edgePort > 0 {
 			addr = fmt.Sprintf("127.0.0.1:%d", *edgePort+i-1)
 		}
-		u, err := serveOn(addr, web.NewEdge(r, web.EdgeOptions{Logger: elog, Version: cli.Version(version), Hubs: []string{hubURL}, Sync: de}))
+		api := web.NewEdge(r, web.EdgeOptions{Logger: elog, Version: cli.Version(version), Hubs: []string{hubURL}, Sync: de})
+		u, err := serveOn(addr, api)
 		if err != nil {
 			return err
 		}
+		demoMu.Lock()
+		demoEdges = append(demoEdges, &demoEdgeInfo{Name: name, URL: u, api: api})
+		demoMu.Unlock()
 		edgeURLs = append(edgeURLs, u)
 	}
 	printDemo(stdout, root, hubURL, token, edgeURLs)
 	<-ctx.Done()
 	log.Info("demo stopping")
 	return nil
-}
-
-// demoEdge is an edge whose sync client the demo can stop and start.
-type demoEdge struct {
-	r   *edge.Replica
-	cfg edge.SyncConfig
-	mu  sync.Mutex
-	s   *edge.Syncer
-}
-
-func (e *demoEdge) setOnline(on bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case on && e.s == nil:
-		s, err := edge.NewSyncer(e.r, e.cfg)
-		if err != nil {
-			return err
-		}
-		e.s = s
-		return s.Open(context.Background())
-	case !on && e.s != nil:
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := e.s.Close(ctx)
-		e.s = nil
-		return err
-	}
-	return nil
-}
-
-// Status reports the current sync client's state (offline: not connected).
-func (e *demoEdge) Status() edge.SyncStatus {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.s == nil {
-		return edge.SyncStatus{LastError: "taken offline by the demo"}
-	}
-	return e.s.Status()
 }
 
 // seedDemo defines the sample containers and documents. The cart-merge and

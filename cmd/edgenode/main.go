@@ -87,10 +87,10 @@ func parseHubs(s string) ([]string, error) {
 	return hubs, nil
 }
 
-func edgeOptions(log *slog.Logger, hubs []string, s *edge.Syncer) web.EdgeOptions {
+func edgeOptions(log *slog.Logger, hubs []string, l *edge.Link) web.EdgeOptions {
 	opt := web.EdgeOptions{Logger: log, Version: cli.Version(version), Hubs: hubs}
-	if s != nil {
-		opt.Sync = s
+	if l != nil {
+		opt.Sync = l
 	}
 	return opt
 }
@@ -135,18 +135,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}
 	}()
 
-	var syncer *edge.Syncer
+	var link *edge.Link
 	if len(hubs) > 0 {
-		if syncer, err = edge.NewSyncer(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log}); err != nil {
+		if link, err = edge.NewLink(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log}); err != nil {
 			return cli.UsageError(err.Error())
 		}
-		if err := syncer.Open(ctx); err != nil {
+		if err := link.SetOnline(true); err != nil {
 			return err
 		}
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if cerr := syncer.Close(cctx); cerr != nil {
+			if cerr := link.Close(cctx); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("close sync: %w", cerr))
 			}
 		}()
@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	srv.Serve(web.NewEdge(r, edgeOptions(log, hubs, syncer)))
+	srv.Serve(web.NewEdge(r, edgeOptions(log, hubs, link)))
 	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version))
 	if len(hubs) > 0 {
 		log.Info("syncing", "hubs", strings.Join(hubs, ","))

@@ -259,6 +259,34 @@ func (r *Replica) Changes(ctx context.Context, containerName string, since int64
 	return out, next, nil
 }
 
+// RecentChanges returns the change records of every container after
+// position since, without documents, for live views: container, op, id,
+// version, origin, outcome. At most limit.
+func (r *Replica) RecentChanges(ctx context.Context, since int64, limit int) ([]replica.Change, int64, error) {
+	limit, err := replica.PageLimit(limit)
+	if err != nil {
+		return nil, since, err
+	}
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, container, id, pk, op, version, origin, ts, lsn, crts, lsn = 0 AND op != 'outcome', outcome, reason
+		FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, since, limit)
+	if err != nil {
+		return nil, since, fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	var out []replica.Change
+	next := since
+	for rows.Next() {
+		var ch replica.Change
+		if err := rows.Scan(&ch.Seq, &ch.Container, &ch.ID, &ch.PK, &ch.Op, &ch.Version, &ch.Origin, &ch.TS, &ch.LSN, &ch.CRTS, &ch.Tentative,
+			&ch.Outcome, &ch.Reason); err != nil {
+			return nil, since, fmt.Errorf("read changes: %w", err)
+		}
+		out = append(out, ch)
+		next = ch.Seq
+	}
+	return out, next, rows.Err()
+}
+
 // Status is a snapshot of the replica's state.
 type Status struct {
 	NodeID     string `json:"nodeId"`

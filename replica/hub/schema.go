@@ -16,6 +16,7 @@ package hub
 //   - resolvers (2): uploaded wasm resolvers, every version kept; log and
 //     conflicts record the resolver version that decided, and log the
 //     version whose unresolved conflict a resolution settled.
+//   - (3) indexes for an item's version history and the unresolved count.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -106,4 +107,7 @@ CREATE TABLE resolvers (
 ALTER TABLE log ADD COLUMN resolver TEXT NOT NULL DEFAULT '';
 ALTER TABLE log ADD COLUMN resolves TEXT NOT NULL DEFAULT '';
 ALTER TABLE conflicts ADD COLUMN resolver TEXT NOT NULL DEFAULT '';
+`, `
+CREATE INDEX versions_by_item ON versions (container, id);
+CREATE INDEX conflicts_by_status ON conflicts (status, container);
 `}
