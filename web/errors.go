@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
 )
 
 // Error is the body of every error response.
@@ -35,6 +36,7 @@ var errorStatus = []struct {
 	{replica.ErrContainerNotFound, http.StatusNotFound, "container_not_found"},
 	{replica.ErrNotFound, http.StatusNotFound, "not_found"},
 	{replica.ErrExists, http.StatusConflict, "conflict"},
+	{hub.ErrConflictSettled, http.StatusConflict, "conflict"},
 	{replica.ErrContainerMismatch, http.StatusConflict, "container_mismatch"},
 	{replica.ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
 	{replica.ErrForbidden, http.StatusForbidden, "forbidden"},

@@ -251,7 +251,7 @@ type Resolution struct {
 }
 
 // ErrConflictSettled means the conflict is already resolved. 409.
-var ErrConflictSettled = fmt.Errorf("%w: conflict already resolved", replica.ErrExists)
+var ErrConflictSettled = errors.New("conflict already resolved")
 
 // ResolveConflict settles an unresolved conflict. Keeping the existing
 // version marks it resolved. Keeping the incoming version, or a supplied
@@ -289,7 +289,7 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 			return err
 		}
 		if status != replica.StatusUnresolved {
-			return fmt.Errorf("%w: conflict %d", ErrConflictSettled, cid)
+			return fmt.Errorf("%w: conflict %d was resolved before", ErrConflictSettled, cid)
 		}
 		if r.Keep == "existing" {
 			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept existing' WHERE cid = ?`,
