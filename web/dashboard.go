@@ -141,7 +141,13 @@ type hubEvents struct {
 }
 
 func (a *Hub) events(c echo.Context) error {
-	return streamEvents(c, &hubEvents{h: a.h, prevLSN: a.h.Head(), prevAt: time.Now(), unresolved: -1})
+	// The baseline is taken before the first status: a conflict recorded
+	// after it is announced.
+	n, err := a.h.UnresolvedConflicts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return streamEvents(c, &hubEvents{h: a.h, prevLSN: a.h.Head(), prevAt: time.Now(), unresolved: n})
 }
 
 func (s *hubEvents) start() int64             { return s.h.Head() }
@@ -201,9 +207,7 @@ func (s *hubEvents) changes(ctx context.Context, pos int64) ([]event, int64, err
 	}
 	// A conflict recorded or resolved changes the unresolved count.
 	if n, err := s.h.UnresolvedConflicts(ctx); err == nil && n != s.unresolved {
-		if s.unresolved >= 0 {
-			evs = append(evs, event{"conflict", map[string]int64{"unresolvedConflicts": n}})
-		}
+		evs = append(evs, event{"conflict", map[string]int64{"unresolvedConflicts": n}})
 		s.unresolved = n
 	}
 	return evs, next, nil

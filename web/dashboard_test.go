@@ -85,6 +85,7 @@ func TestHub_DashboardAPI(t *testing.T) {
 	go hubReadEvents(resp.Body, events)
 	next := func(name string) json.RawMessage {
 		t.Helper()
+		deadline := time.After(20 * time.Second) // for this event, not each one read
 		for {
 			select {
 			case ev, ok := <-events:
@@ -94,8 +95,8 @@ func TestHub_DashboardAPI(t *testing.T) {
 				if ev.event == name {
 					return json.RawMessage(ev.data)
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("no %s event within 5s", name)
+			case <-deadline:
+				t.Fatalf("no %s event within 20s", name)
 			}
 		}
 	}
@@ -174,6 +175,7 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 	go readEvents(resp.Body, events)
 	next := func(name string) json.RawMessage {
 		t.Helper()
+		deadline := time.After(20 * time.Second) // for this event, not each one read
 		for {
 			select {
 			case ev, ok := <-events:
@@ -183,8 +185,8 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 				if ev.event == name {
 					return json.RawMessage(ev.data)
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("no %s event within 5s", name)
+			case <-deadline:
+				t.Fatalf("no %s event within 20s", name)
 			}
 		}
 	}
