@@ -81,25 +81,9 @@ func TestHub_DashboardAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	events := make(chan hubSSEEvent, 64)
-	go hubReadEvents(resp.Body, events)
-	next := func(name string) json.RawMessage {
-		t.Helper()
-		deadline := time.After(20 * time.Second) // for this event, not each one read
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					t.Fatalf("stream ended, want %s", name)
-				}
-				if ev.event == name {
-					return json.RawMessage(ev.data)
-				}
-			case <-deadline:
-				t.Fatalf("no %s event within 20s", name)
-			}
-		}
-	}
+	events := make(chan sseEvent, 64)
+	go readEvents(resp.Body, events)
+	next := func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
 	var st struct {
 		LSN        int64 `json:"lsn"`
 		Unresolved int64 `json:"unresolvedConflicts"`
@@ -173,23 +157,7 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 	defer resp.Body.Close()
 	events := make(chan sseEvent, 64)
 	go readEvents(resp.Body, events)
-	next := func(name string) json.RawMessage {
-		t.Helper()
-		deadline := time.After(20 * time.Second) // for this event, not each one read
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					t.Fatalf("stream ended, want %s", name)
-				}
-				if ev.event == name {
-					return json.RawMessage(ev.data)
-				}
-			case <-deadline:
-				t.Fatalf("no %s event within 20s", name)
-			}
-		}
-	}
+	next := func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
 	var st struct {
 		NodeID  string `json:"nodeId"`
 		Offline bool   `json:"offline"`
@@ -204,4 +172,23 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 	}
 	resp2, b := s.do(t, http.MethodPost, "/api/v1/sync/offline", "")
 	checkError(t, resp2, b, http.StatusBadRequest, "bad_request")
+}
+
+// waitEvent reads events until one named name arrives (20 s in all).
+func waitEvent(t *testing.T, events <-chan sseEvent, name string) json.RawMessage {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("stream ended, want %s", name)
+			}
+			if ev.event == name {
+				return json.RawMessage(ev.data)
+			}
+		case <-deadline:
+			t.Fatalf("no %s event within 20s", name)
+		}
+	}
 }

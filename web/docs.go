@@ -279,15 +279,9 @@ func (a *docsAPI) streamChanges(c echo.Context, name string, since int64, limit 
 	}
 	ctx := c.Request().Context()
 	w := c.Response()
-	h := w.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set(echo.HeaderCacheControl, "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(w, ": edgesync change stream\n\n"); err != nil {
+	if !startSSE(w, ": edgesync change stream\n\n") {
 		return nil
 	}
-	w.Flush()
 	heartbeat := time.NewTicker(a.heartbeat)
 	defer heartbeat.Stop()
 	var buf bytes.Buffer

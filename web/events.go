@@ -45,15 +45,9 @@ type event struct {
 func streamEvents(c echo.Context, src eventSource) error {
 	ctx := c.Request().Context()
 	w := c.Response()
-	h := w.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set(echo.HeaderCacheControl, "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(w, ": edgesync events\nretry: 1000\n\n"); err != nil {
+	if !startSSE(w, ": edgesync events\nretry: 1000\n\n") {
 		return nil
 	}
-	w.Flush()
 	pos := src.start()
 	var buf bytes.Buffer
 	write := func(name string, v any) error {
@@ -130,4 +124,19 @@ func streamEvents(c echo.Context, src eventSource) error {
 		}
 		last = time.Now()
 	}
+}
+
+// startSSE sends the headers of a Server-Sent Events stream and a first
+// comment; false means the client is gone.
+func startSSE(w *echo.Response, first string) bool {
+	h := w.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, first); err != nil {
+		return false
+	}
+	w.Flush()
+	return true
 }
