@@ -64,7 +64,7 @@ func presentedToken(c echo.Context) string {
 	return ""
 }
 
-// HubContainer is one container in GET /api/v1/containers on a hub.
+// hubContainers is the body of GET /api/v1/containers on a hub.
 type hubContainers struct {
 	Containers []hub.ContainerInfo `json:"containers"`
 }
@@ -170,13 +170,10 @@ func (s *hubEvents) status(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.h.UnresolvedConflicts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now()
 	lsn := s.h.Head()
-	return hubEventStatus{HubID: s.h.HubID(), LSN: lsn, EdgesOnline: s.h.EdgesOnline(), UnresolvedConflicts: n,
+	// changes keeps the unresolved count current; it runs before each status.
+	return hubEventStatus{HubID: s.h.HubID(), LSN: lsn, EdgesOnline: s.h.EdgesOnline(), UnresolvedConflicts: s.unresolved,
 		WritesPerSecond: s.rate(lsn, now), Edges: edges, Time: now.UnixMilli()}, nil
 }
 

@@ -72,18 +72,7 @@ func TestHub_DashboardAPI(t *testing.T) {
 	s.must(t, http.StatusCreated, http.MethodPut, "/api/v1/containers/notes/docs/n1", `{"id":"n1","pk":"a","v":0}`)
 	base := s.version(t, "notes", "n1")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+hubAdminToken)
-	resp, err := s.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan sseEvent, 64)
-	go readEvents(resp.Body, events)
-	next := func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
+	next := openEvents(t, s.c, s.url, hubAuth...)
 	var st struct {
 		LSN        int64 `json:"lsn"`
 		Unresolved int64 `json:"unresolvedConflicts"`
@@ -147,17 +136,7 @@ func TestHub_DashboardAPI(t *testing.T) {
 func TestEdge_EventsAndOffline(t *testing.T) {
 	s := newServer(t)
 	s.putContainer(t, "notes", "/pk")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/events", nil)
-	resp, err := s.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan sseEvent, 64)
-	go readEvents(resp.Body, events)
-	next := func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
+	next := openEvents(t, s.c, s.url)
 	var st struct {
 		NodeID  string `json:"nodeId"`
 		Offline bool   `json:"offline"`
@@ -172,6 +151,27 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 	}
 	resp2, b := s.do(t, http.MethodPost, "/api/v1/sync/offline", "")
 	checkError(t, resp2, b, http.StatusBadRequest, "bad_request")
+}
+
+// openEvents opens GET /api/v1/events (hdr: header names and values in
+// turn) and returns a function that waits for the next event of a name.
+// The stream is closed when the test ends.
+func openEvents(t *testing.T, c *http.Client, base string, hdr ...string) func(name string) json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/events", nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close(); cancel() })
+	events := make(chan sseEvent, 64)
+	go readEvents(resp.Body, events)
+	return func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
 }
 
 // waitEvent reads events until one named name arrives (20 s in all).

@@ -204,12 +204,11 @@ func (h *Hub) conflicting(ctx context.Context, base, existing string) ([]json.Ra
 	if base == "" {
 		return out, nil
 	}
-	cur, err := h.loadVersion(ctx, existing)
-	if err != nil || cur == nil {
+	var chain []json.RawMessage
+	prev, err := h.versionBase(ctx, existing)
+	if err != nil {
 		return out, err
 	}
-	var chain []json.RawMessage
-	prev := h.versionBase(ctx, existing)
 	for i := 0; i < 16 && prev != "" && prev != base; i++ {
 		v, err := h.loadVersion(ctx, prev)
 		if err != nil {
@@ -219,7 +218,9 @@ func (h *Hub) conflicting(ctx context.Context, base, existing string) ([]json.Ra
 			return out, nil // the chain does not lead back to base
 		}
 		chain = append(chain, rawOrNull(v))
-		prev = h.versionBase(ctx, prev)
+		if prev, err = h.versionBase(ctx, prev); err != nil {
+			return out, err
+		}
 	}
 	if prev != base {
 		return out, nil // not a linear history from base: send nothing
@@ -235,12 +236,18 @@ func rawOrNull(c *replica.Candidate) json.RawMessage {
 	return c.Body
 }
 
-func (h *Hub) versionBase(ctx context.Context, version string) string {
+// versionBase is the version a version was written over ("" for none or
+// an unknown version).
+func (h *Hub) versionBase(ctx context.Context, version string) (string, error) {
 	var base string
-	if err := h.w.QueryRow(ctx, `SELECT base FROM versions WHERE version = ?`, version).Scan(&base); err != nil {
-		return ""
+	err := h.w.QueryRow(ctx, `SELECT base FROM versions WHERE version = ?`, version).Scan(&base)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	return base
+	if err != nil {
+		return "", fmt.Errorf("read version base: %w", err)
+	}
+	return base, nil
 }
 
 // Resolution is a decision for an unresolved conflict: Keep "existing" or
