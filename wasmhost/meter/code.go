@@ -92,8 +92,8 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if numLocals > 1<<32-1 {
-		return nil, errorAt(localsAt, ErrLimit, "%d locals, over 2^32-1", numLocals)
+	if numLocals > maxLocals {
+		return nil, errorAt(localsAt, ErrLimit, "%d locals, over the limit of %d", numLocals, maxLocals)
 	}
 
 	if err := c.expr(body, true); err != nil {

@@ -128,8 +128,15 @@ const StartFuel = 500_000_000
 // before the host can set the fuel: it runs on the global's initial value,
 // StartFuel.
 //
-// Instrument refuses a module over 64 MiB, with more than a million functions,
-// or whose instrumented form would be over 256 MiB. The error is an *Error.
+// Every section is parsed, also the ones copied unchanged, and every count
+// and length is checked against the bytes that hold it before a runtime
+// decodes the module. Instrument refuses a module over 64 MiB, with more
+// than a million functions, types, imports, globals or exports, a function
+// with more than 50,000 locals or a type with more than 1,000 parameters or
+// results, more than 100,000 element or data segments, tables of more than
+// 10 million elements in all, more than one memory or one over 65,536
+// pages, a name section of more than a million names, or a module whose
+// instrumented form would be over 256 MiB. The error is an *Error.
 func Instrument(wasm []byte) ([]byte, error) {
 	if len(wasm) > maxModuleSize {
 		return nil, errorAt(0, ErrLimit, "module is %d bytes, over the limit of %d", len(wasm), maxModuleSize)

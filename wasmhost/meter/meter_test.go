@@ -699,6 +699,28 @@ func TestInstrument_Errors(t *testing.T) {
 			kind: meter.ErrLimit, msg: "over the limit of 1000000",
 		},
 		{name: "too large", wasm: append(wasmModule(), make([]byte, 64<<20)...), kind: meter.ErrLimit, msg: "over the limit"},
+		// Counts that a decoder would allocate for before reading the entries.
+		{name: "data count over its bytes", wasm: []byte("\x00asm\x01\x00\x00\x00\v\n\x9d\x9d\x9d0020000"), kind: meter.ErrLimit, msg: "data section: data segment count"},
+		{name: "too many data segments", wasm: wasmModule(sec(11, cat(leb(100_001), make([]byte, 200_002))...)), kind: meter.ErrLimit, msg: "data segment count 100001 is over the limit of 100000"},
+		{name: "data segment longer than its bytes", wasm: wasmModule(sec(5, vec(1, 0x00, 0x01)...), sec(11, cat(vec(1), []byte{0x01}, leb(1<<20))...)), kind: meter.ErrMalformed, msg: "data segment contents length count 1048576 does not fit"},
+		{name: "data count differs", wasm: wasmModule(sec(12, leb(2)...), sec(11, cat(vec(1), []byte{0x01}, name("x"))...)), kind: meter.ErrMalformed, msg: "the data count section says 2"},
+		{name: "data count without data", wasm: wasmModule(sec(12, leb(3)...)), kind: meter.ErrMalformed, msg: "no data section"},
+		{name: "element entries over their bytes", wasm: wasmModule(sec(9, cat(vec(1), []byte{0x01, 0x00}, leb(1<<31))...)), kind: meter.ErrLimit, msg: "element count 2147483648 is over the limit"},
+		{name: "element segment flags", wasm: wasmModule(sec(9, cat(vec(1), []byte{0x08, 0x00, 0x00})...)), kind: meter.ErrMalformed, msg: "element segment 0: flags 8"},
+		{name: "too many locals", wasm: wasmModule(
+			sec(1, vec(1, 0x60, 0x00, 0x00)...),
+			sec(3, vec(1, 0x00)...),
+			sec(10, cat(vec(1), []byte{0x08, 0x01}, leb(1<<32-1), []byte{0x7f, 0x0b})...),
+		), kind: meter.ErrLimit, msg: "4294967295 locals, over the limit of 50000"},
+		{name: "too many parameters", wasm: wasmModule(sec(1, cat(vec(1), []byte{0x60}, leb(1001), make([]byte, 1001), []byte{0x00})...)), kind: meter.ErrLimit, msg: "parameter count 1001 is over the limit of 1000"},
+		{name: "huge table", wasm: wasmModule(sec(4, cat(vec(1), []byte{0x70, 0x00}, leb(1<<27))...)), kind: meter.ErrLimit, msg: "over the limit of 10000000"},
+		{name: "tables adding up", wasm: wasmModule(sec(4, cat(vec(2), []byte{0x70, 0x00}, leb(6_000_000), []byte{0x70, 0x00}, leb(6_000_000))...)), kind: meter.ErrLimit, msg: "tables of 12000000 elements"},
+		{name: "limits maximum under minimum", wasm: wasmModule(sec(5, vec(1, 0x01, 0x02, 0x01)...)), kind: meter.ErrMalformed, msg: "limits maximum 1 under the minimum 2"},
+		{name: "memory over 4 GiB", wasm: wasmModule(sec(5, cat(vec(1), []byte{0x00}, leb(65537))...)), kind: meter.ErrLimit, msg: "memory of 65537 pages"},
+		{name: "two memories", wasm: wasmModule(sec(5, vec(2, 0x00, 0x01, 0x00, 0x01)...)), kind: meter.ErrUnsupported, msg: "more than one memory"},
+		{name: "start out of range", wasm: wasmModule(sec(8, leb(0)...)), kind: meter.ErrMalformed, msg: "start function index 0 out of range"},
+		{name: "name map over its bytes", wasm: wasmModule(sec(0, cat(name("name"), []byte{0x01, 0x05}, leb(1<<31), []byte{0x00})...)), kind: meter.ErrLimit, msg: "custom section: name count 2147483648"},
+		{name: "second name section", wasm: wasmModule(sec(0, name("name")...), sec(0, name("name")...)), kind: meter.ErrMalformed, msg: "more than one name section"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,6 +59,12 @@ type module struct {
 	numGlobals  uint32 // imported and defined
 	numDefined  int    // defined globals
 	numExports  int
+
+	numTables     int    // imported and defined
+	tableElements uint64 // sum of the tables' minimum sizes
+	numMemories   int    // imported and defined
+	dataCount     int    // from the data count section
+	nameSeen      bool
 }
 
 func parse(wasm []byte) (*module, error) {
@@ -110,8 +116,14 @@ func parse(wasm []byte) (*module, error) {
 		{secType, m.parseTypes},
 		{secImport, m.parseImports},
 		{secFunction, m.parseFunctions},
+		{secTable, m.parseTables},
+		{secMemory, m.parseMemories},
 		{secGlobal, m.parseGlobals},
 		{secExport, m.parseExports},
+		{secStart, m.parseStart},
+		{secElement, m.parseElements},
+		{secDataCount, m.parseDataCount},
+		{secData, m.parseData},
 	}
 	for _, step := range steps {
 		s := m.byID[step.id]
@@ -125,6 +137,16 @@ func parse(wasm []byte) (*module, error) {
 		}
 		if err != nil {
 			return nil, inSection(err, sectionNames[step.id])
+		}
+	}
+	if err := m.checkDataCount(); err != nil {
+		return nil, inSection(err, "data count")
+	}
+	for i := range m.sections {
+		if s := &m.sections[i]; s.id == secCustom {
+			if err := m.parseCustom(newReader(wasm, s.body, s.end)); err != nil {
+				return nil, inSection(err, "custom")
+			}
 		}
 	}
 	return m, nil
@@ -145,7 +167,7 @@ func (m *module) parseTypes(r *reader) error {
 		if form != 0x60 {
 			return errorAt(start, ErrUnsupported, "type %d has form %#x, only function types (0x60) are supported", i, form)
 		}
-		params, err := r.count(1, maxModuleSize, "parameter")
+		params, err := r.count(1, maxParams, "parameter")
 		if err != nil {
 			return err
 		}
@@ -154,7 +176,7 @@ func (m *module) parseTypes(r *reader) error {
 				return err
 			}
 		}
-		results, err := r.count(1, maxModuleSize, "result")
+		results, err := r.count(1, maxParams, "result")
 		if err != nil {
 			return err
 		}
@@ -220,11 +242,11 @@ func (m *module) parseImports(r *reader) error {
 			if t != 0x70 && t != 0x6f {
 				return errorAt(tstart, ErrUnsupported, "import %d: table element type %#x", i, t)
 			}
-			if err := limits(r); err != nil {
+			if err := m.tableLimits(r); err != nil {
 				return err
 			}
 		case 0x02: // memory
-			if err := limits(r); err != nil {
+			if err := m.memoryLimits(r); err != nil {
 				return err
 			}
 		case 0x03: // global
@@ -252,27 +274,32 @@ func (m *module) parseImports(r *reader) error {
 	return nil
 }
 
-func limits(r *reader) error {
+// limits reads the limits of a table or a memory and returns the minimum.
+func limits(r *reader) (uint32, error) {
 	start := r.pos
 	flags, err := r.readByte("limits")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch flags {
-	case 0x00:
-		_, err = r.u32("limits minimum")
-		return err
-	case 0x01:
-		if _, err := r.u32("limits minimum"); err != nil {
-			return err
-		}
-		_, err = r.u32("limits maximum")
-		return err
+	case 0x00, 0x01:
 	case 0x02, 0x03:
-		return errorAt(start, ErrUnsupported, "shared memory (threads)")
+		return 0, errorAt(start, ErrUnsupported, "shared memory (threads)")
 	default:
-		return errorAt(start, ErrUnsupported, "limits flags %#x (memory64 or unknown)", flags)
+		return 0, errorAt(start, ErrUnsupported, "limits flags %#x (memory64 or unknown)", flags)
 	}
+	min, err := r.u32("limits minimum")
+	if err != nil || flags == 0x00 {
+		return min, err
+	}
+	max, err := r.u32("limits maximum")
+	if err != nil {
+		return 0, err
+	}
+	if max < min {
+		return 0, errorAt(start, ErrMalformed, "limits maximum %d under the minimum %d", max, min)
+	}
+	return min, nil
 }
 
 func (m *module) parseFunctions(r *reader) error {
