@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,8 @@ func TestHub_DashboardAPI(t *testing.T) {
 	s.must(t, http.StatusCreated, http.MethodPut, "/api/v1/containers/notes/docs/n1", `{"id":"n1","pk":"a","v":0}`)
 	base := s.version(t, "notes", "n1")
 
-	next := openEvents(t, s.c, s.url, hubAuth...)
+	events := openEvents(t, s.c, s.url, hubAuth...)
+	next := events.next
 	var st struct {
 		LSN        int64 `json:"lsn"`
 		Unresolved int64 `json:"unresolvedConflicts"`
@@ -84,14 +86,24 @@ func TestHub_DashboardAPI(t *testing.T) {
 	// Two concurrent versions: the second one conflicts (manual policy).
 	s.push(t, "e1", wire.Version{Container: "notes", ID: "n1", Op: replica.OpReplace, Version: "e1-1", Base: base, TS: 1, Body: json.RawMessage(`{"id":"n1","pk":"a","v":1}`)})
 	s.push(t, "e2", wire.Version{Container: "notes", ID: "n1", Op: replica.OpReplace, Version: "e2-1", Base: base, TS: 1, Body: json.RawMessage(`{"id":"n1","pk":"a","v":2}`)})
+	// The stream reads the log and counts the conflicts one after the other,
+	// so the new count may come before the record (both pushes landing
+	// between the two reads): take them in either order.
+	seen := map[string]json.RawMessage{}
+	for len(seen) < 2 {
+		ev := events.nextOf("change", "conflict")
+		if seen[ev.event] == nil {
+			seen[ev.event] = json.RawMessage(ev.data)
+		}
+	}
 	var ch struct{ Container, ID, Version, Origin string }
-	if err := json.Unmarshal(next("change"), &ch); err != nil || ch.Version != "e1-1" || ch.Container != "notes" {
+	if err := json.Unmarshal(seen["change"], &ch); err != nil || ch.Version != "e1-1" || ch.Container != "notes" {
 		t.Fatalf("change event %+v, %v; want e1-1 in notes", ch, err)
 	}
 	var cf struct {
 		Unresolved int64 `json:"unresolvedConflicts"`
 	}
-	if err := json.Unmarshal(next("conflict"), &cf); err != nil || cf.Unresolved != 1 {
+	if err := json.Unmarshal(seen["conflict"], &cf); err != nil || cf.Unresolved != 1 {
 		t.Fatalf("conflict event %+v, %v; want 1 unresolved", cf, err)
 	}
 
@@ -136,7 +148,7 @@ func TestHub_DashboardAPI(t *testing.T) {
 func TestEdge_EventsAndOffline(t *testing.T) {
 	s := newServer(t)
 	s.putContainer(t, "notes", "/pk")
-	next := openEvents(t, s.c, s.url)
+	next := openEvents(t, s.c, s.url).next
 	var st struct {
 		NodeID  string `json:"nodeId"`
 		Offline bool   `json:"offline"`
@@ -156,7 +168,7 @@ func TestEdge_EventsAndOffline(t *testing.T) {
 // openEvents opens GET /api/v1/events (hdr: header names and values in
 // turn) and returns a function that waits for the next event of a name.
 // The stream is closed when the test ends.
-func openEvents(t *testing.T, c *http.Client, base string, hdr ...string) func(name string) json.RawMessage {
+func openEvents(t *testing.T, c *http.Client, base string, hdr ...string) *eventStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/events", nil)
@@ -171,24 +183,38 @@ func openEvents(t *testing.T, c *http.Client, base string, hdr ...string) func(n
 	t.Cleanup(func() { resp.Body.Close(); cancel() })
 	events := make(chan sseEvent, 64)
 	go readEvents(resp.Body, events)
-	return func(name string) json.RawMessage { t.Helper(); return waitEvent(t, events, name) }
+	return &eventStream{t: t, events: events}
 }
 
-// waitEvent reads events until one named name arrives (20 s in all).
-func waitEvent(t *testing.T, events <-chan sseEvent, name string) json.RawMessage {
+// eventStream reads an open event stream.
+type eventStream struct {
+	t      *testing.T
+	events <-chan sseEvent
+}
+
+// next reads events until one named name arrives and returns its data.
+func (s *eventStream) next(name string) json.RawMessage {
+	s.t.Helper()
+	return json.RawMessage(s.nextOf(name).data)
+}
+
+// nextOf reads events until one named one of names arrives (20 s in all).
+// Events of other names are skipped.
+func (s *eventStream) nextOf(names ...string) sseEvent {
+	t := s.t
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
-		case ev, ok := <-events:
+		case ev, ok := <-s.events:
 			if !ok {
-				t.Fatalf("stream ended, want %s", name)
+				t.Fatalf("stream ended, want %v", names)
 			}
-			if ev.event == name {
-				return json.RawMessage(ev.data)
+			if slices.Contains(names, ev.event) {
+				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no %s event within 20s", name)
+			t.Fatalf("no %v event within 20s", names)
 		}
 	}
 }
