@@ -45,20 +45,20 @@ func (h *Hub) UnresolvedConflicts(ctx context.Context) (int64, error) {
 
 // ItemVersion is one version of an item as the hub keeps it.
 type ItemVersion struct {
-	Version   string  `json:"version"`
-	Op        string  `json:"op"`
-	Origin    string  `json:"origin"`
-	TS        int64   `json:"ts"`
-	Base      string  `json:"base,omitempty"`
-	Confirmed bool    `json:"confirmed"`
-	LSN       int64   `json:"lsn,omitempty"`
-	CRTS      int64   `json:"crts,omitempty"`
-	Outcome   string  `json:"outcome,omitempty"`
-	Reason    string  `json:"reason,omitempty"`
-	Policy    string  `json:"policy,omitempty"`
-	Resolver  string  `json:"resolver,omitempty"`
-	Resolves  string  `json:"resolves,omitempty"`
-	Document  rawJSON `json:"document"`
+	Version   string          `json:"version"`
+	Op        string          `json:"op"`
+	Origin    string          `json:"origin"`
+	TS        int64           `json:"ts"`
+	Base      string          `json:"base,omitempty"`
+	Confirmed bool            `json:"confirmed"`
+	LSN       int64           `json:"lsn,omitempty"`
+	CRTS      int64           `json:"crts,omitempty"`
+	Outcome   string          `json:"outcome,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	Policy    string          `json:"policy,omitempty"`
+	Resolver  string          `json:"resolver,omitempty"`
+	Resolves  string          `json:"resolves,omitempty"`
+	Document  json.RawMessage `json:"document"`
 }
 
 // MaxItemVersions bounds ItemVersions: the newest are returned.

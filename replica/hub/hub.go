@@ -53,6 +53,7 @@ type Hub struct {
 	notify replica.Notifier
 
 	head      atomic.Int64 // last LSN committed
+	cseqHead  atomic.Int64 // last conflict sequence number committed
 	conns     connRegistry
 	resolvers resolverSet
 
@@ -60,8 +61,9 @@ type Hub struct {
 	closeErr  error
 
 	// owned by the writer
-	lsn, lsn0 int64
-	stmts     stmts
+	lsn, lsn0   int64
+	cseq, cseq0 int64 // conflict sequence numbers (conflicts.cseq)
+	stmts       stmts
 }
 
 // New returns a hub for cfg; call Open.
@@ -98,9 +100,9 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	}
 	h.w = sqlitestore.NewWriter(h.db, sqlitestore.WriterConfig{
 		Logger:     h.log,
-		OnBegin:    func() { h.lsn0 = h.lsn },
-		OnRollback: func() { h.lsn = h.lsn0 },
-		OnCommit:   func() { h.head.Store(h.lsn); h.wake() },
+		OnBegin:    func() { h.lsn0, h.cseq0 = h.lsn, h.cseq },
+		OnRollback: func() { h.lsn, h.cseq = h.lsn0, h.cseq0 },
+		OnCommit:   func() { h.head.Store(h.lsn); h.cseqHead.Store(h.cseq); h.wake() },
 	})
 	if err := h.w.Open(ctx); err != nil {
 		return err
@@ -123,6 +125,10 @@ func (h *Hub) load(ctx context.Context) error {
 		return err
 	}
 	h.head.Store(h.lsn)
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(cseq), 0) FROM conflicts`).Scan(&h.cseq); err != nil {
+		return err
+	}
+	h.cseqHead.Store(h.cseq)
 	if err := h.defs.Load(ctx, db); err != nil {
 		return err
 	}
@@ -163,6 +169,9 @@ func (h *Hub) HubID() string { return h.hubID }
 
 // Head is the newest LSN.
 func (h *Hub) Head() int64 { return h.head.Load() }
+
+// ConflictHead is the newest conflict sequence number (see ConflictsAfter).
+func (h *Hub) ConflictHead() int64 { return h.cseqHead.Load() }
 
 // WriterStats are the write path's counters.
 func (h *Hub) WriterStats() *sqlitestore.WriterStats { return h.w.Stats() }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -141,44 +142,12 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 	return out, last, rows.Err()
 }
 
-// Conflict is one record of the conflicts feed.
-type Conflict struct {
-	ID        int64            `json:"id"`
-	Kind      string           `json:"kind"`
-	Status    string           `json:"status"`
-	Container string           `json:"container"`
-	DocID     string           `json:"docId"`
-	PK        string           `json:"pk"`
-	Policy    string           `json:"policy"`
-	Loser     string           `json:"loser"` // incoming or existing
-	WinnerLSN int64            `json:"winnerLsn"`
-	Reason    string           `json:"reason"`
-	Resolver  string           `json:"resolver,omitempty"` // the resolver version that decided
-	CreatedAt int64            `json:"createdAt"`
-	Incoming  *ConflictVersion `json:"incoming"`
-	Existing  *ConflictVersion `json:"existing"`
-	Base      *ConflictVersion `json:"base"`
-}
-
-// ConflictVersion is one side of a conflict, with its content.
-type ConflictVersion struct {
-	Version  string `json:"version"`
-	Origin   string `json:"origin"`
-	TS       int64  `json:"ts"`
-	Deleted  bool   `json:"deleted"`
-	Document []byte `json:"-"`
-	// Raw is Document as JSON (null for a tombstone).
-	Raw rawJSON `json:"document"`
-}
-
-type rawJSON []byte
-
-func (r rawJSON) MarshalJSON() ([]byte, error) {
-	if r == nil {
-		return []byte("null"), nil
-	}
-	return r, nil
-}
+// Conflict is one record of the conflicts feed; ConflictVersion one side of
+// it, with its content.
+type (
+	Conflict        = wire.Conflict
+	ConflictVersion = wire.ConflictVersion
+)
 
 // Conflicts returns a container's conflicts after id after, oldest first,
 // optionally only those with status.
@@ -193,8 +162,7 @@ func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after
 	if err != nil {
 		return nil, after, err
 	}
-	q := `SELECT cid, kind, status, container, doc_id, pk, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver
-		FROM conflicts WHERE container = ? AND cid > ?`
+	q := conflictColumns + `WHERE container = ? AND cid > ?`
 	args := []any{containerName, after}
 	if status != "" {
 		q += ` AND status = ?`
@@ -202,9 +170,27 @@ func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after
 	}
 	q += ` ORDER BY cid LIMIT ?`
 	args = append(args, limit)
+	out, err := h.readConflicts(ctx, 0, q, args...)
+	if err != nil {
+		return nil, after, err
+	}
+	next := after
+	if len(out) > 0 {
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
+}
+
+const conflictColumns = `SELECT cid, cseq, kind, status, container, doc_id, pk, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver
+	FROM conflicts `
+
+// readConflicts runs a query of conflictColumns and returns its records
+// with their versions, up to about maxBytes of documents (0: no
+// limit; at least one record).
+func (h *Hub) readConflicts(ctx context.Context, maxBytes int, q string, args ...any) ([]Conflict, error) {
 	rows, err := h.db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, after, fmt.Errorf("read conflicts: %w", err)
+		return nil, fmt.Errorf("read conflicts: %w", err)
 	}
 	type ids struct{ incoming, existing, base string }
 	var out []Conflict
@@ -212,30 +198,87 @@ func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after
 	for rows.Next() {
 		var c Conflict
 		var v ids
-		if err := rows.Scan(&c.ID, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base, &c.WinnerLSN, &c.Reason, &c.CreatedAt, &c.Resolver); err != nil {
+		if err := rows.Scan(&c.ID, &c.Seq, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base,
+			&c.WinnerLSN, &c.Reason, &c.CreatedAt, &c.Resolver); err != nil {
 			rows.Close()
-			return nil, after, fmt.Errorf("read conflicts: %w", err)
+			return nil, fmt.Errorf("read conflicts: %w", err)
 		}
 		out = append(out, c)
 		vs = append(vs, v)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, after, err
+		return nil, fmt.Errorf("read conflicts: %w", err)
 	}
-	next := after
+	size := 0
 	for i := range out {
-		if out[i].Incoming, err = h.conflictVersion(ctx, vs[i].incoming); err == nil {
-			if out[i].Existing, err = h.conflictVersion(ctx, vs[i].existing); err == nil {
-				out[i].Base, err = h.conflictVersion(ctx, vs[i].base)
+		c := &out[i]
+		if c.Incoming, err = h.conflictVersion(ctx, vs[i].incoming); err == nil {
+			if c.Existing, err = h.conflictVersion(ctx, vs[i].existing); err == nil {
+				c.Base, err = h.conflictVersion(ctx, vs[i].base)
 			}
 		}
 		if err != nil {
-			return nil, after, err
+			return nil, err
 		}
-		next = out[i].ID
+		if size += c.Size(); maxBytes > 0 && size >= maxBytes && i+1 < len(out) {
+			return out[:i+1], nil
+		}
 	}
-	return out, next, nil
+	return out, nil
+}
+
+// ConflictsAfter returns the records of the conflicts feed with a conflict
+// sequence number after after, in that order, in scope (nil: everything):
+// recorded conflicts and settled ones again. At most limit records are
+// examined and about maxBytes of documents returned; last is the position
+// covered (records the scope filters out included).
+func (h *Hub) ConflictsAfter(ctx context.Context, after int64, limit, maxBytes int, scope []wire.ScopeEntry) (out []Conflict, last int64, err error) {
+	head := h.cseqHead.Load()
+	if after >= head {
+		return nil, after, nil
+	}
+	// The scope is applied to the positions first, so that records out of
+	// scope cost no version reads.
+	rows, err := h.db.Read.QueryContext(ctx, `SELECT cseq, container, pk FROM conflicts WHERE cseq > ? AND cseq <= ? ORDER BY cseq LIMIT ?`, after, head, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("read conflicts: %w", err)
+	}
+	var seqs []any
+	n := 0
+	last = after
+	for rows.Next() {
+		var seq int64
+		var container, pk string
+		if err := rows.Scan(&seq, &container, &pk); err != nil {
+			rows.Close()
+			return nil, after, fmt.Errorf("read conflicts: %w", err)
+		}
+		n++
+		last = seq
+		if wire.InScope(scope, container, pk) {
+			seqs = append(seqs, seq)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("read conflicts: %w", err)
+	}
+	if n < limit {
+		last = head // every record up to head was examined (numbers of rolled-back work leave gaps)
+	}
+	if len(seqs) == 0 {
+		return nil, last, nil
+	}
+	q := conflictColumns + `WHERE cseq IN (?` + strings.Repeat(", ?", len(seqs)-1) + `) ORDER BY cseq`
+	out, err = h.readConflicts(ctx, maxBytes, q, seqs...)
+	if err != nil {
+		return nil, after, err
+	}
+	if len(out) < len(seqs) {
+		last = out[len(out)-1].Seq // cut by maxBytes
+	}
+	return out, last, nil
 }
 
 func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVersion, error) {
@@ -244,7 +287,8 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 	}
 	var cv ConflictVersion
 	var op string
-	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&cv.Document, &op, &cv.Origin, &cv.TS)
+	var body []byte
+	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&body, &op, &cv.Origin, &cv.TS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -254,7 +298,7 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 	cv.Version = version
 	cv.Deleted = op == replica.OpDelete
 	if !cv.Deleted {
-		cv.Raw = rawJSON(cv.Document)
+		cv.Document = body
 	}
 	return &cv, nil
 }
@@ -287,8 +331,8 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
-		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
 		{&s.logAfter, logQuery + `l.lsn > ? ORDER BY l.lsn LIMIT ?`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},

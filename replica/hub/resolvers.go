@@ -299,8 +299,8 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 			return fmt.Errorf("%w: conflict %d was resolved before", ErrConflictSettled, cid)
 		}
 		if r.Keep == "existing" {
-			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept existing' WHERE cid = ?`,
-				replica.StatusResolved, cid)
+			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept existing', cseq = ? WHERE cid = ?`,
+				replica.StatusResolved, h.nextCseq(), cid)
 			return sqlitestore.Wrote("resolve conflict", err)
 		}
 		cur, err := h.loadHead(ctx, containerName, docID)
@@ -335,8 +335,8 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 			base = cur.cand.Version
 		}
 		if deleted && (cur == nil || cur.deleted) {
-			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept incoming (already deleted)' WHERE cid = ?`,
-				replica.StatusResolved, cid)
+			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept incoming (already deleted)', cseq = ? WHERE cid = ?`,
+				replica.StatusResolved, h.nextCseq(), cid)
 			return sqlitestore.Wrote("resolve conflict", err)
 		}
 		lsn = h.nextLSN()
@@ -350,8 +350,8 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 			ts: now, crts: now, deleted: deleted, resolves: incoming}); err != nil {
 			return err
 		}
-		if _, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, winner_lsn = ?, reason = reason || '; ' || ? WHERE cid = ?`,
-			replica.StatusResolved, lsn, how, cid); err != nil {
+		if _, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, winner_lsn = ?, reason = reason || '; ' || ?, cseq = ? WHERE cid = ?`,
+			replica.StatusResolved, lsn, how, h.nextCseq(), cid); err != nil {
 			return sqlitestore.Wrote("resolve conflict", err)
 		}
 		// A retried push of the incoming version gets the settled outcome.

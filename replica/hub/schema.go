@@ -17,6 +17,9 @@ package hub
 //     conflicts record the resolver version that decided, and log the
 //     version whose unresolved conflict a resolution settled.
 //   - (3) indexes for an item's version history and the unresolved count.
+//   - (4) conflicts.cseq: a sequence number given to a conflict when it is
+//     recorded and again when it is settled, so that edges can follow the
+//     conflicts feed (the "conflicts" sync frame) from a resume point.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -110,4 +113,8 @@ ALTER TABLE conflicts ADD COLUMN resolver TEXT NOT NULL DEFAULT '';
 `, `
 CREATE INDEX versions_by_item ON versions (container, id);
 CREATE INDEX conflicts_by_status ON conflicts (status, container);
+`, `
+ALTER TABLE conflicts ADD COLUMN cseq INTEGER NOT NULL DEFAULT 0;
+UPDATE conflicts SET cseq = cid;
+CREATE INDEX conflicts_by_cseq ON conflicts (cseq);
 `}

@@ -72,6 +72,12 @@ func (h *Hub) nextLSN() int64 {
 	return h.lsn
 }
 
+// nextCseq hands out the next conflict sequence number (writer-owned).
+func (h *Hub) nextCseq() int64 {
+	h.cseq++
+	return h.cseq
+}
+
 // Push sequences a batch of tentative versions from the edge node nodeID,
 // limited to scope (nil: everything), in one transaction. Each version gets
 // an outcome; a bad version is rejected alone. Pushes are idempotent by
@@ -253,7 +259,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			existing = cur.cand.Version
 		}
 		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.Def.ConflictPolicy.Mode,
-			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now, resolverVersion)
+			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now, resolverVersion, h.nextCseq())
 		if err != nil {
 			return o, sqlitestore.Wrote("record conflict", err)
 		}

@@ -170,7 +170,11 @@ func (s *session) run() {
 	errc := make(chan error, 3)
 	go func() { errc <- s.reader() }()
 	go func() { errc <- s.completer() }()
-	go func() { errc <- s.sender(hello.ResumeLSN, defs) }()
+	conflicts := int64(-1) // not asked for
+	if hello.WantConflicts {
+		conflicts = hello.ConflictSeq
+	}
+	go func() { errc <- s.sender(hello.ResumeLSN, conflicts, defs) }()
 	err = <-errc
 	s.cancel(err)
 	s.conn.Close()
@@ -293,8 +297,10 @@ func (s *session) reader() error {
 // sender streams the confirmed log from the edge's resume point, then live,
 // and sends outcomes once the stream has passed what they refer to. It reads
 // the log at its own pace from its own cursor: a slow edge falls behind in
-// the log instead of growing a queue in memory.
-func (s *session) sender(cursor int64, known []replica.Container) error {
+// the log instead of growing a queue in memory. If the edge asked for them
+// (conflicts >= 0), it streams the conflicts feed the same way, from
+// conflict sequence number conflicts.
+func (s *session) sender(cursor, conflicts int64, known []replica.Container) error {
 	ping := time.NewTicker(wire.PingInterval)
 	defer ping.Stop()
 	var queue []pendingOutcomes
@@ -355,7 +361,21 @@ func (s *session) sender(cursor int64, known []replica.Container) error {
 				return err
 			}
 		}
-		if cursor < s.h.Head() {
+		if conflicts >= 0 && conflicts < s.h.ConflictHead() {
+			cs, last, err := s.h.ConflictsAfter(s.ctx, conflicts, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope)
+			if err != nil {
+				return err
+			}
+			// Sent also when the scope filtered every record out, so
+			// that the edge's resume point moves on.
+			if last > conflicts {
+				if err := s.write(&wire.Frame{Type: wire.TypeConflicts, Conflicts: cs, ConflictSeq: last}); err != nil {
+					return err
+				}
+			}
+			conflicts = last
+		}
+		if cursor < s.h.Head() || conflicts >= 0 && conflicts < s.h.ConflictHead() {
 			if err := s.ctx.Err(); err != nil {
 				return context.Cause(s.ctx)
 			}

@@ -213,8 +213,8 @@ func TestSync_ConcurrentPriceUpdate(t *testing.T) {
 		t.Fatalf("conflicts=%+v, want one replace conflict", conflicts)
 	}
 	loser := conflicts[0].Existing // b's 21.99 was confirmed first, then lost to a's 24.99
-	if conflicts[0].Loser != "existing" || !json.Valid(loser.Raw) || field(t, replica.Item{Body: loser.Raw}, "price") != 21.99 {
-		t.Fatalf("loser=%s %s, want existing with price 21.99", conflicts[0].Loser, loser.Raw)
+	if conflicts[0].Loser != "existing" || !json.Valid(loser.Document) || field(t, replica.Item{Body: loser.Document}, "price") != 21.99 {
+		t.Fatalf("loser=%s %s, want existing with price 21.99", conflicts[0].Loser, loser.Document)
 	}
 }
 

@@ -44,13 +44,14 @@ const (
 
 // Frame types.
 const (
-	TypeHello    = "hello"    // edge -> hub, first frame
-	TypeWelcome  = "welcome"  // hub -> edge, answer to hello
-	TypeError    = "error"    // either way, then close
-	TypePush     = "push"     // edge -> hub: tentative versions
-	TypeOutcomes = "outcomes" // hub -> edge: one outcome per pushed version
-	TypeChanges  = "changes"  // hub -> edge: confirmed changes in LSN order
-	TypeAck      = "ack"      // edge -> hub: applied up to an LSN
+	TypeHello     = "hello"     // edge -> hub, first frame
+	TypeWelcome   = "welcome"   // hub -> edge, answer to hello
+	TypeError     = "error"     // either way, then close
+	TypePush      = "push"      // edge -> hub: tentative versions
+	TypeOutcomes  = "outcomes"  // hub -> edge: one outcome per pushed version
+	TypeChanges   = "changes"   // hub -> edge: confirmed changes in LSN order
+	TypeAck       = "ack"       // edge -> hub: applied up to an LSN
+	TypeConflicts = "conflicts" // hub -> edge: conflicts feed records in scope, by conflict sequence number
 )
 
 // Outcomes of a pushed version (defined with the sequencer, in replica).
@@ -81,6 +82,10 @@ type Frame struct {
 	ResumeLSN  int64               `json:"resumeLsn,omitempty"`
 	Pending    int64               `json:"pending,omitempty"`
 	Containers []replica.Container `json:"containers,omitempty"` // hello: defined locally; welcome: in scope
+	// hello: WantConflicts asks for the conflicts feed (conflicts frames)
+	// after ConflictSeq; conflicts: ConflictSeq is the position covered.
+	WantConflicts bool  `json:"wantConflicts,omitempty"`
+	ConflictSeq   int64 `json:"conflictSeq,omitempty"`
 
 	// welcome
 	HubID      string       `json:"hubId,omitempty"`
@@ -105,6 +110,53 @@ type Frame struct {
 	// been sent yet. ack: LSN the position the edge has applied.
 	Changes []Change `json:"changes,omitempty"`
 	LSN     int64    `json:"lsn,omitempty"`
+
+	// conflicts: records of the conflicts feed in conflict sequence order
+	// (a conflict comes again, with a higher seq, when it is settled).
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+}
+
+// Conflict is one record of the conflicts feed, as the hub serves it
+// (GET .../conflicts) and streams it to edges. Seq orders the stream: a
+// conflict gets one when it is recorded and a new one when it is settled.
+type Conflict struct {
+	ID        int64            `json:"id"`
+	Seq       int64            `json:"seq"`
+	Kind      string           `json:"kind"`
+	Status    string           `json:"status"`
+	Container string           `json:"container"`
+	DocID     string           `json:"docId"`
+	PK        string           `json:"pk"`
+	Policy    string           `json:"policy"`
+	Loser     string           `json:"loser"` // incoming or existing
+	WinnerLSN int64            `json:"winnerLsn"`
+	Reason    string           `json:"reason"`
+	Resolver  string           `json:"resolver,omitempty"` // the resolver version that decided
+	CreatedAt int64            `json:"createdAt"`
+	Incoming  *ConflictVersion `json:"incoming"`
+	Existing  *ConflictVersion `json:"existing"`
+	Base      *ConflictVersion `json:"base"`
+}
+
+// ConflictVersion is one side of a conflict, with its content (null for a
+// tombstone).
+type ConflictVersion struct {
+	Version  string          `json:"version"`
+	Origin   string          `json:"origin"`
+	TS       int64           `json:"ts"`
+	Deleted  bool            `json:"deleted"`
+	Document json.RawMessage `json:"document"`
+}
+
+// Size is the bytes of documents c holds.
+func (c *Conflict) Size() int {
+	n := 0
+	for _, v := range []*ConflictVersion{c.Incoming, c.Existing, c.Base} {
+		if v != nil {
+			n += len(v.Document)
+		}
+	}
+	return n
 }
 
 // ScopeEntry is one container an edge may read and write, optionally only
@@ -208,6 +260,9 @@ func (f *Frame) check() error {
 		if len(f.Containers) > MaxHelloDefs {
 			return fmt.Errorf("%d containers, limit %d", len(f.Containers), MaxHelloDefs)
 		}
+		if f.ConflictSeq < 0 {
+			return errors.New("conflictSeq must not be negative")
+		}
 	case TypeWelcome:
 		if f.HubID == "" || f.HeadLSN < 0 || len(f.Scope) > MaxScopeEntries {
 			return errors.New("hubId, headLsn or scope out of range")
@@ -268,8 +323,48 @@ func (f *Frame) check() error {
 		if f.LSN < 0 {
 			return errors.New("lsn must not be negative")
 		}
+	case TypeConflicts:
+		if f.ConflictSeq < 0 {
+			return errors.New("conflictSeq must not be negative")
+		}
+		if len(f.Conflicts) > MaxChangesFrame {
+			return fmt.Errorf("%d conflicts, limit %d", len(f.Conflicts), MaxChangesFrame)
+		}
+		for i := range f.Conflicts {
+			c := &f.Conflicts[i]
+			if c.Seq <= 0 || (i > 0 && c.Seq <= f.Conflicts[i-1].Seq) || c.Seq > f.ConflictSeq {
+				return fmt.Errorf("conflict %d: seq %d out of order", i, c.Seq)
+			}
+			if err := c.check(); err != nil {
+				return fmt.Errorf("conflict %d: %v", i, err)
+			}
+		}
 	default:
 		return fmt.Errorf("unknown frame type %q", f.Type)
+	}
+	return nil
+}
+
+func (c *Conflict) check() error {
+	if c.ID <= 0 || c.WinnerLSN < 0 {
+		return errors.New("id must be positive, winnerLsn not negative")
+	}
+	if err := replica.ValidateName(c.Container); err != nil {
+		return fmt.Errorf("container: %v", err)
+	}
+	if err := replica.ValidateID(c.DocID); err != nil {
+		return err
+	}
+	if c.Status != replica.StatusResolved && c.Status != replica.StatusUnresolved {
+		return fmt.Errorf("status %q", c.Status)
+	}
+	for _, v := range []*ConflictVersion{c.Incoming, c.Existing, c.Base} {
+		if v == nil {
+			continue
+		}
+		if len(v.Version) > maxVersionLength || len(v.Document) > replica.MaxDocumentSize {
+			return errors.New("version over 256 bytes or document over the size limit")
+		}
 	}
 	return nil
 }
