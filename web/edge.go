@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,6 +49,7 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	serveUI(a.echo, "edge")
 	api := a.echo.Group("/api/v1")
 	api.GET("/status", a.status)
+	api.GET("/containers/:c/conflicts", a.conflicts)
 	api.GET("/events", a.events)
 	api.POST("/sync/offline", a.setOnline(false))
 	api.POST("/sync/online", a.setOnline(true))
@@ -118,3 +120,17 @@ func (s edgeStore) List(ctx context.Context, container string, q listQuery) (rep
 }
 
 var _ store = edgeStore{}
+
+// conflicts serves the conflicts feed as this edge has it from its hub (its
+// scope only; empty before the first sync).
+func (a *Edge) conflicts(c echo.Context) error {
+	p, err := conflictsPage(c, "edge")
+	if err != nil {
+		return err
+	}
+	list, next, err := a.r.Conflicts(c.Request().Context(), p.container, p.status, p.after, p.limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conflicts": list, "continuation": strconv.FormatInt(next, 10)})
+}

@@ -1343,3 +1343,30 @@ func TestEdge_PartitionKeyValueType(t *testing.T) {
 		})
 	}
 }
+
+// TestEdge_ConflictsFeed covers the edge's conflicts feed endpoint: what a
+// never-synced edge answers and the bad requests. (Records streamed from a
+// hub are covered by replica/hub's sync tests and the e2e tests.)
+func TestEdge_ConflictsFeed(t *testing.T) {
+	s := newServer(t)
+	s.putContainer(t, "orders", "/territory")
+	const feed = "/api/v1/containers/orders/conflicts"
+	runSteps(t, s, []step{
+		{name: "empty before any sync", method: "GET", path: feed, want: 200, check: func(t *testing.T, _ http.Header, b []byte, _ map[string]string) {
+			var page struct {
+				Conflicts    []json.RawMessage `json:"conflicts"`
+				Continuation *string           `json:"continuation"`
+			}
+			if err := json.Unmarshal(b, &page); err != nil || page.Conflicts == nil || len(page.Conflicts) != 0 || page.Continuation == nil {
+				t.Fatalf("body %s, want an empty list and a continuation", b)
+			}
+		}},
+		{name: "unresolved only", method: "GET", path: feed + "?status=unresolved&limit=10&continuation=0", want: 200},
+		{name: "unknown container", method: "GET", path: "/api/v1/containers/nope/conflicts", want: 404, code: "container_not_found"},
+		{name: "unknown status", method: "GET", path: feed + "?status=lost", want: 400, code: "bad_request"},
+		{name: "bad continuation", method: "GET", path: feed + "?continuation=abc", want: 400, code: "bad_request"},
+		{name: "negative continuation", method: "GET", path: feed + "?continuation=-1", want: 400, code: "bad_request"},
+		{name: "limit over 1000", method: "GET", path: feed + "?limit=1001", want: 400, code: "bad_request"},
+		{name: "resolving is the hub's", method: "POST", path: feed + "/1/resolve", body: `{"keep":"existing"}`, want: 404, code: "not_found"},
+	})
+}

@@ -112,22 +112,11 @@ func (a *Hub) status(c echo.Context) error {
 }
 
 func (a *Hub) conflicts(c echo.Context) error {
-	name, err := pathParam(c, "c")
+	p, err := conflictsPage(c, "hub")
 	if err != nil {
 		return err
 	}
-	q := c.QueryParams()
-	limit, err := intParam(q, "limit")
-	if err != nil {
-		return err
-	}
-	var after int64
-	if cont := q.Get("continuation"); cont != "" {
-		if after, err = strconv.ParseInt(cont, 10, 64); err != nil || after < 0 {
-			return fmt.Errorf("%w: continuation %q is not one this hub issued", replica.ErrInvalid, cont)
-		}
-	}
-	list, next, err := a.h.Conflicts(c.Request().Context(), name, q.Get("status"), after, int(limit))
+	list, next, err := a.h.Conflicts(c.Request().Context(), p.container, p.status, p.after, p.limit)
 	if err != nil {
 		return err
 	}
@@ -135,6 +124,35 @@ func (a *Hub) conflicts(c echo.Context) error {
 		list = []hub.Conflict{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"conflicts": list, "continuation": strconv.FormatInt(next, 10)})
+}
+
+// conflictsQuery is a request for a page of a conflicts feed.
+type conflictsQuery struct {
+	container, status string
+	after             int64
+	limit             int
+}
+
+// conflictsPage reads GET .../containers/{c}/conflicts?status=&limit=&continuation=
+// (the same on a hub and an edge; who names the server in errors).
+func conflictsPage(c echo.Context, who string) (conflictsQuery, error) {
+	var p conflictsQuery
+	var err error
+	if p.container, err = pathParam(c, "c"); err != nil {
+		return p, err
+	}
+	q := c.QueryParams()
+	limit, err := intParam(q, "limit")
+	if err != nil {
+		return p, err
+	}
+	p.limit, p.status = int(limit), q.Get("status")
+	if cont := q.Get("continuation"); cont != "" {
+		if p.after, err = strconv.ParseInt(cont, 10, 64); err != nil || p.after < 0 {
+			return p, fmt.Errorf("%w: continuation %q is not one this %s issued", replica.ErrInvalid, cont, who)
+		}
+	}
+	return p, nil
 }
 
 type registerRequest struct {

@@ -1034,6 +1034,23 @@ func testConcurrentPriceUpdate(t *testing.T, order string) {
 		t.Errorf("conflict base %s, want the 19.99 version created at the hub", cf.Base)
 	}
 
+	// Every edge has the conflict in its own conflicts feed, as the hub
+	// records it (streamed over sync; readable offline).
+	for _, e := range all {
+		e2eWaitFor(t, 10*time.Second, e.name+"'s conflicts feed", func() error {
+			got := e.conflicts("products", "resolved")
+			if len(got) != 1 {
+				return fmt.Errorf("%d resolved conflicts, want 1", len(got))
+			}
+			g := got[0]
+			if g.ID != cf.ID || g.DocID != cf.DocID || g.Loser != cf.Loser || g.WinnerLSN != cf.WinnerLSN ||
+				g.Incoming == nil || g.Incoming.Version != cf.Incoming.Version || g.Existing == nil || g.Existing.Version != cf.Existing.Version {
+				return fmt.Errorf("record %+v, want the hub's %+v", g, cf)
+			}
+			return nil
+		})
+	}
+
 	// The hub's log holds east's version at the winning LSN, and west's
 	// only if it was confirmed before east's arrived.
 	logByVersion := map[string]e2eRecord{}

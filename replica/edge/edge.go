@@ -65,9 +65,11 @@ type Replica struct {
 	local  replica.Notifier // woken after a commit with local writes
 
 	lastSeq atomic.Int64
-	pending atomic.Int64
-	sync    atomic.Pointer[SyncState]
-	stats   Stats
+	// conflictSeq is the resume point of the hub's conflicts stream.
+	conflictSeq atomic.Int64
+	pending     atomic.Int64
+	sync        atomic.Pointer[SyncState]
+	stats       Stats
 
 	getItem, getConfirmed, getOutbox *sql.Stmt // on the read pool
 
@@ -170,6 +172,9 @@ func (r *Replica) load(ctx context.Context) error {
 	r.seq = seq
 	r.lastSeq.Store(seq)
 	r.pending.Store(pending)
+	if err := r.loadConflictSeq(ctx, db); err != nil {
+		return err
+	}
 	if err := r.loadSyncState(ctx, db); err != nil {
 		return err
 	}

@@ -21,6 +21,10 @@ package edge
 // gets its LSN in place (the body is not copied). The outbox is not a table
 // of its own: it is this node's own writes without an outcome (tentative =
 // 1, resolved = 0), in seq order, found through a partial index.
+//
+// (2) conflicts: the hub's conflicts feed for this node's scope, as the hub
+// streams it (each record's JSON, by conflict id; a settled conflict
+// replaces its record); meta 'conflict_seq' is the stream's resume point.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -65,4 +69,13 @@ CREATE TABLE items (
 	PRIMARY KEY (container, id)
 ) WITHOUT ROWID;
 CREATE INDEX items_by_pk ON items (container, pk, id);
+`, `
+CREATE TABLE conflicts (
+	cid       INTEGER PRIMARY KEY,
+	cseq      INTEGER NOT NULL,
+	container TEXT NOT NULL,
+	status    TEXT NOT NULL,
+	record    BLOB NOT NULL
+);
+CREATE INDEX conflicts_by_container ON conflicts (container, cid);
 `}

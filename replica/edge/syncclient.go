@@ -215,7 +215,8 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	}()
 
 	hello := &wire.Frame{Type: wire.TypeHello, NodeID: s.r.NodeID(), Protocol: wire.ProtocolVersion,
-		ResumeLSN: s.r.ResumeLSN(), Pending: s.r.Pending(), Containers: s.r.Containers()}
+		ResumeLSN: s.r.ResumeLSN(), Pending: s.r.Pending(), Containers: s.r.Containers(),
+		WantConflicts: true, ConflictSeq: s.r.ConflictSeq()}
 	if err := writeFrame(conn, hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
@@ -314,6 +315,10 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 				return errors.New("hub sent outcomes for no push")
 			}
 			out.poke()
+		case wire.TypeConflicts:
+			if err := s.r.ApplyConflicts(ctx, f.Conflicts, f.ConflictSeq); err != nil {
+				return fmt.Errorf("apply conflicts: %w", err)
+			}
 		case wire.TypeError:
 			return &errRemote{f.Code, f.Message}
 		default:

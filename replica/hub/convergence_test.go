@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -164,6 +165,7 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 	}
 	inFeed := map[string]bool{}
 	conflicts := 0
+	hubFeed := map[int64]string{} // conflict id -> status
 	for after := int64(0); ; {
 		cs, next, err := c.hub.Conflicts(ctx, "kv", "", after, 1000)
 		if err != nil {
@@ -171,6 +173,7 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 		}
 		for _, cf := range cs {
 			conflicts++
+			hubFeed[cf.ID] = cf.Status
 			if cf.Incoming != nil {
 				inFeed[cf.Incoming.Version] = true
 			}
@@ -186,6 +189,22 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 	for v := range acked {
 		if _, ok := confirmed[v]; !ok && !inFeed[v] {
 			t.Errorf("acknowledged write %s (edge e%d) is neither confirmed nor in the conflicts feed", v, acked[v])
+		}
+	}
+	// Each edge has the hub's conflicts feed, every record as it is now.
+	for _, e := range edges {
+		eventually(t, 10*time.Second, func() error {
+			if got, want := e.r.ConflictSeq(), c.hub.ConflictHead(); got != want {
+				return fmt.Errorf("%s: conflicts stream at %d, hub at %d", e.name, got, want)
+			}
+			return nil
+		})
+		got := map[int64]string{}
+		for _, rec := range edgeConflicts(t, e, "kv", "") {
+			got[rec.ID] = rec.Status
+		}
+		if !maps.Equal(got, hubFeed) {
+			t.Errorf("%s: conflicts feed %v, hub %v", e.name, got, hubFeed)
 		}
 	}
 	// Each edge learnt one outcome per write.

@@ -241,3 +241,129 @@ func TestSync_Scope(t *testing.T) {
 		t.Fatalf("write outside scope err=%v, want ErrForbidden", err)
 	}
 }
+
+// edgeConflicts decodes an edge's conflicts feed for container, every page.
+func edgeConflicts(t testing.TB, e *testEdge, container, status string) []wire.Conflict {
+	t.Helper()
+	var out []wire.Conflict
+	for after := int64(0); ; {
+		recs, next, err := e.r.Conflicts(context.Background(), container, status, after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return out
+		}
+		for _, rec := range recs {
+			var c wire.Conflict
+			if err := json.Unmarshal(rec, &c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c)
+		}
+		after = next
+	}
+}
+
+// TestSync_ConflictsFeed: the hub streams the conflicts feed to edges in
+// scope, a settled conflict comes again with its new status, and a restarted
+// edge resumes the stream where it stopped.
+func TestSync_ConflictsFeed(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "notes", PartitionKey: "/team",
+		ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeManual}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{`{"id":"n1","team":"red","v":0}`, `{"id":"n2","team":"blue","v":0}`} {
+		if _, err := c.hub.Create(ctx, "notes", []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := c.edge("a", nil), c.edge("b", nil)
+	red := c.edge("red-only", []wire.ScopeEntry{{Container: "notes", PartitionKeys: []string{"red"}}})
+	eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced(), red.synced()) })
+	if got := edgeConflicts(t, a, "notes", ""); len(got) != 0 {
+		t.Fatalf("conflicts before any: %+v", got)
+	}
+	// Concurrent writes to n1 (red) and to n2 (blue): two conflicts.
+	a.disconnect()
+	b.disconnect()
+	for _, w := range []struct {
+		e    *testEdge
+		id   string
+		body string
+	}{
+		{a, "n1", `{"id":"n1","team":"red","v":1}`}, {b, "n1", `{"id":"n1","team":"red","v":2}`},
+		{a, "n2", `{"id":"n2","team":"blue","v":1}`}, {b, "n2", `{"id":"n2","team":"blue","v":2}`},
+	} {
+		if _, _, err := w.e.r.Upsert(ctx, "notes", w.id, []byte(w.body), edge.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.connect()
+	eventually(t, 5*time.Second, a.synced)
+	b.connect()
+	eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced(), red.synced()) })
+	hubList, _, err := c.hub.Conflicts(ctx, "notes", replica.StatusUnresolved, 0, 10)
+	if err != nil || len(hubList) != 2 {
+		t.Fatalf("hub conflicts %+v, %v; want 2 unresolved", hubList, err)
+	}
+	want := func(e *testEdge, n int, status string) func() error {
+		return func() error {
+			got := edgeConflicts(t, e, "notes", "")
+			if len(got) != n {
+				return fmt.Errorf("edge %s has %d conflicts, want %d", e.name, len(got), n)
+			}
+			for _, cf := range got {
+				if cf.Status != status {
+					return fmt.Errorf("edge %s: conflict %d is %s, want %s", e.name, cf.ID, cf.Status, status)
+				}
+			}
+			return nil
+		}
+	}
+	eventually(t, 5*time.Second, want(a, 2, replica.StatusUnresolved))
+	eventually(t, 5*time.Second, want(red, 1, replica.StatusUnresolved))
+	got := edgeConflicts(t, a, "notes", replica.StatusUnresolved)
+	n1 := got[0]
+	if n1.DocID != "n1" || n1.Incoming == nil || n1.Incoming.Origin != b.r.NodeID() || n1.Existing == nil || n1.Existing.Origin != a.r.NodeID() ||
+		field(t, replica.Item{Body: n1.Incoming.Document}, "v") != 2.0 || n1.Base == nil || field(t, replica.Item{Body: n1.Base.Document}, "v") != 0.0 {
+		t.Fatalf("edge a's record of the n1 conflict: %+v", n1)
+	}
+	if only := edgeConflicts(t, red, "notes", ""); only[0].DocID != "n1" {
+		t.Fatalf("scoped edge sees %+v, want only the red item's conflict", only)
+	}
+
+	// Settle n1 at the hub while edge b is stopped; b learns it on restart.
+	b.stop()
+	if _, err := c.hub.ResolveConflict(ctx, "notes", n1.ID, hub.Resolution{Keep: "incoming"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if st := edgeConflicts(t, red, "notes", "")[0].Status; st != replica.StatusResolved {
+			return fmt.Errorf("scoped edge: n1 conflict %s", st)
+		}
+		return nil
+	})
+	b.start()
+	eventually(t, 5*time.Second, b.synced)
+	eventually(t, 5*time.Second, func() error {
+		if n := len(edgeConflicts(t, b, "notes", replica.StatusResolved)); n != 1 {
+			return fmt.Errorf("edge b: %d resolved conflicts, want 1", n)
+		}
+		return nil
+	})
+	if n := len(edgeConflicts(t, b, "notes", replica.StatusUnresolved)); n != 1 {
+		t.Fatalf("edge b: %d unresolved conflicts, want 1 (n2)", n)
+	}
+	if seq := b.r.ConflictSeq(); seq != c.hub.ConflictHead() {
+		t.Fatalf("edge b resumed the conflicts stream at %d, hub at %d", seq, c.hub.ConflictHead())
+	}
+	if _, _, err := b.r.Conflicts(ctx, "nope", "", 0, 10); !errors.Is(err, replica.ErrContainerNotFound) {
+		t.Fatalf("unknown container: %v", err)
+	}
+	if _, _, err := b.r.Conflicts(ctx, "notes", "lost", 0, 10); !errors.Is(err, replica.ErrInvalid) {
+		t.Fatalf("bad status: %v", err)
+	}
+}

@@ -34,9 +34,23 @@ const (
 		`"lsn":6,"headLsn":9,"containers":[{"name":"c","partitionKey":"/pk","conflictPolicy":{"mode":"lww","path":"/_ts"}}]}`
 	emptyChangesFrame = `{"type":"changes","lsn":6,"headLsn":9}`
 	ackFrame          = `{"type":"ack","lsn":6}`
+	conflictsFrame    = `{"type":"conflicts","conflictSeq":9,"conflicts":[` +
+		`{"id":3,"seq":7,"kind":"replace","status":"unresolved","container":"c","docId":"x","pk":"a","policy":"manual","loser":"incoming","winnerLsn":4,` +
+		`"reason":"manual policy","createdAt":1000,"incoming":{"version":"n2-1","origin":"n2","ts":999,"deleted":false,"document":{"id":"x","pk":"a","v":2}},` +
+		`"existing":{"version":"n1-1","origin":"n1","ts":998,"deleted":true,"document":null},"base":null}]}`
 )
 
-var validFrames = []string{helloFrame, welcomeFrame, errorFrame, pushFrame, outcomesFrame, changesFrame, emptyChangesFrame, ackFrame}
+var validFrames = []string{helloFrame, welcomeFrame, errorFrame, pushFrame, outcomesFrame, changesFrame, emptyChangesFrame, ackFrame, conflictsFrame}
+
+// conflict is one conflicts feed record's JSON.
+func conflict(id, seq int64, status string) string {
+	return fmt.Sprintf(`{"id":%d,"seq":%d,"kind":"replace","status":%q,"container":"c","docId":"x","pk":"a","policy":"lww","loser":"incoming","winnerLsn":1,"reason":"r","createdAt":1,"incoming":null,"existing":null,"base":null}`, id, seq, status)
+}
+
+// conflicts is a conflicts frame holding records, covering seq.
+func conflicts(seq int64, cs ...string) string {
+	return fmt.Sprintf(`{"type":"conflicts","conflictSeq":%d,"conflicts":[%s]}`, seq, strings.Join(cs, ","))
+}
 
 // version is one pushed version's JSON.
 func version(i int, op, body string) string {
@@ -125,6 +139,15 @@ func TestDecode_Valid(t *testing.T) {
 		{name: "changes of 512", in: changesN(wire.MaxChangesFrame)},
 		{name: "changes covering exactly the last", in: changes(2, change(1, "create"), change(2, "replace"))},
 		{name: "ack", in: ackFrame, want: wire.Frame{Type: "ack", LSN: 6}},
+		{name: "hello asking for conflicts", in: `{"type":"hello","nodeId":"n1","protocol":1,"wantConflicts":true,"conflictSeq":4}`,
+			want: wire.Frame{Type: "hello", NodeID: "n1", Protocol: 1, WantConflicts: true, ConflictSeq: 4}},
+		{name: "conflicts", in: conflictsFrame, want: wire.Frame{Type: "conflicts", ConflictSeq: 9, Conflicts: []wire.Conflict{{
+			ID: 3, Seq: 7, Kind: "replace", Status: "unresolved", Container: "c", DocID: "x", PK: "a", Policy: "manual", Loser: "incoming", WinnerLSN: 4,
+			Reason: "manual policy", CreatedAt: 1000,
+			Incoming: &wire.ConflictVersion{Version: "n2-1", Origin: "n2", TS: 999, Document: json.RawMessage(`{"id":"x","pk":"a","v":2}`)},
+			Existing: &wire.ConflictVersion{Version: "n1-1", Origin: "n1", TS: 998, Deleted: true, Document: json.RawMessage(`null`)},
+		}}}},
+		{name: "conflicts covering records filtered out", in: `{"type":"conflicts","conflictSeq":12}`, want: wire.Frame{Type: "conflicts", ConflictSeq: 12}},
 		{name: "ack of nothing", in: `{"type":"ack"}`, want: wire.Frame{Type: "ack"}},
 		{name: "surrounding whitespace", in: " \n\t" + ackFrame + " \r\n", want: wire.Frame{Type: "ack", LSN: 6}},
 		{name: "field order does not matter", in: `{"lsn":6,"type":"ack"}`, want: wire.Frame{Type: "ack", LSN: 6}},
@@ -156,6 +179,15 @@ func TestDecode_Invalid(t *testing.T) {
 		{name: "no type", in: `{"lsn":1}`},
 		{name: "empty type", in: `{"type":""}`},
 		{name: "unknown type", in: `{"type":"goodbye"}`},
+		{name: "conflicts out of order", in: conflicts(9, conflict(1, 5, "resolved"), conflict(2, 5, "resolved"))},
+		{name: "conflicts past the position covered", in: conflicts(4, conflict(1, 5, "resolved"))},
+		{name: "conflict with an unknown status", in: conflicts(9, conflict(1, 5, "lost"))},
+		{name: "conflict without an id", in: conflicts(9, conflict(0, 5, "resolved"))},
+		{name: "conflict with a bad container", in: strings.Replace(conflicts(9, conflict(1, 5, "resolved")), `"container":"c"`, `"container":"a/b"`, 1)},
+		{name: "conflict document over 2 MiB", in: strings.Replace(conflicts(9, conflict(1, 5, "resolved")), `"incoming":null`,
+			`"incoming":{"version":"v","origin":"o","ts":1,"deleted":false,"document":`+bigBody(replica.MaxDocumentSize+1)+`}`, 1)},
+		{name: "negative conflictSeq", in: `{"type":"conflicts","conflictSeq":-1}`},
+		{name: "hello with a negative conflictSeq", in: `{"type":"hello","nodeId":"n1","conflictSeq":-1}`},
 		{name: "type not a string", in: `{"type":1}`},
 		{name: "unknown field", in: `{"type":"ack","lsn":1,"extra":true}`},
 		{name: "unknown field in a version", in: push(`{"container":"c","id":"x","op":"delete","version":"n1-1","ts":1,"extra":1}`)},
