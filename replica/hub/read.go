@@ -118,7 +118,7 @@ func ToChange(c wire.Change) replica.Change {
 // not write itself, plus the last LSN it read, so that a reader filtering out
 // everything still moves on. It stops early once the bodies reach maxBytes.
 func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry, skipOrigin string) ([]wire.Change, int64, error) {
-	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit)
+	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin)
 	if err != nil {
 		return nil, after, fmt.Errorf("read log: %w", err)
 	}
@@ -334,7 +334,11 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
-		{&s.logAfter, logQuery + `l.lsn > ? ORDER BY l.lsn LIMIT ?`, true},
+		// The body of a record the reader skips (its own version) is not
+		// read: a subquery in CASE runs only for the rows that need it.
+		{&s.logAfter, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
+			CASE WHEN l.origin = ?3 THEN NULL ELSE (SELECT v.body FROM versions v WHERE v.version = l.version) END
+			FROM log l WHERE l.lsn > ?1 ORDER BY l.lsn LIMIT ?2`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
 	} {
 		var err error
