@@ -294,6 +294,9 @@ type Status struct {
 	LastSeq    int64  `json:"lastSeq"` // newest position of the local change feed
 	Containers int    `json:"containers"`
 	Durability string `json:"durability"`
+	// ConflictSeq is the position in the hub's conflicts stream this node
+	// has (it moves when a conflict in scope is recorded or settled).
+	ConflictSeq int64 `json:"conflictSeq"`
 }
 
 // Status returns the replica's current state.
@@ -303,7 +306,8 @@ func (r *Replica) Status() Status {
 	if d == "" {
 		d = "full"
 	}
-	return Status{NodeID: r.nodeID, Pending: r.pending.Load(), LastSeq: r.lastSeq.Load(), Containers: n, Durability: d}
+	return Status{NodeID: r.nodeID, Pending: r.pending.Load(), LastSeq: r.lastSeq.Load(), Containers: n, Durability: d,
+		ConflictSeq: r.conflictSeq.Load()}
 }
 
 // writeStmts are prepared once on the write connection.

@@ -630,6 +630,14 @@ async function main() {
       const p = edgePages[east.name];
       await waitTextOf(p, `outcome-${v}`, (t) => /merged/.test(t), `text including "merged" for east's write ${v}`);
     }
+    // Every edge page lists the conflict, settled (CONTRACT: edge-conflict-<cid>).
+    for (const e of cluster.edges) {
+      const p = edgePages[e.name];
+      const id = `edge-conflict-${conflictId}`;
+      await waitTestId(p, id, 'the conflict in the edge\'s conflicts list');
+      await poll(`${id} on ${e.name} has data-status="resolved"`,
+        async () => (await tid(p, id).getAttribute('data-status', { timeout: 1000 })) === 'resolved');
+    }
   });
 
   // ---------------------------------------------------------- screenshots

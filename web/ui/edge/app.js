@@ -37,6 +37,9 @@ const el = {
   statusExtra: $('status-extra'),
   outcomes: $('outcomes'),
   outcomesEmpty: $('outcomes-empty'),
+  conflicts: $('conflicts'),
+  conflictsState: $('conflicts-state'),
+  conflictsContainer: $('conflicts-container'),
   docsContainer: $('docs-container'),
   docs: $('docs'),
   docsState: $('docs-state'),
@@ -62,6 +65,8 @@ const state = {
   docsLastId: null, // last id of the loaded pages (null: none loaded)
   docsGen: 0, // bumped on container switch; stale answers are dropped
   outcomes: new Map(), // version -> {rec, li}
+  conflictsGen: 0, // bumped per load; stale answers are dropped
+  conflictSeq: -1, // the node's position in the hub's conflicts stream
   toggleBusy: false,
 };
 
@@ -252,6 +257,12 @@ function renderStatus(st) {
 
   if (!state.toggleBusy) renderToggle();
 
+  // A conflict in scope recorded or settled at the hub: read the list again.
+  if (isNum(st.conflictSeq) && st.conflictSeq !== state.conflictSeq) {
+    state.conflictSeq = st.conflictSeq;
+    scheduleConflicts();
+  }
+
   // A container learnt from the hub (status counts them) shows up at once.
   if (isNum(st.containers) && (!prev || prev.containers !== st.containers) && st.containers !== state.containers.size) {
     scheduleContainers();
@@ -364,6 +375,7 @@ function selectContainer(name, { store = true } = {}) {
   el.docs.replaceChildren();
   el.docsMore.hidden = true;
   loadDocs({ reset: true });
+  loadConflicts();
 }
 
 // ---------------------------------------------------------------- documents
@@ -570,6 +582,68 @@ function fillDocEntry(entry, doc) {
 }
 
 // ---------------------------------------------------------------- outcomes
+
+// ---------------------------------------------------------------- conflicts
+
+const CONFLICTS_SHOWN = 50;
+
+// loadConflicts reads the conflicts feed of the selected container as this
+// node has it from the hub (its scope only) and shows the unresolved ones
+// first, then the newest.
+async function loadConflicts() {
+  const gen = ++state.conflictsGen;
+  const c = state.selected;
+  setText(el.conflictsContainer, c || '—');
+  if (!c) {
+    el.conflicts.replaceChildren();
+    setText(el.conflictsState, '');
+    return;
+  }
+  const all = [];
+  try {
+    let cont = '';
+    for (let page = 0; page < 20; page++) { // at most 20,000 records
+      const { data } = await api('GET', `/containers/${seg(c)}/conflicts?limit=1000${cont ? `&continuation=${seg(cont)}` : ''}`);
+      if (gen !== state.conflictsGen) return;
+      const list = data && Array.isArray(data.conflicts) ? data.conflicts : [];
+      all.push(...list);
+      if (list.length < 1000 || !data.continuation) break;
+      cont = data.continuation;
+    }
+  } catch (e) {
+    if (gen === state.conflictsGen) setText(el.conflictsState, `Cannot read the conflicts: ${e.message}`);
+    return;
+  }
+  const unresolved = all.filter((x) => x.status === 'unresolved').length;
+  all.sort((a, b) => (a.status === b.status ? b.id - a.id : a.status === 'unresolved' ? -1 : 1));
+  reconcile(el.conflicts, all.slice(0, CONFLICTS_SHOWN).map(buildConflict));
+  setText(el.conflictsState, all.length === 0
+    ? `No conflicts in ${c} that this node knows of (the hub sends those in its scope when it syncs).`
+    : `${all.length} conflict${all.length === 1 ? '' : 's'} in ${c}, ${unresolved} unresolved${all.length > CONFLICTS_SHOWN ? ` (the first ${CONFLICTS_SHOWN} shown)` : ''}.`);
+}
+
+const scheduleConflicts = debounce(() => loadConflicts(), 200);
+
+function conflictSide(label, v) {
+  if (!v) return null;
+  return h('p', { class: 'o-version' }, `${label}: `, h('code', { text: v.version || '?' }),
+    ` from ${v.origin || '?'}${v.deleted ? ' (delete)' : ''}`);
+}
+
+function buildConflict(c) {
+  const status = c.status === 'resolved' ? 'resolved' : 'unresolved';
+  const loser = c.loser === 'existing' ? c.existing : c.incoming;
+  const detail = status === 'unresolved'
+    ? 'awaiting a decision at the hub; the existing version stays'
+    : `decided by ${c.policy || '?'}${c.resolver ? ` (${c.resolver})` : ''}${isNum(c.winnerLsn) && c.winnerLsn > 0 ? `; the winner is at LSN ${c.winnerLsn}` : ''}`;
+  return h('li', { class: 'outcome', 'data-testid': `edge-conflict-${c.id}`, 'data-status': status },
+    h('div', { class: 'o-head' },
+      h('span', { class: `badge ${status === 'resolved' ? 'o-confirmed' : 'o-lost'}`, text: status }),
+      h('span', { class: 'o-doc' }, h('code', { text: c.docId || '?' }), ` · ${c.kind || '?'} conflict #${c.id}`)),
+    h('p', { class: 'o-detail', text: detail }),
+    loser ? conflictSide(`lost (${c.loser})`, loser) : null,
+    c.reason ? h('p', { class: 'o-reason' }, 'Reason: ', h('span', { text: c.reason })) : null);
+}
 
 const OUTCOME_TEXT = {
   confirmed: (r) => (r.lsn ? `confirmed at LSN ${r.lsn}` : 'confirmed by the hub'),
@@ -894,6 +968,7 @@ function onChange(ch) {
 const resync = debounce(async () => {
   await Promise.all([refreshStatus(), loadContainers({ withDocs: true })]);
   backfillOutcomes();
+  loadConflicts();
 }, 50);
 
 // ---------------------------------------------------------------- start
