@@ -467,15 +467,57 @@ func TestDecode_SplitBetweenTokens(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode(%s): %v", b, err)
 			}
-			// Raw bodies keep the inserted whitespace; compare what the
-			// frames say once encoded.
+			// Raw bodies keep the inserted whitespace (Encode embeds them
+			// as they are); compare what the frames say, compacted.
 			gb, err := wire.Encode(got)
 			if err != nil {
 				t.Fatalf("Encode: %v", err)
 			}
-			if !bytes.Equal(gb, wb) {
+			var gc, wc bytes.Buffer
+			if err := errors.Join(json.Compact(&gc, gb), json.Compact(&wc, wb)); err != nil {
+				t.Fatalf("Encode gave invalid JSON: %v", err)
+			}
+			if !bytes.Equal(gc.Bytes(), wc.Bytes()) {
 				t.Fatalf("Decode(%s)=%s, want %s", b, gb, wb)
 			}
 		}
+	}
+}
+
+// TestEncode_SameAsEncodingJSON: for frames whose documents are compact, the
+// spliced encoding of push and changes frames says exactly what
+// encoding/json (without HTML escaping) says, field for field.
+func TestEncode_SameAsEncodingJSON(t *testing.T) {
+	for _, in := range validFrames {
+		f, err := wire.Decode([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wire.Encode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+		var a, b map[string]any
+		if err := errors.Join(json.Unmarshal(got, &a), json.Unmarshal(buf.Bytes(), &b)); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("Encode(%s) = %s, encoding/json says %s", f.Type, got, buf.Bytes())
+		}
+	}
+	// A body with what encoding/json would escape is embedded as it is.
+	f := &wire.Frame{Type: wire.TypeChanges, LSN: 1, Changes: []wire.Change{{LSN: 1, Container: "c", Op: "create", ID: "x", Body: json.RawMessage(`{"s":"<&>\u2028 "}`)}}}
+	got, err := wire.Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte(`"body":{"s":"<&>\u2028 "}}`)) {
+		t.Fatalf("Encode = %s, want the body as it is", got)
 	}
 }
