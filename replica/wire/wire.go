@@ -220,25 +220,14 @@ var ErrBadFrame = errors.New("bad frame")
 // encoding/json was most of the encoding cost of a frame of changes.)
 func Encode(f *Frame) ([]byte, error) {
 	var e encoder
+	g := *f
 	switch {
 	case f.Type == TypePush && len(f.Versions) > 0:
-		g := *f
 		g.Versions = nil
-		return e.withList(&g, "versions", len(f.Versions), func(i int) (any, json.RawMessage) {
-			v := f.Versions[i]
-			body := v.Body
-			v.Body = nil
-			return &v, body
-		})
+		return withList(&e, &g, "versions", f.Versions, func(v *Version) *json.RawMessage { return &v.Body })
 	case f.Type == TypeChanges && len(f.Changes) > 0:
-		g := *f
 		g.Changes = nil
-		return e.withList(&g, "changes", len(f.Changes), func(i int) (any, json.RawMessage) {
-			c := f.Changes[i]
-			body := c.Body
-			c.Body = nil
-			return &c, body
-		})
+		return withList(&e, &g, "changes", f.Changes, func(c *Change) *json.RawMessage { return &c.Body })
 	}
 	return e.encode(f)
 }
@@ -262,39 +251,40 @@ func (e *encoder) encode(v any) ([]byte, error) {
 	return bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))), nil
 }
 
-// withList encodes frame (whose list field name is empty) with the list of
-// n elements that elem returns spliced in: each element encoded without its
-// body, then the body appended as its last member.
-func (e *encoder) withList(frame *Frame, name string, n int, elem func(i int) (any, json.RawMessage)) ([]byte, error) {
+// withList encodes frame (whose list field name is empty) with items
+// spliced in as that list: each item encoded without its body, then the
+// body appended as its last member.
+func withList[T any](e *encoder, frame *Frame, name string, items []T, body func(*T) *json.RawMessage) ([]byte, error) {
 	rest, err := e.encode(frame)
 	if err != nil {
 		return nil, err
 	}
 	size := len(rest) + 16
-	for i := range n {
-		_, body := elem(i)
-		size += len(body) + 320 // the element's other members, about
+	for i := range items {
+		size += len(*body(&items[i])) + 320 // the item's other members, about
 	}
 	out := make([]byte, 0, size)
 	out = append(out, `{"`...)
 	out = append(out, name...)
 	out = append(out, `":[`...)
-	for i := range n {
-		v, body := elem(i)
+	for i := range items {
+		item := items[i]
+		raw := *body(&item)
+		*body(&item) = nil
 		if i > 0 {
 			out = append(out, ',')
 		}
 		e.buf.Reset()
-		if err := e.enc.Encode(v); err != nil {
+		if err := e.enc.Encode(&item); err != nil {
 			return nil, err
 		}
 		b := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
-		if len(body) == 0 {
+		if len(raw) == 0 {
 			out = append(out, b...)
 			continue
 		}
 		if len(b) < 2 || b[len(b)-1] != '}' {
-			return nil, fmt.Errorf("encode %s: element %d is not an object", name, i)
+			return nil, fmt.Errorf("encode %s: item %d is not an object", name, i)
 		}
 		if len(b) > 2 {
 			out = append(out, b[:len(b)-1]...)
@@ -303,7 +293,7 @@ func (e *encoder) withList(frame *Frame, name string, n int, elem func(i int) (a
 			out = append(out, '{')
 		}
 		out = append(out, `"body":`...)
-		out = append(out, body...)
+		out = append(out, raw...)
 		out = append(out, '}')
 	}
 	out = append(out, "],"...)
