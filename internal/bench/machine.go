@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,8 @@ type Machine struct {
 	OS         string `json:"os"`
 	Arch       string `json:"arch"`
 	Go         string `json:"go"`
+	GCPercent  int    `json:"gcPercent"`   // GOGC in force (-1: off)
+	MemLimitMB int64  `json:"memLimitMiB"` // GOMEMLIMIT in force
 }
 
 // ThisMachine returns the machine the process runs on.
@@ -28,7 +31,16 @@ func ThisMachine() Machine {
 		OS:         runtime.GOOS,
 		Arch:       runtime.GOARCH,
 		Go:         runtime.Version(),
+		GCPercent:  gcPercent(),
+		MemLimitMB: debug.SetMemoryLimit(-1) >> 20, // a negative value reads it
 	}
+}
+
+// gcPercent reads the GOGC in force (setting it is the only way to read it).
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
 
 func (m Machine) String() string {
@@ -36,7 +48,7 @@ func (m Machine) String() string {
 	if cpu == "" {
 		cpu = "unknown CPU"
 	}
-	return fmt.Sprintf("GOMAXPROCS %d (%d CPUs), %s, %s/%s, %s", m.GOMAXPROCS, m.NumCPU, cpu, m.OS, m.Arch, m.Go)
+	return fmt.Sprintf("GOMAXPROCS %d (%d CPUs), %s, %s/%s, %s, GOGC %d, GOMEMLIMIT %d MiB", m.GOMAXPROCS, m.NumCPU, cpu, m.OS, m.Arch, m.Go, m.GCPercent, m.MemLimitMB)
 }
 
 // cpuModel returns the first "model name" of a cpuinfo file, or "".
