@@ -275,8 +275,10 @@ func (h *Hub) ConflictsAfter(ctx context.Context, after int64, limit, maxBytes i
 	if err != nil {
 		return nil, after, err
 	}
-	if len(out) < len(seqs) {
-		last = out[len(out)-1].Seq // cut by maxBytes
+	if len(out) > 0 && len(out) < len(seqs) {
+		// Cut by maxBytes (or a conflict settled since the first read, which
+		// comes again under its new number): go on after the last one sent.
+		last = out[len(out)-1].Seq
 	}
 	return out, last, nil
 }

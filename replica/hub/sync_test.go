@@ -360,6 +360,24 @@ func TestSync_ConflictsFeed(t *testing.T) {
 	if seq := b.r.ConflictSeq(); seq != c.hub.ConflictHead() {
 		t.Fatalf("edge b resumed the conflicts stream at %d, hub at %d", seq, c.hub.ConflictHead())
 	}
+	// Paging by bytes: one record per call, each call going on after the
+	// last one returned, until the head; a scope that covers none of them
+	// returns nothing but covers them all.
+	var seqs []int64
+	for after := int64(0); after < c.hub.ConflictHead(); {
+		page, last, err := c.hub.ConflictsAfter(ctx, after, 100, 1, nil)
+		if err != nil || len(page) != 1 || last != page[0].Seq || last <= after {
+			t.Fatalf("ConflictsAfter(%d, 1 byte) = %d records, last %d, %v; want one record and its seq", after, len(page), last, err)
+		}
+		seqs = append(seqs, last)
+		after = last
+	}
+	if len(seqs) != 2 { // n1 (settled: its newer number) and n2
+		t.Fatalf("paged through seqs %v, want 2 records", seqs)
+	}
+	if page, last, err := c.hub.ConflictsAfter(ctx, 0, 100, 0, []wire.ScopeEntry{{Container: "other"}}); err != nil || len(page) != 0 || last != c.hub.ConflictHead() {
+		t.Fatalf("out of scope: %d records, last %d, %v; want none, covering the head %d", len(page), last, err, c.hub.ConflictHead())
+	}
 	if _, _, err := b.r.Conflicts(ctx, "nope", "", 0, 10); !errors.Is(err, replica.ErrContainerNotFound) {
 		t.Fatalf("unknown container: %v", err)
 	}
