@@ -71,6 +71,21 @@ func (r *Registry) Stats(name string, version int) Stats {
 	return Stats{Failures: map[string]int64{}}
 }
 
+// Counts returns a loaded version's call and failure counts, those it was
+// seeded with included (zero if not loaded).
+func (r *Registry) Counts(name string, version int) (int64, map[string]int64) {
+	st := r.Stats(name, version)
+	return st.Calls, st.Failures
+}
+
+// Seed adds counts kept from an earlier run to a loaded version's
+// statistics (durations are not kept: p50 and p99 cover this run).
+func (r *Registry) Seed(name string, version int, calls int64, failures map[string]int64) {
+	if m := r.Module(name, version); m != nil {
+		m.stats.seed(calls, failures)
+	}
+}
+
 // Close closes every module.
 func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()

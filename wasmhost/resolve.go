@@ -170,7 +170,8 @@ func preview(b []byte) string {
 	return string(b)
 }
 
-// Stats are a module's call statistics since the process started.
+// Stats are a module's call statistics: counts since upload (when the hub
+// keeps them across restarts, see Registry.Seed), durations of this run.
 type Stats struct {
 	Calls    int64            `json:"calls"`
 	Failures map[string]int64 `json:"failures"` // by reason
@@ -203,6 +204,18 @@ func (s *stats) record(d time.Duration, reason string) {
 	} else {
 		s.window[s.next] = d
 		s.next = (s.next + 1) % statsWindow
+	}
+}
+
+func (s *stats) seed(calls int64, failures map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls += calls
+	for reason, n := range failures {
+		if s.failures == nil {
+			s.failures = map[string]int64{}
+		}
+		s.failures[reason] += n
 	}
 }
 

@@ -60,6 +60,9 @@ type Hub struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	stopCounts chan struct{} // stops saveResolverCountsEvery
+	countsDone chan struct{}
+
 	// owned by the writer
 	lsn, lsn0   int64
 	cseq, cseq0 int64 // conflict sequence numbers (conflicts.cseq)
@@ -111,6 +114,8 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 		h.w.Close(ctx)
 		return fmt.Errorf("prepare: %w", err)
 	}
+	h.stopCounts, h.countsDone = make(chan struct{}), make(chan struct{})
+	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
 	h.log.Info("hub open", "dir", h.cfg.Dir, "hub", h.hubID, "lsn", h.head.Load())
 	return nil
 }
@@ -153,6 +158,13 @@ func (h *Hub) close(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 		return fmt.Errorf("close hub: sync sessions still ending: %w", ctx.Err())
+	}
+	if h.stopCounts != nil {
+		close(h.stopCounts)
+		<-h.countsDone
+		if err := h.saveResolverCounts(ctx); err != nil {
+			h.log.Warn("save resolver call counts", "err", err)
+		}
 	}
 	if err := h.w.Close(ctx); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -25,6 +26,74 @@ type ResolverHost interface {
 	Load(ctx context.Context, name string, version int, wasm []byte) error
 	// Resolve runs a loaded version on one conflict.
 	Resolve(ctx context.Context, name string, version int, in replica.ResolverInput) (replica.ResolverOutput, error)
+}
+
+// ResolverCounter is what a ResolverHost may also do: report each version's
+// call counts and take back those saved by an earlier run, so that the hub
+// keeps them across restarts (wasmhost.Registry does).
+type ResolverCounter interface {
+	Counts(name string, version int) (calls int64, failures map[string]int64)
+	Seed(name string, version int, calls int64, failures map[string]int64)
+}
+
+// resolverCountsEvery is how often the hub saves resolver call counts (and
+// at close).
+const resolverCountsEvery = 30 * time.Second
+
+// saveResolverCounts stores every loaded version's call counts.
+func (h *Hub) saveResolverCounts(ctx context.Context) error {
+	rc, ok := h.cfg.Resolvers.(ResolverCounter)
+	if !ok {
+		return nil
+	}
+	type row struct {
+		name     string
+		version  int
+		calls    int64
+		failures []byte
+	}
+	var rows []row
+	for _, v := range h.Resolvers() {
+		calls, failures := rc.Counts(v.Name, v.Version)
+		if calls == 0 && len(failures) == 0 {
+			continue
+		}
+		b, err := json.Marshal(failures)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{v.Name, v.Version, calls, b})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return h.submit(ctx, func(ctx context.Context) error {
+		for _, r := range rows {
+			if _, err := h.w.Exec(ctx, `UPDATE resolvers SET calls = ?, failures = ? WHERE name = ? AND version = ?`,
+				r.calls, string(r.failures), r.name, r.version); err != nil {
+				return sqlitestore.Wrote("save resolver counts", err)
+			}
+		}
+		return nil
+	}, nil)
+}
+
+// saveResolverCountsEvery saves the counts every resolverCountsEvery until
+// stop is closed.
+func (h *Hub) saveResolverCountsEvery(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(resolverCountsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if err := h.saveResolverCounts(context.Background()); err != nil {
+				h.log.Warn("save resolver call counts", "err", err)
+			}
+		}
+	}
 }
 
 // ResolverVersion is one uploaded version of a resolver.
@@ -79,7 +148,7 @@ func (s *resolverSet) pick(name string, version int) (ResolverVersion, bool) {
 // no longer loads (stricter limits, say) is logged and left out: its
 // conflicts go to the feed with reason "missing".
 func (h *Hub) loadResolvers(ctx context.Context) error {
-	rows, err := h.db.Write.QueryContext(ctx, `SELECT name, version, sha256, size, uploaded_at, wasm FROM resolvers ORDER BY name, version`)
+	rows, err := h.db.Write.QueryContext(ctx, `SELECT name, version, sha256, size, uploaded_at, wasm, calls, failures FROM resolvers ORDER BY name, version`)
 	if err != nil {
 		return fmt.Errorf("read resolvers: %w", err)
 	}
@@ -87,12 +156,21 @@ func (h *Hub) loadResolvers(ctx context.Context) error {
 	for rows.Next() {
 		var v ResolverVersion
 		var wasm []byte
-		if err := rows.Scan(&v.Name, &v.Version, &v.SHA256, &v.Size, &v.UploadedAt, &wasm); err != nil {
+		var calls int64
+		var failures string
+		if err := rows.Scan(&v.Name, &v.Version, &v.SHA256, &v.Size, &v.UploadedAt, &wasm, &calls, &failures); err != nil {
 			return fmt.Errorf("read resolvers: %w", err)
 		}
 		if h.cfg.Resolvers != nil {
 			if err := h.cfg.Resolvers.Load(ctx, v.Name, v.Version, wasm); err != nil {
 				h.log.Warn("resolver does not load; its conflicts go to the feed", "resolver", v.Label(), "err", err)
+			} else if rc, ok := h.cfg.Resolvers.(ResolverCounter); ok && calls > 0 {
+				var byReason map[string]int64
+				if err := json.Unmarshal([]byte(failures), &byReason); err != nil {
+					h.log.Warn("resolver call counts unreadable; starting from zero", "resolver", v.Label(), "err", err)
+				} else {
+					rc.Seed(v.Name, v.Version, calls, byReason)
+				}
 			}
 		}
 		h.resolvers.add(v)

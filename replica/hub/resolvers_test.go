@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestHub_ResolverVersions(t *testing.T) {
 		t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
 		return h, reg
 	}
-	h, _ := open()
+	h, reg := open()
 	v1, created, err := h.PutResolver(ctx, "r", readWasm(t, "prefer-incoming.wasm"))
 	if err != nil || !created || v1.Version != 1 {
 		t.Fatalf("PutResolver v1 = %+v, %v, %v", v1, created, err)
@@ -122,12 +123,26 @@ func TestHub_ResolverVersions(t *testing.T) {
 		})
 	}
 
-	// After a restart the versions are there (compiled from the cache) and
-	// the container still runs the pinned one.
+	// After a restart the versions are there (compiled from the cache),
+	// with the call counts of the earlier run, and the container still runs
+	// the pinned one.
+	before1, before2 := reg.Stats("r", 1), reg.Stats("r", 2)
+	if before1.Calls == 0 || before2.Calls == 0 {
+		t.Fatalf("calls before the restart: r@1 %d, r@2 %d; want both called", before1.Calls, before2.Calls)
+	}
 	h.Close(ctx)
-	h, _ = open()
+	h, reg = open()
 	if got := h.Resolvers(); len(got) != 2 || got[1].SHA256 != v2.SHA256 {
 		t.Fatalf("after restart Resolvers() = %+v", got)
+	}
+	for _, c := range []struct {
+		version int
+		want    wasmhost.Stats
+	}{{1, before1}, {2, before2}} {
+		got := reg.Stats("r", c.version)
+		if got.Calls != c.want.Calls || !maps.Equal(got.Failures, c.want.Failures) {
+			t.Fatalf("r@%d after restart: %d calls, failures %v; want %d, %v", c.version, got.Calls, got.Failures, c.want.Calls, c.want.Failures)
+		}
 	}
 	put(h, replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r", ResolverVersion: 1})
 	if o := conflict(h, "k"); o.Outcome != replica.OutcomeConfirmed || lastConflict(h).Resolver != "r@1" {

@@ -20,6 +20,9 @@ package hub
 //   - (4) conflicts.cseq: a sequence number given to a conflict when it is
 //     recorded and again when it is settled, so that edges can follow the
 //     conflicts feed (the "conflicts" sync frame) from a resume point.
+//   - (5) resolvers.calls, failures: each version's call counts (failures by
+//     reason, JSON), saved every resolverCountsEvery and at close, so that
+//     they survive restarts.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -117,4 +120,7 @@ CREATE INDEX conflicts_by_status ON conflicts (status, container);
 ALTER TABLE conflicts ADD COLUMN cseq INTEGER NOT NULL DEFAULT 0;
 UPDATE conflicts SET cseq = cid;
 CREATE INDEX conflicts_by_cseq ON conflicts (cseq);
+`, `
+ALTER TABLE resolvers ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resolvers ADD COLUMN failures TEXT NOT NULL DEFAULT '{}';
 `}
