@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -31,16 +31,19 @@ func ThisMachine() Machine {
 		OS:         runtime.GOOS,
 		Arch:       runtime.GOARCH,
 		Go:         runtime.Version(),
-		GCPercent:  gcPercent(),
-		MemLimitMB: debug.SetMemoryLimit(-1) >> 20, // a negative value reads it
+		GCPercent:  int(gcSetting("/gc/gogc:percent")),
+		MemLimitMB: int64(gcSetting("/gc/gomemlimit:bytes") >> 20),
 	}
 }
 
-// gcPercent reads the GOGC in force (setting it is the only way to read it).
-func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
+// gcSetting reads one of the collector's settings from runtime/metrics.
+func gcSetting(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 func (m Machine) String() string {

@@ -62,6 +62,7 @@ type Hub struct {
 
 	stopCounts chan struct{} // stops saveResolverCountsEvery
 	countsDone chan struct{}
+	savedCalls map[string]int64 // resolver version label -> calls last saved (saveResolverCounts only)
 
 	// owned by the writer
 	lsn, lsn0   int64
@@ -114,7 +115,7 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 		h.w.Close(ctx)
 		return fmt.Errorf("prepare: %w", err)
 	}
-	h.stopCounts, h.countsDone = make(chan struct{}), make(chan struct{})
+	h.stopCounts, h.countsDone, h.savedCalls = make(chan struct{}), make(chan struct{}), map[string]int64{}
 	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
 	h.log.Info("hub open", "dir", h.cfg.Dir, "hub", h.hubID, "lsn", h.head.Load())
 	return nil

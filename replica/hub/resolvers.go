@@ -55,8 +55,8 @@ func (h *Hub) saveResolverCounts(ctx context.Context) error {
 	var rows []row
 	for _, v := range h.Resolvers() {
 		calls, failures := rc.Counts(v.Name, v.Version)
-		if calls == 0 && len(failures) == 0 {
-			continue
+		if calls == h.savedCalls[v.Label()] {
+			continue // every call counts once, failed or not: nothing new
 		}
 		b, err := json.Marshal(failures)
 		if err != nil {
@@ -75,7 +75,11 @@ func (h *Hub) saveResolverCounts(ctx context.Context) error {
 			}
 		}
 		return nil
-	}, nil)
+	}, func() {
+		for _, r := range rows {
+			h.savedCalls[ResolverVersion{Name: r.name, Version: r.version}.Label()] = r.calls
+		}
+	})
 }
 
 // saveResolverCountsEvery saves the counts every resolverCountsEvery until
