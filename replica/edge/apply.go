@@ -339,20 +339,24 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 		return false, 0, nil // applied before
 	}
 	// One write fewer pending; a version confirmed as written becomes the
-	// confirmed one unless the item has moved on; with no write left
-	// pending the local view shows the confirmed version again (commonly it
-	// already does: the last own write was confirmed as written, and then
-	// nothing is read). SET sees the old values, RETURNING the new.
+	// confirmed one unless the item has moved on. SET sees the old values,
+	// RETURNING the new.
 	var pk string
-	var pending, cSeq int64
-	const newC = `(CASE WHEN ?1 > c_lsn THEN ?2 ELSE c_seq END)`
+	var pending, cSeq, localSeq int64
 	err = r.w.QueryRow(ctx, `UPDATE items SET pending = pending - 1,
-			c_seq = `+newC+`, c_lsn = max(c_lsn, ?1),
-			seq = CASE WHEN pending = 1 AND `+newC+` NOT IN (0, seq) THEN `+newC+` ELSE seq END,
-			version = CASE WHEN pending = 1 AND `+newC+` NOT IN (0, seq) THEN (SELECT version FROM changes WHERE seq = `+newC+`) ELSE version END,
-			pk = CASE WHEN pending = 1 AND `+newC+` NOT IN (0, seq) THEN (SELECT pk FROM changes WHERE seq = `+newC+`) ELSE pk END,
-			deleted = CASE WHEN pending = 1 AND `+newC+` NOT IN (0, seq) THEN (SELECT op = 'delete' FROM changes WHERE seq = `+newC+`) ELSE deleted END
-		WHERE container = ?3 AND id = ?4 RETURNING pk, pending, c_seq`, ownLSN, vseq, o.Container, o.ID).Scan(&pk, &pending, &cSeq)
+			c_seq = (CASE WHEN ?1 > c_lsn THEN ?2 ELSE c_seq END), c_lsn = max(c_lsn, ?1)
+		WHERE container = ?3 AND id = ?4 RETURNING pk, pending, c_seq, seq`, ownLSN, vseq, o.Container, o.ID).Scan(&pk, &pending, &cSeq, &localSeq)
+	if err == nil && pending == 0 && cSeq != 0 && cSeq != localSeq {
+		// No write left pending: the local view shows the confirmed version
+		// again. Commonly it already does (the last own write was confirmed
+		// as written), and this second statement, which rewrites the
+		// partition key index entry, is not run.
+		err = r.w.QueryRow(ctx, `UPDATE items SET seq = ?1,
+				version = (SELECT version FROM changes WHERE seq = ?1),
+				pk = (SELECT pk FROM changes WHERE seq = ?1),
+				deleted = (SELECT op = 'delete' FROM changes WHERE seq = ?1)
+			WHERE container = ?2 AND id = ?3 RETURNING pk`, cSeq, o.Container, o.ID).Scan(&pk)
+	}
 	itemGone := errors.Is(err, sql.ErrNoRows)
 	if err != nil && !itemGone {
 		return false, 0, sqlitestore.Wrote("settle item", err)
