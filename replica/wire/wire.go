@@ -301,26 +301,39 @@ func withList[T any](e *encoder, frame *Frame, name string, items []T, body func
 }
 
 // Decode parses and checks one frame: its type, and the fields and limits of
-// that type. It never trusts the peer; every error wraps ErrBadFrame.
+// that type. It never trusts the peer; every error wraps ErrBadFrame. The
+// frame's documents may share b's memory: b must not change afterwards.
 func Decode(b []byte) (*Frame, error) {
 	if len(b) > MaxFrameBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadFrame, len(b), MaxFrameBytes)
 	}
-	var f Frame
-	// Unknown fields are refused: a misspelt scope key must not widen a
-	// scope. New fields come with a new protocol version.
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data", ErrBadFrame)
+	f, ok := decodeFast(b)
+	if !ok {
+		var err error
+		if f, err = decodeJSON(b); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+		}
 	}
 	if err := f.check(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadFrame, f.Type, err)
 	}
-	return &f, nil
+	return f, nil
+}
+
+// decodeJSON decodes a frame with encoding/json.
+func decodeJSON(b []byte) (*Frame, error) {
+	f := new(Frame)
+	// Unknown fields are refused: a misspelt scope key must not widen a
+	// scope. New fields come with a new protocol version.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(f); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data")
+	}
+	return f, nil
 }
 
 func (f *Frame) check() error {
