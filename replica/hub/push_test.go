@@ -564,3 +564,53 @@ func TestHub_PushForeignVersionID(t *testing.T) {
 	}
 	checkPushState(t, h, pushState{"c", "x", "n2-1", map[string]any{"v": 1.0}})
 }
+
+// TestHub_PushDuplicatesAmongNew: versions seen before, in a batch with new
+// ones or twice in one batch, get the outcome they got then, and the new
+// ones are numbered as if the repeated ones were not there (no LSN skipped,
+// no conflict recorded twice).
+func TestHub_PushDuplicatesAmongNew(t *testing.T) {
+	h := newPushHub(t)
+	first := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{
+		pushV("c", "a", "create", "n-1", "", 100, `{"pk":"a"}`),
+		pushV("man", "b", "create", "n-2", "", 100, `{"pk":"a"}`),
+	}})
+	doPush(t, h, pushBatch{node: "o", versions: []wire.Version{
+		pushV("man", "b", "replace", "o-1", "n-2", 100, `{"pk":"a","x":1}`),
+	}})
+	lost := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{
+		pushV("man", "b", "replace", "n-3", "n-2", 100, `{"pk":"a","x":2}`), // a conflict, manual: lost
+	}})
+	if lost[0].Outcome != wire.OutcomeLost || lost[0].ConflictID == 0 {
+		t.Fatalf("outcome %+v, want lost with a conflict", lost[0])
+	}
+	head := h.Head()
+	got := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{
+		pushV("c", "d", "create", "n-4", "", 100, `{"pk":"a"}`),
+		pushV("c", "a", "create", "n-1", "", 100, `{"pk":"a"}`),               // seen: confirmed
+		pushV("man", "b", "replace", "n-3", "n-2", 100, `{"pk":"a","x":2}`), // seen: lost
+		pushV("c", "e", "create", "n-5", "", 100, `{"pk":"a"}`),
+		pushV("c", "e", "create", "n-5", "", 100, `{"pk":"a"}`), // twice in this batch
+	}})
+	want := []wire.Outcome{
+		{Version: "n-4", Container: "c", ID: "d", Outcome: wire.OutcomeConfirmed, LSN: head + 1, CRTS: got[0].CRTS},
+		first[0],
+		lost[0],
+		{Version: "n-5", Container: "c", ID: "e", Outcome: wire.OutcomeConfirmed, LSN: head + 2, CRTS: got[3].CRTS},
+		{Version: "n-5", Container: "c", ID: "e", Outcome: wire.OutcomeConfirmed, LSN: head + 2, CRTS: got[3].CRTS},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("outcomes\n%+v\nwant\n%+v", got, want)
+	}
+	if h.Head() != head+2 {
+		t.Fatalf("Head()=%d, want %d", h.Head(), head+2)
+	}
+	if n := len(pushConflicts(t, h, "man")); n != 1 {
+		t.Fatalf("%d conflicts, want 1", n)
+	}
+	// The hub goes on numbering from there.
+	next := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{pushV("c", "f", "create", "n-6", "", 100, "")}})
+	if next[0].LSN != head+3 {
+		t.Fatalf("next LSN %d, want %d", next[0].LSN, head+3)
+	}
+}

@@ -106,10 +106,10 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		parsed[i].parse(&h.defs, &versions[i])
 	}
 	var maxLSN int64
-	wait, err := h.w.Queue(ctx, func(ctx context.Context) error {
+	apply := func(ctx context.Context, lookup bool) error {
 		maxLSN = 0
 		for i := range versions {
-			o, err := h.applyPushed(ctx, nodeID, scope, &versions[i], &parsed[i])
+			o, err := h.applyPushed(ctx, nodeID, scope, &versions[i], &parsed[i], lookup)
 			if err != nil {
 				return err
 			}
@@ -117,6 +117,38 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 			maxLSN = max(maxLSN, o.LSN)
 		}
 		return nil
+	}
+	wait, err := h.w.Queue(ctx, func(ctx context.Context) error {
+		// Versions are not looked up before they are decided: one seen
+		// before fails to be stored again (its id is the key of versions),
+		// and then the push is undone and applied again, this time looking
+		// every version up, so that each gets the outcome it got then.
+		// Pushes are new versions but after a reconnection: this saves the
+		// writer a lookup per version.
+		if _, err := h.w.Exec(ctx, "SAVEPOINT push"); err != nil {
+			return sqlitestore.Wrote("savepoint", err)
+		}
+		lsn, cseq := h.lsn, h.cseq
+		undo := func() error {
+			h.lsn, h.cseq = lsn, cseq
+			_, err := h.w.Exec(ctx, "ROLLBACK TO push")
+			return err
+		}
+		err := apply(ctx, false)
+		if err != nil {
+			if uerr := undo(); uerr != nil {
+				return sqlitestore.Wrote("roll back to savepoint", uerr)
+			}
+			if err = apply(ctx, true); err != nil {
+				if uerr := undo(); uerr != nil {
+					return sqlitestore.Wrote("roll back to savepoint", uerr)
+				}
+			}
+		}
+		if _, rerr := h.w.Exec(ctx, "RELEASE push"); rerr != nil && err == nil {
+			return sqlitestore.Wrote("release savepoint", rerr)
+		}
+		return err
 	}, nil)
 	if err != nil {
 		if errors.Is(err, sqlitestore.ErrWriterClosed) {
@@ -159,7 +191,7 @@ func (p *parsedBody) parse(defs *replica.Containers, v *wire.Version) {
 // Only storage failures are errors; everything else is an outcome. pre, if
 // it was parsed for the container's partition key path as it is now, saves
 // parsing the body again.
-func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody) (wire.Outcome, error) {
+func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
 	if !strings.HasPrefix(v.Version, nodeID+"-") {
 		// Refused without a trace: storing it would let one node poison
@@ -171,7 +203,10 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		outcome, reason string
 		lsn, cid        int64
 	}
-	err := h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid, &o.CRTS)
+	err := sql.ErrNoRows
+	if lookup {
+		err = h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid, &o.CRTS)
+	}
 	switch {
 	case err == nil:
 		o.Outcome, o.LSN, o.Reason, o.ConflictID = prev.outcome, prev.lsn, prev.reason, prev.cid

@@ -36,7 +36,7 @@ func TestApplyPushed_StaleParse(t *testing.T) {
 	var o wire.Outcome
 	err := h.w.Do(ctx, func(ctx context.Context) error {
 		var err error
-		o, err = h.applyPushed(ctx, "n1", nil, &v, &stale)
+		o, err = h.applyPushed(ctx, "n1", nil, &v, &stale, true)
 		return err
 	}, nil)
 	if err != nil || o.Outcome != replica.OutcomeConfirmed {
