@@ -587,7 +587,7 @@ func TestHub_PushDuplicatesAmongNew(t *testing.T) {
 	head := h.Head()
 	got := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{
 		pushV("c", "d", "create", "n-4", "", 100, `{"pk":"a"}`),
-		pushV("c", "a", "create", "n-1", "", 100, `{"pk":"a"}`),               // seen: confirmed
+		pushV("c", "a", "create", "n-1", "", 100, `{"pk":"a"}`),             // seen: confirmed
 		pushV("man", "b", "replace", "n-3", "n-2", 100, `{"pk":"a","x":2}`), // seen: lost
 		pushV("c", "e", "create", "n-5", "", 100, `{"pk":"a"}`),
 		pushV("c", "e", "create", "n-5", "", 100, `{"pk":"a"}`), // twice in this batch
