@@ -173,7 +173,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Rows             []row   `json:"rows"`
 			GoAPIP99VsRaw    float64 `json:"goApiP99VsRawP99"`
 			HTTPWritesPerSec float64 `json:"httpWritesPerSec"`
-		}{GoAPIP99VsRaw: ratio, HTTPWritesPerSec: results[4].OpsPerSec()}
+			NetHTTPPerSec    float64 `json:"httpNetHTTPClientWritesPerSec"`
+		}{GoAPIP99VsRaw: ratio, HTTPWritesPerSec: results[4].OpsPerSec(), NetHTTPPerSec: results[5].OpsPerSec()}
 		for _, s := range results {
 			out.Rows = append(out.Rows, row{s.Name, s.Ops, s.OpsPerSec(), float64(s.P50.Nanoseconds()) / 1e3, float64(s.P99.Nanoseconds()) / 1e3})
 		}
