@@ -20,19 +20,23 @@ import (
 // scanner, and copies every document; this reads it once. Documents are
 // still checked to be well-formed JSON: the hub parses pushed ones again, an
 // edge stores the hub's as they are.
-func decodeFast(b []byte) (f *Frame, ok bool) {
+//
+// An array of more than MaxFrameArray elements is an error (err), as on
+// encoding/json's path.
+func decodeFast(b []byte) (f *Frame, ok bool, err error) {
 	d := fastDecoder{b: b}
 	f = new(Frame)
 	if !d.frame(f) {
-		return nil, false
+		return nil, false, d.err
 	}
 	d.space()
-	return f, d.i == len(d.b)
+	return f, d.i == len(d.b), nil
 }
 
 type fastDecoder struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	err error // why decoding stopped, when the frame is refused outright
 }
 
 // maxFastDepth bounds the nesting of a document decodeFast takes (far above
@@ -101,7 +105,11 @@ func (d *fastDecoder) array(elem func() bool) (empty, ok bool) {
 	if d.byte(']') {
 		return true, true
 	}
-	for {
+	for n := 1; ; n++ {
+		if n > MaxFrameArray {
+			d.err = errArrayTooLong
+			return false, false
+		}
 		d.space()
 		if !elem() {
 			return false, false

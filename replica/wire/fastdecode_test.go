@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,13 @@ import (
 // takes too and decodes to the same frame.
 func checkFast(t *testing.T, b []byte) bool {
 	t.Helper()
-	fast, ok := decodeFast(b)
+	fast, ok, err := decodeFast(b)
+	if err != nil {
+		if _, serr := decodeJSON(b); serr == nil {
+			t.Fatalf("decodeFast refuses %.200q (%v), encoding/json's path takes it", b, err)
+		}
+		return false
+	}
 	if !ok {
 		return false
 	}
@@ -113,6 +120,38 @@ func TestDecodeFast_LeavesToEncodingJSON(t *testing.T) {
 	} {
 		if checkFast(t, []byte(in)) && !strings.Contains(in, `\ud800`) {
 			t.Errorf("decodeFast took %s", in)
+		}
+	}
+}
+
+// A frame made of a huge array of empty objects is refused before it
+// becomes a huge slice of structs, on both paths, whatever the frame's type.
+func TestDecode_HugeArrays(t *testing.T) {
+	many := strings.Repeat(`{},`, (MaxFrameBytes-100)/3)
+	for _, in := range []string{
+		`{"type":"ack","outcomes":[` + many + `{}]}`,                     // fast path
+		`{"type":"push","batch":1,"versions":[` + many + `{}]}`,          // fast path
+		`{"type":"hello","nodeId":"n","containers":[` + many + `{}]}`,    // encoding/json's path
+		`{"type":"ack","outcomes":[{"reason":"\u0041"},` + many + `{}]}`, // encoding/json's path
+	} {
+		b := []byte(in)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Decode(b)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "more than 65536 elements") {
+			t.Fatalf("Decode(%.60s...): %v, want the array limit", in, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 { // unbounded: 8 M structs of 100 bytes or more
+			t.Fatalf("Decode(%.60s...) allocated %d MiB", in, alloc>>20)
+		}
+	}
+	// At the limit both paths decode, and the type's own checks refuse
+	// what is too many for it.
+	at := strings.Repeat(`{},`, MaxFrameArray-1)
+	for _, in := range []string{`{"type":"ack","outcomes":[` + at + `{}]}`, `{"type":"ack","outcomes":[{"reason":"\u0041"},` + at[3:] + `{}]}`} {
+		if _, err := Decode([]byte(in)); err != nil {
+			t.Fatalf("Decode(%.60s...) at the limit: %v", in, err)
 		}
 	}
 }

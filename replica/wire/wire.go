@@ -42,6 +42,49 @@ const (
 	maxVersionLength = 256
 )
 
+// MaxFrameArray bounds the elements of every array member of a frame (the
+// versions of a push, the changes or containers of a frame, ...), whatever
+// its type, before the frame is decoded: a frame of 24 MiB of empty objects
+// would otherwise become gigabytes of structs before the checks of its type,
+// whose limits are lower, could refuse it.
+const MaxFrameArray = 65536
+
+var errArrayTooLong = fmt.Errorf("an array of more than %d elements", MaxFrameArray)
+
+// checkFrameArrays refuses a frame with an array member of more than
+// MaxFrameArray elements. It looks at nothing else (the decoder refuses
+// malformed frames) and costs one pass over b.
+func checkFrameArrays(b []byte) error {
+	depth, commas, inMember := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			if depth == 1 && b[i] == '[' {
+				inMember, commas = true, 0
+			}
+			depth++
+		case ']', '}':
+			depth--
+			if depth <= 1 {
+				inMember = false
+			}
+		case ',':
+			if inMember && depth == 2 {
+				if commas++; commas >= MaxFrameArray {
+					return errArrayTooLong
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // Frame types.
 const (
 	TypeHello     = "hello"     // edge -> hub, first frame
@@ -307,12 +350,12 @@ func Decode(b []byte) (*Frame, error) {
 	if len(b) > MaxFrameBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadFrame, len(b), MaxFrameBytes)
 	}
-	f, ok := decodeFast(b)
-	if !ok {
-		var err error
-		if f, err = decodeJSON(b); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
-		}
+	f, ok, err := decodeFast(b)
+	if err == nil && !ok {
+		f, err = decodeJSON(b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	if err := f.check(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadFrame, f.Type, err)
@@ -322,6 +365,9 @@ func Decode(b []byte) (*Frame, error) {
 
 // decodeJSON decodes a frame with encoding/json.
 func decodeJSON(b []byte) (*Frame, error) {
+	if err := checkFrameArrays(b); err != nil {
+		return nil, err
+	}
 	f := new(Frame)
 	// Unknown fields are refused: a misspelt scope key must not widen a
 	// scope. New fields come with a new protocol version.
