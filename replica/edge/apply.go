@@ -204,7 +204,8 @@ func (r *Replica) ApplyConfirmed(ctx context.Context, defs []replica.Container, 
 
 func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, error) {
 	var cLSN, pending int64
-	err := r.w.QueryRow(ctx, `SELECT c_lsn, pending FROM items WHERE container = ? AND id = ?`, c.Container, c.ID).Scan(&cLSN, &pending)
+	var curPK string
+	err := r.w.QueryRow(ctx, `SELECT c_lsn, pending, pk FROM items WHERE container = ? AND id = ?`, c.Container, c.ID).Scan(&cLSN, &pending, &curPK)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
@@ -235,7 +236,19 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 	}
 	deleted := c.Op == replica.OpDelete
 	// The confirmed pointer always moves; the local view follows it unless
-	// own writes are still waiting for their outcome.
+	// own writes are still waiting for their outcome. An item that keeps its
+	// partition key is updated without naming the key, so that SQLite
+	// leaves the partition key index alone.
+	if exists && curPK == c.PK {
+		if _, err := r.w.Exec(ctx, `UPDATE items SET c_seq = ?1, c_lsn = ?2,
+				version = CASE WHEN pending = 0 THEN ?3 ELSE version END,
+				seq = CASE WHEN pending = 0 THEN ?1 ELSE seq END,
+				deleted = CASE WHEN pending = 0 THEN ?4 ELSE deleted END
+			WHERE container = ?5 AND id = ?6`, seq, c.LSN, c.Version, deleted, c.Container, c.ID); err != nil {
+			return 0, sqlitestore.Wrote("store confirmed item", err)
+		}
+		return seq, nil
+	}
 	if _, err := r.w.Exec(ctx, `INSERT INTO items (container, id, pk, version, seq, deleted, c_seq, c_lsn, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
 		ON CONFLICT (container, id) DO UPDATE SET c_seq = excluded.c_seq, c_lsn = excluded.c_lsn,
 			pk = CASE WHEN pending = 0 THEN excluded.pk ELSE pk END,

@@ -117,3 +117,27 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// benchmarkReplace replaces existing items, 1,000 of them in turn, one
+// writer (the partition key index stays as it is).
+func benchmarkReplace(b *testing.B, durability string) {
+	r := benchReplica(b, durability)
+	ctx := context.Background()
+	const items = 1000
+	ds := docs(items)
+	for i := range items {
+		if _, err := r.Create(ctx, bench.Container, ds[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(1024)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, _, err := r.Upsert(ctx, bench.Container, bench.DocID(i%items), ds[i%items], edge.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReplace_Full(b *testing.B)   { benchmarkReplace(b, sqlitestore.DurabilityFull) }
+func BenchmarkReplace_Normal(b *testing.B) { benchmarkReplace(b, sqlitestore.DurabilityNormal) }

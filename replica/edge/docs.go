@@ -125,7 +125,19 @@ func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.Container
 	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
 		return replica.Item{}, false, 0, sqlitestore.Wrote("record change", err)
 	}
-	if _, err := r.stmts.upsertLocal.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted); err != nil {
+	// An item that keeps its partition key is updated without naming the
+	// key: SQLite then leaves the partition key index alone.
+	st := r.stmts.upsertLocal
+	if exists && curPK == it.PK {
+		st = r.stmts.updateLocal
+	}
+	res, err := st.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq, it.Deleted)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n != 1 {
+			err = fmt.Errorf("%d rows changed, want 1", n)
+		}
+	}
+	if err != nil {
 		return replica.Item{}, false, 0, sqlitestore.Wrote("store item", err)
 	}
 	return it, op == replica.OpCreate, seq, nil
@@ -312,12 +324,12 @@ func (r *Replica) Status() Status {
 
 // writeStmts are prepared once on the write connection.
 type writeStmts struct {
-	getContainer, putContainer         *sql.Stmt
-	getHead, insertChange, upsertLocal *sql.Stmt
+	getContainer, putContainer                      *sql.Stmt
+	getHead, insertChange, upsertLocal, updateLocal *sql.Stmt
 }
 
 func (s *writeStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal}
+	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal, &s.updateLocal}
 }
 
 func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
@@ -331,6 +343,8 @@ func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 		`INSERT INTO items (container, id, pk, version, seq, deleted, pending) VALUES (?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version,
 				seq = excluded.seq, deleted = excluded.deleted, pending = pending + 1`,
+		`UPDATE items SET version = ?4, seq = ?5, deleted = ?6, pending = pending + 1
+			WHERE container = ?1 AND id = ?2 AND pk = ?3`,
 	}
 	for i, dst := range s.all() {
 		st, err := w.Prepare(ctx, texts[i]) // the writer owns and closes it

@@ -308,9 +308,9 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 // stmts are the hub's prepared statements: writer ones on the write
 // connection, the others on the read pool.
 type stmts struct {
-	getContainer, putContainer, getOutcome, getHead, getVersionBody *sql.Stmt
-	insertVersion, insertLog, upsertItem, insertConflict            *sql.Stmt
-	getItem, logAfter, readVersion                                  *sql.Stmt
+	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
+	insertVersion, insertLog, upsertItem, updateItem, insertConflict *sql.Stmt
+	getItem, logAfter, readVersion                                   *sql.Stmt
 }
 
 func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB) error {
@@ -333,6 +333,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
+		{&s.updateItem, `UPDATE items SET version = ?4, lsn = ?5, deleted = ?6 WHERE container = ?1 AND id = ?2 AND pk = ?3`, false},
 		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},

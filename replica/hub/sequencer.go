@@ -299,7 +299,8 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	switch d.Commit {
 	case replica.CommitIncoming:
 		o.LSN, o.CRTS = h.nextLSN(), now
-		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now, deleted: in.Deleted}
+		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now, deleted: in.Deleted,
+			samePK: cur != nil && cur.pk == pk}
 		if d.Conflict != nil {
 			e.resolver = resolverVersion
 		}
@@ -317,7 +318,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			return o, sqlitestore.Wrote("store merged version", err)
 		}
 		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: op, version: mv, base: cur.cand.Version, origin: h.hubID, ts: now, crts: now,
-			deleted: d.Deleted, resolver: resolverVersion}
+			deleted: d.Deleted, resolver: resolverVersion, samePK: cur.pk == pk}
 		if err := h.confirm(ctx, c, e); err != nil {
 			return o, err
 		}
@@ -363,6 +364,10 @@ type logEntry struct {
 	ts, crts                          int64
 	deleted                           bool
 	resolver, resolves                string
+	// samePK: the item exists with partition key pk. It is then updated
+	// without naming the key, so that SQLite leaves the partition key index
+	// alone (rewriting its entry made an update several times dearer).
+	samePK bool
 }
 
 // confirm appends a version to the log and makes it the item's current one.
@@ -371,7 +376,17 @@ func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, e logEntry) 
 		c.Def.ConflictPolicy.Mode, e.resolver, e.resolves); err != nil {
 		return sqlitestore.Wrote("append to log", err)
 	}
-	if _, err := h.stmts.upsertItem.ExecContext(ctx, c.Def.Name, e.id, e.pk, e.version, e.lsn, e.deleted); err != nil {
+	st := h.stmts.upsertItem
+	if e.samePK {
+		st = h.stmts.updateItem
+	}
+	res, err := st.ExecContext(ctx, c.Def.Name, e.id, e.pk, e.version, e.lsn, e.deleted)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n != 1 {
+			err = fmt.Errorf("%d rows changed, want 1", n)
+		}
+	}
+	if err != nil {
 		return sqlitestore.Wrote("store item", err)
 	}
 	return nil
@@ -437,7 +452,7 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 		}
 		created = op == replica.OpCreate
 		return h.confirm(ctx, c, logEntry{lsn: lsn, id: it.ID, pk: it.PK, op: op, version: it.Version, base: base, origin: h.hubID,
-			ts: now, crts: now, deleted: it.Deleted})
+			ts: now, crts: now, deleted: it.Deleted, samePK: cur != nil && cur.pk == it.PK})
 	}, nil)
 	if err != nil {
 		return replica.Item{}, false, err

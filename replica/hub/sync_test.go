@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -383,5 +384,67 @@ func TestSync_ConflictsFeed(t *testing.T) {
 	}
 	if _, _, err := b.r.Conflicts(ctx, "notes", "lost", 0, 10); !errors.Is(err, replica.ErrInvalid) {
 		t.Fatalf("bad status: %v", err)
+	}
+}
+
+// TestSync_PartitionKeyMoves: an item deleted and written again under another
+// partition key, at the hub and at an edge, is listed under its new key and
+// not its old one on every replica (updates that keep the key take another
+// statement than those that move it).
+func TestSync_PartitionKeyMoves(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "p", PartitionKey: "/k"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.edge("a", nil), c.edge("b", nil)
+	eventually(t, 5*time.Second, func() error { _, err := a.r.Container("p"); return err })
+	// x moves at the hub, y at edge a; both are updated in place first.
+	steps := []func() error{
+		func() error { _, err := c.hub.Create(ctx, "p", []byte(`{"id":"x","k":"old","v":1}`)); return err },
+		func() error { _, err := a.r.Create(ctx, "p", []byte(`{"id":"y","k":"old","v":1}`)); return err },
+		func() error {
+			_, _, err := c.hub.Upsert(ctx, "p", "x", []byte(`{"id":"x","k":"old","v":2}`), hub.WriteOptions{})
+			return err
+		},
+		func() error {
+			_, _, err := a.r.Upsert(ctx, "p", "y", []byte(`{"id":"y","k":"old","v":2}`), edge.WriteOptions{})
+			return err
+		},
+		func() error { return c.hub.Delete(ctx, "p", "x", hub.WriteOptions{}) },
+		func() error { return a.r.Delete(ctx, "p", "y", edge.WriteOptions{}) },
+		func() error { _, err := c.hub.Create(ctx, "p", []byte(`{"id":"x","k":"new","v":3}`)); return err },
+		func() error { _, err := a.r.Create(ctx, "p", []byte(`{"id":"y","k":"new","v":3}`)); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced()) })
+	}
+	ids := func(items []replica.Item) []string {
+		var out []string
+		for _, it := range items {
+			out = append(out, it.ID+"="+it.PK)
+		}
+		return out
+	}
+	for _, k := range []string{"old", "new"} {
+		want := []string(nil)
+		if k == "new" {
+			want = []string{"x=new", "y=new"}
+		}
+		hp, err := c.hub.List(ctx, "p", hub.ListOptions{PK: k, HasPK: true})
+		if err != nil || !reflect.DeepEqual(ids(hp.Items), want) {
+			t.Fatalf("hub lists %v under %q (%v), want %v", ids(hp.Items), k, err, want)
+		}
+		for _, e := range []*testEdge{a, b} {
+			for _, cons := range []string{"", edge.ConsistencyConfirmed} {
+				ep, err := e.r.List(ctx, "p", edge.ListOptions{PK: k, HasPK: true, Consistency: cons})
+				if err != nil || !reflect.DeepEqual(ids(ep.Items), want) {
+					t.Fatalf("edge %s lists %v under %q (consistency %q, %v), want %v", e.name, ids(ep.Items), k, cons, err, want)
+				}
+			}
+		}
 	}
 }

@@ -1,0 +1,77 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/edgesync/edgesync/internal/bench"
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// BenchmarkPush sequences pushes of 256 1 KiB documents from one node:
+// creates, then replaces of items the hub has (each based on the item's
+// current version: no conflicts). Durability normal: the writer's work, not
+// the disk's.
+func BenchmarkPush(b *testing.B) {
+	for _, kind := range []string{"create", "replace"} {
+		b.Run(kind, func(b *testing.B) {
+			ctx := context.Background()
+			h := hub.New(hub.Config{Dir: b.TempDir(), Durability: "normal"})
+			if err := h.Open(ctx); err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(ctx)
+			if _, _, err := h.PutContainer(ctx, replica.Container{Name: bench.Container, PartitionKey: bench.PartitionKey}); err != nil {
+				b.Fatal(err)
+			}
+			const batch, items = 256, 4096
+			seq := 0
+			base := make([]string, items) // each item's current version
+			push := func(op string, first int) {
+				vs := make([]wire.Version, batch)
+				for j := range vs {
+					i := (first + j) % items
+					seq++
+					vs[j] = wire.Version{Container: bench.Container, ID: bench.DocID(i), Op: op, Version: fmt.Sprintf("n-%d", seq),
+						Base: base[i], TS: 1, Body: bench.Doc(i, 1024)}
+				}
+				out, _, err := h.Push(ctx, "n", nil, vs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j, o := range out {
+					if o.Outcome != wire.OutcomeConfirmed {
+						b.Fatalf("outcome %+v", o)
+					}
+					base[(first+j)%items] = vs[j].Version
+				}
+			}
+			if kind == "replace" {
+				for first := 0; first < items; first += batch {
+					push(replica.OpCreate, first)
+				}
+			}
+			b.SetBytes(batch * 1024)
+			b.ResetTimer()
+			for n := range b.N {
+				if kind == "create" {
+					vs := make([]wire.Version, batch)
+					for j := range vs {
+						seq++
+						k := items + seq // an id no push used
+						vs[j] = wire.Version{Container: bench.Container, ID: bench.DocID(k), Op: replica.OpCreate,
+							Version: fmt.Sprintf("n-%d", seq), TS: 1, Body: bench.Doc(k, 1024)}
+					}
+					if _, _, err := h.Push(ctx, "n", nil, vs); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				push(replica.OpReplace, n*batch)
+			}
+		})
+	}
+}
