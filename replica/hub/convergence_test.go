@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,8 +73,18 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 		id := fmt.Sprintf("k%d", rng.IntN(nKeys))
 		switch r := rng.IntN(100); {
 		case r < 60:
-			body := fmt.Sprintf(`{"id":%q,"p":"p-%s","v%d":%d,"n":%d}`, id, id, rng.IntN(3), step, rng.IntN(1000))
+			// Mostly the key's usual partition key; sometimes another, which
+			// an edge accepts only for an item it has deleted (or never had)
+			// and the hub only if it agrees: a partition key moves.
+			pk := "p-" + id
+			if rng.IntN(8) == 0 {
+				pk = "q-" + id
+			}
+			body := fmt.Sprintf(`{"id":%q,"p":%q,"v%d":%d,"n":%d}`, id, pk, rng.IntN(3), step, rng.IntN(1000))
 			it, _, err := e.r.Upsert(ctx, "kv", id, []byte(body), edge.WriteOptions{})
+			if errors.Is(err, replica.ErrPartitionKeyChange) {
+				continue
+			}
 			if err != nil {
 				t.Fatalf("step %d: upsert on %s: %v", step, e.name, err)
 			}
@@ -101,7 +112,7 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 			online[i] = true
 		case r < 92:
 			body := fmt.Sprintf(`{"id":%q,"p":"p-%s","hub":%d}`, id, id, step)
-			if _, _, err := c.hub.Upsert(ctx, "kv", id, []byte(body), hub.WriteOptions{}); err != nil {
+			if _, _, err := c.hub.Upsert(ctx, "kv", id, []byte(body), hub.WriteOptions{}); err != nil && !errors.Is(err, replica.ErrPartitionKeyChange) {
 				t.Fatalf("step %d: hub upsert: %v", step, err)
 			}
 		default:
@@ -138,8 +149,8 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 					t.Fatal(herr)
 				case err != nil:
 					t.Errorf("%s %s (%q): %v, hub has %s", e.name, id, cons, err, want.Version)
-				case got.Version != want.Version || got.LSN != want.LSN || string(got.Body) != string(want.Body) || got.Tentative:
-					t.Errorf("%s %s (%q): %s@%d %s, hub %s@%d %s", e.name, id, cons, got.Version, got.LSN, got.Body, want.Version, want.LSN, want.Body)
+				case got.Version != want.Version || got.LSN != want.LSN || string(got.Body) != string(want.Body) || got.Tentative || got.PK != want.PK:
+					t.Errorf("%s %s (%q): %s@%d pk %s %s, hub %s@%d pk %s %s", e.name, id, cons, got.Version, got.LSN, got.PK, got.Body, want.Version, want.LSN, want.PK, want.Body)
 				}
 			}
 		}
@@ -186,7 +197,33 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 		}
 		after = next
 	}
+	// A write can also be rejected: one that moved an item's partition key
+	// while the hub had the item under its old key. Its edge was told so.
+	rejected := map[string]string{} // version -> reason, from the writers' feeds
+	for _, e := range edges {
+		for since := int64(0); ; {
+			chs, next, err := e.r.Changes(ctx, "kv", since, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ch := range chs {
+				if ch.Op == edge.OpOutcome && ch.Outcome == replica.OutcomeRejected {
+					rejected[ch.Version] = ch.Reason
+				}
+			}
+			if len(chs) == 0 {
+				break
+			}
+			since = next
+		}
+	}
 	for v := range acked {
+		if reason, ok := rejected[v]; ok {
+			if !strings.Contains(reason, "partition key") {
+				t.Errorf("acknowledged write %s (edge e%d) rejected: %s", v, acked[v], reason)
+			}
+			continue
+		}
 		if _, ok := confirmed[v]; !ok && !inFeed[v] {
 			t.Errorf("acknowledged write %s (edge e%d) is neither confirmed nor in the conflicts feed", v, acked[v])
 		}
@@ -234,5 +271,12 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 			}
 		}
 	}
-	t.Logf("%d writes acknowledged, %d versions confirmed, %d conflicts, hub at LSN %d", len(acked), len(confirmed), conflicts, c.hub.Head())
+	moved := 0 // items the hub ends with under their other partition key
+	for k := range nKeys {
+		if it, err := c.hub.Get(ctx, "kv", fmt.Sprintf("k%d", k)); err == nil && strings.HasPrefix(it.PK, "q-") {
+			moved++
+		}
+	}
+	t.Logf("%d writes acknowledged, %d versions confirmed, %d rejected, %d conflicts, %d items moved, hub at LSN %d",
+		len(acked), len(confirmed), len(rejected), conflicts, moved, c.hub.Head())
 }
