@@ -49,7 +49,7 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	if depth := maxDepth(b); depth > MaxDepth {
 		return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
 	}
-	if !json.Valid(b) {
+	if end, ok := ScanJSON(b, 0, jsonMaxNesting); !ok || end != len(b) {
 		return d, fmt.Errorf("%w: malformed JSON: %v", ErrInvalid, jsonSyntaxError(b))
 	}
 	if b[0] != '{' {

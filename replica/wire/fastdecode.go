@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/edgesync/edgesync/replica"
 )
 
 // decodeFast decodes, in one pass, frames in the plain form every peer of
@@ -190,162 +192,11 @@ func (d *fastDecoder) int(dst *int64) bool {
 // bytes (a document: anything encoding/json's scanner accepts, invalid
 // UTF-8 in strings included, as it does).
 func (d *fastDecoder) raw(dst *json.RawMessage) bool {
-	start := d.i
-	if !d.value(0) {
+	end, ok := replica.ScanJSON(d.b, d.i, maxFastDepth)
+	if !ok {
 		return false
 	}
-	*dst = d.b[start:d.i:d.i]
-	return true
-}
-
-func (d *fastDecoder) value(depth int) bool {
-	if d.i >= len(d.b) {
-		return false
-	}
-	switch c := d.b[d.i]; {
-	case c == '{':
-		if depth >= maxFastDepth {
-			return false
-		}
-		d.i++
-		if d.byte('}') {
-			return true
-		}
-		for {
-			d.space()
-			if !d.skipString() || !d.byte(':') {
-				return false
-			}
-			d.space()
-			if !d.value(depth + 1) {
-				return false
-			}
-			if d.byte('}') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-		}
-	case c == '[':
-		if depth >= maxFastDepth {
-			return false
-		}
-		d.i++
-		if d.byte(']') {
-			return true
-		}
-		for {
-			d.space()
-			if !d.value(depth + 1) {
-				return false
-			}
-			if d.byte(']') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-		}
-	case c == '"':
-		return d.skipString()
-	case c == '-' || c >= '0' && c <= '9':
-		return d.number()
-	case c == 't':
-		return d.literal("true")
-	case c == 'f':
-		return d.literal("false")
-	case c == 'n':
-		return d.literal("null")
-	}
-	return false
-}
-
-func (d *fastDecoder) literal(s string) bool {
-	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
-		return false
-	}
-	d.i += len(s)
-	return true
-}
-
-// skipString passes a string: escapes as JSON defines them, no control
-// characters, other bytes as they are.
-func (d *fastDecoder) skipString() bool {
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return false
-	}
-	for j := d.i + 1; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			d.i = j + 1
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			j++
-			if j >= len(d.b) {
-				return false
-			}
-			switch d.b[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if j+4 >= len(d.b) {
-					return false
-				}
-				for _, h := range d.b[j+1 : j+5] {
-					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
-						return false
-					}
-				}
-				j += 4
-			default:
-				return false
-			}
-		}
-	}
-	return false
-}
-
-// number passes a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *fastDecoder) number() bool {
-	b, j := d.b, d.i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-	default:
-		return false
-	}
-	digits := func() bool {
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j > k
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if !digits() {
-			return false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		if !digits() {
-			return false
-		}
-	}
-	d.i = j
+	*dst, d.i = d.b[d.i:end:end], end
 	return true
 }
 

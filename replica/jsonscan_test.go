@@ -1,0 +1,50 @@
+package replica
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// scanValid is json.Valid through ScanJSON: white space around one value.
+func scanValid(b []byte) bool {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	end, ok := ScanJSON(b, i, jsonMaxNesting)
+	if !ok {
+		return false
+	}
+	for ; end < len(b); end++ {
+		if c := b[end]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+func TestScanJSON(t *testing.T) {
+	for _, in := range []string{
+		`{}`, `[]`, `""`, `0`, `-0`, `1.5e-3`, `1E+2`, `true`, `false`, `null`, ` {"a" : [1, {"b":null}] } `,
+		`"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"`, "\"\xff\xfe\"", `[1,2,]`, `{"a":1,}`, `{"a" 1}`, `01`, `1.`, `.5`, `1e`, `-`,
+		`+1`, `"\x"`, `"\u12"`, `"a`, "\"\t\"", `[1 2]`, `{1:2}`, `tru`, `nul`, `{"a":1}}`, `[`, ``, ` `, `{"a":"b"`,
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
+		strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+	} {
+		if got, want := scanValid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("%.40q: ScanJSON says %v, encoding/json %v", in, got, want)
+		}
+	}
+}
+
+func FuzzScanJSON(f *testing.F) {
+	for _, s := range []string{`{"id":"a","n":[1,-2.5e3,true,null,{"x":"\u00e9\n"}]}`, `[`, `"\ud800"`, `1e+`, "\"\x01\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := scanValid(b), json.Valid(b); got != want {
+			t.Fatalf("%q: ScanJSON says %v, encoding/json %v", b, got, want)
+		}
+	})
+}
