@@ -60,6 +60,8 @@ func (r *Replica) ResumeLSN() int64 { return r.sync.Load().ResumeLSN }
 // Pending is the number of own writes without an outcome.
 func (r *Replica) Pending() int64 { return r.pending.Load() }
 
+// saveSyncState stores st in the writer's transaction and makes it the
+// writer's sync state; the caller publishes it (r.sync) after the commit.
 func (r *Replica) saveSyncState(ctx context.Context, st *SyncState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -68,6 +70,7 @@ func (r *Replica) saveSyncState(ctx context.Context, st *SyncState) error {
 	if _, err := r.w.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('sync', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, string(b)); err != nil {
 		return sqlitestore.Wrote("store sync state", err)
 	}
+	r.wsync = *st
 	return nil
 }
 
@@ -75,12 +78,13 @@ func (r *Replica) saveSyncState(ctx context.Context, st *SyncState) error {
 // container definitions in scope (the hub's win, except for containers whose
 // definitions disagree, whose writes the node holds) and the mismatches.
 func (r *Replica) Welcome(ctx context.Context, f *wire.Frame) error {
-	st := *r.sync.Load()
-	st.HubID, st.Edge, st.Scope, st.Mismatched = f.HubID, f.Edge, f.Scope, f.Mismatched
-	if st.Scope == nil {
-		st.Scope = []wire.ScopeEntry{}
-	}
+	var st SyncState
 	return r.submit(ctx, func(ctx context.Context) error {
+		st = r.wsync
+		st.HubID, st.Edge, st.Scope, st.Mismatched = f.HubID, f.Edge, f.Scope, f.Mismatched
+		if st.Scope == nil {
+			st.Scope = []wire.ScopeEntry{}
+		}
 		if err := r.adoptContainers(ctx, f.Containers, st.Mismatched); err != nil {
 			return err
 		}
@@ -173,12 +177,28 @@ func (r *Replica) Outbox(ctx context.Context, after int64, max, maxBytes int) ([
 // past the last change when the scope filtered some out). A change already
 // applied (by LSN) is skipped. Containers the frame defines are adopted first.
 func (r *Replica) ApplyConfirmed(ctx context.Context, defs []replica.Container, changes []wire.Change, covered int64) error {
-	if len(changes) == 0 && len(defs) == 0 && covered <= r.ResumeLSN() {
-		return nil
+	wait, err := r.QueueConfirmed(ctx, defs, changes, covered)
+	if err != nil {
+		return err
 	}
-	st := *r.sync.Load()
+	return wait()
+}
+
+// QueueConfirmed is ApplyConfirmed in two steps: it queues the work behind
+// what is queued already and returns a function that waits for it to be
+// durable. A sync session queues the next frame's work while this one
+// commits, so that frames can share a commit.
+func (r *Replica) QueueConfirmed(ctx context.Context, defs []replica.Container, changes []wire.Change, covered int64) (func() error, error) {
+	if len(changes) == 0 && len(defs) == 0 && covered <= r.ResumeLSN() {
+		return noWait, nil
+	}
+	var st SyncState
 	var lastSeq int64
-	return r.submit(ctx, func(ctx context.Context) error {
+	return r.queue(ctx, func(ctx context.Context) error {
+		st, lastSeq = r.wsync, 0
+		if len(changes) == 0 && len(defs) == 0 && covered <= st.ResumeLSN {
+			return nil
+		}
 		if err := r.adoptContainers(ctx, defs, st.Mismatched); err != nil {
 			return err
 		}
@@ -201,6 +221,8 @@ func (r *Replica) ApplyConfirmed(ctx context.Context, defs []replica.Container, 
 		}
 	})
 }
+
+func noWait() error { return nil }
 
 func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, error) {
 	var cLSN, pending int64
@@ -298,12 +320,23 @@ func (r *Replica) ownSeq(version string) (int64, bool) {
 // it has covered (through changes it did not send this node); it is saved in
 // the same transaction.
 func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome, covered int64) error {
+	wait, err := r.QueueOutcomes(ctx, outcomes, covered)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// QueueOutcomes is ApplyOutcomes in two steps, like QueueConfirmed.
+func (r *Replica) QueueOutcomes(ctx context.Context, outcomes []wire.Outcome, covered int64) (func() error, error) {
 	resolved := 0
 	var lastSeq int64
-	st := *r.sync.Load()
-	advance := covered > st.ResumeLSN
-	err := r.submit(ctx, func(ctx context.Context) error {
+	var st SyncState
+	var advance bool
+	return r.queue(ctx, func(ctx context.Context) error {
 		resolved, lastSeq = 0, 0
+		st = r.wsync
+		advance = covered > st.ResumeLSN
 		for i := range outcomes {
 			ok, seq, err := r.applyOutcome(ctx, &outcomes[i])
 			if err != nil {
@@ -328,7 +361,6 @@ func (r *Replica) ApplyOutcomes(ctx context.Context, outcomes []wire.Outcome, co
 			r.sync.Store(&st)
 		}
 	})
-	return err
 }
 
 func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int64, error) {

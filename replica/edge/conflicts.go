@@ -45,17 +45,27 @@ func (r *Replica) ConflictSeq() int64 { return r.conflictSeq.Load() }
 // of a conflict replaces the one stored) and advances the resume point to
 // covered.
 func (r *Replica) ApplyConflicts(ctx context.Context, conflicts []wire.Conflict, covered int64) error {
+	wait, err := r.QueueConflicts(ctx, conflicts, covered)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// QueueConflicts is ApplyConflicts in two steps, like QueueConfirmed.
+func (r *Replica) QueueConflicts(ctx context.Context, conflicts []wire.Conflict, covered int64) (func() error, error) {
 	if len(conflicts) == 0 && covered <= r.ConflictSeq() {
-		return nil
+		return noWait, nil
 	}
 	records := make([][]byte, len(conflicts))
 	for i := range conflicts {
 		var err error
 		if records[i], err = json.Marshal(&conflicts[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return r.submit(ctx, func(ctx context.Context) error {
+	var position int64
+	return r.queue(ctx, func(ctx context.Context) error {
 		for i := range conflicts {
 			c := &conflicts[i]
 			if _, err := r.w.Exec(ctx, `INSERT INTO conflicts (cid, cseq, container, status, record) VALUES (?, ?, ?, ?, ?)
@@ -64,16 +74,18 @@ func (r *Replica) ApplyConflicts(ctx context.Context, conflicts []wire.Conflict,
 				return sqlitestore.Wrote("store conflict", err)
 			}
 		}
-		if covered > r.ConflictSeq() {
+		if covered > r.wconflict {
 			if _, err := r.w.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('conflict_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 				strconv.FormatInt(covered, 10)); err != nil {
 				return sqlitestore.Wrote("store conflict position", err)
 			}
+			r.wconflict = covered
 		}
+		position = r.wconflict
 		return nil
 	}, func() {
-		if covered > r.conflictSeq.Load() {
-			r.conflictSeq.Store(covered)
+		if position > r.conflictSeq.Load() {
+			r.conflictSeq.Store(position)
 		}
 	})
 }

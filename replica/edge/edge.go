@@ -75,7 +75,14 @@ type Replica struct {
 
 	// owned by the writer goroutine
 	seq, seq0 int64 // last change seq assigned; its value when the group began
-	stmts     writeStmts
+	// The sync state and conflicts stream position as the writer's open
+	// transaction has them, and their values when the group began. sync and
+	// conflictSeq publish them after the commit: jobs queued one behind the
+	// other (a pipelined sync session) build on these, not on the published
+	// values, which lag until the group commits.
+	wsync, wsync0         SyncState
+	wconflict, wconflict0 int64
+	stmts                 writeStmts
 }
 
 // Stats are cumulative counters of the read path; WriterStats has the
@@ -131,8 +138,8 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	}
 	r.w = sqlitestore.NewWriter(r.db, sqlitestore.WriterConfig{
 		Logger: r.log, MaxBatch: r.cfg.MaxBatch, Linger: r.cfg.Linger,
-		OnBegin:    func() { r.seq0 = r.seq },
-		OnRollback: func() { r.seq = r.seq0 },
+		OnBegin:    func() { r.seq0, r.wsync0, r.wconflict0 = r.seq, r.wsync, r.wconflict },
+		OnRollback: func() { r.seq, r.wsync, r.wconflict = r.seq0, r.wsync0, r.wconflict0 },
 		OnCommit:   r.wake,
 	})
 	if err := r.w.Open(ctx); err != nil {
@@ -178,6 +185,7 @@ func (r *Replica) load(ctx context.Context) error {
 	if err := r.loadSyncState(ctx, db); err != nil {
 		return err
 	}
+	r.wsync, r.wconflict = *r.sync.Load(), r.conflictSeq.Load()
 	return r.defs.Load(ctx, db)
 }
 
@@ -226,14 +234,24 @@ func (r *Replica) wake() { r.notify.Wake() }
 
 // submit runs fn in the writer's next group and returns once it is durable.
 func (r *Replica) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
+	wait, err := r.queue(ctx, fn, after)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// queue is submit in two steps: it queues the job and returns a function
+// that waits for its outcome. Jobs run in the order they were queued.
+func (r *Replica) queue(ctx context.Context, fn func(ctx context.Context) error, after func()) (func() error, error) {
 	if r.closed.Load() {
-		return replica.ErrClosed
+		return nil, replica.ErrClosed
 	}
-	err := r.w.Do(ctx, fn, after)
+	wait, err := r.w.Queue(ctx, fn, after)
 	if errors.Is(err, sqlitestore.ErrWriterClosed) {
-		return replica.ErrClosed
+		return nil, replica.ErrClosed
 	}
-	return err
+	return wait, err
 }
 
 // PutContainer defines a container or changes its conflict policy. It

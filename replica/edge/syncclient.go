@@ -247,12 +247,24 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
 
 	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush)}
-	errc := make(chan error, 2)
-	go func() { errc <- s.reader(sctx, conn, out, hello.ResumeLSN, welcome.HeadLSN) }()
+	queued := make(chan queuedFrame, 2*wire.MaxInFlightPush)
+	errc := make(chan error, 3)
+	go func() {
+		defer close(queued)
+		errc <- s.reader(sctx, conn, out, queued)
+	}()
+	go func() { errc <- s.applier(queued, out, hello.ResumeLSN, welcome.HeadLSN) }()
 	go func() { errc <- s.writer(sctx, conn, out) }()
-	err = <-errc
-	cancel(err)
-	<-errc
+	// The reader and the writer end only with an error (or the session's
+	// end); the applier ends when the reader has, once it has waited for
+	// what the reader queued, or at the first write that failed.
+	err = nil
+	for range 3 {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+			cancel(err)
+		}
+	}
 	return true, err
 }
 
@@ -271,27 +283,79 @@ func (q *outQueue) poke() {
 	}
 }
 
-func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, resume, head int64) error {
+// queuedFrame is a frame from the hub whose work is queued on the replica's
+// writer: the applier waits for it, in the order frames came, and only then
+// acknowledges it.
+type queuedFrame struct {
+	typ  string
+	lsn  int64 // stream position the frame covers; 0 for conflicts
+	wait func() error
+}
+
+// reader reads the hub's frames and queues their work on the replica's
+// writer without waiting for it: while one frame commits, the next is read,
+// decoded and queued, and several frames can share a commit. At most
+// cap(queued) frames wait to be applied.
+func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, queued chan<- queuedFrame) error {
 	extend := func() { conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
 	conn.SetPingHandler(func(data string) error {
 		extend()
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
 	})
-	start, applied := time.Now(), resume
-	lastLog, caughtUp := time.Now(), head <= resume
 	for {
 		extend()
 		f, err := readFrame(conn)
 		if err != nil {
 			return err
 		}
+		q := queuedFrame{typ: f.Type}
 		switch f.Type {
 		case wire.TypeChanges:
-			if err := s.r.ApplyConfirmed(ctx, f.Containers, f.Changes, f.LSN); err != nil {
-				return fmt.Errorf("apply changes: %w", err)
-			}
-			applied = max(applied, f.LSN)
 			s.headLSN.Store(max(s.headLSN.Load(), f.HeadLSN))
+			q.lsn = f.LSN
+			q.wait, err = s.r.QueueConfirmed(ctx, f.Containers, f.Changes, f.LSN)
+		case wire.TypeOutcomes:
+			// The push is answered: its slot is free for the next one
+			// while these outcomes commit.
+			select {
+			case <-out.slots:
+			default:
+				return errors.New("hub sent outcomes for no push")
+			}
+			out.poke()
+			q.lsn = f.LSN
+			q.wait, err = s.r.QueueOutcomes(ctx, f.Outcomes, f.LSN)
+		case wire.TypeConflicts:
+			q.wait, err = s.r.QueueConflicts(ctx, f.Conflicts, f.ConflictSeq)
+		case wire.TypeError:
+			return &errRemote{f.Code, f.Message}
+		default:
+			return fmt.Errorf("unexpected %s frame from the hub", f.Type)
+		}
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", f.Type, err)
+		}
+		select {
+		case queued <- q:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// applier waits for the frames the reader queued, in order, until the reader
+// closes queued: once a frame is durable it acknowledges its stream position
+// (outcomes included). It logs catch-up progress.
+func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head int64) error {
+	start, applied := time.Now(), resume
+	lastLog, caughtUp := time.Now(), head <= resume
+	for q := range queued {
+		if err := q.wait(); err != nil {
+			return fmt.Errorf("apply %s: %w", q.typ, err)
+		}
+		switch q.typ {
+		case wire.TypeChanges:
+			applied = max(applied, q.lsn)
 			out.ack.Store(applied)
 			out.poke()
 			if !caughtUp {
@@ -304,27 +368,12 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 				}
 			}
 		case wire.TypeOutcomes:
-			if err := s.r.ApplyOutcomes(ctx, f.Outcomes, f.LSN); err != nil {
-				return fmt.Errorf("apply outcomes: %w", err)
-			}
-			applied = max(applied, f.LSN)
+			applied = max(applied, q.lsn)
 			out.ack.Store(applied)
-			select {
-			case <-out.slots:
-			default:
-				return errors.New("hub sent outcomes for no push")
-			}
 			out.poke()
-		case wire.TypeConflicts:
-			if err := s.r.ApplyConflicts(ctx, f.Conflicts, f.ConflictSeq); err != nil {
-				return fmt.Errorf("apply conflicts: %w", err)
-			}
-		case wire.TypeError:
-			return &errRemote{f.Code, f.Message}
-		default:
-			return fmt.Errorf("unexpected %s frame from the hub", f.Type)
 		}
 	}
+	return nil
 }
 
 // writer is the only goroutine writing to conn: pushes (at most

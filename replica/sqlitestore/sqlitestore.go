@@ -118,6 +118,7 @@ func Open(ctx context.Context, path string, opt Options, migrations []string) (*
 	pragmas.Add("_pragma", "foreign_keys(ON)")
 	pragmas.Add("_pragma", "cache_size(-16000)")
 	pragmas.Add("_pragma", "wal_autocheckpoint(0)")
+	pragmas.Add("_pragma", "temp_store(MEMORY)")
 	pragmas.Add("_txlock", "immediate")
 	w, err := sql.Open("sqlite", base+"?"+pragmas.Encode())
 	if err != nil {

@@ -1,0 +1,124 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// Frames a sync session queues one behind the other share a group commit:
+// each job must build on the sync state the jobs before it left in the
+// open transaction, not on the state published at the last commit. Here an
+// outcomes frame covering LSN 50 follows a changes frame covering 100 in
+// the same group; judged against the published resume point (0), it would
+// store 50 over 100.
+func TestQueued_FramesShareAGroup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := New(Config{Dir: dir})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+
+	// Hold the writer in a job so that the frames queue behind it and
+	// join its group.
+	release, holding := make(chan struct{}), make(chan struct{})
+	hold, err := r.queue(ctx, func(context.Context) error {
+		close(holding)
+		<-release
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-holding
+	commits := r.w.Stats().Commits.Load()
+	changes, err := r.QueueConfirmed(ctx, nil, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conflicts, err := r.QueueConflicts(ctx, []wire.Conflict{}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes, err := r.QueueOutcomes(ctx, nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := r.QueueConflicts(ctx, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	for _, wait := range []func() error{hold, changes, conflicts, outcomes, later} {
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.w.Stats().Commits.Load() - commits; n != 1 {
+		t.Fatalf("%d commits for the held job and four frames, want 1 (the test needs them in one group)", n)
+	}
+	if got := r.ResumeLSN(); got != 100 {
+		t.Errorf("resume LSN %d, want 100", got)
+	}
+	if got := r.ConflictSeq(); got != 7 {
+		t.Errorf("conflict seq %d, want 7", got)
+	}
+
+	// And durably so.
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := New(Config{Dir: dir})
+	if err := r2.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close(ctx)
+	if got := r2.ResumeLSN(); got != 100 {
+		t.Errorf("after reopening: resume LSN %d, want 100", got)
+	}
+	if got := r2.ConflictSeq(); got != 7 {
+		t.Errorf("after reopening: conflict seq %d, want 7", got)
+	}
+}
+
+// A group that fails is rolled back, and so is the writer's sync state:
+// the next job builds on what was committed.
+func TestQueued_RollbackRestoresSyncState(t *testing.T) {
+	ctx := context.Background()
+	r := New(Config{Dir: t.TempDir()})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if err := r.ApplyConfirmed(ctx, nil, nil, 10); err != nil {
+		t.Fatal(err)
+	}
+	// A job that advances the state, then fails to write.
+	err := r.submit(ctx, func(ctx context.Context) error {
+		st := r.wsync
+		st.ResumeLSN = 20
+		if err := r.saveSyncState(ctx, &st); err != nil {
+			return err
+		}
+		return sqlitestore.Wrote("write", errors.New("disk on fire"))
+	}, nil)
+	if err == nil {
+		t.Fatal("the failing job succeeded")
+	}
+	if r.wsync.ResumeLSN != 10 {
+		t.Errorf("writer's resume LSN %d after the failed job, want 10", r.wsync.ResumeLSN)
+	}
+	// Outcomes covering 15 advance the resume point past 10 (not judged
+	// against the 20 that was rolled back).
+	if err := r.ApplyOutcomes(ctx, nil, 15); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ResumeLSN(); got != 15 {
+		t.Errorf("resume LSN %d, want 15", got)
+	}
+}
