@@ -9,6 +9,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 )
 
 // The write benchmarks come in pairs: the replica through its Go API, and
@@ -141,3 +142,39 @@ func benchmarkReplace(b *testing.B, durability string) {
 
 func BenchmarkReplace_Full(b *testing.B)   { benchmarkReplace(b, sqlitestore.DurabilityFull) }
 func BenchmarkReplace_Normal(b *testing.B) { benchmarkReplace(b, sqlitestore.DurabilityNormal) }
+
+// BenchmarkApplyOutcomes settles own writes with the hub's outcomes, a
+// frame of 256 (what a sync session does for every push it gets answered):
+// each write leaves the outbox, its item's counters move, and the local
+// feed gets an outcome record. Durability normal: the writer's work, not
+// the disk's. Reported per outcome.
+func BenchmarkApplyOutcomes(b *testing.B) {
+	r := benchReplica(b, sqlitestore.DurabilityNormal)
+	ctx := context.Background()
+	const frame = 256
+	var lsn int64
+	outcomes := make([]wire.Outcome, frame)
+	b.SetBytes(1024 * frame)
+	b.ResetTimer()
+	for n := range b.N {
+		b.StopTimer()
+		for i := range frame {
+			k := n*frame + i
+			it, err := r.Create(ctx, bench.Container, bench.Doc(k, 1024))
+			if err != nil {
+				b.Fatal(err)
+			}
+			lsn++
+			outcomes[i] = wire.Outcome{Version: it.Version, Container: bench.Container, ID: it.ID, Outcome: wire.OutcomeConfirmed, LSN: lsn, CRTS: 1}
+		}
+		b.StartTimer()
+		if err := r.ApplyOutcomes(ctx, outcomes, lsn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := r.Pending(); got != 0 {
+		b.Fatalf("%d writes still pending", got)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frame), "ns/outcome")
+}
