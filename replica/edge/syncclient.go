@@ -353,24 +353,20 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 		if err := q.wait(); err != nil {
 			return fmt.Errorf("apply %s: %w", q.typ, err)
 		}
-		switch q.typ {
-		case wire.TypeChanges:
-			applied = max(applied, q.lsn)
-			out.ack.Store(applied)
-			out.poke()
-			if !caughtUp {
-				if applied >= head {
-					caughtUp = true
-					s.log.Info("caught up with hub", "lsn", applied, "took", time.Since(start).Round(time.Millisecond))
-				} else if time.Since(lastLog) >= s.cfg.ProgressEvery {
-					lastLog = time.Now()
-					s.log.Info("catching up", "lsn", applied, "head", head, "percent", fmt.Sprintf("%.1f", 100*float64(applied-resume)/float64(max(1, head-resume))))
-				}
+		if q.lsn <= applied {
+			continue
+		}
+		applied = q.lsn
+		out.ack.Store(applied)
+		out.poke()
+		if q.typ == wire.TypeChanges && !caughtUp {
+			if applied >= head {
+				caughtUp = true
+				s.log.Info("caught up with hub", "lsn", applied, "took", time.Since(start).Round(time.Millisecond))
+			} else if time.Since(lastLog) >= s.cfg.ProgressEvery {
+				lastLog = time.Now()
+				s.log.Info("catching up", "lsn", applied, "head", head, "percent", fmt.Sprintf("%.1f", 100*float64(applied-resume)/float64(max(1, head-resume))))
 			}
-		case wire.TypeOutcomes:
-			applied = max(applied, q.lsn)
-			out.ack.Store(applied)
-			out.poke()
 		}
 	}
 	return nil
