@@ -1100,13 +1100,23 @@ func TestEdge_Limits(t *testing.T) {
 		{name: "id 1023 bytes", id: long, body: `{"id":"` + long + `","territory":"t1"}`},
 		{name: "body of exactly 2 MiB", id: "big", body: sized("big", replica.MaxDocumentSize)},
 		{name: "2 MiB with system properties to drop", id: "big2", body: withSys},
+		// Bodies up to 64 KiB with a Content-Length are read into one
+		// buffer of that size; the others as they arrive.
+		{name: "chunked small body", id: "c1", body: sized("c1", 1024)},
+		{name: "chunked body of exactly 2 MiB", id: "c2", body: sized("c2", replica.MaxDocumentSize)},
+		{name: "body of 64 KiB", id: "k64", body: sized("k64", 64<<10)},
+		{name: "body of 64 KiB and one byte", id: "k65", body: sized("k65", 64<<10+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if strings.HasPrefix(tt.name, "2 MiB") && len(tt.body) != replica.MaxDocumentSize {
 				t.Fatalf("test body is %d bytes, want %d", len(tt.body), replica.MaxDocumentSize)
 			}
-			resp, _ := s.must(t, 201, "POST", docs, tt.body)
+			var hdr []string
+			if strings.HasPrefix(tt.name, "chunked") {
+				hdr = []string{chunked, ""}
+			}
+			resp, _ := s.must(t, 201, "POST", docs, tt.body, hdr...)
 			if got, want := resp.Header.Get("Location"), docs+"/"+url.PathEscape(tt.id); got != want {
 				t.Fatalf("Location=%q, want %q", got, want)
 			}
@@ -1114,7 +1124,10 @@ func TestEdge_Limits(t *testing.T) {
 			if m := object(t, b); m["id"] != tt.id {
 				t.Fatalf("id=%.40v, want %.40s", m["id"], tt.id)
 			}
-			s.must(t, 200, "PUT", docs+"/"+url.PathEscape(tt.id), tt.body)
+			if !strings.HasPrefix(tt.name, "2 MiB with") && len(b) < len(tt.body) {
+				t.Fatalf("read back %d bytes of a %d-byte document", len(b), len(tt.body))
+			}
+			s.must(t, 200, "PUT", docs+"/"+url.PathEscape(tt.id), tt.body, hdr...)
 		})
 	}
 }
