@@ -91,6 +91,23 @@ func (r *Replica) writeDoc(ctx context.Context, kind int, containerName, id stri
 // version in changes (which makes it part of the outbox) and points the item
 // at it. Every check comes before the first write.
 func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.ContainerDef, doc replica.Document, opt WriteOptions) (replica.Item, bool, int64, error) {
+	if kind != replica.WriteDelete && opt.IfMatch == "" && r.inScope(c.Def.Name, doc.PK) {
+		// Most writes are of items this node has never seen: the item row
+		// goes in first, unless the item exists, which spares reading it.
+		// For an item that does not exist, every check below passes.
+		it, seq := r.newVersion(c.Def.Name, doc, "", kind)
+		res, err := r.stmts.insertNewItem.ExecContext(ctx, it.Container, it.ID, it.PK, it.Version, seq)
+		if err != nil {
+			return replica.Item{}, false, 0, sqlitestore.Wrote("store item", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			r.seq = seq
+			if err := r.recordLocal(ctx, &it, replica.OpCreate, seq); err != nil {
+				return replica.Item{}, false, 0, err
+			}
+			return it, true, seq, nil
+		}
+	}
 	var (
 		curPK, curVersion string
 		curDeleted        bool
@@ -105,25 +122,13 @@ func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.Container
 		return replica.Item{}, false, 0, err
 	}
 	doc.PK = pk
-	if st := r.sync.Load(); st.HubID != "" && !wire.InScope(st.Scope, c.Def.Name, doc.PK) {
+	if !r.inScope(c.Def.Name, doc.PK) {
 		return replica.Item{}, false, 0, fmt.Errorf("%w: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, c.Def.Name, doc.PK)
 	}
-	r.seq++
-	seq := r.seq
-	it := replica.Item{
-		Container: c.Def.Name,
-		ID:        doc.ID,
-		PK:        doc.PK,
-		Body:      doc.Body,
-		Version:   r.nodeID + "-" + strconv.FormatInt(seq, 10),
-		Base:      curVersion,
-		Origin:    r.nodeID,
-		TS:        r.cfg.Now().Unix(),
-		Tentative: true,
-		Deleted:   kind == replica.WriteDelete,
-	}
-	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
-		return replica.Item{}, false, 0, sqlitestore.Wrote("record change", err)
+	it, seq := r.newVersion(c.Def.Name, doc, curVersion, kind)
+	r.seq = seq
+	if err := r.recordLocal(ctx, &it, op, seq); err != nil {
+		return replica.Item{}, false, 0, err
 	}
 	// An item that keeps its partition key is updated without naming the
 	// key: SQLite then leaves the partition key index alone.
@@ -141,6 +146,40 @@ func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.Container
 		return replica.Item{}, false, 0, sqlitestore.Wrote("store item", err)
 	}
 	return it, op == replica.OpCreate, seq, nil
+}
+
+// inScope reports whether this node may write to container with partition
+// key pk: anything before its first contact with a hub, then its scope. It
+// runs on the writer, which has the newest scope.
+func (r *Replica) inScope(container, pk string) bool {
+	return r.wsync.HubID == "" || wire.InScope(r.wsync.Scope, container, pk)
+}
+
+// newVersion is the tentative version a local write makes, with the next
+// change seq (the caller advances r.seq once it records it).
+func (r *Replica) newVersion(container string, doc replica.Document, base string, kind int) (replica.Item, int64) {
+	seq := r.seq + 1
+	return replica.Item{
+		Container: container,
+		ID:        doc.ID,
+		PK:        doc.PK,
+		Body:      doc.Body,
+		Version:   r.nodeID + "-" + strconv.FormatInt(seq, 10),
+		Base:      base,
+		Origin:    r.nodeID,
+		TS:        r.cfg.Now().Unix(),
+		Tentative: true,
+		Deleted:   kind == replica.WriteDelete,
+	}, seq
+}
+
+// recordLocal records a local version in changes, which makes it part of
+// the outbox.
+func (r *Replica) recordLocal(ctx context.Context, it *replica.Item, op string, seq int64) error {
+	if _, err := r.stmts.insertChange.ExecContext(ctx, seq, it.Container, it.ID, it.PK, op, it.Version, it.Base, it.Origin, it.TS, it.Body); err != nil {
+		return sqlitestore.Wrote("record change", err)
+	}
+	return nil
 }
 
 // itemQuery selects an item's local view; append conditions on i.
@@ -326,10 +365,11 @@ func (r *Replica) Status() Status {
 type writeStmts struct {
 	getContainer, putContainer                      *sql.Stmt
 	getHead, insertChange, upsertLocal, updateLocal *sql.Stmt
+	insertNewItem                                   *sql.Stmt
 }
 
 func (s *writeStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal, &s.updateLocal}
+	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal, &s.updateLocal, &s.insertNewItem}
 }
 
 func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
@@ -345,6 +385,8 @@ func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 				seq = excluded.seq, deleted = excluded.deleted, pending = pending + 1`,
 		`UPDATE items SET version = ?4, seq = ?5, deleted = ?6, pending = pending + 1
 			WHERE container = ?1 AND id = ?2 AND pk = ?3`,
+		`INSERT INTO items (container, id, pk, version, seq, deleted, pending) VALUES (?, ?, ?, ?, ?, 0, 1)
+			ON CONFLICT (container, id) DO NOTHING`,
 	}
 	for i, dst := range s.all() {
 		st, err := w.Prepare(ctx, texts[i]) // the writer owns and closes it
