@@ -310,6 +310,7 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 type stmts struct {
 	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
 	insertVersion, insertLog, upsertItem, updateItem, insertConflict *sql.Stmt
+	insertNewItem                                                    *sql.Stmt
 	getItem, logAfter, readVersion                                   *sql.Stmt
 }
 
@@ -334,6 +335,8 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
 		{&s.updateItem, `UPDATE items SET version = ?4, lsn = ?5, deleted = ?6 WHERE container = ?1 AND id = ?2 AND pk = ?3`, false},
+		{&s.insertNewItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, 0)
+			ON CONFLICT (container, id) DO NOTHING`, false},
 		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},

@@ -229,6 +229,9 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if err != nil {
 		return reject(err.Error(), "")
 	}
+	if ok, err := h.pushNew(ctx, nodeID, scope, c, v, pre, &o); ok || err != nil {
+		return o, err
+	}
 	cur, err := h.loadHead(ctx, v.Container, v.ID)
 	if err != nil {
 		return o, err
@@ -348,6 +351,38 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	return o, nil
 }
 
+// pushNew confirms a pushed version of an item the hub does not have, the
+// common push, without reading the item first: the item row goes in first,
+// and only if the item exists (or the version is one applyPushed refuses)
+// does applyPushed take its full path. For an item the hub does not have,
+// every decision of the full path is to confirm the version as written.
+func (h *Hub) pushNew(ctx context.Context, nodeID string, scope []wire.ScopeEntry, c *replica.ContainerDef, v *wire.Version, pre *parsedBody, o *wire.Outcome) (bool, error) {
+	if v.Op == replica.OpDelete || !pre.ok || pre.err != nil || !slices.Equal(pre.pkPath, c.PKPath) ||
+		pre.doc.ID != v.ID || !wire.InScope(scope, v.Container, pre.doc.PK) {
+		return false, nil
+	}
+	lsn := h.nextLSN()
+	res, err := h.stmts.insertNewItem.ExecContext(ctx, c.Def.Name, v.ID, pre.doc.PK, v.Version, lsn)
+	if err != nil {
+		return false, sqlitestore.Wrote("store item", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		h.lsn-- // the item exists: the full path takes this LSN
+		return false, nil
+	}
+	now := h.cfg.Now().Unix()
+	e := logEntry{lsn: lsn, id: v.ID, pk: pre.doc.PK, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now}
+	if err := h.appendLog(ctx, c, e); err != nil {
+		return false, err
+	}
+	o.Outcome, o.LSN, o.CRTS = replica.OutcomeConfirmed, lsn, now
+	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pre.doc.PK, v.Op, v.Base, nodeID, v.TS, pre.doc.Body,
+		o.Outcome, o.LSN, "", 0); err != nil {
+		return false, sqlitestore.Wrote("store version", err)
+	}
+	return true, nil
+}
+
 func unresolvedDecision(d replica.Decision, reason string) replica.Decision {
 	kind := replica.KindReplace
 	if d.Conflict != nil {
@@ -372,9 +407,8 @@ type logEntry struct {
 
 // confirm appends a version to the log and makes it the item's current one.
 func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, e logEntry) error {
-	if _, err := h.stmts.insertLog.ExecContext(ctx, e.lsn, c.Def.Name, e.id, e.pk, e.op, e.version, e.base, e.origin, e.ts, e.crts,
-		c.Def.ConflictPolicy.Mode, e.resolver, e.resolves); err != nil {
-		return sqlitestore.Wrote("append to log", err)
+	if err := h.appendLog(ctx, c, e); err != nil {
+		return err
 	}
 	st := h.stmts.upsertItem
 	if e.samePK {
@@ -388,6 +422,15 @@ func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, e logEntry) 
 	}
 	if err != nil {
 		return sqlitestore.Wrote("store item", err)
+	}
+	return nil
+}
+
+// appendLog appends a confirmed version to the log.
+func (h *Hub) appendLog(ctx context.Context, c *replica.ContainerDef, e logEntry) error {
+	if _, err := h.stmts.insertLog.ExecContext(ctx, e.lsn, c.Def.Name, e.id, e.pk, e.op, e.version, e.base, e.origin, e.ts, e.crts,
+		c.Def.ConflictPolicy.Mode, e.resolver, e.resolves); err != nil {
+		return sqlitestore.Wrote("append to log", err)
 	}
 	return nil
 }
