@@ -225,6 +225,21 @@ func (r *Replica) QueueConfirmed(ctx context.Context, defs []replica.Container, 
 func noWait() error { return nil }
 
 func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, error) {
+	if c.Resolves == "" && c.Origin != r.nodeID {
+		// A version of an item this node does not have (a new edge catching
+		// up, another node's create): the item row goes in first, unless
+		// the item exists, which spares reading it.
+		seq := r.seq + 1
+		res, err := r.w.Exec(ctx, `INSERT INTO items (container, id, pk, version, seq, deleted, c_seq, c_lsn, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, 0)
+			ON CONFLICT (container, id) DO NOTHING`, c.Container, c.ID, c.PK, c.Version, seq, c.Op == replica.OpDelete, c.LSN)
+		if err != nil {
+			return 0, sqlitestore.Wrote("store confirmed item", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			r.seq = seq
+			return seq, r.recordConfirmed(ctx, c, seq)
+		}
+	}
 	var cLSN, pending int64
 	var curPK string
 	err := r.w.QueryRow(ctx, `SELECT c_lsn, pending, pk FROM items WHERE container = ? AND id = ?`, c.Container, c.ID).Scan(&cLSN, &pending, &curPK)
@@ -247,13 +262,8 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 	if seq == 0 {
 		r.seq++
 		seq = r.seq
-		var body []byte
-		if c.Op != replica.OpDelete {
-			body = c.Body
-		}
-		if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`, seq, c.Container, c.ID, c.PK, c.Op, c.Version, c.Base, c.Origin, c.TS, c.LSN, c.CRTS, body); err != nil {
-			return 0, sqlitestore.Wrote("record confirmed change", err)
+		if err := r.recordConfirmed(ctx, c, seq); err != nil {
+			return 0, err
 		}
 	}
 	deleted := c.Op == replica.OpDelete
@@ -281,6 +291,19 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 		return 0, sqlitestore.Wrote("store confirmed item", err)
 	}
 	return seq, nil
+}
+
+// recordConfirmed records a confirmed version from the hub in changes.
+func (r *Replica) recordConfirmed(ctx context.Context, c *wire.Change, seq int64) error {
+	var body []byte
+	if c.Op != replica.OpDelete {
+		body = c.Body
+	}
+	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`, seq, c.Container, c.ID, c.PK, c.Op, c.Version, c.Base, c.Origin, c.TS, c.LSN, c.CRTS, body); err != nil {
+		return sqlitestore.Wrote("record confirmed change", err)
+	}
+	return nil
 }
 
 // confirmOwn gives one of this node's own versions, confirmed as written,
