@@ -406,6 +406,26 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, 0, nil // applied before
 	}
+	if ownLSN > 0 {
+		// The common outcome: a version confirmed as written that is the
+		// item's local view and its only pending write. The item now shows
+		// it as confirmed; nothing else moves, and the item's partition key
+		// is the version's.
+		res, err := r.w.Exec(ctx, `UPDATE items SET pending = 0, c_seq = ?1, c_lsn = ?2
+			WHERE container = ?3 AND id = ?4 AND seq = ?1 AND pending = 1 AND c_lsn < ?2`, vseq, ownLSN, o.Container, o.ID)
+		if err != nil {
+			return false, 0, sqlitestore.Wrote("settle item", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			r.seq++
+			if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
+				VALUES (?1, ?2, ?3, (SELECT pk FROM changes WHERE seq = ?4), ?5, ?6, '', ?7, ?8, ?9, 0, 0, ?10, ?11)`,
+				r.seq, o.Container, o.ID, vseq, OpOutcome, o.Version, r.nodeID, r.cfg.Now().Unix(), o.LSN, o.Outcome, o.Reason); err != nil {
+				return false, 0, sqlitestore.Wrote("record outcome", err)
+			}
+			return true, r.seq, nil
+		}
+	}
 	// One write fewer pending; a version confirmed as written becomes the
 	// confirmed one unless the item has moved on. SET sees the old values,
 	// RETURNING the new.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 )
@@ -120,5 +121,46 @@ func TestQueued_RollbackRestoresSyncState(t *testing.T) {
 	}
 	if got := r.ResumeLSN(); got != 15 {
 		t.Errorf("resume LSN %d, want 15", got)
+	}
+}
+
+// An own write confirmed as written, whose item the hub has already moved
+// past (a newer version from another node was streamed first): the outcome
+// settles the write, and the item keeps showing the newer version, locally
+// and as confirmed.
+func TestOutcome_ConfirmedBehindNewerVersion(t *testing.T) {
+	ctx := context.Background()
+	r := New(Config{Dir: t.TempDir()})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "products", PartitionKey: "/category"}); err != nil {
+		t.Fatal(err)
+	}
+	own, err := r.Create(ctx, "products", []byte(`{"id":"p1","category":"tools","price":10}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := wire.Change{LSN: 20, CRTS: 2, Container: "products", Op: replica.OpReplace, ID: "p1", PK: "tools",
+		Version: "other-1", Base: own.Version, Origin: "other", TS: 2, Body: []byte(`{"id":"p1","category":"tools","price":12}`)}
+	if err := r.ApplyConfirmed(ctx, nil, []wire.Change{newer}, 20); err != nil {
+		t.Fatal(err)
+	}
+	out := wire.Outcome{Version: own.Version, Container: "products", ID: "p1", Outcome: wire.OutcomeConfirmed, LSN: 10, CRTS: 1}
+	if err := r.ApplyOutcomes(ctx, []wire.Outcome{out}, 20); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Pending(); got != 0 {
+		t.Fatalf("%d writes pending, want 0", got)
+	}
+	for _, consistency := range []string{"", ConsistencyConfirmed} {
+		it, err := r.Get(ctx, "products", "p1", ReadOptions{Consistency: consistency})
+		if err != nil {
+			t.Fatalf("Get (%q): %v", consistency, err)
+		}
+		if it.Version != newer.Version || it.LSN != 20 {
+			t.Errorf("Get (%q): version %s at LSN %d, want %s at 20", consistency, it.Version, it.LSN, newer.Version)
+		}
 	}
 }
