@@ -19,11 +19,7 @@ import (
 func TestQueued_FramesShareAGroup(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	r := New(Config{Dir: dir})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := openInternal(t, dir)
 
 	// Hold the writer in a job so that the frames queue behind it and
 	// join its group.
@@ -74,11 +70,7 @@ func TestQueued_FramesShareAGroup(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r2 := New(Config{Dir: dir})
-	if err := r2.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r2.Close(ctx)
+	r2 := openInternal(t, dir)
 	if got := r2.ResumeLSN(); got != 100 {
 		t.Errorf("after reopening: resume LSN %d, want 100", got)
 	}
@@ -91,11 +83,7 @@ func TestQueued_FramesShareAGroup(t *testing.T) {
 // the next job builds on what was committed.
 func TestQueued_RollbackRestoresSyncState(t *testing.T) {
 	ctx := context.Background()
-	r := New(Config{Dir: t.TempDir()})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := openInternal(t, t.TempDir())
 	if err := r.ApplyConfirmed(ctx, nil, nil, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +118,7 @@ func TestQueued_RollbackRestoresSyncState(t *testing.T) {
 // and as confirmed.
 func TestOutcome_ConfirmedBehindNewerVersion(t *testing.T) {
 	ctx := context.Background()
-	r := New(Config{Dir: t.TempDir()})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := openInternal(t, t.TempDir())
 	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "products", PartitionKey: "/category"}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +147,15 @@ func TestOutcome_ConfirmedBehindNewerVersion(t *testing.T) {
 			t.Errorf("Get (%q): version %s at LSN %d, want %s at 20", consistency, it.Version, it.LSN, newer.Version)
 		}
 	}
+}
+
+// openInternal opens a replica in dir, closed at the end of the test.
+func openInternal(t *testing.T, dir string) *Replica {
+	t.Helper()
+	r := New(Config{Dir: dir})
+	if err := r.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
 }
