@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -613,4 +614,76 @@ func TestHub_PushDuplicatesAmongNew(t *testing.T) {
 	if next[0].LSN != head+3 {
 		t.Fatalf("next LSN %d, want %d", next[0].LSN, head+3)
 	}
+}
+
+// LogAfter pages through the log: a reader's own records are skipped but
+// covered, records outside its scope likewise, and a page cut by the limit
+// or by the byte budget ends at its last record, so that nothing is lost
+// between pages.
+func TestHub_LogAfterPages(t *testing.T) {
+	ctx := context.Background()
+	h := newPushHub(t)
+	// LSNs 1-12: n1 writes 1-4, n2 writes 5-8 (pk b: out of n3's scope
+	// from 7 on), n1 writes 9-12.
+	var vs1, vs2, vs3 []wire.Version
+	for i := 1; i <= 4; i++ {
+		vs1 = append(vs1, pushV("c", fmt.Sprintf("a%d", i), replica.OpCreate, fmt.Sprintf("n1-%d", i), "", 1, ""))
+		pk := "a"
+		if i > 2 {
+			pk = "b"
+		}
+		vs2 = append(vs2, pushV("c", fmt.Sprintf("b%d", i), replica.OpCreate, fmt.Sprintf("n2-%d", i), "", 1, `{"pk":"`+pk+`"}`))
+		vs3 = append(vs3, pushV("c", fmt.Sprintf("c%d", i), replica.OpCreate, fmt.Sprintf("n1-%d", 4+i), "", 1, ""))
+	}
+	doPush(t, h, pushBatch{node: "n1", versions: vs1})
+	doPush(t, h, pushBatch{node: "n2", versions: vs2})
+	doPush(t, h, pushBatch{node: "n1", versions: vs3})
+	if h.Head() != 12 {
+		t.Fatalf("head %d, want 12", h.Head())
+	}
+	scopeA := []wire.ScopeEntry{{Container: "c", PartitionKeys: []string{"a"}}}
+	tests := []struct {
+		name        string
+		after       int64
+		limit       int
+		maxBytes    int
+		scope       []wire.ScopeEntry
+		skip        string
+		want        []int64 // LSNs returned
+		wantCovered int64
+	}{
+		{name: "everything", limit: 100, maxBytes: 1 << 20, want: lsns(1, 12), wantCovered: 12},
+		{name: "cut by the limit", limit: 5, maxBytes: 1 << 20, want: lsns(1, 5), wantCovered: 5},
+		{name: "next page", after: 5, limit: 5, maxBytes: 1 << 20, want: lsns(6, 10), wantCovered: 10},
+		{name: "cut by the byte budget", limit: 100, maxBytes: 1, want: lsns(1, 1), wantCovered: 1},
+		{name: "own records skipped and covered", limit: 100, maxBytes: 1 << 20, skip: "n1", want: lsns(5, 8), wantCovered: 12},
+		{name: "own records skipped, cut by the limit", limit: 2, maxBytes: 1 << 20, skip: "n1", want: lsns(5, 6), wantCovered: 6},
+		{name: "after the others: only own records left", after: 8, limit: 2, maxBytes: 1 << 20, skip: "n1", wantCovered: 12},
+		{name: "out of scope skipped and covered", limit: 100, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 6), wantCovered: 12},
+		{name: "out of scope rows count toward the limit", limit: 3, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 6), wantCovered: 7},
+		{name: "at the head", after: 12, limit: 100, maxBytes: 1 << 20, wantCovered: 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, covered, err := h.LogAfter(ctx, tt.after, tt.limit, tt.maxBytes, tt.scope, tt.skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, c := range out {
+				got = append(got, c.LSN)
+			}
+			if !slices.Equal(got, tt.want) || covered != tt.wantCovered {
+				t.Errorf("LSNs %v covered %d, want %v covered %d", got, covered, tt.want, tt.wantCovered)
+			}
+		})
+	}
+}
+
+func lsns(from, to int64) []int64 {
+	var out []int64
+	for l := from; l <= to; l++ {
+		out = append(out, l)
+	}
+	return out
 }

@@ -115,32 +115,54 @@ func ToChange(c wire.Change) replica.Change {
 
 // LogAfter reads up to limit log records after LSN after (of every
 // container) and returns those scope covers and that the node skipOrigin did
-// not write itself, plus the last LSN it read, so that a reader filtering out
-// everything still moves on. It stops early once the bodies reach maxBytes.
+// not write itself, plus the position it has covered, so that a reader
+// filtering out everything still moves on. It stops early once the bodies
+// reach maxBytes.
+//
+// Every LSN up to the head is committed when the query starts, so its
+// snapshot holds them all: once it has returned every record in (after, hi]
+// not written by skipOrigin, the stream has covered hi. SQLite skips the
+// node's own records without handing them over (an edge pushing a long
+// outbox gets its outcomes only once the stream has passed them). A call
+// looks at most logScanWindow LSNs ahead.
 func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry, skipOrigin string) ([]wire.Change, int64, error) {
-	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin)
+	hi := min(h.Head(), after+logScanWindow)
+	if hi <= after {
+		return nil, after, nil
+	}
+	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin, hi)
 	if err != nil {
 		return nil, after, fmt.Errorf("read log: %w", err)
 	}
 	defer rows.Close()
 	var out []wire.Change
-	last, size := after, 0
+	last, size, n := after, 0, 0
 	for rows.Next() {
 		c, err := scanLog(rows)
 		if err != nil {
 			return nil, after, fmt.Errorf("read log: %w", err)
 		}
+		n++
 		last = c.LSN
-		if c.Origin == skipOrigin || !wire.InScope(scope, c.Container, c.PK) {
+		if !wire.InScope(scope, c.Container, c.PK) {
 			continue
 		}
 		out = append(out, c)
 		if size += len(c.Body); size >= maxBytes {
-			break
+			return out, last, rows.Err()
 		}
 	}
-	return out, last, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("read log: %w", err)
+	}
+	if n < limit {
+		last = hi // every record up to hi was read or skipped
+	}
+	return out, last, nil
 }
+
+// logScanWindow bounds the LSNs one LogAfter call looks at.
+const logScanWindow = 16384
 
 // Conflict is one record of the conflicts feed; ConflictVersion one side of
 // it, with its content.
@@ -340,11 +362,9 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
-		// The body of a record the reader skips (its own version) is not
-		// read: a subquery in CASE runs only for the rows that need it.
 		{&s.logAfter, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
-			CASE WHEN l.origin = ?3 THEN NULL ELSE (SELECT v.body FROM versions v WHERE v.version = l.version) END
-			FROM log l WHERE l.lsn > ?1 ORDER BY l.lsn LIMIT ?2`, true},
+			(SELECT v.body FROM versions v WHERE v.version = l.version)
+			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 ORDER BY l.lsn LIMIT ?2`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
 	} {
 		var err error
