@@ -229,7 +229,7 @@ func objectMembers(b []byte) ([]member, error) {
 	}
 	for i < len(b) {
 		start := i
-		end := skipString(b, i)
+		end := SkipString(b, i)
 		keyRaw := b[i:end]
 		var key string
 		if bytes.IndexByte(keyRaw, '\\') < 0 {
@@ -251,8 +251,9 @@ func objectMembers(b []byte) ([]member, error) {
 	return nil, errors.New("truncated object")
 }
 
-// skipString returns the index just past the JSON string starting at b[i].
-func skipString(b []byte, i int) int {
+// SkipString returns the index just past the JSON string starting at b[i]
+// (len(b) if it is not closed).
+func SkipString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
 		switch b[i] {
 		case '\\':
@@ -271,13 +272,13 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i = skipString(b, i) - 1
+				i = SkipString(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -305,7 +306,7 @@ func maxDepth(b []byte) int {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i = skipString(b, i) - 1
+			i = SkipString(b, i) - 1
 		case '{', '[':
 			depth++
 			if depth > max {

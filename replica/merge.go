@@ -861,11 +861,7 @@ func mergeCountValues(b []byte) int {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
+			i = SkipString(b, i) - 1
 		case ':', ',', '[':
 			n++
 		}

@@ -417,13 +417,8 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 			return false, 0, sqlitestore.Wrote("settle item", err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			r.seq++
-			if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
-				VALUES (?1, ?2, ?3, (SELECT pk FROM changes WHERE seq = ?4), ?5, ?6, '', ?7, ?8, ?9, 0, 0, ?10, ?11)`,
-				r.seq, o.Container, o.ID, vseq, OpOutcome, o.Version, r.nodeID, r.cfg.Now().Unix(), o.LSN, o.Outcome, o.Reason); err != nil {
-				return false, 0, sqlitestore.Wrote("record outcome", err)
-			}
-			return true, r.seq, nil
+			seq, err := r.recordOutcome(ctx, o.Container, o.ID, nil, o.Version, vseq, o.LSN, 0, o.Outcome, o.Reason)
+			return err == nil, seq, err
 		}
 	}
 	// One write fewer pending; a version confirmed as written becomes the
@@ -455,13 +450,20 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 			return false, 0, sqlitestore.Wrote("drop item", err)
 		}
 	}
+	seq, err := r.recordOutcome(ctx, o.Container, o.ID, pk, o.Version, vseq, o.LSN, 0, o.Outcome, o.Reason)
+	return err == nil, seq, err
+}
+
+// recordOutcome appends to the local feed, under the next seq, the outcome
+// of own version vseq; a nil pk takes the version's partition key.
+func (r *Replica) recordOutcome(ctx context.Context, container, id string, pk any, version string, vseq, lsn, crts int64, outcome, reason string) (int64, error) {
 	r.seq++
-	seq := r.seq
 	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
-		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, 0, 0, ?, ?)`, seq, o.Container, o.ID, pk, OpOutcome, o.Version, r.nodeID, r.cfg.Now().Unix(), o.LSN, o.Outcome, o.Reason); err != nil {
-		return false, 0, sqlitestore.Wrote("record outcome", err)
+		VALUES (?1, ?2, ?3, coalesce(?4, (SELECT pk FROM changes WHERE seq = ?5)), ?6, ?7, '', ?8, ?9, ?10, ?11, 0, ?12, ?13)`,
+		r.seq, container, id, pk, vseq, OpOutcome, version, r.nodeID, r.cfg.Now().Unix(), lsn, crts, outcome, reason); err != nil {
+		return 0, sqlitestore.Wrote("record outcome", err)
 	}
-	return true, seq, nil
+	return r.seq, nil
 }
 
 // recordSettled records in the local feed the outcome of an own version
@@ -486,11 +488,7 @@ func (r *Replica) recordSettled(ctx context.Context, c *wire.Change) error {
 	if (op == replica.OpDelete) == (c.Op == replica.OpDelete) && bytes.Equal(body, c.Body) {
 		outcome = replica.OutcomeConfirmed
 	}
-	r.seq++
-	if _, err := r.w.Exec(ctx, `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
-		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, 0, ?, ?)`, r.seq, c.Container, c.ID, c.PK, OpOutcome, c.Resolves, r.nodeID, r.cfg.Now().Unix(),
-		c.LSN, c.CRTS, outcome, "conflict resolved at the hub as version "+c.Version); err != nil {
-		return sqlitestore.Wrote("record outcome", err)
-	}
-	return nil
+	_, err = r.recordOutcome(ctx, c.Container, c.ID, c.PK, c.Resolves, vseq, c.LSN, c.CRTS, outcome,
+		"conflict resolved at the hub as version "+c.Version)
+	return err
 }

@@ -59,11 +59,7 @@ func checkFrameArrays(b []byte) error {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
+			i = replica.SkipString(b, i) - 1
 		case '[', '{':
 			if depth == 1 && b[i] == '[' {
 				inMember, commas = true, 0
