@@ -75,3 +75,68 @@ func BenchmarkPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLogAfterScoped streams a hub log of 20,480 1 KiB documents to a
+// scoped edge, page by page as a sync session does: "1% in scope" covers
+// one container that holds every 100th document, "99% in scope" the other,
+// "all in scope" names both containers. Reported per LSN streamed past.
+func BenchmarkLogAfterScoped(b *testing.B) {
+	ctx := context.Background()
+	h := hub.New(hub.Config{Dir: b.TempDir(), Durability: "normal"})
+	if err := h.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	for _, name := range []string{"mine", "other"} {
+		if _, _, err := h.PutContainer(ctx, replica.Container{Name: name, PartitionKey: bench.PartitionKey}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const docs, batch = 20480, 256
+	for first := 0; first < docs; first += batch {
+		vs := make([]wire.Version, batch)
+		for j := range vs {
+			k := first + j
+			c := "other"
+			if k%100 == 0 {
+				c = "mine"
+			}
+			vs[j] = wire.Version{Container: c, ID: bench.DocID(k), Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", k+1), TS: 1, Body: bench.Doc(k, 1024)}
+		}
+		if _, _, err := h.Push(ctx, "n", nil, vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		scope []wire.ScopeEntry
+		want  int
+	}{
+		{"1% in scope", []wire.ScopeEntry{{Container: "mine"}}, (docs + 99) / 100},
+		{"99% in scope", []wire.ScopeEntry{{Container: "other"}}, docs - (docs+99)/100},
+		{"all in scope", []wire.ScopeEntry{{Container: "mine"}, {Container: "other"}}, docs},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				got := 0
+				for after := int64(0); after < h.Head(); {
+					out, covered, err := h.LogAfter(ctx, after, wire.MaxChangesFrame, wire.MaxChangesBytes, tc.scope, "e")
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, c := range out {
+						if len(c.Body) == 0 {
+							b.Fatalf("LSN %d has no body", c.LSN)
+						}
+					}
+					got += len(out)
+					after = covered
+				}
+				if got != tc.want {
+					b.Fatalf("streamed %d changes, want %d", got, tc.want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*docs), "ns/lsn")
+		})
+	}
+}

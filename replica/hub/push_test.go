@@ -687,3 +687,52 @@ func lsns(from, to int64) []int64 {
 	}
 	return out
 }
+
+// TestHub_LogAfterSkipsOtherContainers: for a scoped reader SQLite skips the
+// records of containers the scope does not name, so they neither fill a page
+// nor hold the covered position back.
+func TestHub_LogAfterSkipsOtherContainers(t *testing.T) {
+	ctx := context.Background()
+	h := newPushHub(t)
+	var others, mine []wire.Version
+	for i := 1; i <= 6; i++ {
+		others = append(others, pushV("m", fmt.Sprintf("o%d", i), replica.OpCreate, fmt.Sprintf("n2-%d", i), "", 1, ""))
+	}
+	for i := 1; i <= 3; i++ {
+		mine = append(mine, pushV("c", fmt.Sprintf("c%d", i), replica.OpCreate, fmt.Sprintf("n2-%d", 6+i), "", 1, ""))
+	}
+	doPush(t, h, pushBatch{node: "n2", versions: others}) // LSNs 1-6
+	doPush(t, h, pushBatch{node: "n2", versions: mine})   // LSNs 7-9
+	tests := []struct {
+		name        string
+		after       int64
+		limit       int
+		scope       []wire.ScopeEntry
+		want        []int64
+		wantCovered int64
+	}{
+		{name: "one container", limit: 2, scope: []wire.ScopeEntry{{Container: "c"}}, want: lsns(7, 8), wantCovered: 8},
+		{name: "one container, last page", after: 8, limit: 2, scope: []wire.ScopeEntry{{Container: "c"}}, want: lsns(9, 9), wantCovered: 9},
+		{name: "a container with no records yet", limit: 2, scope: []wire.ScopeEntry{{Container: "prio"}}, wantCovered: 9},
+		{name: "two containers", after: 4, limit: 3, scope: []wire.ScopeEntry{{Container: "c"}, {Container: "m", PartitionKeys: []string{"a"}}}, want: lsns(5, 7), wantCovered: 7},
+		{name: "a container named twice", after: 5, limit: 10, scope: []wire.ScopeEntry{{Container: "c", PartitionKeys: []string{"x"}}, {Container: "c"}}, want: lsns(7, 9), wantCovered: 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, covered, err := h.LogAfter(ctx, tt.after, tt.limit, 1<<20, tt.scope, "n1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, c := range out {
+				got = append(got, c.LSN)
+				if len(c.Body) == 0 {
+					t.Errorf("LSN %d has no body", c.LSN)
+				}
+			}
+			if !slices.Equal(got, tt.want) || covered != tt.wantCovered {
+				t.Errorf("LSNs %v covered %d, want %v covered %d", got, covered, tt.want, tt.wantCovered)
+			}
+		})
+	}
+}

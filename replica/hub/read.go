@@ -3,8 +3,10 @@ package hub
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgesync/edgesync/replica"
@@ -125,12 +127,23 @@ func ToChange(c wire.Change) replica.Change {
 // node's own records without handing them over (an edge pushing a long
 // outbox gets its outcomes only once the stream has passed them). A call
 // looks at most logScanWindow LSNs ahead.
+//
+// For a reader with a scope, SQLite also skips the records of containers
+// the scope does not name, without reading their bodies; partition keys are
+// checked here.
 func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry, skipOrigin string) ([]wire.Change, int64, error) {
 	hi := min(h.Head(), after+logScanWindow)
 	if hi <= after {
 		return nil, after, nil
 	}
-	rows, err := h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin, hi)
+	var rows *sql.Rows
+	var err error
+	if len(scope) > 0 {
+		names, _ := json.Marshal(scopeContainers(scope)) // strings only: cannot fail
+		rows, err = h.stmts.logAfterScoped.QueryContext(ctx, after, limit, skipOrigin, hi, names)
+	} else {
+		rows, err = h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin, hi)
+	}
 	if err != nil {
 		return nil, after, fmt.Errorf("read log: %w", err)
 	}
@@ -159,6 +172,17 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 		last = hi // every record up to hi was read or skipped
 	}
 	return out, last, nil
+}
+
+// scopeContainers returns the containers scope names, each once.
+func scopeContainers(scope []wire.ScopeEntry) []string {
+	names := make([]string, 0, len(scope))
+	for _, e := range scope {
+		if !slices.Contains(names, e.Container) {
+			names = append(names, e.Container)
+		}
+	}
+	return names
 }
 
 // logScanWindow bounds the LSNs one LogAfter call looks at.
@@ -333,7 +357,7 @@ type stmts struct {
 	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
 	insertVersion, insertLog, upsertItem, updateItem, insertConflict *sql.Stmt
 	insertNewItem                                                    *sql.Stmt
-	getItem, logAfter, readVersion                                   *sql.Stmt
+	getItem, logAfter, logAfterScoped, readVersion                   *sql.Stmt
 }
 
 func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB) error {
@@ -365,6 +389,9 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.logAfter, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
 			(SELECT v.body FROM versions v WHERE v.version = l.version)
 			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 ORDER BY l.lsn LIMIT ?2`, true},
+		{&s.logAfterScoped, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
+			(SELECT v.body FROM versions v WHERE v.version = l.version)
+			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 AND +l.container IN (SELECT value FROM json_each(?5)) ORDER BY l.lsn LIMIT ?2`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
 	} {
 		var err error
@@ -383,7 +410,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 
 // close closes the read-pool statements; the writer closes its own.
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.getItem, s.logAfter, s.readVersion} {
+	for _, st := range []*sql.Stmt{s.getItem, s.logAfter, s.logAfterScoped, s.readVersion} {
 		if st != nil {
 			st.Close()
 		}
