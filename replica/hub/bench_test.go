@@ -79,7 +79,8 @@ func BenchmarkPush(b *testing.B) {
 // BenchmarkLogAfterScoped streams a hub log of 20,480 1 KiB documents to a
 // scoped edge, page by page as a sync session does: "1% in scope" covers
 // one container that holds every 100th document, "99% in scope" the other,
-// "all in scope" names both containers. Reported per LSN streamed past.
+// "one partition key of 16" one tenant of the other, "all in scope" names
+// both containers. Reported per LSN streamed past.
 func BenchmarkLogAfterScoped(b *testing.B) {
 	ctx := context.Background()
 	h := hub.New(hub.Config{Dir: b.TempDir(), Durability: "normal"})
@@ -93,6 +94,7 @@ func BenchmarkLogAfterScoped(b *testing.B) {
 		}
 	}
 	const docs, batch = 20480, 256
+	oneKey := 0 // documents of "other" with partition key t03
 	for first := 0; first < docs; first += batch {
 		vs := make([]wire.Version, batch)
 		for j := range vs {
@@ -100,6 +102,8 @@ func BenchmarkLogAfterScoped(b *testing.B) {
 			c := "other"
 			if k%100 == 0 {
 				c = "mine"
+			} else if k%16 == 3 {
+				oneKey++
 			}
 			vs[j] = wire.Version{Container: c, ID: bench.DocID(k), Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", k+1), TS: 1, Body: bench.Doc(k, 1024)}
 		}
@@ -114,6 +118,7 @@ func BenchmarkLogAfterScoped(b *testing.B) {
 	}{
 		{"1% in scope", []wire.ScopeEntry{{Container: "mine"}}, (docs + 99) / 100},
 		{"99% in scope", []wire.ScopeEntry{{Container: "other"}}, docs - (docs+99)/100},
+		{"one partition key of 16", []wire.ScopeEntry{{Container: "other", PartitionKeys: []string{"t03"}}}, oneKey},
 		{"all in scope", []wire.ScopeEntry{{Container: "mine"}, {Container: "other"}}, docs},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

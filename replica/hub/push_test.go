@@ -660,7 +660,8 @@ func TestHub_LogAfterPages(t *testing.T) {
 		{name: "own records skipped, cut by the limit", limit: 2, maxBytes: 1 << 20, skip: "n1", want: lsns(5, 6), wantCovered: 6},
 		{name: "after the others: only own records left", after: 8, limit: 2, maxBytes: 1 << 20, skip: "n1", wantCovered: 12},
 		{name: "out of scope skipped and covered", limit: 100, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 6), wantCovered: 12},
-		{name: "out of scope rows count toward the limit", limit: 3, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 6), wantCovered: 7},
+		{name: "out of scope rows do not fill a page", limit: 3, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 6), wantCovered: 12},
+		{name: "in scope, cut by the limit", limit: 1, maxBytes: 1 << 20, scope: scopeA, skip: "n1", want: lsns(5, 5), wantCovered: 5},
 		{name: "at the head", after: 12, limit: 100, maxBytes: 1 << 20, wantCovered: 12},
 	}
 	for _, tt := range tests {
@@ -689,8 +690,8 @@ func lsns(from, to int64) []int64 {
 }
 
 // TestHub_LogAfterSkipsOtherContainers: for a scoped reader SQLite skips the
-// records of containers the scope does not name, so they neither fill a page
-// nor hold the covered position back.
+// records of containers and partition keys the scope does not cover, so they
+// neither fill a page nor hold the covered position back.
 func TestHub_LogAfterSkipsOtherContainers(t *testing.T) {
 	ctx := context.Background()
 	h := newPushHub(t)
@@ -715,6 +716,8 @@ func TestHub_LogAfterSkipsOtherContainers(t *testing.T) {
 		{name: "one container, last page", after: 8, limit: 2, scope: []wire.ScopeEntry{{Container: "c"}}, want: lsns(9, 9), wantCovered: 9},
 		{name: "a container with no records yet", limit: 2, scope: []wire.ScopeEntry{{Container: "prio"}}, wantCovered: 9},
 		{name: "two containers", after: 4, limit: 3, scope: []wire.ScopeEntry{{Container: "c"}, {Container: "m", PartitionKeys: []string{"a"}}}, want: lsns(5, 7), wantCovered: 7},
+		{name: "partition keys", limit: 10, scope: []wire.ScopeEntry{{Container: "m", PartitionKeys: []string{"b", "a"}}}, want: lsns(1, 6), wantCovered: 9},
+		{name: "a partition key of no record", limit: 2, scope: []wire.ScopeEntry{{Container: "m", PartitionKeys: []string{"zz"}}}, wantCovered: 9},
 		{name: "a container named twice", after: 5, limit: 10, scope: []wire.ScopeEntry{{Container: "c", PartitionKeys: []string{"x"}}, {Container: "c"}}, want: lsns(7, 9), wantCovered: 9},
 	}
 	for _, tt := range tests {

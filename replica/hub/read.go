@@ -128,9 +128,9 @@ func ToChange(c wire.Change) replica.Change {
 // outbox gets its outcomes only once the stream has passed them). A call
 // looks at most logScanWindow LSNs ahead.
 //
-// For a reader with a scope, SQLite also skips the records of containers
-// the scope does not name, without reading their bodies; partition keys are
-// checked here.
+// For a reader with a scope, SQLite also skips the records the scope does
+// not cover (other containers, other partition keys), without reading their
+// bodies.
 func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int, scope []wire.ScopeEntry, skipOrigin string) ([]wire.Change, int64, error) {
 	hi := min(h.Head(), after+logScanWindow)
 	if hi <= after {
@@ -139,8 +139,8 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 	var rows *sql.Rows
 	var err error
 	if len(scope) > 0 {
-		names, _ := json.Marshal(scopeContainers(scope)) // strings only: cannot fail
-		rows, err = h.stmts.logAfterScoped.QueryContext(ctx, after, limit, skipOrigin, hi, names)
+		whole, keyed := scopeFilter(scope)
+		rows, err = h.stmts.logAfterScoped.QueryContext(ctx, after, limit, skipOrigin, hi, whole, keyed)
 	} else {
 		rows, err = h.stmts.logAfter.QueryContext(ctx, after, limit, skipOrigin, hi)
 	}
@@ -174,15 +174,26 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 	return out, last, nil
 }
 
-// scopeContainers returns the containers scope names, each once.
-func scopeContainers(scope []wire.ScopeEntry) []string {
-	names := make([]string, 0, len(scope))
+// scopeFilter returns, as JSON arrays for logAfterScoped, the containers
+// scope covers whole and the "container/pk" keys of the partition keys it
+// lists for the others. Container names cannot hold '/', so a key splits
+// only one way.
+func scopeFilter(scope []wire.ScopeEntry) (whole, keyed []byte) {
+	var names, keys []string
 	for _, e := range scope {
-		if !slices.Contains(names, e.Container) {
-			names = append(names, e.Container)
+		if len(e.PartitionKeys) == 0 {
+			if !slices.Contains(names, e.Container) {
+				names = append(names, e.Container)
+			}
+			continue
+		}
+		for _, k := range e.PartitionKeys {
+			keys = append(keys, e.Container+"/"+k)
 		}
 	}
-	return names
+	whole, _ = json.Marshal(names) // strings only: cannot fail
+	keyed, _ = json.Marshal(keys)
+	return whole, keyed
 }
 
 // logScanWindow bounds the LSNs one LogAfter call looks at.
@@ -391,7 +402,8 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 ORDER BY l.lsn LIMIT ?2`, true},
 		{&s.logAfterScoped, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
 			(SELECT v.body FROM versions v WHERE v.version = l.version)
-			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 AND +l.container IN (SELECT value FROM json_each(?5)) ORDER BY l.lsn LIMIT ?2`, true},
+			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 AND (+l.container IN (SELECT value FROM json_each(?5)) OR l.container || '/' || l.pk IN (SELECT value FROM json_each(?6)))
+			ORDER BY l.lsn LIMIT ?2`, true},
 		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
 	} {
 		var err error
