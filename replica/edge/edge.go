@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +59,10 @@ type Replica struct {
 	w      *sqlitestore.Writer
 	unlock func() error
 	nodeID string
-	closed atomic.Bool
+	// recordConfirmedSQL records a "confirmed" outcome (recordOutcome), the
+	// node id written into it: built once the node id is known.
+	recordConfirmedSQL string
+	closed             atomic.Bool
 
 	defs   replica.Containers
 	notify replica.Notifier // woken after every commit
@@ -169,6 +173,9 @@ func (r *Replica) load(ctx context.Context) error {
 	if r.nodeID, err = sqlitestore.MetaID(ctx, db, "node_id", "e"); err != nil {
 		return err
 	}
+	r.recordConfirmedSQL = `INSERT INTO changes (seq, container, id, pk, op, version, base, origin, ts, lsn, crts, tentative, outcome, reason)
+		VALUES (?1, ?2, ?3, (SELECT pk FROM changes WHERE seq = ?4), '` + OpOutcome + `', ?5, '', ` + sqlQuote(r.nodeID) + `, ?6, ?7, 0, 0, '` +
+		replica.OutcomeConfirmed + `', '')`
 	var seq, pending int64
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM changes`).Scan(&seq); err != nil {
 		return err
@@ -305,3 +312,6 @@ func (r *Replica) Container(name string) (replica.Container, error) {
 
 // Containers returns every container definition, by name.
 func (r *Replica) Containers() []replica.Container { return r.defs.List() }
+
+// sqlQuote returns s as an SQL string literal.
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -367,7 +367,7 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 type stmts struct {
 	getContainer, putContainer, getOutcome, getHead, getVersionBody  *sql.Stmt
 	insertVersion, insertLog, upsertItem, updateItem, insertConflict *sql.Stmt
-	insertNewItem                                                    *sql.Stmt
+	insertNewItem, insertLogNew, insertVersionNew                    *sql.Stmt
 	getItem, logAfter, logAfterScoped, readVersion                   *sql.Stmt
 }
 
@@ -389,6 +389,14 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		// The pushed create's (pushNew) log record and version: what is
+		// the same for every one of them is written into the statement
+		// rather than bound (each text argument costs the driver an
+		// allocation under a process-wide lock).
+		{&s.insertLogNew, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '')`, false},
+		{&s.insertVersionNew, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'confirmed', ?, '', 0)`, false},
 		{&s.upsertItem, `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`, false},
 		{&s.updateItem, `UPDATE items SET version = ?4, lsn = ?5, deleted = ?6 WHERE container = ?1 AND id = ?2 AND pk = ?3`, false},

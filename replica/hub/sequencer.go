@@ -371,13 +371,13 @@ func (h *Hub) pushNew(ctx context.Context, nodeID string, scope []wire.ScopeEntr
 		return false, nil
 	}
 	now := h.cfg.Now().Unix()
-	e := logEntry{lsn: lsn, id: v.ID, pk: pre.doc.PK, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now}
-	if err := h.appendLog(ctx, c, e); err != nil {
-		return false, err
+	if _, err := h.stmts.insertLogNew.ExecContext(ctx, lsn, c.Def.Name, v.ID, pre.doc.PK, v.Op, v.Version, v.Base, nodeID, v.TS, now,
+		c.Def.ConflictPolicy.Mode); err != nil {
+		return false, sqlitestore.Wrote("append to log", err)
 	}
 	o.Outcome, o.LSN, o.CRTS = replica.OutcomeConfirmed, lsn, now
-	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pre.doc.PK, v.Op, v.Base, nodeID, v.TS, pre.doc.Body,
-		o.Outcome, o.LSN, "", 0); err != nil {
+	if _, err := h.stmts.insertVersionNew.ExecContext(ctx, v.Version, v.Container, v.ID, pre.doc.PK, v.Op, v.Base, nodeID, v.TS, pre.doc.Body,
+		o.LSN); err != nil {
 		return false, sqlitestore.Wrote("store version", err)
 	}
 	return true, nil

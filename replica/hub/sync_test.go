@@ -171,6 +171,9 @@ func TestSync_WriteConfirmsAndFansOut(t *testing.T) {
 	if outcome == nil || outcome.Outcome != replica.OutcomeConfirmed || outcome.LSN != got.LSN {
 		t.Fatalf("edge a's feed has no confirmed outcome for its write: %+v", changes)
 	}
+	if outcome.ID != "p1" || outcome.PK != own.PK || outcome.Version != it.Version || outcome.Origin != a.r.NodeID() || outcome.Reason != "" {
+		t.Fatalf("edge a's outcome record %+v: want p1 (partition key %q), version %s, origin %s, no reason", outcome, own.PK, it.Version, a.r.NodeID())
+	}
 }
 
 func TestSync_ConcurrentPriceUpdate(t *testing.T) {
