@@ -179,7 +179,7 @@ func (h *Hub) LogAfter(ctx context.Context, after int64, limit int, maxBytes int
 // lists for the others. Container names cannot hold '/', so a key splits
 // only one way.
 func scopeFilter(scope []wire.ScopeEntry) (whole, keyed []byte) {
-	var names, keys []string
+	names, keys := []string{}, []string{} // "[]", not "null", when empty
 	for _, e := range scope {
 		if len(e.PartitionKeys) == 0 {
 			if !slices.Contains(names, e.Container) {
