@@ -263,7 +263,11 @@ type phase struct {
 	cpu   time.Duration
 }
 
-func startPhase() phase { return phase{time.Now(), bench.ProcessCPU()} }
+// startPhase starts a measured phase on a collected heap (bench.Settle).
+func startPhase() phase {
+	bench.Settle()
+	return phase{time.Now(), bench.ProcessCPU()}
+}
 
 // cores is the CPU time used since the phase started over the wall time.
 func (p phase) cores() float64 {
