@@ -120,6 +120,14 @@ func Open(ctx context.Context, path string, opt Options, migrations []string) (*
 	pragmas.Add("_pragma", "wal_autocheckpoint(0)")
 	pragmas.Add("_pragma", "temp_store(MEMORY)")
 	pragmas.Add("_txlock", "immediate")
+	if sync == "FULL" {
+		// Every commit syncs the WAL: the writer may gather its WAL writes
+		// (walbuf.go).
+		if err := registerWALBuf(); err != nil {
+			return nil, err
+		}
+		pragmas.Add("vfs", WALBufVFS)
+	}
 	w, err := sql.Open("sqlite", base+"?"+pragmas.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
