@@ -19,6 +19,9 @@
 // quite catches up, so the WAL would only grow. After each background
 // checkpoint the writer therefore checkpoints the few frames written since,
 // on its own connection, just before its next transaction (BeforeWrite).
+//
+// With DurabilityFull the write connection also gathers each commit's WAL
+// frames into one write at the commit's sync (walbuf.go).
 package sqlitestore
 
 import (
