@@ -232,34 +232,40 @@ func walRead(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 
 	return fn[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](&m.FxRead)(tls, p, zBuf, iAmt, iOfst)
 }
 
+// flushed writes a WAL's gathered bytes and returns the unix VFS's file and
+// methods, for a method that must see the whole file.
+func flushed(tls *libc.TLS, pFile uintptr) (uintptr, *sqlite3.Tsqlite3_io_methods, int32) {
+	rc := walOf(pFile).flush(tls, pFile)
+	p, m := inner(pFile)
+	return p, m, rc
+}
+
 func walSync(tls *libc.TLS, pFile uintptr, flags int32) int32 {
-	if rc := walOf(pFile).flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+	p, m, rc := flushed(tls, pFile)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	p, m := inner(pFile)
 	return fn[func(*libc.TLS, uintptr, int32) int32](&m.FxSync)(tls, p, flags)
 }
 
 func walTruncate(tls *libc.TLS, pFile uintptr, size int64) int32 {
-	if rc := walOf(pFile).flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+	p, m, rc := flushed(tls, pFile)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	p, m := inner(pFile)
 	return fn[func(*libc.TLS, uintptr, int64) int32](&m.FxTruncate)(tls, p, size)
 }
 
 func walFileSize(tls *libc.TLS, pFile, pSize uintptr) int32 {
-	if rc := walOf(pFile).flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+	p, m, rc := flushed(tls, pFile)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	p, m := inner(pFile)
 	return fn[func(*libc.TLS, uintptr, uintptr) int32](&m.FxFileSize)(tls, p, pSize)
 }
 
 func walClose(tls *libc.TLS, pFile uintptr) int32 {
-	f := walOf(pFile)
-	rc := f.flush(tls, pFile)
-	p, m := inner(pFile)
+	p, m, rc := flushed(tls, pFile)
 	if crc := fn[func(*libc.TLS, uintptr) int32](&m.FxClose)(tls, p); rc == sqlite3.SQLITE_OK {
 		rc = crc
 	}
@@ -270,10 +276,10 @@ func walClose(tls *libc.TLS, pFile uintptr) int32 {
 }
 
 func walFileControl(tls *libc.TLS, pFile uintptr, op int32, pArg uintptr) int32 {
-	if rc := walOf(pFile).flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+	p, m, rc := flushed(tls, pFile)
+	if rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	p, m := inner(pFile)
 	return fn[func(*libc.TLS, uintptr, int32, uintptr) int32](&m.FxFileControl)(tls, p, op, pArg)
 }
 
