@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("only", "", "run only the steps whose name contains this (e.g. HTTP)")
 	rounds := fs.Int("rounds", 3, "rounds; each runs every step once, so that baseline and replica interleave in time")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the runs to this file (go tool trace; -pprof=sched shows where goroutines waited for a CPU)")
 	if err := cli.ParseFlags(fs, args, "EDGENODE_BENCH_"); err != nil {
 		return err
 	}
@@ -132,6 +134,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	results := make([]bench.Summary, len(steps))
 	ran := 0
