@@ -124,28 +124,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{fmt.Sprintf("edge HTTP POST, %d clients", *clients), httpRun(*docs, *clients, false)},
 		{fmt.Sprintf("edge HTTP POST, %d net/http clients", *clients), httpRun(*docs, *clients, true)},
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopCPU, err := record(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-	if *traceFile != "" {
-		f, err := os.Create(*traceFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+	defer stopCPU()
+	stopTrace, err := record(*traceFile, trace.Start, trace.Stop)
+	if err != nil {
+		return err
 	}
+	defer stopTrace()
 	results := make([]bench.Summary, len(steps))
 	ran := 0
 	for round := 1; round <= *rounds; round++ {
@@ -271,6 +259,26 @@ func benchHTTP(r *edge.Replica, bodies [][]byte, clients int, stdClient bool) (b
 		}
 	}
 	return bench.Run("", len(bodies), clients, post)
+}
+
+// record starts a profile or trace writing to path and returns what stops
+// it; with an empty path it records nothing.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
 
 // reportCommits prints how the group commits went: how many writes each took
