@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +20,44 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"bench", "--seq-docs", "50", "--docs", "300", "--clients", "8", "--dir", t.TempDir()}, out, out); code != 0 {
 		t.Fatalf("bench exit code %d", code)
+	}
+}
+
+// TestBenchJSON checks the JSON report: every step, and the disk probe's
+// figures beside the writes'.
+func TestBenchJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--json", "--rounds", "2", "--seq-docs", "30", "--docs", "200", "--clients", "4", "--dir", t.TempDir()}, &out, &errs); code != 0 {
+		t.Fatalf("bench exit code %d: %s", code, errs.String())
+	}
+	var rep struct {
+		Rows []struct {
+			Name      string  `json:"name"`
+			Ops       int     `json:"ops"`
+			OpsPerSec float64 `json:"opsPerSec"`
+		} `json:"rows"`
+		DiskSync8KiB   float64 `json:"diskSync8KiBP50us"`
+		DiskSync128KiB float64 `json:"diskSync128KiBP50us"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if len(rep.Rows) != 8 {
+		t.Fatalf("%d rows, want 8: %+v", len(rep.Rows), rep.Rows)
+	}
+	for _, r := range rep.Rows {
+		if r.Ops <= 0 || r.OpsPerSec <= 0 {
+			t.Errorf("row %q: %d ops, %.0f/s", r.Name, r.Ops, r.OpsPerSec)
+		}
+	}
+	if last := rep.Rows[7]; last.Ops != 2*syncProbeOps || !strings.HasPrefix(last.Name, "disk: 128 KiB") {
+		t.Errorf("last row %+v, want the 128 KiB disk probe with %d syncs", last, 2*syncProbeOps)
+	}
+	if rep.DiskSync8KiB <= 0 || rep.DiskSync128KiB <= 0 {
+		t.Errorf("disk probe p50s %.0f and %.0f µs, want both measured", rep.DiskSync8KiB, rep.DiskSync128KiB)
 	}
 }
 
