@@ -114,6 +114,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return bench.Run("", n, 1, func(int) error { return p.Sync() })
 		}
 	}
+	// loopRun times a loopback round trip between two goroutines, the
+	// path each HTTP request takes twice.
+	loopRun := func(n int) func(string) (bench.Summary, error) {
+		return func(string) (bench.Summary, error) {
+			p, err := bench.NewLoopProbe()
+			if err != nil {
+				return bench.Summary{}, err
+			}
+			defer p.Close()
+			return bench.Run("", n, 1, func(int) error { return p.RoundTrip() })
+		}
+	}
 	httpRun := func(n, c int, stdClient bool) func(string) (bench.Summary, error) {
 		return func(dir string) (bench.Summary, error) {
 			r, err := openBenchReplica(ctx, dir, *durability)
@@ -137,6 +149,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{fmt.Sprintf("edge HTTP POST, %d net/http clients", *clients), httpRun(*docs, *clients, true)},
 		{"disk: 8 KiB write + fdatasync", probeRun(syncProbeOps, 8<<10)},
 		{"disk: 128 KiB write + fdatasync", probeRun(syncProbeOps, 128<<10)},
+		{"loopback: 64-byte TCP round trip", loopRun(loopProbeOps)},
 	}
 	stopCPU, err := record(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 	if err != nil {
@@ -191,8 +204,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			NetHTTPPerSec    float64 `json:"httpNetHTTPClientWritesPerSec"`
 			DiskSync8KiBus   float64 `json:"diskSync8KiBP50us"`
 			DiskSync128KiBus float64 `json:"diskSync128KiBP50us"`
+			LoopbackRTTus    float64 `json:"loopbackRoundTripP50us"`
 		}{GoAPIP99VsRaw: ratio, HTTPWritesPerSec: results[4].OpsPerSec(), NetHTTPPerSec: results[5].OpsPerSec(),
-			DiskSync8KiBus: float64(results[6].P50.Nanoseconds()) / 1e3, DiskSync128KiBus: float64(results[7].P50.Nanoseconds()) / 1e3}
+			DiskSync8KiBus: float64(results[6].P50.Nanoseconds()) / 1e3, DiskSync128KiBus: float64(results[7].P50.Nanoseconds()) / 1e3,
+			LoopbackRTTus: float64(results[8].P50.Nanoseconds()) / 1e3}
 		for _, s := range results {
 			out.Rows = append(out.Rows, row{s.Name, s.Ops, s.OpsPerSec(), float64(s.P50.Nanoseconds()) / 1e3, float64(s.P99.Nanoseconds()) / 1e3})
 		}
@@ -208,8 +223,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "write p99, Go API / raw SQLite: %.2fx (target <= 1.5x); p50: %.2fx\n", ratio, float64(results[1].P50)/float64(results[0].P50))
 	fmt.Fprintf(stdout, "HTTP writes/s with %d clients: %.0f (target >= 10000 on 2 cores; with net/http's client: %.0f); vs raw SQLite %d writers: %.1fx\n",
 		*clients, results[4].OpsPerSec(), results[5].OpsPerSec(), *clients, results[4].OpsPerSec()/results[2].OpsPerSec())
-	fmt.Fprintf(stdout, "the disk in this run: fdatasync after an 8 KiB write %s at p50, after 128 KiB %s (durable write figures follow it)\n",
-		results[6].P50.Round(time.Microsecond), results[7].P50.Round(time.Microsecond))
+	fmt.Fprintf(stdout, "the machine in this run: fdatasync after an 8 KiB write %s at p50, after 128 KiB %s; a loopback round trip %s\n",
+		results[6].P50.Round(time.Microsecond), results[7].P50.Round(time.Microsecond), results[8].P50.Round(time.Microsecond))
 	return nil
 }
 
@@ -280,8 +295,12 @@ func benchHTTP(r *edge.Replica, bodies [][]byte, clients int, stdClient bool) (b
 	return bench.Run("", len(bodies), clients, post)
 }
 
-// syncProbeOps is how many syncs each disk probe times per round.
-const syncProbeOps = 500
+// syncProbeOps and loopProbeOps are how many syncs each disk probe, and
+// how many round trips the loopback probe, times per round.
+const (
+	syncProbeOps = 500
+	loopProbeOps = 2000
+)
 
 // record starts a profile or trace writing to path and returns what stops
 // it; with an empty path it records nothing.

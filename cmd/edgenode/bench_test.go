@@ -23,8 +23,8 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
-// TestBenchJSON checks the JSON report: every step, and the disk probe's
-// figures beside the writes'.
+// TestBenchJSON checks the JSON report: every step, and the probes' figures
+// beside the writes'.
 func TestBenchJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -41,12 +41,13 @@ func TestBenchJSON(t *testing.T) {
 		} `json:"rows"`
 		DiskSync8KiB   float64 `json:"diskSync8KiBP50us"`
 		DiskSync128KiB float64 `json:"diskSync128KiBP50us"`
+		Loopback       float64 `json:"loopbackRoundTripP50us"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out.String())
 	}
-	if len(rep.Rows) != 8 {
-		t.Fatalf("%d rows, want 8: %+v", len(rep.Rows), rep.Rows)
+	if len(rep.Rows) != 9 {
+		t.Fatalf("%d rows, want 9: %+v", len(rep.Rows), rep.Rows)
 	}
 	for _, r := range rep.Rows {
 		if r.Ops <= 0 || r.OpsPerSec <= 0 {
@@ -56,8 +57,8 @@ func TestBenchJSON(t *testing.T) {
 	if last := rep.Rows[7]; last.Ops != 2*syncProbeOps || !strings.HasPrefix(last.Name, "disk: 128 KiB") {
 		t.Errorf("last row %+v, want the 128 KiB disk probe with %d syncs", last, 2*syncProbeOps)
 	}
-	if rep.DiskSync8KiB <= 0 || rep.DiskSync128KiB <= 0 {
-		t.Errorf("disk probe p50s %.0f and %.0f µs, want both measured", rep.DiskSync8KiB, rep.DiskSync128KiB)
+	if rep.DiskSync8KiB <= 0 || rep.DiskSync128KiB <= 0 || rep.Loopback <= 0 {
+		t.Errorf("probe p50s %.0f, %.0f and %.0f µs, want all measured", rep.DiskSync8KiB, rep.DiskSync128KiB, rep.Loopback)
 	}
 }
 

@@ -42,3 +42,25 @@ func TestSyncProbe(t *testing.T) {
 		t.Error("bytes past the last block were written")
 	}
 }
+
+func TestLoopProbe(t *testing.T) {
+	p, err := NewLoopProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		p.buf[0] = byte(i)
+		if err := p.RoundTrip(); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+		if p.buf[0] != byte(i) {
+			t.Fatalf("round trip %d brought back %d", i, p.buf[0])
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RoundTrip(); err == nil {
+		t.Error("a round trip after Close succeeded")
+	}
+}
