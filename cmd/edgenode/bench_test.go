@@ -54,8 +54,8 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("row %q: %d ops, %.0f/s", r.Name, r.Ops, r.OpsPerSec)
 		}
 	}
-	if last := rep.Rows[7]; last.Ops != 2*syncProbeOps || !strings.HasPrefix(last.Name, "disk: 128 KiB") {
-		t.Errorf("last row %+v, want the 128 KiB disk probe with %d syncs", last, 2*syncProbeOps)
+	if probe := rep.Rows[7]; probe.Ops != 2*syncProbeOps || !strings.HasPrefix(probe.Name, "disk: 128 KiB") {
+		t.Errorf("row 8 %+v, want the 128 KiB disk probe with %d syncs", probe, 2*syncProbeOps)
 	}
 	if rep.DiskSync8KiB <= 0 || rep.DiskSync128KiB <= 0 || rep.Loopback <= 0 {
 		t.Errorf("probe p50s %.0f, %.0f and %.0f µs, want all measured", rep.DiskSync8KiB, rep.DiskSync128KiB, rep.Loopback)
