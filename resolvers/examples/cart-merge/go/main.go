@@ -40,28 +40,29 @@ func Resolve(in *resolver.Input) resolver.Output {
 		}
 	}
 	inBase, inInc, inEx := newSet(base), newSet(inc), newSet(ex)
-	var out bytes.Buffer
-	out.WriteByte('[')
-	var added set
-	add := func(e json.RawMessage) {
-		if len(added.elems) > 0 {
-			out.WriteByte(',')
-		}
-		added.put(e)
-		out.Write(e)
+	// The merged array: at most every element of both sides.
+	size := 2
+	for _, e := range ex {
+		size += len(e) + 1
 	}
+	for _, e := range inc {
+		size += len(e) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	added := set{elems: make([]json.RawMessage, 0, len(ex)+len(inc))}
 	for _, e := range ex { // kept unless the incoming side removed it
 		if (!inBase.has(e) || inInc.has(e)) && !added.has(e) {
-			add(e)
+			out = added.add(out, e)
 		}
 	}
 	for _, e := range inc { // additions of the incoming side
 		if !inBase.has(e) && !inEx.has(e) && !added.has(e) {
-			add(e)
+			out = added.add(out, e)
 		}
 	}
-	out.WriteByte(']')
-	doc, err := resolver.With(in.Existing, "items", out.Bytes())
+	out = append(out, ']')
+	doc, err := resolver.With(in.Existing, "items", out)
 	if err != nil {
 		return resolver.Defer("existing: " + err.Error())
 	}
@@ -80,7 +81,9 @@ func items(doc json.RawMessage) ([]json.RawMessage, error) {
 		return nil, err
 	}
 	for i, e := range elems {
-		if bytes.ContainsAny(e, " \t\r\n") {
+		// A string needs no compacting; other values only when they hold
+		// white space.
+		if e[0] != '"' && bytes.ContainsAny(e, " \t\r\n") {
 			var b bytes.Buffer
 			if err := json.Compact(&b, e); err != nil {
 				return nil, err
@@ -119,6 +122,16 @@ func (s set) has(e []byte) bool {
 		}
 	}
 	return false
+}
+
+// add adds e to the set and appends it to the JSON array being written
+// in out.
+func (s *set) add(out []byte, e json.RawMessage) []byte {
+	if len(s.elems) > 0 {
+		out = append(out, ',')
+	}
+	s.put(e)
+	return append(out, e...)
 }
 
 // put adds e to the set.

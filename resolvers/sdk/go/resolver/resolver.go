@@ -114,15 +114,23 @@ func Registered() Func { return registered }
 // does on every call. A panic in fn becomes a "defer" with the panic's text,
 // so one bad input does not kill the instance.
 func Run(fn Func, input []byte) (out []byte) {
-	return appendRun(nil, fn, input)
+	return appendRun(nil, fn, input, new(runState))
 }
 
-func appendRun(dst []byte, fn Func, input []byte) []byte {
-	var in Input
-	if err := decodeInput(input, &in); err != nil {
+// runState is what a call decodes into. The wasm build reuses one for every
+// call (a guest runs one call at a time), so that decoding allocates
+// nothing; Run takes a new one, so that native tests may run in parallel.
+type runState struct {
+	in  Input
+	idx inputIndex
+}
+
+func appendRun(dst []byte, fn Func, input []byte, st *runState) []byte {
+	st.in = Input{}
+	if err := decodeInput(input, &st.in, &st.idx); err != nil {
 		return appendOutput(dst, Defer(fmt.Sprintf("resolver could not decode its input: %v", err)))
 	}
-	o := call(fn, &in)
+	o := call(fn, &st.in)
 	return appendOutput(dst, o)
 }
 

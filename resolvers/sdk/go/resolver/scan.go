@@ -23,6 +23,11 @@ func syntaxErr(b []byte, i int, what string) error {
 }
 
 func skipSpace(b []byte, i int) int {
+	// The hub's input is compact: one comparison on the common path (every
+	// branch is costly in Go's wasm code).
+	if i >= len(b) || b[i] > ' ' {
+		return i
+	}
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
@@ -104,10 +109,23 @@ func literal(b []byte, i int, lit string) (int, error) {
 	return i, syntaxErr(b, i, "bad literal")
 }
 
+// shortString is how far scanString looks byte by byte before it jumps
+// with IndexByte.
+const shortString = 32
+
 // scanString returns the end of the string starting at i and whether it
 // has escapes. It jumps from quote to quote with bytes.IndexByte, which is
 // hand-written wasm in the Go runtime and much faster than a loop here.
 func scanString(b []byte, i int) (int, bool, error) {
+	// Short strings (most keys and values) in one loop that stops at the
+	// closing quote or a backslash: cheaper than two IndexByte calls.
+	for j, n := i+1, min(len(b), i+1+shortString); j < n; j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, false, nil
+		} else if c == '\\' {
+			break
+		}
+	}
 	for j := i + 1; ; {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
@@ -246,7 +264,7 @@ func Elements(arr json.RawMessage) ([]json.RawMessage, error) {
 	if i >= len(arr) || arr[i] != '[' {
 		return nil, errors.New("not a JSON array")
 	}
-	var out []json.RawMessage
+	out := make([]json.RawMessage, 0, 8)
 	i = skipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
 		return out, trailing(arr, i+1)
@@ -286,8 +304,72 @@ type docIndex struct {
 	members []member
 }
 
-// inputIndex indexes the documents of the input being resolved.
+// index reads the object that starts at b[i] into d and returns the offset
+// after it: scanMembers without its closures, which cost an indirect call
+// per member in a wasm guest.
+func (d *docIndex) index(b []byte, i int) (int, error) {
+	if d.members == nil {
+		d.members = make([]member, 0, 8)
+	}
+	if i >= len(b) || b[i] != '{' {
+		return i, errNotObject
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, syntaxErr(b, i, "expected a key")
+		}
+		kend, esc, err := scanString(b, i)
+		if err != nil {
+			return i, err
+		}
+		key := b[i+1 : kend-1]
+		if esc {
+			k, err := stringValue(b, i, kend, esc)
+			if err != nil {
+				return i, err
+			}
+			key = []byte(k)
+		}
+		i = skipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return i, syntaxErr(b, i, "expected ':'")
+		}
+		i = skipSpace(b, i+1)
+		vend, err := skipValue(b, i, 1)
+		if err != nil {
+			return vend, err
+		}
+		d.members = append(d.members, member{key, b[i:vend]})
+		i = skipSpace(b, vend)
+		if i >= len(b) {
+			return i, syntaxErr(b, i, "unexpected end")
+		}
+		if b[i] == '}' {
+			return i + 1, nil
+		}
+		if b[i] != ',' {
+			return i, syntaxErr(b, i, "expected ',' or '}'")
+		}
+		i = skipSpace(b, i+1)
+	}
+}
+
+// inputIndex indexes the documents of the input being resolved. The wasm
+// build keeps one and reuses its memory on every call.
 type inputIndex struct{ docs [3]docIndex }
+
+// reset forgets the documents of the previous input, keeping the memory.
+func (idx *inputIndex) reset() {
+	for i := range idx.docs {
+		d := &idx.docs[i]
+		clear(d.members) // no stale pointers into the previous input
+		*d = docIndex{members: d.members[:0]}
+	}
+}
 
 var current atomic.Pointer[inputIndex]
 
@@ -307,10 +389,10 @@ func lookup(doc []byte) ([]member, bool) {
 }
 
 // decodeInput fills in from the input object without reflection, indexing
-// the members of incoming, existing and base on the way.
-func decodeInput(b []byte, in *Input) error {
-	idx := &inputIndex{}
+// the members of incoming, existing and base in idx on the way.
+func decodeInput(b []byte, in *Input, idx *inputIndex) error {
 	current.Store(nil)
+	idx.reset()
 	end, err := scanMembers(b, skipSpace(b, 0), func(key []byte, at int) (int, bool, error) {
 		slot := 0
 		switch string(key) { // no allocation: the compiler compares in place
@@ -334,11 +416,7 @@ func decodeInput(b []byte, in *Input) error {
 			return end, true, in.set(key, b[at:end])
 		}
 		d := &idx.docs[slot]
-		d.members = make([]member, 0, 8)
-		end, err := scanObject(b, at, func(key, value []byte) bool {
-			d.members = append(d.members, member{key, value})
-			return true
-		})
+		end, err := d.index(b, at)
 		if err != nil {
 			return end, false, err
 		}

@@ -26,12 +26,25 @@ func FuzzMember(f *testing.F) {
 		if gerr != nil {
 			t.Fatalf("members(%q) = %v, encoding/json accepts it", doc, gerr)
 		}
-		if len(got) != len(want) {
-			t.Fatalf("members(%q): %d members, encoding/json %d", doc, len(got), len(want))
+		// The index decodeInput builds agrees with the scanner.
+		var in Input
+		var idx inputIndex
+		input := append(append([]byte(`{"kind":"replace","incoming":`), doc...), '}')
+		if err := decodeInput(input, &in, &idx); err != nil {
+			t.Fatalf("decodeInput of an input holding %q: %v", doc, err)
 		}
-		for k, v := range want {
-			if string(got[k]) != string(v) {
-				t.Fatalf("members(%q)[%q] = %s, want %s", doc, k, got[k], v)
+		ms, ok := lookup(in.Incoming)
+		if !ok {
+			t.Fatalf("the input holding %q was decoded without an index", doc)
+		}
+		var scanned []member
+		_ = eachMember(doc, func(k, v []byte) bool { scanned = append(scanned, member{k, v}); return true })
+		if len(ms) != len(scanned) {
+			t.Fatalf("index of %q: %d members, the scanner %d", doc, len(ms), len(scanned))
+		}
+		for i, m := range ms {
+			if string(m.key) != string(scanned[i].key) || string(m.value) != string(scanned[i].value) {
+				t.Fatalf("index of %q: member %d = %q: %s, the scanner %q: %s", doc, i, m.key, m.value, scanned[i].key, scanned[i].value)
 			}
 		}
 	})
