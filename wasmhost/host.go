@@ -25,6 +25,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -328,6 +329,9 @@ func (inst *instance) getFuel() int64 {
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	log := &boundedBuffer{max: maxLogBytes}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithStdout(log).WithStderr(log)
+	if alloc := memoryAllocator(); alloc != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	}
 	mod, err := m.h.rt.InstantiateModule(ctx, m.compiled, mc)
 	if err != nil {
 		return nil, callErr(ReasonInit, "instantiate: %v", err)

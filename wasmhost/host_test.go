@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -215,5 +216,33 @@ func TestHost_inputLimit(t *testing.T) {
 	}
 	if _, _, err := m.Resolve(ctx, in); err != nil {
 		t.Fatalf("Resolve() with many conflicting = %v, want them trimmed", err)
+	}
+}
+
+// TestHost_memoryOutsideGoHeap checks that guest memory is a mapping, not Go
+// heap (Linux): a module that grows its memory to the 64 MiB default limit
+// allocates next to nothing on the Go heap, where wazero's own slices
+// copied ~130 MiB and held the goroutine (and the collector) for a second.
+func TestHost_memoryOutsideGoHeap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("guest memory is mapped on Linux only")
+	}
+	h := newHost(t, wasmhost.Limits{})
+	ctx := context.Background()
+	m, err := h.Compile(ctx, readFixture(t, "malicious/memory-bomb.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 3 {
+		var ce *wasmhost.CallError
+		if _, _, err := m.Resolve(ctx, cartInput); !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonMemory {
+			t.Fatalf("Resolve() = %v, want reason %s", err, wasmhost.ReasonMemory)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Fatalf("three memory bombs allocated %d MiB on the Go heap, want their memory outside it", grew>>20)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
@@ -147,5 +148,96 @@ func TestHub_ResolverVersions(t *testing.T) {
 	put(h, replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "r", ResolverVersion: 1})
 	if o := conflict(h, "k"); o.Outcome != replica.OutcomeConfirmed || lastConflict(h).Resolver != "r@1" {
 		t.Fatalf("after restart: outcome %+v, want confirmed by r@1", o)
+	}
+}
+
+// TestHub_HostileResolvers runs the malicious corpus (testdata/resolvers/
+// malicious) through the hub with its default limits: a module that is not a
+// resolver is refused at upload with the reason; a resolver that runs away,
+// traps or answers garbage leaves its conflict unresolved in the feed with
+// the reason, keeps the existing version, and the write pushed behind the
+// conflict in the same batch is confirmed.
+func TestHub_HostileResolvers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := wasmhost.NewRegistry(wh)
+	h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
+
+	for file, message := range map[string]string{
+		"garbage.wasm":          "not a WebAssembly binary",
+		"missing-export.wasm":   "missing export edgesync_resolve",
+		"wrong-abi.wasm":        "wrong ABI version",
+		"forbidden-import.wasm": "forbidden import",
+		"start.wasm":            "exports _start",
+		"trap-init.wasm":        "_initialize: trap",
+	} {
+		_, _, err := h.PutResolver(ctx, "refused", readWasm(t, "malicious/"+file))
+		if !errors.Is(err, replica.ErrInvalid) || !strings.Contains(err.Error(), message) {
+			t.Errorf("PutResolver(%s) = %v, want ErrInvalid saying %q", file, err, message)
+		}
+	}
+	if got := h.Resolvers(); len(got) != 0 {
+		t.Fatalf("refused modules were stored: %+v", got)
+	}
+
+	tests := []struct{ file, reason string }{
+		{"infinite-loop.wasm", wasmhost.ReasonFuel},
+		{"recursion.wasm", wasmhost.ReasonFuel},
+		{"memory-bomb.wasm", wasmhost.ReasonMemory},
+		{"huge-output.wasm", wasmhost.ReasonOutput},
+		{"invalid-json.wasm", wasmhost.ReasonOutput},
+		{"bad-action.wasm", wasmhost.ReasonOutput},
+		{"out-of-bounds.wasm", wasmhost.ReasonOutput},
+		{"trap.wasm", wasmhost.ReasonTrap},
+	}
+	for i, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			name := strings.TrimSuffix(tt.file, ".wasm")
+			if _, _, err := h.PutResolver(ctx, name, readWasm(t, "malicious/"+tt.file)); err != nil {
+				t.Fatalf("PutResolver: %v", err)
+			}
+			container := fmt.Sprint("c", i)
+			if _, _, err := h.PutContainer(ctx, replica.Container{Name: container, PartitionKey: "/pk",
+				ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: name}}); err != nil {
+				t.Fatal(err)
+			}
+			base, _, err := h.Upsert(ctx, container, "x", []byte(`{"id":"x","pk":"a","v":0}`), hub.WriteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Version ids are unique across the hub: a pushed id it has seen
+			// gets its first outcome again.
+			v1, v2, v3 := fmt.Sprint("e1-", i), fmt.Sprint("e2-", 2*i), fmt.Sprint("e2-", 2*i+1)
+			doPush(t, h, pushBatch{node: "e1", versions: []wire.Version{
+				pushV(container, "x", replica.OpReplace, v1, base.Version, 1, `{"pk":"a","v":1}`)}})
+			out := doPush(t, h, pushBatch{node: "e2", versions: []wire.Version{
+				pushV(container, "x", replica.OpReplace, v2, base.Version, 1, `{"pk":"a","v":2}`),
+				pushV(container, "behind", replica.OpCreate, v3, "", 1, `{"pk":"a"}`)}})
+			if out[0].Outcome != replica.OutcomeLost || !strings.Contains(out[0].Reason, tt.reason) {
+				t.Errorf("the conflicting write: %s (%s), want lost with reason %s", out[0].Outcome, out[0].Reason, tt.reason)
+			}
+			if out[1].Outcome != replica.OutcomeConfirmed {
+				t.Errorf("the write behind the conflict: %s (%s), want confirmed", out[1].Outcome, out[1].Reason)
+			}
+			cs, _, err := h.Conflicts(ctx, container, replica.StatusUnresolved, 0, 10)
+			if err != nil || len(cs) != 1 || !strings.Contains(cs[0].Reason, tt.reason) || cs[0].Incoming == nil || cs[0].Incoming.Version != v2 {
+				t.Fatalf("unresolved conflicts %+v, %v; want %s's with reason %s", cs, err, v2, tt.reason)
+			}
+			item, err := h.Get(ctx, container, "x")
+			if err != nil || item.Version != v1 || item.LSN == 0 {
+				t.Fatalf("item x = %+v, %v; want the existing version %s kept", item, err, v1)
+			}
+			if st := reg.Stats(name, 1); st.Failures[tt.reason] != 1 {
+				t.Errorf("stats of %s@1: %+v, want one %s failure", name, st, tt.reason)
+			}
+		})
 	}
 }
