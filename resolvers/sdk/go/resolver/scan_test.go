@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -77,5 +78,34 @@ func TestRun(t *testing.T) {
 	}
 	if out := Run(func(*Input) Output { return KeepIncoming() }, []byte(`{"kind":`)); !json.Valid(out) || string(out[:18]) != `{"action":"defer",` {
 		t.Fatalf("Run() on bad input = %s, want a defer", out)
+	}
+}
+
+// TestMembers_errors checks the scanner's error for each way an object can
+// be broken, through both readers (the index and the scanner).
+func TestMembers_errors(t *testing.T) {
+	for doc, want := range map[string]string{
+		`[1]`:           "not a JSON object",
+		`{"a":1 "b":2}`: "expected ',' or '}' at offset 7",
+		`{"a" 1}`:       "expected ':' at offset 5",
+		`{1:2}`:         "expected a key at offset 1",
+		`{"a":1,`:       "expected a key at offset 7",
+		`{"a":1`:        "unexpected end at offset 6",
+		`{"a":}`:        "unexpected character at offset 5",
+		`{"a":1}x`:      "data after the value at offset 7",
+	} {
+		err := members([]byte(doc), func([]byte, json.RawMessage) {})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("members(%s) = %v, want %q", doc, err, want)
+		}
+		var in Input
+		var idx inputIndex
+		input := `{"kind":"replace","incoming":` + doc + `}`
+		if want == "data after the value at offset 7" || want == "not a JSON object" {
+			continue // the input's own error, or a value the hub never sends (taken as it is)
+		}
+		if err := decodeInput([]byte(input), &in, &idx); err == nil || !strings.Contains(err.Error(), strings.Split(want, " at offset")[0]) {
+			t.Errorf("decodeInput(%s) = %v, want %q", input, err, want)
+		}
 	}
 }
