@@ -24,6 +24,24 @@ func readWasm(t *testing.T, name string) []byte {
 	return b
 }
 
+// openWithResolvers opens a hub in dir with a wasm host (its compilation
+// cache in dir) and a resolver registry, all closed when the test ends.
+func openWithResolvers(t *testing.T, dir string) (*hub.Hub, *wasmhost.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := wasmhost.NewRegistry(wh)
+	h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
+	return h, reg
+}
+
 // TestHub_ResolverVersions uploads two versions of a resolver and checks
 // that a container runs the newest one unless it pins a version, that a
 // policy change takes effect at the next conflict, and that each confirmed
@@ -32,19 +50,7 @@ func readWasm(t *testing.T, name string) []byte {
 func TestHub_ResolverVersions(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	open := func() (*hub.Hub, *wasmhost.Registry) {
-		wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg := wasmhost.NewRegistry(wh)
-		h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
-		if err := h.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
-		return h, reg
-	}
+	open := func() (*hub.Hub, *wasmhost.Registry) { return openWithResolvers(t, dir) }
 	h, reg := open()
 	v1, created, err := h.PutResolver(ctx, "r", readWasm(t, "prefer-incoming.wasm"))
 	if err != nil || !created || v1.Version != 1 {
@@ -159,18 +165,7 @@ func TestHub_ResolverVersions(t *testing.T) {
 // conflict in the same batch is confirmed.
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := wasmhost.NewRegistry(wh)
-	h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
-	if err := h.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(ctx); reg.Close(ctx); wh.Close(ctx) })
-
+	h, reg := openWithResolvers(t, t.TempDir())
 	for file, message := range map[string]string{
 		"garbage.wasm":          "not a WebAssembly binary",
 		"missing-export.wasm":   "missing export edgesync_resolve",
