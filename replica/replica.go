@@ -286,8 +286,8 @@ func AppendWithSystem(dst, body []byte, sp SystemProps) []byte {
 type Change struct {
 	Container string          `json:"container,omitempty"` // set by feeds that span containers
 	Seq       int64           `json:"seq,omitempty"`       // position in the local feed (edge)
-	LSN       int64           `json:"lsn,omitempty"`       // hub log position; absent while tentative
-	CRTS      int64           `json:"crts,omitempty"`      // hub confirmation time
+	LSN       int64           `json:"lsn"`                 // hub log position; 0 while tentative
+	CRTS      int64           `json:"crts"`                // hub confirmation time; 0 while tentative
 	Op        string          `json:"op"`
 	ID        string          `json:"id"`
 	PK        string          `json:"pk"`

@@ -237,15 +237,20 @@ func (a *docsAPI) changes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	outcomes, err := boolParam(q, "outcomes")
+	if err != nil {
+		return err
+	}
+	feed := a.feed(outcomes)
 	if wantsStream(c) {
 		if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 			if since, err = strconv.ParseInt(id, 10, 64); err != nil || since < 0 {
 				return fmt.Errorf("%w: Last-Event-ID %q is not a change position", replica.ErrInvalid, id)
 			}
 		}
-		return a.streamChanges(c, name, since, int(limit))
+		return a.streamChanges(c, feed, name, since, int(limit))
 	}
-	changes, next, err := a.s.Changes(c.Request().Context(), name, since, int(limit))
+	changes, next, err := feed(c.Request().Context(), name, since, int(limit))
 	if err != nil {
 		return err
 	}
@@ -253,6 +258,24 @@ func (a *docsAPI) changes(c echo.Context) error {
 		changes = []replica.Change{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"changes": changes, "continuation": strconv.FormatInt(next, 10)})
+}
+
+// changeFeed reads a page of a container's change feed.
+type changeFeed func(ctx context.Context, container string, since int64, limit int) ([]replica.Change, int64, error)
+
+// outcomeFeed is the edge's feed with its outcome records (op "outcome"),
+// which ?outcomes=true asks for; the hub has none.
+type outcomeFeed interface {
+	ChangesWithOutcomes(ctx context.Context, container string, since int64, limit int) ([]replica.Change, int64, error)
+}
+
+// feed is the change feed to read: versions and deletes (DESIGN §9), or on
+// an edge with outcomes, also what the hub decided for its writes.
+func (a *docsAPI) feed(outcomes bool) changeFeed {
+	if of, ok := a.s.(outcomeFeed); ok && outcomes {
+		return of.ChangesWithOutcomes
+	}
+	return a.s.Changes
 }
 
 func wantsStream(c echo.Context) bool {
@@ -267,7 +290,7 @@ func wantsStream(c echo.Context) bool {
 // commits and sends new ones. A reconnecting client resumes with
 // Last-Event-ID. The stream never queues: it reads the feed from its own
 // position after each wake-up.
-func (a *docsAPI) streamChanges(c echo.Context, name string, since int64, limit int) error {
+func (a *docsAPI) streamChanges(c echo.Context, feed changeFeed, name string, since int64, limit int) error {
 	if _, err := a.s.Container(name); err != nil {
 		return err
 	}
@@ -287,7 +310,7 @@ func (a *docsAPI) streamChanges(c echo.Context, name string, since int64, limit 
 	var buf bytes.Buffer
 	for {
 		changed := a.s.Changed()
-		changes, next, err := a.s.Changes(ctx, name, since, limit)
+		changes, next, err := feed(ctx, name, since, limit)
 		if err != nil {
 			// The status line is gone; end the stream with an error event.
 			_, body := errorResponse(err)
@@ -417,6 +440,18 @@ func intParam(q url.Values, name string) (int64, error) {
 		return 0, fmt.Errorf("%w: %s=%q: want a non-negative integer", replica.ErrInvalid, name, s)
 	}
 	return n, nil
+}
+
+// boolParam reads a query flag: absent, false or 0, or true or 1.
+func boolParam(q url.Values, name string) (bool, error) {
+	switch s := q.Get(name); s {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%w: %s=%q: want true or false", replica.ErrInvalid, name, s)
+	}
 }
 
 // pathParam returns a path parameter decoded from the request's escaped

@@ -675,10 +675,9 @@ func TestEdge_Changes(t *testing.T) {
 		{name: "stream since not a number", path: feed + "?stream=true&since=abc", want: 400, code: "bad_request"},
 		{name: "stream bad Last-Event-ID", path: feed + "?stream=true", header: []string{"Last-Event-ID", "abc"}, want: 400, code: "bad_request"},
 		{name: "stream unknown container", path: "/api/v1/containers/nope/changes?stream=true", want: 404, code: "container_not_found"},
-		// BUG: the stream commits 200 and text/event-stream before the
-		// limit is validated, then ends with an "event: error" frame, so a
-		// bad limit is not a 400 like everywhere else. See the report.
 		{name: "stream limit over 1000", path: feed + "?stream=true&limit=5000", want: 400, code: "bad_request"},
+		{name: "outcomes not a flag", path: feed + "?outcomes=maybe", want: 400, code: "bad_request"},
+		{name: "stream outcomes not a flag", path: feed + "?stream=true&outcomes=yes", want: 400, code: "bad_request"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -264,7 +264,7 @@ lww on /price keeps the higher price everywhere and the other one goes to the co
   curl -s -X POST %[1]s/demo/edges/edge-2/online
   curl -s %[3]s/api/v1/containers/products/docs/prod-123        # confirmed everywhere: 24.99, _lsn, no _tentative
   curl -s -H 'Authorization: Bearer %[4]s' %[1]s/api/v1/containers/products/conflicts
-  curl -s %[3]s/api/v1/containers/products/changes               # edge-2's feed: its write's outcome, "lost"
+  curl -s "%[3]s/api/v1/containers/products/changes?outcomes=true"  # edge-2's feed: its write's outcome, "lost"
 
 Resolvers: carts merge their items as a set (cart-merge), counters add up offline increments
 (counter), notes wait for a person:

@@ -532,8 +532,16 @@ type e2eRecord struct {
 	Resolves  string          `json:"resolves"`
 }
 
-// changes reads a container's whole change feed, a page at a time.
+// changes reads a container's whole change feed, a page at a time, with
+// an edge's outcome records.
 func (n *e2eNode) changes(container string) []e2eRecord {
+	n.t.Helper()
+	return n.feed(container, true)
+}
+
+// feed reads a container's whole change feed, a page at a time; outcomes
+// asks an edge for its outcome records too.
+func (n *e2eNode) feed(container string, outcomes bool) []e2eRecord {
 	n.t.Helper()
 	var all []e2eRecord
 	since := "0"
@@ -542,7 +550,7 @@ func (n *e2eNode) changes(container string) []e2eRecord {
 			Changes      []e2eRecord `json:"changes"`
 			Continuation string      `json:"continuation"`
 		}
-		n.call(http.MethodGet, "/api/v1/containers/"+container+"/changes?limit=1000&since="+since, nil, http.StatusOK, &page)
+		n.call(http.MethodGet, fmt.Sprintf("/api/v1/containers/%s/changes?outcomes=%t&limit=1000&since=%s", container, outcomes, since), nil, http.StatusOK, &page)
 		if len(page.Changes) == 0 {
 			return all
 		}

@@ -218,6 +218,24 @@ func TestE2E_BadResolverAndManualResolution(t *testing.T) {
 	if len(outs) != 2 || outs[0].Outcome != "lost" || outs[1].Outcome != "merged" || outs[1].LSN != e2eLSN(doc) {
 		t.Fatalf("%s: outcomes of %s = %+v, want lost then merged at LSN %d", loser.name, cf.Incoming.Version, outs, e2eLSN(doc))
 	}
+	// Without ?outcomes=true the feed is versions and deletes only, as DESIGN
+	// §9 has it: every record a document (or a delete), with lsn and crts.
+	plain := loser.feed("notes", false)
+	if len(plain) == 0 || len(plain) >= len(loser.changes("notes")) {
+		t.Fatalf("%s: %d records without outcomes, %d with; want fewer, not none", loser.name, len(plain), len(loser.changes("notes")))
+	}
+	for _, r := range plain {
+		if r.Op == "outcome" || (r.Op != "delete") == (len(r.Document) == 0) {
+			t.Fatalf("%s: record %+v in the plain feed: want a version with its document or a delete", loser.name, r)
+		}
+	}
+	var raw struct{ Changes []map[string]json.RawMessage }
+	loser.call(http.MethodGet, "/api/v1/containers/notes/changes", nil, http.StatusOK, &raw)
+	for _, r := range raw.Changes {
+		if r["lsn"] == nil || r["crts"] == nil {
+			t.Fatalf("%s: change record without lsn or crts: %v", loser.name, r)
+		}
+	}
 	if st := c.resolvers()["loop@1"].Stats; st.Failures["fuel"] != 1 {
 		t.Errorf("resolver stats %+v, want one fuel failure", st)
 	}

@@ -264,10 +264,23 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	return p, nil
 }
 
-// Changes returns the container's change records after position since, in
-// the order this node recorded them, and the position to continue from
-// (since itself when there is nothing new).
+// Changes returns the container's change feed after position since: every
+// version and delete, in the order this node recorded them (DESIGN §9), and
+// the position to continue from (since itself when there is nothing new).
+// The node's outcome records are left out; ChangesWithOutcomes has them.
 func (r *Replica) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
+	return r.changes(ctx, containerName, since, limit, false)
+}
+
+// ChangesWithOutcomes is Changes with the node's outcome records among the
+// versions, in feed order: op "outcome", what the hub decided for one of
+// this node's writes (Outcome, Reason; LSN is the resulting or winning
+// version's).
+func (r *Replica) ChangesWithOutcomes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
+	return r.changes(ctx, containerName, since, limit, true)
+}
+
+func (r *Replica) changes(ctx context.Context, containerName string, since int64, limit int, outcomes bool) ([]replica.Change, int64, error) {
 	if _, err := r.defs.Get(containerName); err != nil {
 		return nil, since, err
 	}
@@ -279,7 +292,7 @@ func (r *Replica) Changes(ctx context.Context, containerName string, since int64
 		return nil, since, fmt.Errorf("%w: since %d: want 0 or more", replica.ErrInvalid, since)
 	}
 	rows, err := r.db.Read.QueryContext(ctx, `SELECT seq, id, pk, op, version, base, origin, ts, lsn, crts, lsn = 0 AND op != 'outcome', outcome, reason, body
-		FROM changes WHERE container = ? AND seq > ? ORDER BY seq LIMIT ?`, containerName, since, limit)
+		FROM changes WHERE container = ? AND seq > ? AND (? OR op != 'outcome') ORDER BY seq LIMIT ?`, containerName, since, outcomes, limit)
 	if err != nil {
 		return nil, since, fmt.Errorf("read changes: %w", err)
 	}

@@ -202,7 +202,7 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 	rejected := map[string]string{} // version -> reason, from the writers' feeds
 	for _, e := range edges {
 		for since := int64(0); ; {
-			chs, next, err := e.r.Changes(ctx, "kv", since, 1000)
+			chs, next, err := e.r.ChangesWithOutcomes(ctx, "kv", since, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +248,7 @@ func runConvergence(t *testing.T, seed uint64, mode string, steps int) {
 	for i, e := range edges {
 		outcomes := map[string]int{}
 		for since := int64(0); ; {
-			chs, next, err := e.r.Changes(ctx, "kv", since, 1000)
+			chs, next, err := e.r.ChangesWithOutcomes(ctx, "kv", since, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -158,7 +158,7 @@ func TestSync_WriteConfirmsAndFansOut(t *testing.T) {
 	if err != nil || own.Tentative || own.LSN != got.LSN {
 		t.Fatalf("edge a local view %+v, %v; want confirmed at LSN %d", own, err, got.LSN)
 	}
-	changes, _, err := a.r.Changes(ctx, "products", 0, 100)
+	changes, _, err := a.r.ChangesWithOutcomes(ctx, "products", 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

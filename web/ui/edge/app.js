@@ -701,7 +701,7 @@ async function backfillOutcomes() {
     for (let page = 0; page < 3; page++) {
       let data;
       try {
-        ({ data } = await api('GET', `/containers/${seg(c)}/changes?since=${since}&limit=1000`));
+        ({ data } = await api('GET', `/containers/${seg(c)}/changes?outcomes=true&since=${since}&limit=1000`));
       } catch {
         return;
       }
