@@ -16,13 +16,17 @@ import (
 // resolverFlags are the resolver limits, shared by serve, demo and
 // "resolver test" so that a test runs with the limits of the hub.
 type resolverFlags struct {
-	fuel     int64
-	memoryMB int
+	fuel                        int64
+	memoryMB                    int
+	moduleMB, inputMB, outputMB int
 }
 
 func (f *resolverFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.fuel, "resolver-fuel", wasmhost.DefaultFuel, "fuel of one resolver call (function entries and loop iterations, weighted by size)")
 	fs.IntVar(&f.memoryMB, "resolver-memory-mb", wasmhost.DefaultMemoryPages/16, "memory limit of a resolver instance, MiB")
+	fs.IntVar(&f.moduleMB, "resolver-module-mb", wasmhost.DefaultModuleBytes>>20, "largest resolver module an upload may carry, MiB")
+	fs.IntVar(&f.inputMB, "resolver-input-mb", wasmhost.DefaultInputBytes>>20, "largest input of one resolver call, MiB (the conflicting versions are trimmed first)")
+	fs.IntVar(&f.outputMB, "resolver-output-mb", wasmhost.DefaultOutputBytes>>20, "largest output of one resolver call, MiB")
 }
 
 func (f *resolverFlags) limits() (wasmhost.Limits, error) {
@@ -32,7 +36,16 @@ func (f *resolverFlags) limits() (wasmhost.Limits, error) {
 	if f.memoryMB < 1 || f.memoryMB > 4095 {
 		return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-memory-mb %d: want 1..4095", f.memoryMB))
 	}
-	return wasmhost.Limits{Fuel: f.fuel, MemoryPages: uint32(f.memoryMB * 16)}, nil
+	for _, l := range []struct {
+		name string
+		mb   int
+	}{{"module", f.moduleMB}, {"input", f.inputMB}, {"output", f.outputMB}} {
+		if l.mb < 1 || l.mb > 1024 {
+			return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-%s-mb %d: want 1..1024", l.name, l.mb))
+		}
+	}
+	return wasmhost.Limits{Fuel: f.fuel, MemoryPages: uint32(f.memoryMB * 16),
+		ModuleBytes: f.moduleMB << 20, InputBytes: f.inputMB << 20, OutputBytes: f.outputMB << 20}, nil
 }
 
 // resolverCmd dispatches "cloudhub resolver <sub>".
@@ -87,7 +100,7 @@ func resolverTest(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var input []byte
 	if inputPath == "-" {
-		input, err = io.ReadAll(io.LimitReader(os.Stdin, int64(wasmhost.DefaultInputBytes)+1))
+		input, err = io.ReadAll(io.LimitReader(os.Stdin, int64(limits.InputBytes)+1))
 	} else {
 		input, err = os.ReadFile(inputPath)
 	}

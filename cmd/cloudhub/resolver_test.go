@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestResolverTest runs "cloudhub resolver test" in process: a decision on
+// the example case, and each limit flag refusing a bad value and, set low,
+// stopping the call or the upload with its reason.
+func TestResolverTest(t *testing.T) {
+	ctx := context.Background()
+	const cart = "../../testdata/resolvers/cart-merge-c.wasm"
+	const input = "../../resolvers/examples/cart-merge/case.json"
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append([]string{"resolver", "test"}, args...), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, out, errOut := run("--wasm", cart, "--input", input)
+	var rep struct {
+		Decision struct{ Action string }
+		Error    *struct{ Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Decision.Action != "merge" {
+		t.Fatalf("resolver test: exit %d, %s%s; want a merge", code, out, errOut)
+	}
+	for _, flag := range []string{"--resolver-module-mb", "--resolver-input-mb", "--resolver-output-mb"} {
+		if code, _, errOut := run("--wasm", cart, "--input", input, flag, "0"); code != 2 || !strings.Contains(errOut, "want 1..1024") {
+			t.Errorf("%s 0: exit %d, %q; want a usage error", flag, code, errOut)
+		}
+	}
+	// An input over --resolver-input-mb fails the call with reason input.
+	big := filepath.Join(t.TempDir(), "big.json")
+	note := strings.Repeat("n", 1100<<10)
+	doc := `{"id":"c1","owner":"ann","items":["phone"],"note":"` + note + `"}`
+	if err := os.WriteFile(big, []byte(`{"kind":"replace","container":"carts","id":"c1","incoming":`+doc+`,"existing":`+doc+`,"base":null,"isTombstone":false,"conflicting":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = run("--wasm", cart, "--input", big, "--resolver-input-mb", "1")
+	rep.Error = nil
+	if err := json.Unmarshal([]byte(out), &rep); code != 1 || err != nil || rep.Error == nil || rep.Error.Reason != "input" {
+		t.Errorf("an input of 2.2 MiB with --resolver-input-mb 1: exit %d, %s; want reason input", code, out)
+	}
+	if code, out, _ := run("--wasm", cart, "--input", big); code != 0 || !strings.Contains(out, `"action": "merge"`) {
+		t.Errorf("the same input with the default limit: exit %d, %s; want a merge", code, out)
+	}
+	// A module over --resolver-module-mb is refused before it is compiled.
+	if code, _, errOut := run("--wasm", "../../testdata/resolvers/cart-merge.wasm", "--input", input, "--resolver-module-mb", "1"); code != 1 || !strings.Contains(errOut, "limit 1048576") {
+		t.Errorf("a 3.4 MB module with --resolver-module-mb 1: exit %d, %q; want it refused over the limit", code, errOut)
+	}
+}
