@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -245,4 +246,82 @@ func TestHost_memoryOutsideGoHeap(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
 		t.Fatalf("three memory bombs allocated %d MiB on the Go heap, want their memory outside it", grew>>20)
 	}
+}
+
+// TestConflictCases runs every case in testdata/conflicts/<resolver>/
+// (CASE.json, an input as resolvers/ABI.md has it, and CASE.want.json, the
+// decision) on every build of that resolver, as `cloudhub resolver test
+// --input CASE.json` would.
+func TestConflictCases(t *testing.T) {
+	builds := map[string][]string{
+		"cart-merge": {"cart-merge.wasm", "cart-merge-c.wasm"},
+		"counter":    {"counter.wasm", "counter-c.wasm", "counter-as.wasm"},
+	}
+	dirs, err := filepath.Glob("../testdata/conflicts/*")
+	if err != nil || len(dirs) != len(builds) {
+		t.Fatalf("case directories %v, %v; want one per resolver in %v", dirs, err, builds)
+	}
+	ctx := context.Background()
+	h := newHost(t, wasmhost.Limits{})
+	for _, dir := range dirs {
+		resolver := filepath.Base(dir)
+		cases, _ := filepath.Glob(filepath.Join(dir, "*.want.json"))
+		if len(builds[resolver]) == 0 || len(cases) < 3 {
+			t.Fatalf("%s: %d cases for builds %v; want at least 3 for a known resolver", dir, len(cases), builds[resolver])
+		}
+		for _, file := range builds[resolver] {
+			m, err := h.Compile(ctx, readFixture(t, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, wantFile := range cases {
+				name := strings.TrimSuffix(filepath.Base(wantFile), ".want.json")
+				t.Run(file+"/"+name, func(t *testing.T) {
+					input, err := os.ReadFile(filepath.Join(dir, name+".json"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := os.ReadFile(wantFile)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := m.Call(ctx, input)
+					if err != nil {
+						t.Fatalf("call: %v", err)
+					}
+					// The reason is free text; the action and the document decide.
+					var got, exp struct {
+						Action   string
+						Document json.RawMessage
+					}
+					if err := json.Unmarshal(res.Output, &got); err != nil {
+						t.Fatalf("output %s: %v", res.Output, err)
+					}
+					if err := json.Unmarshal(want, &exp); err != nil {
+						t.Fatalf("%s: %v", wantFile, err)
+					}
+					if got.Action != exp.Action || !jsonEqual(t, got.Document, exp.Document) {
+						t.Fatalf("decision %s, want %s", res.Output, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// jsonEqual reports whether a and b hold the same JSON value (both empty
+// counts as equal).
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -16,7 +16,7 @@ import (
 func TestResolverTest(t *testing.T) {
 	ctx := context.Background()
 	const cart = "../../testdata/resolvers/cart-merge-c.wasm"
-	const input = "../../resolvers/examples/cart-merge/case.json"
+	const input = "../../testdata/conflicts/cart-merge/seed-phone-book.json"
 	run := func(args ...string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
 		code := run(ctx, append([]string{"resolver", "test"}, args...), &stdout, &stderr)
