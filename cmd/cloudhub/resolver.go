@@ -16,13 +16,14 @@ import (
 // resolverFlags are the resolver limits, shared by serve, demo and
 // "resolver test" so that a test runs with the limits of the hub.
 type resolverFlags struct {
-	fuel                        int64
+	fuel, initFuel              int64
 	memoryMB                    int
 	moduleMB, inputMB, outputMB int
 }
 
 func (f *resolverFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.fuel, "resolver-fuel", wasmhost.DefaultFuel, "fuel of one resolver call (function entries and loop iterations, weighted by size)")
+	fs.Int64Var(&f.initFuel, "resolver-init-fuel", wasmhost.DefaultInitFuel, "fuel of a resolver instance's _initialize")
 	fs.IntVar(&f.memoryMB, "resolver-memory-mb", wasmhost.DefaultMemoryPages/16, "memory limit of a resolver instance, MiB")
 	fs.IntVar(&f.moduleMB, "resolver-module-mb", wasmhost.DefaultModuleBytes>>20, "largest resolver module an upload may carry, MiB")
 	fs.IntVar(&f.inputMB, "resolver-input-mb", wasmhost.DefaultInputBytes>>20, "largest input of one resolver call, MiB (the conflicting versions are trimmed first)")
@@ -32,6 +33,9 @@ func (f *resolverFlags) register(fs *flag.FlagSet) {
 func (f *resolverFlags) limits() (wasmhost.Limits, error) {
 	if f.fuel <= 0 {
 		return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-fuel %d: want a positive number", f.fuel))
+	}
+	if f.initFuel <= 0 {
+		return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-init-fuel %d: want a positive number", f.initFuel))
 	}
 	if f.memoryMB < 1 || f.memoryMB > 4095 {
 		return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-memory-mb %d: want 1..4095", f.memoryMB))
@@ -44,7 +48,7 @@ func (f *resolverFlags) limits() (wasmhost.Limits, error) {
 			return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-%s-mb %d: want 1..1024", l.name, l.mb))
 		}
 	}
-	return wasmhost.Limits{Fuel: f.fuel, MemoryPages: uint32(f.memoryMB * 16),
+	return wasmhost.Limits{Fuel: f.fuel, InitFuel: f.initFuel, MemoryPages: uint32(f.memoryMB * 16),
 		ModuleBytes: f.moduleMB << 20, InputBytes: f.inputMB << 20, OutputBytes: f.outputMB << 20}, nil
 }
 

@@ -30,8 +30,10 @@ func TestResolverTest(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Decision.Action != "merge" {
 		t.Fatalf("resolver test: exit %d, %s%s; want a merge", code, out, errOut)
 	}
-	for _, flag := range []string{"--resolver-module-mb", "--resolver-input-mb", "--resolver-output-mb"} {
-		if code, _, errOut := run("--wasm", cart, "--input", input, flag, "0"); code != 2 || !strings.Contains(errOut, "want 1..1024") {
+	for flag, msg := range map[string]string{"--resolver-module-mb": "want 1..1024", "--resolver-input-mb": "want 1..1024",
+		"--resolver-output-mb": "want 1..1024", "--resolver-fuel": "want a positive number", "--resolver-init-fuel": "want a positive number",
+		"--resolver-memory-mb": "want 1..4095"} {
+		if code, _, errOut := run("--wasm", cart, "--input", input, flag, "0"); code != 2 || !strings.Contains(errOut, msg) {
 			t.Errorf("%s 0: exit %d, %q; want a usage error", flag, code, errOut)
 		}
 	}
@@ -49,6 +51,10 @@ func TestResolverTest(t *testing.T) {
 	}
 	if code, out, _ := run("--wasm", cart, "--input", big); code != 0 || !strings.Contains(out, `"action": "merge"`) {
 		t.Errorf("the same input with the default limit: exit %d, %s; want a merge", code, out)
+	}
+	// The Go build's runtime start-up needs more than 1,000 fuel.
+	if code, _, errOut := run("--wasm", "../../testdata/resolvers/counter.wasm", "--input", input, "--resolver-init-fuel", "1000"); code != 1 || !strings.Contains(errOut, "_initialize: fuel") {
+		t.Errorf("--resolver-init-fuel 1000 with a Go module: exit %d, %q; want _initialize out of fuel", code, errOut)
 	}
 	// A module over --resolver-module-mb is refused before it is compiled.
 	if code, _, errOut := run("--wasm", "../../testdata/resolvers/cart-merge.wasm", "--input", input, "--resolver-module-mb", "1"); code != 1 || !strings.Contains(errOut, "limit 1048576") {
