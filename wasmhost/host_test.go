@@ -45,23 +45,46 @@ var cartInput = replica.ResolverInput{Kind: "replace", Container: "carts", ID: "
 	Incoming:    json.RawMessage(`{"id":"c1","owner":"ann","items":["phone","book"]}`),
 	Conflicting: []json.RawMessage{}}
 
+// malicious reads testdata/resolvers/malicious/expect.json: the modules
+// refused at upload with the message the refusal names, and the modules
+// whose every call fails with its reason. Every module of the corpus is in
+// one of the two.
+func malicious(t *testing.T) (refused, failing map[string]string) {
+	t.Helper()
+	var expect map[string]map[string]string
+	if err := json.Unmarshal(readFixture(t, "malicious/expect.json"), &expect); err != nil {
+		t.Fatal(err)
+	}
+	refused = expect["refused at upload: the module and the message the refusal must name"]
+	failing = expect["failing every call: the module and the reason"]
+	files, _ := filepath.Glob(filepath.Join(fixtures, "malicious", "*.wasm"))
+	if len(refused) == 0 || len(failing) == 0 || len(files) != len(refused)+len(failing) {
+		t.Fatalf("expect.json lists %d refused and %d failing modules; the corpus has %d", len(refused), len(failing), len(files))
+	}
+	for _, f := range files {
+		if _, ok := refused[filepath.Base(f)]; !ok && failing[filepath.Base(f)] == "" {
+			t.Fatalf("%s is not in expect.json", f)
+		}
+	}
+	return refused, failing
+}
+
 func TestHost_Compile_refuses(t *testing.T) {
 	h := newHost(t, wasmhost.Limits{ModuleBytes: 8 << 20})
-	tests := []struct {
+	type test struct {
 		name    string
 		wasm    []byte
 		tooBig  bool
 		message string
-	}{
-		{name: "garbage", wasm: readFixture(t, "malicious/garbage.wasm"), message: "not a WebAssembly binary"},
+	}
+	tests := []test{
 		{name: "empty", wasm: nil, message: "not a WebAssembly binary"},
-		{name: "missing export", wasm: readFixture(t, "malicious/missing-export.wasm"), message: "missing export edgesync_resolve"},
-		{name: "wrong abi", wasm: readFixture(t, "malicious/wrong-abi.wasm"), message: "wrong ABI version: module exports edgesync_abi_v2"},
-		{name: "forbidden import", wasm: readFixture(t, "malicious/forbidden-import.wasm"), message: "forbidden import env."},
-		{name: "command module", wasm: readFixture(t, "malicious/start.wasm"), message: "exports _start"},
-		{name: "trap in _initialize", wasm: readFixture(t, "malicious/trap-init.wasm"), message: "_initialize: trap"},
 		{name: "too large", wasm: make([]byte, 8<<20+1), tooBig: true, message: "limit 8388608"},
 		{name: "truncated", wasm: readFixture(t, "counter.wasm")[:4096], message: "invalid resolver module"},
+	}
+	refused, _ := malicious(t)
+	for file, message := range refused {
+		tests = append(tests, test{name: file, wasm: readFixture(t, "malicious/"+file), message: message})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,15 +113,11 @@ func TestHost_malicious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct{ file, reason string }{
-		{"infinite-loop.wasm", wasmhost.ReasonFuel},
-		{"recursion.wasm", wasmhost.ReasonFuel},
-		{"memory-bomb.wasm", wasmhost.ReasonMemory},
-		{"huge-output.wasm", wasmhost.ReasonOutput},
-		{"invalid-json.wasm", wasmhost.ReasonOutput},
-		{"bad-action.wasm", wasmhost.ReasonOutput},
-		{"trap.wasm", wasmhost.ReasonTrap},
-		{"out-of-bounds.wasm", wasmhost.ReasonOutput},
+	_, failing := malicious(t)
+	type test struct{ file, reason string }
+	var tests []test
+	for file, reason := range failing {
+		tests = append(tests, test{file, reason})
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

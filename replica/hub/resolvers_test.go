@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -166,14 +167,16 @@ func TestHub_ResolverVersions(t *testing.T) {
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
 	h, reg := openWithResolvers(t, t.TempDir())
-	for file, message := range map[string]string{
-		"garbage.wasm":          "not a WebAssembly binary",
-		"missing-export.wasm":   "missing export edgesync_resolve",
-		"wrong-abi.wasm":        "wrong ABI version",
-		"forbidden-import.wasm": "forbidden import",
-		"start.wasm":            "exports _start",
-		"trap-init.wasm":        "_initialize: trap",
-	} {
+	var expect map[string]map[string]string
+	if err := json.Unmarshal(readWasm(t, "malicious/expect.json"), &expect); err != nil {
+		t.Fatal(err)
+	}
+	refused := expect["refused at upload: the module and the message the refusal must name"]
+	failing := expect["failing every call: the module and the reason"]
+	if len(refused) == 0 || len(failing) == 0 {
+		t.Fatalf("testdata/resolvers/malicious/expect.json: %v", expect)
+	}
+	for file, message := range refused {
 		_, _, err := h.PutResolver(ctx, "refused", readWasm(t, "malicious/"+file))
 		if !errors.Is(err, replica.ErrInvalid) || !strings.Contains(err.Error(), message) {
 			t.Errorf("PutResolver(%s) = %v, want ErrInvalid saying %q", file, err, message)
@@ -183,15 +186,10 @@ func TestHub_HostileResolvers(t *testing.T) {
 		t.Fatalf("refused modules were stored: %+v", got)
 	}
 
-	tests := []struct{ file, reason string }{
-		{"infinite-loop.wasm", wasmhost.ReasonFuel},
-		{"recursion.wasm", wasmhost.ReasonFuel},
-		{"memory-bomb.wasm", wasmhost.ReasonMemory},
-		{"huge-output.wasm", wasmhost.ReasonOutput},
-		{"invalid-json.wasm", wasmhost.ReasonOutput},
-		{"bad-action.wasm", wasmhost.ReasonOutput},
-		{"out-of-bounds.wasm", wasmhost.ReasonOutput},
-		{"trap.wasm", wasmhost.ReasonTrap},
+	type test struct{ file, reason string }
+	var tests []test
+	for file, reason := range failing {
+		tests = append(tests, test{file, reason})
 	}
 	for i, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
