@@ -326,11 +326,15 @@ func (inst *instance) getFuel() int64 {
 	return int64(inst.fuel.Get())
 }
 
+// guestMemory allocates the linear memory of every instance (nil: wazero's
+// own Go slices).
+var guestMemory = memoryAllocator()
+
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	log := &boundedBuffer{max: maxLogBytes}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithStdout(log).WithStderr(log)
-	if alloc := memoryAllocator(); alloc != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	if guestMemory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, guestMemory)
 	}
 	mod, err := m.h.rt.InstantiateModule(ctx, m.compiled, mc)
 	if err != nil {

@@ -51,12 +51,13 @@ var cartInput = replica.ResolverInput{Kind: "replace", Container: "carts", ID: "
 // one of the two.
 func malicious(t *testing.T) (refused, failing map[string]string) {
 	t.Helper()
-	var expect map[string]map[string]string
+	var expect struct {
+		Refused, Failing map[string]string
+	}
 	if err := json.Unmarshal(readFixture(t, "malicious/expect.json"), &expect); err != nil {
 		t.Fatal(err)
 	}
-	refused = expect["refused at upload: the module and the message the refusal must name"]
-	failing = expect["failing every call: the module and the reason"]
+	refused, failing = expect.Refused, expect.Failing
 	files, _ := filepath.Glob(filepath.Join(fixtures, "malicious", "*.wasm"))
 	if len(refused) == 0 || len(failing) == 0 || len(files) != len(refused)+len(failing) {
 		t.Fatalf("expect.json lists %d refused and %d failing modules; the corpus has %d", len(refused), len(failing), len(files))

@@ -167,12 +167,13 @@ func TestHub_ResolverVersions(t *testing.T) {
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
 	h, reg := openWithResolvers(t, t.TempDir())
-	var expect map[string]map[string]string
+	var expect struct {
+		Refused, Failing map[string]string
+	}
 	if err := json.Unmarshal(readWasm(t, "malicious/expect.json"), &expect); err != nil {
 		t.Fatal(err)
 	}
-	refused := expect["refused at upload: the module and the message the refusal must name"]
-	failing := expect["failing every call: the module and the reason"]
+	refused, failing := expect.Refused, expect.Failing
 	if len(refused) == 0 || len(failing) == 0 {
 		t.Fatalf("testdata/resolvers/malicious/expect.json: %v", expect)
 	}
