@@ -185,7 +185,8 @@ func (r *Replica) recordLocal(ctx context.Context, it *replica.Item, op string, 
 // itemQuery selects an item's local view; append conditions on i.
 // confirmedQuery selects its confirmed version instead.
 const (
-	itemColumns    = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.lsn = 0, c.op = 'delete', c.body FROM items i `
+	itemFields     = `SELECT i.container, i.id, i.pk, c.version, c.base, c.origin, c.ts, c.lsn, c.crts, c.lsn = 0, c.op = 'delete', c.body`
+	itemColumns    = itemFields + ` FROM items i `
 	itemQuery      = itemColumns + `JOIN changes c ON c.seq = i.seq WHERE `
 	confirmedQuery = itemColumns + `JOIN changes c ON c.seq = i.c_seq WHERE `
 )
@@ -246,20 +247,24 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 	if err := checkConsistency(opt.Consistency); err != nil {
 		return replica.Page{}, err
 	}
-	base := itemQuery + `i.deleted = 0`
-	if opt.Consistency == ConsistencyConfirmed {
-		base = confirmedQuery + `c.op != 'delete'`
-	}
-	var pk *string
+	var p replica.Page
 	if opt.HasPK {
-		pk = &opt.PK
+		var err error
+		if p, err = r.listByPK(ctx, containerName, opt.PK, opt); err != nil {
+			return replica.Page{}, err
+		}
+	} else {
+		base := itemQuery + `i.deleted = 0`
+		if opt.Consistency == ConsistencyConfirmed {
+			base = confirmedQuery + `c.op != 'delete'`
+		}
+		items, next, err := replica.ListItems(ctx, r.db.Read, base, containerName, nil, opt.Limit, opt.Continuation, continuationPrefix,
+			func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
+		if err != nil {
+			return replica.Page{}, err
+		}
+		p = replica.Page{Items: items, Continuation: next}
 	}
-	items, next, err := replica.ListItems(ctx, r.db.Read, base, containerName, pk, opt.Limit, opt.Continuation, continuationPrefix,
-		func(rows *sql.Rows) (replica.Item, error) { return scanItem(rows) })
-	if err != nil {
-		return replica.Page{}, err
-	}
-	p := replica.Page{Items: items, Continuation: next}
 	r.stats.ReadsServed.Add(int64(len(p.Items)))
 	return p, nil
 }

@@ -49,6 +49,10 @@ type Config struct {
 	Linger   time.Duration
 	// Now returns the current time; tests set it. Default time.Now.
 	Now func() time.Time
+	// PKIndexLag is how many changes the partition key index may leave
+	// unindexed before a commit catches it up (pkindex.go); listings by
+	// partition key scan those. Default 256; 1 indexes at every commit.
+	PKIndexLag int
 }
 
 // Replica is an edge replica. Its methods are safe for concurrent use.
@@ -76,9 +80,13 @@ type Replica struct {
 	stats       Stats
 
 	getItem, getConfirmed, getOutbox *sql.Stmt // on the read pool
+	listPK, listPKConfirmed          *sql.Stmt
 
 	// owned by the writer goroutine
 	seq, seq0 int64 // last change seq assigned; its value when the group began
+	// pkIndexed is the last change seq in the partition key index
+	// (pkindex.go); pkIndexed0 its value when the group began.
+	pkIndexed, pkIndexed0 int64
 	// The sync state and conflicts stream position as the writer's open
 	// transaction has them, and their values when the group began. sync and
 	// conflictSeq publish them after the commit: jobs queued one behind the
@@ -100,6 +108,9 @@ type Stats struct {
 func New(cfg Config) *Replica {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PKIndexLag <= 0 {
+		cfg.PKIndexLag = defaultPKIndexLag
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -142,20 +153,21 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	}
 	r.w = sqlitestore.NewWriter(r.db, sqlitestore.WriterConfig{
 		Logger: r.log, MaxBatch: r.cfg.MaxBatch, Linger: r.cfg.Linger,
-		OnBegin:    func() { r.seq0, r.wsync0, r.wconflict0 = r.seq, r.wsync, r.wconflict },
-		OnRollback: func() { r.seq, r.wsync, r.wconflict = r.seq0, r.wsync0, r.wconflict0 },
-		OnCommit:   r.wake,
+		OnBegin:      func() { r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0 = r.seq, r.wsync, r.wconflict, r.pkIndexed },
+		OnRollback:   func() { r.seq, r.wsync, r.wconflict, r.pkIndexed = r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0 },
+		OnCommit:     r.wake,
+		BeforeCommit: r.catchUpPKIndex,
 	})
 	if err := r.w.Open(ctx); err != nil {
 		return err
 	}
-	if r.getItem, err = r.db.Read.PrepareContext(ctx, itemQuery+`i.container = ? AND i.id = ?`); err == nil {
-		if r.getConfirmed, err = r.db.Read.PrepareContext(ctx, confirmedQuery+`i.container = ? AND i.id = ?`); err == nil {
-			if r.getOutbox, err = r.db.Read.PrepareContext(ctx, `SELECT seq, container, id, op, version, base, ts, body FROM changes
-				WHERE tentative = 1 AND resolved = 0 AND seq > ? ORDER BY seq LIMIT ?`); err == nil {
-				err = r.stmts.prepare(ctx, r.w)
-			}
+	for _, st := range r.readStmts() {
+		if *st.dst, err = r.db.Read.PrepareContext(ctx, st.query); err != nil {
+			break
 		}
+	}
+	if err == nil {
+		err = r.stmts.prepare(ctx, r.w)
 	}
 	if err != nil {
 		r.w.Close(ctx)
@@ -163,6 +175,24 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	}
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil
+}
+
+// readStmts are the statements prepared on the read pool at Open.
+func (r *Replica) readStmts() []struct {
+	dst   **sql.Stmt
+	query string
+} {
+	return []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&r.getItem, itemQuery + `i.container = ? AND i.id = ?`},
+		{&r.getConfirmed, confirmedQuery + `i.container = ? AND i.id = ?`},
+		{&r.getOutbox, `SELECT seq, container, id, op, version, base, ts, body FROM changes
+			WHERE tentative = 1 AND resolved = 0 AND seq > ? ORDER BY seq LIMIT ?`},
+		{&r.listPK, listByPKQuery(`JOIN changes c ON c.seq = i.seq`, `i.deleted = 0`)},
+		{&r.listPKConfirmed, listByPKQuery(`JOIN changes c ON c.seq = i.c_seq`, `c.op != 'delete'`)},
+	}
 }
 
 // load reads the node id (generating it at first start), the containers, the
@@ -186,6 +216,9 @@ func (r *Replica) load(ctx context.Context) error {
 	r.seq = seq
 	r.lastSeq.Store(seq)
 	r.pending.Store(pending)
+	if err := r.loadPKIndexed(ctx, db); err != nil {
+		return err
+	}
 	if err := r.loadConflictSeq(ctx, db); err != nil {
 		return err
 	}
@@ -208,7 +241,13 @@ func (r *Replica) Close(ctx context.Context) error {
 	if err := r.w.Close(ctx); err != nil {
 		return err
 	}
-	err := errors.Join(r.getItem.Close(), r.getConfirmed.Close(), r.getOutbox.Close(), r.db.Close(), r.unlock())
+	var errs []error
+	for _, st := range r.readStmts() {
+		if *st.dst != nil {
+			errs = append(errs, (*st.dst).Close())
+		}
+	}
+	err := errors.Join(append(errs, r.db.Close(), r.unlock())...)
 	r.wake()
 	r.log.Info("edge replica closed", "node", r.nodeID)
 	return err

@@ -25,6 +25,11 @@ package edge
 // (2) conflicts: the hub's conflicts feed for this node's scope, as the hub
 // streams it (each record's JSON, by conflict id; a settled conflict
 // replaces its record); meta 'conflict_seq' is the stream's resume point.
+//
+// (3) pk_ids replaces the index items_by_pk: the partition key index is
+// caught up in batches instead of at every write (see pkindex.go). It holds
+// (container, pk, id) for every version recorded in changes up to meta
+// 'pk_indexed' (a seq); readers add the changes after that seq.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -78,4 +83,15 @@ CREATE TABLE conflicts (
 	record    BLOB NOT NULL
 );
 CREATE INDEX conflicts_by_container ON conflicts (container, cid);
+`, `
+DROP INDEX items_by_pk;
+CREATE TABLE pk_ids (
+	container TEXT NOT NULL,
+	pk        TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	PRIMARY KEY (container, pk, id)
+) WITHOUT ROWID;
+INSERT INTO pk_ids (container, pk, id)
+	SELECT DISTINCT container, pk, id FROM changes WHERE op != 'outcome' ORDER BY 1, 2, 3;
+INSERT INTO meta (key, value) SELECT 'pk_indexed', coalesce(max(seq), 0) FROM changes;
 `}

@@ -19,10 +19,11 @@ import (
 
 // cluster is a hub served on loopback and edges syncing with it, in process.
 type cluster struct {
-	t   testing.TB
-	hub *hub.Hub
-	srv *httptest.Server
-	ctx context.Context
+	t     testing.TB
+	pkLag int // the edges' PKIndexLag
+	hub   *hub.Hub
+	srv   *httptest.Server
+	ctx   context.Context
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -65,7 +66,7 @@ func (c *cluster) edge(name string, scope []wire.ScopeEntry) *testEdge {
 
 func (e *testEdge) start() {
 	e.c.t.Helper()
-	e.r = edge.New(edge.Config{Dir: e.dir, Durability: "normal"})
+	e.r = edge.New(edge.Config{Dir: e.dir, Durability: "normal", PKIndexLag: e.c.pkLag})
 	if err := e.r.Open(context.Background()); err != nil {
 		e.c.t.Fatal(err)
 	}
@@ -393,9 +394,18 @@ func TestSync_ConflictsFeed(t *testing.T) {
 // TestSync_PartitionKeyMoves: an item deleted and written again under another
 // partition key, at the hub and at an edge, is listed under its new key and
 // not its old one on every replica (updates that keep the key take another
-// statement than those that move it).
+// statement than those that move it). The edges list through their
+// partition key index's unindexed tail (the default lag) and through the
+// index itself (caught up at every commit).
 func TestSync_PartitionKeyMoves(t *testing.T) {
+	for _, lag := range []int{0, 1} {
+		t.Run(fmt.Sprintf("PKIndexLag=%d", lag), func(t *testing.T) { testPartitionKeyMoves(t, lag) })
+	}
+}
+
+func testPartitionKeyMoves(t *testing.T, pkLag int) {
 	c := newCluster(t)
+	c.pkLag = pkLag
 	ctx := context.Background()
 	if _, _, err := c.hub.PutContainer(ctx, replica.Container{Name: "p", PartitionKey: "/k"}); err != nil {
 		t.Fatal(err)
@@ -425,6 +435,9 @@ func TestSync_PartitionKeyMoves(t *testing.T) {
 		}
 		eventually(t, 5*time.Second, func() error { return errors.Join(a.synced(), b.synced()) })
 	}
+	// An edge that joins now learns x and y from their last versions.
+	late := c.edge("late", nil)
+	eventually(t, 5*time.Second, late.synced)
 	ids := func(items []replica.Item) []string {
 		var out []string
 		for _, it := range items {
@@ -441,7 +454,7 @@ func TestSync_PartitionKeyMoves(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(ids(hp.Items), want) {
 			t.Fatalf("hub lists %v under %q (%v), want %v", ids(hp.Items), k, err, want)
 		}
-		for _, e := range []*testEdge{a, b} {
+		for _, e := range []*testEdge{a, b, late} {
 			for _, cons := range []string{"", edge.ConsistencyConfirmed} {
 				ep, err := e.r.List(ctx, "p", edge.ListOptions{PK: k, HasPK: true, Consistency: cons})
 				if err != nil || !reflect.DeepEqual(ids(ep.Items), want) {

@@ -58,6 +58,11 @@ type WriterConfig struct {
 	// OnCommit runs on the writer after a group committed at least one job,
 	// after the jobs' after functions, before their callers return.
 	OnCommit func()
+	// BeforeCommit, if set, runs on the writer inside every group's
+	// transaction after its last job, for work the owner defers and does
+	// once for many writes (catching up an index). An error fails the group
+	// as a failed COMMIT would: rolled back, every job reporting it.
+	BeforeCommit func(ctx context.Context) error
 }
 
 // WriterStats are cumulative counters.
@@ -303,7 +308,10 @@ fill:
 		timer.Stop()
 	}
 	var err error
-	if !broken {
+	if !broken && w.cfg.BeforeCommit != nil {
+		err = w.cfg.BeforeCommit(ctx)
+	}
+	if !broken && err == nil {
 		_, err = w.conn.ExecContext(ctx, "COMMIT")
 	}
 	if broken || err != nil {
