@@ -44,12 +44,13 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	if !utf8.Valid(b) {
 		return d, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalid)
 	}
-	// Depth first: it is cheap, bounded, and gives a clearer message than the
-	// JSON decoder's own depth limit.
-	if depth := maxDepth(b); depth > MaxDepth {
-		return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
-	}
-	if end, ok := ScanJSON(b, 0, jsonMaxNesting); !ok || end != len(b) {
+	// One scan checks both syntax and depth. Only a document it refuses is
+	// looked at again, for the message: too deep first (whatever else is
+	// wrong), else malformed.
+	if end, ok := ScanJSON(b, 0, MaxDepth); !ok || end != len(b) {
+		if depth := maxDepth(b); depth > MaxDepth {
+			return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
+		}
 		return d, fmt.Errorf("%w: malformed JSON: %v", ErrInvalid, jsonSyntaxError(b))
 	}
 	if b[0] != '{' {
@@ -59,14 +60,12 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	if err != nil {
 		return d, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if dup, ok := duplicateKey(members); ok {
+		return d, fmt.Errorf("%w: duplicate property %q", ErrInvalid, dup)
+	}
 	strip := false
 	idx := -1
-	seen := make(map[string]struct{}, len(members))
 	for i, m := range members {
-		if _, dup := seen[m.key]; dup {
-			return d, fmt.Errorf("%w: duplicate property %q", ErrInvalid, m.key)
-		}
-		seen[m.key] = struct{}{}
 		switch {
 		case m.key == "id":
 			idx = i
@@ -81,7 +80,7 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	if idRaw[0] != '"' {
 		return d, fmt.Errorf("%w: \"id\" must be a string, got a JSON %s", ErrInvalid, jsonKind(idRaw[0]))
 	}
-	if err := json.Unmarshal(idRaw, &d.ID); err != nil {
+	if d.ID, err = jsonString(idRaw); err != nil {
 		return d, fmt.Errorf("%w: \"id\": %v", ErrInvalid, err)
 	}
 	if err := ValidateID(d.ID); err != nil {
@@ -143,24 +142,24 @@ func ValidateID(id string) error {
 // that a value never changes all compare like with like); a missing value,
 // null, or any other JSON type is an error.
 func PartitionKeyValue(members []member, path []string) (string, error) {
-	name := "/" + joinPath(path)
+	name := func() string { return "/" + joinPath(path) } // for errors only
 	for depth, seg := range path {
 		var found *member
 		for i := range members {
 			if members[i].key == seg {
 				if found != nil {
-					return "", fmt.Errorf("%w: duplicate property %q on the partition key path %s", ErrInvalid, seg, name)
+					return "", fmt.Errorf("%w: duplicate property %q on the partition key path %s", ErrInvalid, seg, name())
 				}
 				found = &members[i]
 			}
 		}
 		if found == nil {
-			return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name)
+			return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name())
 		}
 		v := found.value
 		if depth < len(path)-1 {
 			if v[0] != '{' {
-				return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name)
+				return "", fmt.Errorf("%w: missing partition key value at %s", ErrInvalid, name())
 			}
 			var err error
 			if members, err = objectMembers(v); err != nil {
@@ -170,18 +169,18 @@ func PartitionKeyValue(members []member, path []string) (string, error) {
 		}
 		switch c := v[0]; {
 		case c == '"':
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return "", fmt.Errorf("%w: partition key %s: %v", ErrInvalid, name, err)
+			s, err := jsonString(v)
+			if err != nil {
+				return "", fmt.Errorf("%w: partition key %s: %v", ErrInvalid, name(), err)
 			}
 			if len(s) > MaxIDLength {
-				return "", fmt.Errorf("%w: partition key value at %s is %d bytes, limit %d", ErrInvalid, name, len(s), MaxIDLength)
+				return "", fmt.Errorf("%w: partition key value at %s is %d bytes, limit %d", ErrInvalid, name(), len(s), MaxIDLength)
 			}
 			return s, nil
 		case c == 'n':
-			return "", fmt.Errorf("%w: partition key value at %s is null", ErrInvalid, name)
+			return "", fmt.Errorf("%w: partition key value at %s is null", ErrInvalid, name())
 		default:
-			return "", fmt.Errorf("%w: partition key value at %s must be a string, got a JSON %s", ErrInvalid, name, jsonKind(c))
+			return "", fmt.Errorf("%w: partition key value at %s must be a string, got a JSON %s", ErrInvalid, name(), jsonKind(c))
 		}
 	}
 	return "", fmt.Errorf("%w: empty partition key path", ErrInvalid)
@@ -209,6 +208,40 @@ func joinPath(path []string) string {
 
 // member is one property of a JSON object: its decoded key, the raw value and
 // the raw "key":value text.
+// duplicateKey returns a key that two members share, if any. Documents have
+// few top-level members: up to 16 are compared pairwise, without a map.
+func duplicateKey(members []member) (string, bool) {
+	if len(members) <= 16 {
+		for i := 1; i < len(members); i++ {
+			for j := range i {
+				if members[i].key == members[j].key {
+					return members[i].key, true
+				}
+			}
+		}
+		return "", false
+	}
+	seen := make(map[string]struct{}, len(members))
+	for _, m := range members {
+		if _, dup := seen[m.key]; dup {
+			return m.key, true
+		}
+		seen[m.key] = struct{}{}
+	}
+	return "", false
+}
+
+// jsonString decodes a JSON string that ScanJSON accepted, in a document
+// already checked to be UTF-8: without escapes it is its bytes.
+func jsonString(raw []byte) (string, error) {
+	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
 type member struct {
 	key   string
 	value []byte
@@ -223,7 +256,7 @@ func objectMembers(b []byte) ([]member, error) {
 		return nil, errors.New("want a JSON object")
 	}
 	i = skipSpace(b, i+1)
-	var ms []member
+	ms := make([]member, 0, 8) // most documents have a few top-level members
 	if i < len(b) && b[i] == '}' {
 		return ms, nil
 	}
@@ -255,6 +288,9 @@ func objectMembers(b []byte) ([]member, error) {
 // (len(b) if it is not closed).
 func SkipString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
+		if i = plainRun(b, i); i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '\\':
 			i++

@@ -1,5 +1,10 @@
 package replica
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // ScanJSON checks the JSON value that starts at b[i] (no white space
 // before it) and returns the index just past it. It accepts exactly the
 // grammar encoding/json accepts (RFC 8259: escapes as JSON defines them, no
@@ -126,6 +131,10 @@ func (s *jsonScanner) str() bool {
 		return false
 	}
 	for j := s.i + 1; j < len(s.b); j++ {
+		j = plainRun(s.b, j)
+		if j >= len(s.b) {
+			return false
+		}
 		switch c := s.b[j]; {
 		case c == '"':
 			s.i = j + 1
@@ -197,4 +206,35 @@ func (s *jsonScanner) number() bool {
 	}
 	s.i = j
 	return true
+}
+
+// plainRun returns the index of the first byte at or after j that ends a
+// run of plain string content: '"', '\\' or a control character (len(b) if
+// none). It tests eight bytes at a time: long strings (descriptions, notes,
+// encoded blobs) are most of what a document's scans read.
+func plainRun(b []byte, j int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; j+8 <= len(b); j += 8 {
+		x := binary.LittleEndian.Uint64(b[j:])
+		q := x ^ ('"' * ones)
+		e := x ^ ('\\' * ones)
+		// A byte below 0x20, or equal to '"' or '\\' (zero after the xor),
+		// sets its high bit in m (bytes of 0x80 and above never do: x, q
+		// and e share their high bits). A subtraction borrows into the next
+		// byte only from a byte that is itself a hit, so the lowest bit set
+		// is the first such byte.
+		m := ((x - 0x20*ones) | (q - ones) | (e - ones)) &^ x & highs
+		if m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+			return j
+		}
+	}
+	return j
 }

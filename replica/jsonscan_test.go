@@ -2,6 +2,7 @@ package replica
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -47,4 +48,33 @@ func FuzzScanJSON(f *testing.F) {
 			t.Fatalf("%q: ScanJSON says %v, encoding/json %v", b, got, want)
 		}
 	})
+}
+
+// plainRun finds the same byte as a byte-by-byte scan, from every start,
+// in strings made of the bytes around each threshold it tests.
+func TestPlainRun(t *testing.T) {
+	alphabet := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, '[', '\\', ']', 0x7f, 0x80, 0xa2, 0xdc, 0xff, 'x'}
+	naive := func(b []byte, j int) int {
+		for ; j < len(b); j++ {
+			if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+				return j
+			}
+		}
+		return j
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = 'x'
+			if rng.IntN(6) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		for j := 0; j <= len(b); j++ {
+			if got, want := plainRun(b, j), naive(b, j); got != want {
+				t.Fatalf("plainRun(%q, %d) = %d, want %d", b, j, got, want)
+			}
+		}
+	}
 }
