@@ -188,7 +188,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%-8s %-56s %9d %9s %9s %9s %9s %5s  %s\n", r.Run, r.Name, r.Docs, fmtSeconds(r.Seconds), fmtRate(r.DocsPerSec),
 			fmtMillis(r.P50ms), fmtMillis(r.P99ms), cpu, r.targetText())
 	}
-	fmt.Fprintf(stdout, "\ncpu: cores this process kept busy during the measurement (CPU time / wall time; %d available)\n", machine.GOMAXPROCS)
+	fmt.Fprintf(stdout, "\ncpu: cores this process kept busy during the measurement (CPU time / wall time; %d available)\n", min(machine.NumCPU, machine.GOMAXPROCS))
 	fmt.Fprintf(stdout, "load average (1 min) at the end of each run:")
 	for _, name := range cfg.runs {
 		fmt.Fprintf(stdout, " %s %.2f", name, loads[name])
@@ -215,8 +215,8 @@ type benchRow struct {
 	P99ms      float64 `json:"p99ms,omitempty"`
 	MaxMs      float64 `json:"maxMs,omitempty"`
 	// CPUCores is the process's CPU time over the wall time of the phase
-	// measured: below GOMAXPROCS, it waited (for I/O, or for a machine
-	// others keep busy).
+	// measured: below the cores available, it waited (for I/O, or for a
+	// machine others keep busy).
 	CPUCores float64 `json:"cpuCores,omitempty"`
 	Target   string  `json:"target,omitempty"`
 	Met      *bool   `json:"met,omitempty"`

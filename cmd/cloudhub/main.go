@@ -35,6 +35,7 @@ var version = ""
 
 func main() {
 	cli.TuneGC()
+	cli.TuneProcs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -60,7 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for i := range bodies {
 		bodies[i] = bench.Doc(i, *size)
 	}
-	fmt.Fprintf(stderr, "edgenode bench: %d-byte documents, durability %s, GOMAXPROCS %d, dir %s\n", *size, *durability, runtime.GOMAXPROCS(0), root)
+	fmt.Fprintf(stderr, "edgenode bench: %d-byte documents, durability %s, %d CPUs, GOMAXPROCS %d, dir %s\n", *size, *durability, runtime.NumCPU(), runtime.GOMAXPROCS(0), root)
 
 	step := 0
 	run := func(name string, f func(dir string) (bench.Summary, error)) (bench.Summary, error) {
@@ -219,10 +219,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, s := range results {
 		fmt.Fprintf(stdout, "%-34s %12d %13.0f %14s %14s\n", s.Name, s.Ops, s.OpsPerSec(), s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
 	}
-	fmt.Fprintf(stdout, "\n%d rounds, latencies pooled over the rounds; %d-byte documents; durability %s; GOMAXPROCS %d\n", *rounds, *size, *durability, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "\n%d rounds, latencies pooled over the rounds; %d-byte documents; durability %s; %d CPUs, GOMAXPROCS %d\n", *rounds, *size, *durability, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "write p99, Go API / raw SQLite: %.2fx (target <= 1.5x); p50: %.2fx\n", ratio, float64(results[1].P50)/float64(results[0].P50))
-	fmt.Fprintf(stdout, "HTTP writes/s with %d clients: %.0f (target >= 10000 on 2 cores; with net/http's client: %.0f); vs raw SQLite %d writers: %.1fx\n",
-		*clients, results[4].OpsPerSec(), results[5].OpsPerSec(), *clients, results[4].OpsPerSec()/results[2].OpsPerSec())
+	fmt.Fprintf(stdout, "HTTP writes/s with %d clients: %.0f (target >= 10000 on 2 cores, this machine has %d; with net/http's client: %.0f); vs raw SQLite %d writers: %.1fx\n",
+		*clients, results[4].OpsPerSec(), runtime.NumCPU(), results[5].OpsPerSec(), *clients, results[4].OpsPerSec()/results[2].OpsPerSec())
 	fmt.Fprintf(stdout, "the machine in this run: fdatasync after an 8 KiB write %s at p50, after 128 KiB %s; a loopback round trip %s\n",
 		results[6].P50.Round(time.Microsecond), results[7].P50.Round(time.Microsecond), results[8].P50.Round(time.Microsecond))
 	return nil

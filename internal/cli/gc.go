@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -24,5 +25,31 @@ func TuneGC() {
 	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(DefaultMemoryLimit)
+	}
+}
+
+// DefaultProcsPerCPU is how many Go processors (GOMAXPROCS) the servers run
+// per CPU they may use.
+//
+// A replica's writer spends much of its time in fsync, and a goroutine in a
+// system call keeps its processor until the runtime's monitor takes it back,
+// 20 µs or more later; when the fsync returns, the writer needs a free
+// processor again, and with two processors both busy serving HTTP it waits
+// in the global run queue. Spare processors let ready goroutines run while
+// one is held that way. They add no CPU: the kernel still runs the threads on
+// the CPUs there are. Measured on two CPUs (32 HTTP clients writing, one
+// process switching GOMAXPROCS between alternating runs of 6,000 writes):
+// 2 -> 4 processors took 13,344-14,446 writes/s to 15,930-16,504; 3 gave
+// less than 4, and so did 6 and 8.
+const DefaultProcsPerCPU = 2
+
+// TuneProcs sets GOMAXPROCS to DefaultProcsPerCPU times the runtime's
+// default (the CPUs the process may use, its cgroup's CPU limit included)
+// unless the environment sets it. The setting is then fixed: the runtime no
+// longer follows changes of the CPU limit.
+func TuneProcs() {
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.SetDefaultGOMAXPROCS()
+		runtime.GOMAXPROCS(DefaultProcsPerCPU * runtime.GOMAXPROCS(0))
 	}
 }

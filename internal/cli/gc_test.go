@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -41,5 +42,28 @@ func TestTuneGC(t *testing.T) {
 	}
 	if l := debug.SetMemoryLimit(-1); l != oldLimit {
 		t.Fatalf("memory limit %d with GOMEMLIMIT set, want it untouched (%d)", l, oldLimit)
+	}
+}
+
+func TestTuneProcs(t *testing.T) {
+	old := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	if v, had := os.LookupEnv("GOMAXPROCS"); had {
+		t.Cleanup(func() { os.Setenv("GOMAXPROCS", v) })
+	}
+	os.Unsetenv("GOMAXPROCS")
+	for range 2 { // twice: it sets, it does not multiply
+		TuneProcs()
+		if got := runtime.GOMAXPROCS(0); got != DefaultProcsPerCPU*def {
+			t.Fatalf("GOMAXPROCS %d after TuneProcs, want %d (default %d)", got, DefaultProcsPerCPU*def, def)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	runtime.GOMAXPROCS(3)
+	TuneProcs()
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Fatalf("GOMAXPROCS %d with the variable set to 3, want it untouched", got)
 	}
 }
