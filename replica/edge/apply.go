@@ -269,8 +269,8 @@ func (r *Replica) applyConfirmed(ctx context.Context, c *wire.Change) (int64, er
 	deleted := c.Op == replica.OpDelete
 	// The confirmed pointer always moves; the local view follows it unless
 	// own writes are still waiting for their outcome. An item that keeps its
-	// partition key is updated without naming the key, so that SQLite
-	// leaves the partition key index alone.
+	// partition key is updated in place, without the upsert's conflict
+	// handling.
 	if exists && curPK == c.PK {
 		if _, err := r.w.Exec(ctx, `UPDATE items SET c_seq = ?1, c_lsn = ?2,
 				version = CASE WHEN pending = 0 THEN ?3 ELSE version END,
@@ -442,8 +442,7 @@ func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int6
 	if err == nil && pending == 0 && cSeq != 0 && cSeq != localSeq {
 		// No write left pending: the local view shows the confirmed version
 		// again. Commonly it already does (the last own write was confirmed
-		// as written), and this second statement, which rewrites the
-		// partition key index entry, is not run.
+		// as written), and this second statement is not run.
 		err = r.w.QueryRow(ctx, `UPDATE items SET seq = ?1,
 				version = (SELECT version FROM changes WHERE seq = ?1),
 				pk = (SELECT pk FROM changes WHERE seq = ?1),

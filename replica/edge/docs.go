@@ -130,8 +130,8 @@ func (r *Replica) applyLocal(ctx context.Context, kind int, c *replica.Container
 	if err := r.recordLocal(ctx, &it, op, seq); err != nil {
 		return replica.Item{}, false, 0, err
 	}
-	// An item that keeps its partition key is updated without naming the
-	// key: SQLite then leaves the partition key index alone.
+	// An item that keeps its partition key is updated in place, without the
+	// upsert's conflict handling.
 	st := r.stmts.upsertLocal
 	if exists && curPK == it.PK {
 		st = r.stmts.updateLocal
