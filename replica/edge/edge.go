@@ -139,7 +139,7 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 			r.unlock()
 		}
 	}()
-	r.db, err = sqlitestore.Open(ctx, filepath.Join(r.cfg.Dir, DBFile), sqlitestore.Options{Durability: r.cfg.Durability}, migrations)
+	r.db, err = sqlitestore.Open(ctx, filepath.Join(r.cfg.Dir, DBFile), sqlitestore.Options{Durability: r.cfg.Durability, Logger: r.log}, migrations)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,16 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
@@ -198,11 +201,16 @@ func TestPKIndex_migration(t *testing.T) {
 	if err := errors.Join(err, db.Close()); err != nil {
 		t.Fatal(err)
 	}
-	r = New(Config{Dir: dir})
+	var logged bytes.Buffer
+	r = New(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err := r.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
+	if !strings.Contains(logged.String(), `msg="upgrading the database schema" from=2 to=3`) ||
+		!strings.Contains(logged.String(), `msg="database schema upgraded"`) {
+		t.Errorf("the upgrade is not in the log:\n%s", logged.String())
+	}
 	if got := listAllByPK(t, r, "a", 2); !slices.Equal(got, []string{"i0", "i2", "i4"}) {
 		t.Fatalf("after the migration, partition key a lists %v", got)
 	}

@@ -90,7 +90,7 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(h.cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	h.db, err = sqlitestore.Open(ctx, filepath.Join(h.cfg.Dir, DBFile), sqlitestore.Options{Durability: h.cfg.Durability}, migrations)
+	h.db, err = sqlitestore.Open(ctx, filepath.Join(h.cfg.Dir, DBFile), sqlitestore.Options{Durability: h.cfg.Durability, Logger: h.log}, migrations)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"runtime"
@@ -64,6 +65,9 @@ type Options struct {
 	// MaxWALBytes is the WAL size above which the checkpointer truncates the
 	// WAL even if that has to wait for readers. Default 64 MiB.
 	MaxWALBytes int64
+	// Logger reports the schema upgrade of an existing database, which
+	// may rebuild tables and take a while. Default: discard.
+	Logger *slog.Logger
 }
 
 // DB is a SQLite database with its two pools.
@@ -139,7 +143,7 @@ func Open(ctx context.Context, path string, opt Options, migrations []string) (*
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w, migrations); err != nil {
+	if err := migrate(ctx, w, migrations, opt.Logger); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
@@ -247,13 +251,20 @@ func (db *DB) checkpointer() {
 	}
 }
 
-func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
+func migrate(ctx context.Context, db *sql.DB, migrations []string, log *slog.Logger) error {
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return err
 	}
 	if version > len(migrations) {
 		return fmt.Errorf("database schema version %d is newer than this binary knows (%d): upgrade the binary", version, len(migrations))
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	upgrade, start := version > 0 && version < len(migrations), time.Now()
+	if upgrade {
+		log.Info("upgrading the database schema", "from", version, "to", len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
 		tx, err := db.BeginTx(ctx, nil)
@@ -271,6 +282,9 @@ func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
+	}
+	if upgrade {
+		log.Info("database schema upgraded", "to", len(migrations), "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
