@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -159,7 +160,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 	srv.Serve(web.NewEdge(r, edgeOptions(log, hubs, link)))
-	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version))
+	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0))
 	if len(hubs) > 0 {
 		log.Info("syncing", "hubs", strings.Join(hubs, ","))
 		if cfg.token == "" {
