@@ -240,6 +240,13 @@ func ListItems(ctx context.Context, db *sql.DB, base, container string, pk *stri
 	if err != nil {
 		return nil, "", fmt.Errorf("list items: %w", err)
 	}
+	return ScanPage(rows, limit, prefix, scan)
+}
+
+// ScanPage reads a page of at most limit items from rows, a query asked for
+// limit+1, and closes them. The continuation ("" on the last page) is made
+// with prefix from the page's last id when there is one row more.
+func ScanPage(rows *sql.Rows, limit int, prefix string, scan func(*sql.Rows) (Item, error)) ([]Item, string, error) {
 	defer rows.Close()
 	var items []Item
 	for rows.Next() {
@@ -252,5 +259,8 @@ func ListItems(ctx context.Context, db *sql.DB, base, container string, pk *stri
 		}
 		items = append(items, it)
 	}
-	return items, "", rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list items: %w", err)
+	}
+	return items, "", nil
 }

@@ -177,15 +177,15 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// readStmts are the statements prepared on the read pool at Open.
-func (r *Replica) readStmts() []struct {
+// stmtText is a statement to prepare and where it goes.
+type stmtText struct {
 	dst   **sql.Stmt
 	query string
-} {
-	return []struct {
-		dst   **sql.Stmt
-		query string
-	}{
+}
+
+// readStmts are the statements prepared on the read pool at Open.
+func (r *Replica) readStmts() []stmtText {
+	return []stmtText{
 		{&r.getItem, itemQuery + `i.container = ? AND i.id = ?`},
 		{&r.getConfirmed, confirmedQuery + `i.container = ? AND i.id = ?`},
 		{&r.getOutbox, `SELECT seq, container, id, op, version, base, ts, body FROM changes
