@@ -206,8 +206,6 @@ func joinPath(path []string) string {
 	return buf.String()
 }
 
-// member is one property of a JSON object: its decoded key, the raw value and
-// the raw "key":value text.
 // duplicateKey returns a key that two members share, if any. Documents have
 // few top-level members: up to 16 are compared pairwise, without a map.
 func duplicateKey(members []member) (string, bool) {
@@ -242,6 +240,8 @@ func jsonString(raw []byte) (string, error) {
 	return s, err
 }
 
+// member is one property of a JSON object: its decoded key, the raw value and
+// the raw "key":value text.
 type member struct {
 	key   string
 	value []byte
