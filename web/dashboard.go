@@ -2,7 +2,10 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,15 +20,27 @@ import (
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
-// sessionCookie carries the admin token for the dashboard (HttpOnly, so
-// page scripts never see it; SameSite=Strict, so other sites cannot use it).
+// sessionCookie carries the id of a dashboard session: opaque, random, kept
+// by the hub only as a hash, with an expiry (HubOptions.SessionTTL). HttpOnly,
+// so page scripts never see it; SameSite=Strict, so other sites' pages do not
+// send it; Secure when the hub is reached over TLS.
 const sessionCookie = "edgesync_admin"
+
+// DefaultSessionTTL is how long a dashboard session lasts after login.
+const DefaultSessionTTL = 12 * time.Hour
 
 type sessionRequest struct {
 	Token string `json:"token"`
 }
 
+// login opens a dashboard session for the admin token and sets its cookie.
 func (a *Hub) login(c echo.Context) error {
+	if err := sameOriginWrite(c.Request()); err != nil {
+		return err
+	}
+	if err := jsonBody(c.Request()); err != nil {
+		return err
+	}
 	body, err := readBody(c, 4<<10)
 	if err != nil {
 		return err
@@ -35,16 +50,46 @@ func (a *Hub) login(c echo.Context) error {
 		return err
 	}
 	if !a.tokenOK(req.Token) {
-		return echo.NewHTTPError(http.StatusUnauthorized, "the admin token was not accepted")
+		return fmt.Errorf("%w: the admin token was not accepted", hub.ErrUnauthorized)
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: req.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: c.Request().TLS != nil})
+	id, s, err := a.h.CreateSession(c.Request().Context(), a.sessionBinding(), a.opt.SessionTTL)
+	if err != nil {
+		return err
+	}
+	ck := a.cookie(c, id)
+	ck.Expires = s.ExpiresAt
+	ck.MaxAge = int(a.opt.SessionTTL.Seconds())
+	c.SetCookie(ck)
 	return c.NoContent(http.StatusNoContent)
 }
 
+// logout ends the session on the hub (a copy of the cookie stops working)
+// and clears the cookie.
 func (a *Hub) logout(c echo.Context) error {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	if err := sameOriginWrite(c.Request()); err != nil {
+		return err
+	}
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		if err := a.h.DeleteSession(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	ck := a.cookie(c, "")
+	ck.MaxAge = -1
+	c.SetCookie(ck)
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *Hub) cookie(c echo.Context, value string) *http.Cookie {
+	return &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: c.Request().TLS != nil || a.opt.SecureCookie}
+}
+
+// sessionBinding ties sessions to the admin token that opened them: when the
+// token changes, every session ends.
+func (a *Hub) sessionBinding() string {
+	sum := sha256.Sum256([]byte("edgesync dashboard session\x00" + a.opt.AdminToken))
+	return hex.EncodeToString(sum[:])
 }
 
 // tokenOK compares a presented token with the admin token in constant time.
@@ -53,15 +98,59 @@ func (a *Hub) tokenOK(token string) bool {
 	return a.opt.AdminToken != "" && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opt.AdminToken)) == 1
 }
 
-// presentedToken is the bearer token, or else the session cookie's.
-func presentedToken(c echo.Context) string {
-	if t, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer "); ok {
-		return t
+// authenticate admits a request with the admin token as a bearer token, or
+// with a live dashboard session from the dashboard's own pages: a session
+// request from a page of another origin is refused, and so is a
+// state-changing one whose body another site's page could have sent
+// (text/plain, a form, no Content-Type on a POST).
+func (a *Hub) authenticate(c echo.Context) error {
+	r := c.Request()
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if t, ok := strings.CutPrefix(auth, "Bearer "); ok && a.tokenOK(t) {
+			return nil
+		}
+		return fmt.Errorf("%w: the hub API needs the admin token: Authorization: Bearer <token>", hub.ErrUnauthorized)
 	}
-	if ck, err := c.Cookie(sessionCookie); err == nil {
-		return ck.Value
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return fmt.Errorf("%w: the hub API needs the admin token: Authorization: Bearer <token>", hub.ErrUnauthorized)
 	}
-	return ""
+	s, err := a.h.LookupSession(r.Context(), ck.Value)
+	if err != nil {
+		if errors.Is(err, hub.ErrUnauthorized) {
+			return fmt.Errorf("%w: the dashboard session has ended: log in again", hub.ErrUnauthorized)
+		}
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(s.Binding), []byte(a.sessionBinding())) != 1 {
+		return fmt.Errorf("%w: the admin token has changed since this session opened: log in again", hub.ErrUnauthorized)
+	}
+	if origin, cross := crossOrigin(r); cross {
+		return errCrossOrigin(origin)
+	}
+	if !unsafeMethod(r.Method) {
+		return nil
+	}
+	if err := sameOriginWrite(r); err != nil {
+		return err
+	}
+	if r.Method == http.MethodPost || (r.ContentLength != 0 && simpleBody(r)) {
+		return jsonBody(r)
+	}
+	return nil
+}
+
+// sameOriginWrite admits a state-changing browser request only from a page
+// of this origin: its Origin or Sec-Fetch-Site must say so.
+func sameOriginWrite(r *http.Request) error {
+	origin, cross := crossOrigin(r)
+	if cross {
+		return errCrossOrigin(origin)
+	}
+	if origin == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin" {
+		return fmt.Errorf("%w: a state-changing dashboard request must carry the Origin of the dashboard's page", replica.ErrForbidden)
+	}
+	return nil
 }
 
 // hubContainers is the body of GET /api/v1/containers on a hub.

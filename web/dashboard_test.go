@@ -15,12 +15,12 @@ import (
 
 func TestHub_Session(t *testing.T) {
 	s := newHubServer(t)
-	resp, b := s.raw(t, http.MethodPost, "/api/v1/session", `{"token":"wrong"}`)
+	resp, b := s.raw(t, http.MethodPost, "/api/v1/session", `{"token":"wrong"}`, "Origin", s.url)
 	hubCheckError(t, "POST /api/v1/session (wrong token)", resp, b, http.StatusUnauthorized, "unauthorized")
 	if len(resp.Cookies()) != 0 {
 		t.Fatalf("a wrong token got a cookie: %v", resp.Cookies())
 	}
-	resp, b = s.raw(t, http.MethodPost, "/api/v1/session", `{"token":"`+hubAdminToken+`"}`)
+	resp, b = s.raw(t, http.MethodPost, "/api/v1/session", `{"token":"`+hubAdminToken+`"}`, "Origin", s.url)
 	if resp.StatusCode != http.StatusNoContent || len(resp.Cookies()) != 1 {
 		t.Fatalf("login: %d %s cookies %v", resp.StatusCode, b, resp.Cookies())
 	}
@@ -34,11 +34,11 @@ func TestHub_Session(t *testing.T) {
 	}
 	resp, b = s.raw(t, http.MethodGet, "/api/v1/status", "", "Cookie", ck.Name+"=stale")
 	hubCheckError(t, "GET /api/v1/status (stale cookie)", resp, b, http.StatusUnauthorized, "unauthorized")
-	resp, _ = s.raw(t, http.MethodDelete, "/api/v1/session", "")
+	resp, _ = s.raw(t, http.MethodDelete, "/api/v1/session", "", "Origin", s.url)
 	if resp.StatusCode != http.StatusNoContent || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
 		t.Fatalf("logout: %d, cookies %v, want the cookie cleared", resp.StatusCode, resp.Cookies())
 	}
-	resp, b = s.raw(t, http.MethodPost, "/api/v1/session", `not json`)
+	resp, b = s.raw(t, http.MethodPost, "/api/v1/session", `not json`, "Origin", s.url)
 	hubCheckError(t, "POST /api/v1/session (bad body)", resp, b, http.StatusBadRequest, "bad_request")
 }
 

@@ -17,6 +17,10 @@ import (
 	"github.com/edgesync/edgesync/replica/hub"
 )
 
+// errUnsupportedMediaType means a request body's Content-Type is not one the
+// API takes. 415.
+var errUnsupportedMediaType = errors.New("unsupported media type")
+
 // Error is the body of every error response.
 type Error struct {
 	Code    string `json:"code"`
@@ -40,6 +44,8 @@ var errorStatus = []struct {
 	{replica.ErrContainerMismatch, http.StatusConflict, "container_mismatch"},
 	{replica.ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed"},
 	{replica.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{hub.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{replica.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
 	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
 }

@@ -25,6 +25,13 @@ type HubOptions struct {
 	// BaseContext ends sync sessions; cancel it before http.Server.Shutdown.
 	BaseContext context.Context
 	Heartbeat   time.Duration
+	// SessionTTL is how long a dashboard session lasts after login.
+	// Default DefaultSessionTTL.
+	SessionTTL time.Duration
+	// SecureCookie marks the session cookie Secure even when the request
+	// did not come over TLS (a proxy in front terminates it); it is Secure
+	// anyway on a TLS connection.
+	SecureCookie bool
 	// Resolvers is the wasm registry the hub loads resolvers into (for
 	// limits and call statistics); nil when the hub runs none.
 	Resolvers *wasmhost.Registry
@@ -47,6 +54,9 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	}
 	if opt.Heartbeat <= 0 {
 		opt.Heartbeat = 15 * time.Second
+	}
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = DefaultSessionTTL
 	}
 	if opt.BaseContext == nil {
 		opt.BaseContext = context.Background()
@@ -84,8 +94,8 @@ func (a *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.echo.ServeHT
 
 func (a *Hub) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !a.tokenOK(presentedToken(c)) {
-			return echo.NewHTTPError(http.StatusUnauthorized, "the hub API needs the admin token: Authorization: Bearer <token>")
+		if err := a.authenticate(c); err != nil {
+			return err
 		}
 		return next(c)
 	}

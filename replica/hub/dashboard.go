@@ -2,12 +2,16 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
 // ContainerInfo is a container's definition with its counts.
@@ -165,4 +169,90 @@ func (h *Hub) TryResolver(ctx context.Context, name string, version int, contain
 	}
 	res.Decision = &out
 	return res, nil
+}
+
+// Dashboard sessions: the dashboard's cookie holds an opaque random id; the
+// hub keeps only its SHA-256, with an expiry and a binding (the hash of the
+// admin token that opened it), so that a session ends at its expiry, at
+// logout, or when the admin token changes, whichever comes first.
+
+// MaxSessions bounds the live dashboard sessions: opening one more ends the
+// oldest.
+const MaxSessions = 1000
+
+// Session is a dashboard session as the hub keeps it.
+type Session struct {
+	Binding   string    // what the session was opened under (the caller's choice)
+	ExpiresAt time.Time // the session ends then
+}
+
+// CreateSession opens a dashboard session that lasts ttl and returns its id,
+// which the hub does not keep (only its SHA-256). Expired sessions are
+// purged, and the oldest ones past MaxSessions.
+func (h *Hub) CreateSession(ctx context.Context, binding string, ttl time.Duration) (string, Session, error) {
+	if ttl <= 0 {
+		return "", Session{}, fmt.Errorf("%w: session lifetime %v: want more than 0", replica.ErrInvalid, ttl)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", Session{}, err
+	}
+	id := "ess_" + base64.RawURLEncoding.EncodeToString(b[:])
+	now := h.cfg.Now()
+	s := Session{Binding: binding, ExpiresAt: now.Add(ttl)}
+	err := h.submit(ctx, func(ctx context.Context) error {
+		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
+			return sqlitestore.Wrote("purge sessions", err)
+		}
+		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE id_hash IN (
+			SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)`, MaxSessions-1); err != nil {
+			return sqlitestore.Wrote("bound sessions", err)
+		}
+		if _, err := h.w.Exec(ctx, `INSERT INTO sessions (id_hash, binding, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+			hashToken(id), binding, now.UnixMilli(), s.ExpiresAt.UnixMilli()); err != nil {
+			return sqlitestore.Wrote("create session", err)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return "", Session{}, err
+	}
+	return id, s, nil
+}
+
+// LookupSession returns the live session of an id: ErrUnauthorized when
+// there is none or it has expired (an expired session is deleted).
+func (h *Hub) LookupSession(ctx context.Context, id string) (Session, error) {
+	if id == "" || len(id) > 128 {
+		return Session{}, ErrUnauthorized
+	}
+	hash := hashToken(id)
+	var s Session
+	var expires int64
+	err := h.db.Read.QueryRowContext(ctx, `SELECT binding, expires_at FROM sessions WHERE id_hash = ?`, hash).Scan(&s.Binding, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("read session: %w", err)
+	}
+	s.ExpiresAt = time.UnixMilli(expires)
+	if !h.cfg.Now().Before(s.ExpiresAt) {
+		if err := h.DeleteSession(ctx, id); err != nil {
+			return Session{}, err
+		}
+		return Session{}, ErrUnauthorized
+	}
+	return s, nil
+}
+
+// DeleteSession ends a session; ending one that does not exist is not an
+// error.
+func (h *Hub) DeleteSession(ctx context.Context, id string) error {
+	return h.submit(ctx, func(ctx context.Context) error {
+		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, hashToken(id)); err != nil {
+			return sqlitestore.Wrote("delete session", err)
+		}
+		return nil
+	}, nil)
 }

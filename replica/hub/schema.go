@@ -23,6 +23,8 @@ package hub
 //   - (5) resolvers.calls, failures: each version's call counts (failures by
 //     reason, JSON), saved every resolverCountsEvery and at close, so that
 //     they survive restarts.
+//   - (6) sessions: dashboard sessions by the SHA-256 of their id, with what
+//     they were opened under and when they expire (unix milliseconds).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -123,4 +125,12 @@ CREATE INDEX conflicts_by_cseq ON conflicts (cseq);
 `, `
 ALTER TABLE resolvers ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE resolvers ADD COLUMN failures TEXT NOT NULL DEFAULT '{}';
+`, `
+CREATE TABLE sessions (
+	id_hash    TEXT PRIMARY KEY,
+	binding    TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 `}
