@@ -2,9 +2,14 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/hub"
 )
 
 // EdgeOptions configure the edge's HTTP API.
@@ -24,6 +30,126 @@ type EdgeOptions struct {
 	// Heartbeat is the interval of keep-alive comments on change streams.
 	// Default 15s.
 	Heartbeat time.Duration
+
+	// Listen is the address the API is served on; it names the default
+	// AllowedHosts.
+	Listen string
+	// AllowedHosts are the host names (no port) a request's Host may name;
+	// any other gets 403, which defeats DNS rebinding. Default
+	// DefaultAllowedHosts(Listen).
+	AllowedHosts []string
+	// CORSOrigins are the origins ("https://app.example:8443") whose pages
+	// may call the API; a browser request from any other origin gets 403.
+	CORSOrigins []string
+	// LocalToken, when set, must come with every API call (/api/v1/...
+	// and /metrics; not /healthz or the page itself): Authorization:
+	// Bearer <token>, or the cookie edgesync_local that the page sets.
+	LocalToken string
+}
+
+// DefaultAllowedHosts are the host names an edge listening on listen
+// accepts by default: localhost, 127.0.0.1, ::1 and the listen address's
+// host; for a wildcard address (0.0.0.0, ::, or none), every address of the
+// machine's interfaces and its host name instead.
+func DefaultAllowedHosts(listen string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	host = strings.Trim(host, "[]")
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return append(hosts, host)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		hosts = append(hosts, name)
+	}
+	return hosts
+}
+
+// localTokenCookie carries the local token for the edge's page, which sets
+// it when the node asks for the token.
+const localTokenCookie = "edgesync_local"
+
+// The CORS answers for an allowed origin: every method and request header
+// the API takes, and the response headers a client needs.
+const (
+	corsMethods       = "GET, HEAD, POST, PUT, DELETE"
+	corsHeaders       = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID"
+	corsExposeHeaders = "ETag, Location"
+	corsMaxAge        = "600"
+)
+
+// guard runs before routing on every request but /healthz: the Host must be
+// one of this node's names; a browser request from a page of another origin
+// is refused unless that origin is allowed (then it gets CORS headers, and a
+// preflight its answer); with a local token, API calls must carry it; and a
+// state-changing request's body must be JSON.
+func (a *Edge) guard(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.URL.Path == "/healthz" {
+			return next(c)
+		}
+		if !a.hosts[hostName(r.Host)] {
+			return fmt.Errorf("%w: host %q is not a name of this edge node (see --allowed-hosts)", replica.ErrForbidden, r.Host)
+		}
+		if origin, cross := crossOrigin(r); cross {
+			if !a.origins[origin] {
+				return fmt.Errorf("%w (allow it with --cors-origin)", errCrossOrigin(origin))
+			}
+			h := c.Response().Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", corsMethods)
+				h.Set("Access-Control-Allow-Headers", corsHeaders)
+				h.Set("Access-Control-Max-Age", corsMaxAge)
+				return c.NoContent(http.StatusNoContent)
+			}
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+		if a.opt.LocalToken != "" && (strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics") && !a.localTokenOK(c) {
+			return fmt.Errorf("%w: this edge node's API needs its local token: Authorization: Bearer <token> (the node saved it in its data directory as local-token)",
+				hub.ErrUnauthorized)
+		}
+		if unsafeMethod(r.Method) {
+			if err := jsonBody(r); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// localTokenOK checks the local token, as a bearer token or the page's
+// cookie, in constant time.
+func (a *Edge) localTokenOK(c echo.Context) bool {
+	t, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		ck, err := c.Cookie(localTokenCookie)
+		if err != nil {
+			return false
+		}
+		t = ck.Value
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(a.opt.LocalToken)) == 1
+}
+
+// hostName is a Host header's host, without port or brackets, lower case.
+func hostName(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 }
 
 // Edge serves the edge node's local HTTP API (DESIGN §9, edge column).
@@ -33,6 +159,8 @@ type Edge struct {
 	log     *slog.Logger
 	echo    *echo.Echo
 	started time.Time
+	hosts   map[string]bool // AllowedHosts, as hostName gives them
+	origins map[string]bool // CORSOrigins
 }
 
 // NewEdge builds the edge API around an open replica.
@@ -45,7 +173,18 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	}
 	reg := prometheus.NewRegistry()
 	registerEdgeMetrics(reg, r)
-	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now()}
+	if opt.AllowedHosts == nil {
+		opt.AllowedHosts = DefaultAllowedHosts(opt.Listen)
+	}
+	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now(),
+		hosts: map[string]bool{}, origins: map[string]bool{}}
+	for _, h := range opt.AllowedHosts {
+		a.hosts[hostName(h)] = true
+	}
+	for _, o := range opt.CORSOrigins {
+		a.origins[strings.TrimSuffix(o, "/")] = true
+	}
+	a.echo.Pre(a.guard)
 	serveUI(a.echo, "edge")
 	api := a.echo.Group("/api/v1")
 	api.GET("/status", a.status)

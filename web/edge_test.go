@@ -41,9 +41,17 @@ func newServer(t *testing.T) *server {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	srv := httptest.NewServer(web.NewEdge(r, web.EdgeOptions{}))
-	t.Cleanup(srv.Close) // runs before the replica's Close
+	srv := newHTTPServer(t, web.NewEdge(r, web.EdgeOptions{}))
 	return &server{url: srv.URL, r: r, c: srv.Client()}
+}
+
+// newHTTPServer serves h on loopback until the test ends (before the
+// cleanups registered earlier run: the replica's Close).
+func newHTTPServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // do sends a request; hdr holds header names and values in turn.
@@ -65,6 +73,10 @@ func (s *server) do(t *testing.T, method, path, body string, hdr ...string) (*ht
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := s.c.Do(req)

@@ -80,7 +80,32 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// A node that listens beyond loopback wants its local token on every API
+// call. The page asks for it once and keeps it in a cookie of this origin
+// (SameSite=Strict, for this browser session), which the node accepts and
+// EventSource sends too.
+const TOKEN_COOKIE = 'edgesync_local';
+let tokenAsked = null; // the pending question, so that parallel calls ask once
+let tokenDeclined = false; // asked and cancelled: not again until a reload
+
+function askToken() {
+  if (tokenDeclined) return Promise.resolve(false);
+  if (!tokenAsked) {
+    tokenAsked = Promise.resolve().then(() => {
+      const t = window.prompt('This edge node asks for its local token (printed at its first start; saved in its data directory as local-token):');
+      if (!t || !t.trim()) {
+        tokenDeclined = true;
+        return false;
+      }
+      document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(t.trim())}; Path=/; SameSite=Strict`;
+      if (live.es) reconnectLater();
+      return true;
+    }).finally(() => { setTimeout(() => { tokenAsked = null; }, 0); });
+  }
+  return tokenAsked;
+}
+
+async function api(method, path, body, retried) {
   const init = { method, headers: { Accept: 'application/json' }, cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -92,6 +117,7 @@ async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, 'network', `cannot reach this edge node (${e.message})`);
   }
+  if (res.status === 401 && !retried && await askToken()) return api(method, path, body, true);
   let data = null;
   if (res.status !== 204 && res.status !== 304) {
     const text = await res.text();
