@@ -11,8 +11,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -49,7 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
-	version                                         bool
+	version, secureCookie                           bool
+	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
 }
 
@@ -60,43 +58,7 @@ func adminToken(configured, dir string) (string, bool, error) {
 	if configured != "" {
 		return configured, false, nil
 	}
-	path := filepath.Join(dir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, false, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", false, fmt.Errorf("read admin token: %w", err)
-	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", false, err
-	}
-	token := "esa_" + base64.RawURLEncoding.EncodeToString(b[:])
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", false, err
-	}
-	tmp, err := os.CreateTemp(dir, ".admin-token-*")
-	if err != nil {
-		return "", false, err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		if _, err = tmp.WriteString(token + "\n"); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("save admin token: %w", err)
-	}
-	return token, true, nil
+	return cli.SavedToken(dir, "admin-token", "esa_")
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -108,6 +70,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "admin token for the API (default: generated once and saved in the data dir)")
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal (see README)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&cfg.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a dashboard login lasts")
+	fs.BoolVar(&cfg.secureCookie, "secure-cookie", false,
+		"mark the dashboard's session cookie Secure even on plain HTTP (a TLS proxy in front); over TLS it always is")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	cfg.resolvers.register(fs)
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
@@ -124,6 +89,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	log, err := cli.NewLogger(cfg.logFormat, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.sessionTTL <= 0 {
+		return cli.UsageError(fmt.Sprintf("--session-ttl %v: want more than 0", cfg.sessionTTL))
 	}
 	if cfg.durability != sqlitestore.DurabilityFull && cfg.durability != sqlitestore.DurabilityNormal {
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
@@ -157,7 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
-		Resolvers: reg}))
+		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
 	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0))
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)

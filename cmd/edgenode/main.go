@@ -2,6 +2,7 @@
 // HTTP API that works offline.
 //
 //	edgenode [serve] [--listen 127.0.0.1:7070] [--data ./edgenode-data] [--hub URL,...] [--token T]
+//	         [--allowed-hosts H,...] [--cors-origin ORIGIN,...] [--local-token T]
 //	edgenode bench [--docs N] [--clients N] ...
 //	edgenode --version
 //
@@ -16,9 +17,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -55,6 +58,10 @@ type serveConfig struct {
 	durability string
 	logFormat  string
 	version    bool
+
+	allowedHosts string
+	corsOrigins  string
+	localToken   string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -66,6 +73,64 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		"full: every acknowledged write is fsynced (survives power loss); normal: survives a process crash, the last writes may roll back on power loss")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", "",
+		"host names the local API answers for, comma-separated (default: localhost, 127.0.0.1, ::1 and the --listen host; "+
+			"for a wildcard --listen, the machine's addresses and host name); a request for any other host gets 403")
+	fs.StringVar(&c.corsOrigins, "cors-origin", "",
+		"origins whose web pages may call the local API, comma-separated (https://app.example:8443); default none")
+	fs.StringVar(&c.localToken, "local-token", "",
+		"token the local API requires (Authorization: Bearer); default: none on a loopback --listen, "+
+			"otherwise generated once and saved in the data dir as local-token")
+}
+
+// splitList splits a comma-separated flag value, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseOrigins checks the --cors-origin list: scheme://host[:port] each.
+func parseOrigins(s string) ([]string, error) {
+	origins := splitList(s)
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.User != nil {
+			return nil, cli.UsageError(fmt.Sprintf("--cors-origin %q: want scheme://host[:port], as a browser sends it in Origin", o))
+		}
+	}
+	return origins, nil
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localToken returns the token the local API requires on a listener at
+// addr: the configured one; none on loopback; otherwise the one saved in
+// the data dir, generated (and reported as new) the first time.
+func localToken(configured, dir, addr string) (string, bool, error) {
+	if configured != "" {
+		return configured, false, nil
+	}
+	if loopback(addr) {
+		return "", false, nil
+	}
+	return cli.SavedToken(dir, "local-token", "esl_")
 }
 
 // parseHubs checks the --hub list: base URLs or full WebSocket URLs.
@@ -118,6 +183,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	origins, err := parseOrigins(cfg.corsOrigins)
+	if err != nil {
+		return err
+	}
 	switch cfg.durability {
 	case sqlitestore.DurabilityFull, sqlitestore.DurabilityNormal:
 	default:
@@ -155,12 +224,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}()
 	}
 
+	token, created, err := localToken(cfg.localToken, cfg.data, cfg.listen)
+	if err != nil {
+		return err
+	}
 	srv, err := cli.Listen(cfg.listen, log)
 	if err != nil {
 		return err
 	}
-	srv.Serve(web.NewEdge(r, edgeOptions(log, hubs, link)))
-	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0))
+	opt := edgeOptions(log, hubs, link)
+	opt.Listen, opt.AllowedHosts, opt.CORSOrigins, opt.LocalToken = srv.Addr(), splitList(cfg.allowedHosts), origins, token
+	if opt.AllowedHosts == nil {
+		opt.AllowedHosts = web.DefaultAllowedHosts(srv.Addr())
+	}
+	srv.Serve(web.NewEdge(r, opt))
+	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0),
+		"allowed_hosts", strings.Join(opt.AllowedHosts, ","), "local_token", token != "")
+	if created {
+		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)
+	}
 	if len(hubs) > 0 {
 		log.Info("syncing", "hubs", strings.Join(hubs, ","))
 		if cfg.token == "" {

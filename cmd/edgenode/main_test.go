@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +56,8 @@ func TestRun_Flags(t *testing.T) {
 		{name: "hub ftp from env", env: map[string]string{"EDGENODE_HUB": "ftp://x"}, want: 2, wantStderr: "ftp://x"},
 		{name: "durability sometimes", args: []string{"--durability", "sometimes"}, want: 2, wantStderr: "sometimes"},
 		{name: "durability sometimes from env", env: map[string]string{"EDGENODE_DURABILITY": "sometimes"}, want: 2, wantStderr: "sometimes"},
+		{name: "cors origin with a path", args: []string{"--cors-origin", "https://app.example/x"}, want: 2, wantStderr: "--cors-origin"},
+		{name: "cors origin without scheme from env", env: map[string]string{"EDGENODE_CORS_ORIGIN": "https://ok.example,app.example"}, want: 2, wantStderr: "app.example"},
 		// --version is never read from the environment: the log-format error
 		// is reported, not EDGENODE_VERSION's.
 		{name: "version env ignored", env: map[string]string{"EDGENODE_VERSION": "maybe", "EDGENODE_LOG_FORMAT": "xml"}, want: 2, wantStderr: "--log-format"},
@@ -180,4 +184,90 @@ func serveInProcess(t *testing.T, args []string) string {
 		t.Fatalf("run(%q) still running 10s after cancel\nstderr: %s", args, log)
 	}
 	return addr
+}
+
+// TestLocalToken: a node listening beyond loopback gets a local token,
+// generated once, saved with mode 0600 and the same at the next start; on
+// loopback there is none unless configured.
+func TestLocalToken(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:7070", "localhost:7070", "[::1]:7070"} {
+		if tok, created, err := localToken("", t.TempDir(), addr); err != nil || tok != "" || created {
+			t.Errorf("localToken(%s) = %q, %v, %v; want none on loopback", addr, tok, created, err)
+		}
+	}
+	if tok, _, err := localToken("mine", t.TempDir(), "127.0.0.1:7070"); err != nil || tok != "mine" {
+		t.Errorf("localToken(configured) = %q, %v; want the configured one", tok, err)
+	}
+	for _, addr := range []string{"0.0.0.0:7070", ":7070", "192.0.2.10:7070", "[::]:7070", "edge.lan:7070"} {
+		dir := t.TempDir()
+		tok, created, err := localToken("", dir, addr)
+		if err != nil || !created || !strings.HasPrefix(tok, "esl_") || len(tok) < 30 {
+			t.Fatalf("localToken(%s) = %q, %v, %v; want a new token", addr, tok, created, err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "local-token"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("local-token file: %v, %v; want mode 0600", fi, err)
+		}
+		again, created, err := localToken("", dir, addr)
+		if err != nil || created || again != tok {
+			t.Fatalf("second localToken(%s) = %q, %v, %v; want the saved %q", addr, again, created, err, tok)
+		}
+	}
+}
+
+// TestServe_LocalToken: a node started with --local-token answers API
+// calls only with it, and /healthz without.
+func TestServe_LocalToken(t *testing.T) {
+	t.Setenv("EDGENODE_DATA", t.TempDir())
+	t.Setenv("EDGENODE_LOCAL_TOKEN", "esl_test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &procLog{addrc: make(chan string, 1)}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, io.Discard, log) }()
+	var addr string
+	select {
+	case addr = <-log.addrc:
+	case code := <-done:
+		t.Fatalf("run = %d before it listened\nstderr: %s", code, log)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run did not log its address within 10s\nstderr: %s", log)
+	}
+	get := func(path, token string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/status", "", http.StatusUnauthorized},
+		{"/api/v1/status", "wrong", http.StatusUnauthorized},
+		{"/api/v1/status", "esl_test", http.StatusOK},
+		{"/healthz", "", http.StatusOK},
+	} {
+		if got := get(tt.path, tt.token); got != tt.want {
+			t.Errorf("GET %s with token %q: %d, want %d", tt.path, tt.token, got, tt.want)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run = %d after cancel, want 0\nstderr: %s", code, log)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run still running 10s after cancel")
+	}
 }
