@@ -5,11 +5,17 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -111,4 +117,79 @@ func httpCode(status int) string {
 		return "internal"
 	}
 	return "bad_request"
+}
+
+// Listener makes the requests that net/http refuses before any handler sees
+// them (a malformed request line, path escape or header) get the same JSON
+// error body as every other error, instead of net/http's plain text. Serve
+// both APIs on it.
+func Listener(ln net.Listener) net.Listener { return protocolErrorListener{ln} }
+
+type protocolErrorListener struct{ net.Listener }
+
+func (l protocolErrorListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return protocolErrorConn{c}, nil
+}
+
+// protocolErrorConn rewrites net/http's early error responses, which it
+// writes to the connection in one piece: a 4xx status line followed at once
+// by exactly these headers (every response of a handler has others, Date
+// first among them).
+type protocolErrorConn struct{ net.Conn }
+
+const earlyErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+func (c protocolErrorConn) Write(p []byte) (int, error) {
+	if out, ok := jsonProtocolError(p); ok {
+		if _, err := c.Conn.Write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// CloseWrite lets net/http half-close after an error response, as it does
+// on a TCP connection, so that the client reads the response.
+func (c protocolErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile) for bodies.
+func (c protocolErrorConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
+// jsonProtocolError returns the JSON response for one of net/http's early
+// plain-text error responses.
+func jsonProtocolError(p []byte) ([]byte, bool) {
+	const proto = "HTTP/1.1 4"
+	if len(p) > 1024 || !bytes.HasPrefix(p, []byte(proto)) {
+		return nil, false
+	}
+	eol := bytes.Index(p, []byte("\r\n"))
+	if eol < len("HTTP/1.1 400") || !bytes.HasPrefix(p[eol:], []byte(earlyErrorHeaders)) {
+		return nil, false
+	}
+	status, err := strconv.Atoi(string(p[len("HTTP/1.1 ") : len("HTTP/1.1 ")+3]))
+	if err != nil {
+		return nil, false
+	}
+	msg := "the request is not valid HTTP: its request line (method, path and escapes, protocol) or a header is malformed"
+	if _, text, ok := strings.Cut(string(p[len("HTTP/1.1 400 "):eol]), ": "); ok {
+		msg = text
+	} else if status != http.StatusBadRequest {
+		msg = http.StatusText(status)
+	}
+	body, err := json.Marshal(Error{Code: httpCode(status), Message: msg})
+	if err != nil {
+		return nil, false
+	}
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(body), body), true
 }

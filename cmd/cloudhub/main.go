@@ -124,6 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	srv.WrapListener(web.Listener)
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
 	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0))

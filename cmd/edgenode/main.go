@@ -237,6 +237,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if opt.AllowedHosts == nil {
 		opt.AllowedHosts = web.DefaultAllowedHosts(srv.Addr())
 	}
+	srv.WrapListener(web.Listener)
 	srv.Serve(web.NewEdge(r, opt))
 	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0),
 		"allowed_hosts", strings.Join(opt.AllowedHosts, ","), "local_token", token != "")

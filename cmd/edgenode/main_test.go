@@ -215,24 +215,42 @@ func TestLocalToken(t *testing.T) {
 	}
 }
 
-// TestServe_LocalToken: a node started with --local-token answers API
-// calls only with it, and /healthz without.
-func TestServe_LocalToken(t *testing.T) {
-	t.Setenv("EDGENODE_DATA", t.TempDir())
-	t.Setenv("EDGENODE_LOCAL_TOKEN", "esl_test")
+// startServe runs `run(ctx, args)` until it logs its address and returns
+// the address; the node stops (and must exit 0) when the test ends.
+func startServe(t *testing.T, args []string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	log := &procLog{addrc: make(chan string, 1)}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0"}, io.Discard, log) }()
-	var addr string
+	go func() { done <- run(ctx, args, io.Discard, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("run = %d after cancel, want 0\nstderr: %s", code, log)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run still running 10s after cancel")
+		}
+	})
 	select {
-	case addr = <-log.addrc:
+	case addr := <-log.addrc:
+		return addr
 	case code := <-done:
 		t.Fatalf("run = %d before it listened\nstderr: %s", code, log)
 	case <-time.After(10 * time.Second):
 		t.Fatalf("run did not log its address within 10s\nstderr: %s", log)
 	}
+	return ""
+}
+
+// TestServe_LocalToken: a node started with --local-token answers API
+// calls only with it, and /healthz without.
+func TestServe_LocalToken(t *testing.T) {
+	t.Setenv("EDGENODE_DATA", t.TempDir())
+	t.Setenv("EDGENODE_LOCAL_TOKEN", "esl_test")
+	addr := startServe(t, []string{"--listen", "127.0.0.1:0"})
 	get := func(path, token string) int {
 		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		if err != nil {
@@ -261,13 +279,30 @@ func TestServe_LocalToken(t *testing.T) {
 			t.Errorf("GET %s with token %q: %d, want %d", tt.path, tt.token, got, tt.want)
 		}
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run = %d after cancel, want 0\nstderr: %s", code, log)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("run still running 10s after cancel")
+}
+
+// TestServe_BadEscapeJSON: a path with a bad escape gets the JSON error,
+// not net/http's plain text.
+func TestServe_BadEscapeJSON(t *testing.T) {
+	t.Setenv("EDGENODE_DATA", t.TempDir())
+	addr := startServe(t, []string{"--listen", "127.0.0.1:0"})
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "GET /api/v1/containers/c/docs/%zz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "HTTP/1.1 400 ") || !strings.Contains(string(b), "Content-Type: application/json") ||
+		!strings.Contains(string(b), `{"code":"bad_request","message":`) {
+		t.Fatalf("response %q, want 400 with a JSON {\"code\":\"bad_request\"} body", b)
 	}
 }

@@ -69,6 +69,10 @@ func Listen(addr string, log *slog.Logger) (*Server, error) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// WrapListener wraps the listener before Serve (web.Listener: JSON bodies
+// for the errors net/http answers itself).
+func (s *Server) WrapListener(wrap func(net.Listener) net.Listener) { s.ln = wrap(s.ln) }
+
 // Serve starts serving h.
 func (s *Server) Serve(h http.Handler) {
 	s.srv.Handler = h
