@@ -12,6 +12,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -768,6 +769,76 @@ async function main() {
     const bad = [...new Set(pageErrors)];
     const files = [...new Set(httpErrors.filter((e) => /^(\d+ GET|failed GET) \/(ui\/|$)/.test(e.what)).map((e) => `${e.page}: ${e.what}`))];
     if (bad.length || files.length) throw new Error([...bad, ...files].join('; '));
+  });
+
+  // ---------------------------------------------------------- other sites
+  // A page of another origin on the same host (127.0.0.1, another port: the
+  // same site, so the browser sends the hub's SameSite=Strict cookie with
+  // it) tries what a hostile page would: register an edge with the
+  // dashboard's session, write a document and flip the airplane switch on
+  // an edge. The browser sends these requests; the servers must refuse them.
+  const B = 'other sites';
+  await step(B, 'a page of another origin cannot drive the hub with the dashboard session, nor an edge', async () => {
+    await ensureLoggedIn();
+    // The other origin is a real server on loopback, so that the browser
+    // treats it as local (a page it thinks public may not call local
+    // addresses at all, which would prove nothing).
+    const site = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>another site</title>');
+    });
+    await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+    const evil = await newPage(context, 'page of another origin');
+    await evil.goto(`http://127.0.0.1:${site.address().port}/`);
+    const tries = await evil.evaluate(async ([hubURL, edgeURL]) => {
+      const send = async (url, method, body) => {
+        try {
+          await fetch(url, { method, mode: 'no-cors', credentials: 'include', headers: { 'Content-Type': 'text/plain' }, body });
+          return 'sent';
+        } catch (e) {
+          return String(e);
+        }
+      };
+      return [
+        await send(edgeURL + '/healthz', 'GET'), // the control: the browser does send to the edge
+        await send(hubURL + '/api/v1/edges', 'POST', JSON.stringify({ name: 'from-evil' })),
+        await send(edgeURL + '/api/v1/containers/notes/docs', 'POST', JSON.stringify({ id: 'from-evil', topic: 'ui' })),
+        await send(edgeURL + '/api/v1/sync/offline', 'POST'),
+      ];
+    }, [HUB, east.url]);
+    site.close();
+    log(`  requests from the other origin: ${tries.join(', ')}`);
+    if (tries.some((t) => t !== 'sent')) throw new Error(`the browser did not send the requests (${tries.join(', ')}): the step would prove nothing`);
+    await sleep(300);
+    const edges = await hub('GET', '/api/v1/edges');
+    if (edges.edges.some((e) => e.name === 'from-evil')) throw new Error('an edge was registered from a page of another origin');
+    const doc = await call(east.url, 'GET', '/api/v1/containers/notes/docs/from-evil');
+    if (doc.status !== 404) throw new Error(`GET from-evil on east: ${doc.status}, want 404 (the write from another origin must not happen)`);
+    const st = await edgeAPI(east, 'GET', '/api/v1/status');
+    if (st.offline) throw new Error('east went offline on a request from another origin');
+    await evil.close();
+  });
+
+  await step(B, 'edge page on a node with a local token asks for it once and works', async () => {
+    const tok = 'esl_uitest_' + randomBytes(8).toString('hex');
+    const n = await startNode('edgenode guarded', 'edgenode',
+      ['--listen', '127.0.0.1:0', '--data', path.join(TMP, 'edge-guarded'), '--local-token', tok, '--durability', 'normal'],
+      'edgenode listening');
+    const url = `http://${n.addr}`;
+    const noToken = await call(url, 'GET', '/api/v1/status');
+    if (noToken.status !== 401) throw new Error(`GET /api/v1/status without the token: ${noToken.status}, want 401`);
+    const guarded = await browser.newContext({ viewport: DESKTOP });
+    try {
+      const p = await newPage(guarded, 'edge page with a local token');
+      let asked = 0;
+      p.on('dialog', (d) => { asked++; d.accept(tok); });
+      await p.goto(url + '/');
+      await waitTextOf(p, 'edge-node-id', (t) => t.trim().length > 3 && !/[…—]/.test(t), 'the node id');
+      await waitTextOf(p, 'edge-live', (t) => t.trim() === 'live', 'text "live"');
+      if (asked !== 1) throw new Error(`the page asked for the token ${asked} times, want 1`);
+    } finally {
+      await guarded.close();
+    }
   });
 
   // ---------------------------------------------------------- session
