@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,9 +35,10 @@ type EdgeOptions struct {
 	// Listen is the address the API is served on; it names the default
 	// AllowedHosts.
 	Listen string
-	// AllowedHosts are the host names (no port) a request's Host may name;
-	// any other gets 403, which defeats DNS rebinding. Default
-	// DefaultAllowedHosts(Listen).
+	// AllowedHosts are the host names (no port) a request's Host may name
+	// besides the loopback ones (localhost, 127.0.0.1, ::1), which are
+	// always allowed; any other gets 403, which defeats DNS rebinding.
+	// Default DefaultAllowedHosts(Listen).
 	AllowedHosts []string
 	// CORSOrigins are the origins ("https://app.example:8443") whose pages
 	// may call the API; a browser request from any other origin gets 403.
@@ -52,7 +54,7 @@ type EdgeOptions struct {
 // host; for a wildcard address (0.0.0.0, ::, or none), every address of the
 // machine's interfaces and its host name instead.
 func DefaultAllowedHosts(listen string) []string {
-	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	hosts := slices.Clone(loopbackHosts)
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		host = listen
@@ -73,6 +75,10 @@ func DefaultAllowedHosts(listen string) []string {
 	}
 	return hosts
 }
+
+// loopbackHosts are always allowed: a page of another site cannot make a
+// browser send them as Host (its own name would be in the Host).
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
 // localTokenCookie carries the local token for the edge's page, which sets
 // it when the node asks for the token.
@@ -178,7 +184,7 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	}
 	a := &Edge{r: r, opt: opt, log: opt.Logger, echo: newEcho(opt.Logger, reg), started: time.Now(),
 		hosts: map[string]bool{}, origins: map[string]bool{}}
-	for _, h := range opt.AllowedHosts {
+	for _, h := range slices.Concat(loopbackHosts, opt.AllowedHosts) {
 		a.hosts[hostName(h)] = true
 	}
 	for _, o := range opt.CORSOrigins {

@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +196,38 @@ func TestEdge_LocalToken(t *testing.T) {
 	s.must(t, http.StatusOK, http.MethodGet, "/healthz", "")
 	s.must(t, http.StatusOK, http.MethodGet, "/", "")
 	s.must(t, http.StatusOK, http.MethodGet, "/ui/app.js", "")
+}
+
+// TestEdge_AllowedHosts: configured names are answered besides the
+// loopback ones; the defaults follow the listen address.
+func TestEdge_AllowedHosts(t *testing.T) {
+	s := newEdgeServerWith(t, web.EdgeOptions{AllowedHosts: []string{"edge.lan", "192.0.2.7"}})
+	for _, tt := range []struct {
+		host string
+		want int
+	}{
+		{"edge.lan:7070", http.StatusOK},
+		{"EDGE.LAN.", http.StatusOK},
+		{"192.0.2.7", http.StatusOK},
+		{"localhost:7070", http.StatusOK},
+		{"[::1]:7070", http.StatusOK},
+		{"edge.lan.evil.example", http.StatusForbidden},
+		{"192.0.2.8", http.StatusForbidden},
+	} {
+		if resp, b := s.do(t, http.MethodGet, "/api/v1/status", "", "Host", tt.host); resp.StatusCode != tt.want {
+			t.Errorf("Host %q: %d %s, want %d", tt.host, resp.StatusCode, b, tt.want)
+		}
+	}
+	if got := web.DefaultAllowedHosts("192.0.2.7:7070"); !slices.Contains(got, "192.0.2.7") || !slices.Contains(got, "localhost") || len(got) != 4 {
+		t.Errorf("DefaultAllowedHosts(192.0.2.7:7070) = %v, want the loopback names and 192.0.2.7", got)
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name")
+	}
+	for _, listen := range []string{"0.0.0.0:7070", ":7070", "[::]:7070"} {
+		if got := web.DefaultAllowedHosts(listen); !slices.Contains(got, name) || !slices.Contains(got, "127.0.0.1") {
+			t.Errorf("DefaultAllowedHosts(%s) = %v, want the host name %q and the machine's addresses", listen, got, name)
+		}
+	}
 }

@@ -181,7 +181,7 @@ func jsonProtocolError(p []byte) ([]byte, bool) {
 		return nil, false
 	}
 	msg := "the request is not valid HTTP: its request line (method, path and escapes, protocol) or a header is malformed"
-	if _, text, ok := strings.Cut(string(p[len("HTTP/1.1 400 "):eol]), ": "); ok {
+	if _, text, ok := strings.Cut(string(p[len("HTTP/1.1 400"):eol]), ": "); ok {
 		msg = text
 	} else if status != http.StatusBadRequest {
 		msg = http.StatusText(status)

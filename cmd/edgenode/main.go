@@ -74,7 +74,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "",
-		"host names the local API answers for, comma-separated (default: localhost, 127.0.0.1, ::1 and the --listen host; "+
+		"host names the local API answers for besides localhost, 127.0.0.1 and ::1, comma-separated, no ports (default: the --listen host; "+
 			"for a wildcard --listen, the machine's addresses and host name); a request for any other host gets 403")
 	fs.StringVar(&c.corsOrigins, "cors-origin", "",
 		"origins whose web pages may call the local API, comma-separated (https://app.example:8443); default none")
@@ -240,7 +240,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	srv.WrapListener(web.Listener)
 	srv.Serve(web.NewEdge(r, opt))
 	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0),
-		"allowed_hosts", strings.Join(opt.AllowedHosts, ","), "local_token", token != "")
+		"allowed_hosts", strings.Join(opt.AllowedHosts, ",")+" and loopback", "local_token", token != "")
 	if created {
 		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)
 	}
