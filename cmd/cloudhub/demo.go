@@ -69,7 +69,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 			return "", fmt.Errorf("listen %s: %w", addr, err)
 		}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return baseCtx }}
-		go srv.Serve(ln)
+		go srv.Serve(web.Listener(ln))
 		closers = append(closers, srv.Shutdown)
 		return "http://" + ln.Addr().String(), nil
 	}
