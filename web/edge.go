@@ -94,10 +94,10 @@ const (
 )
 
 // guard runs before routing on every request but /healthz: the Host must be
-// one of this node's names; a browser request from a page of another origin
-// is refused unless that origin is allowed (then it gets CORS headers, and a
-// preflight its answer); with a local token, API calls must carry it; and a
-// state-changing request's body must be JSON.
+// one of this node's names. On the API and /metrics, a browser request from
+// a page of another origin is refused unless that origin is allowed (then it
+// gets CORS headers, and a preflight its answer); with a local token, calls
+// must carry it; and a state-changing request's body must be JSON.
 func (a *Edge) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -106,6 +106,11 @@ func (a *Edge) guard(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !a.hosts[hostName(r.Host)] {
 			return fmt.Errorf("%w: host %q is not a name of this edge node (see --allowed-hosts)", replica.ErrForbidden, r.Host)
+		}
+		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics" {
+			// The page and its files hold no data: other sites may link to
+			// them (framing is refused by their Content-Security-Policy).
+			return next(c)
 		}
 		if origin, cross := crossOrigin(r); cross {
 			if !a.origins[origin] {
@@ -122,7 +127,7 @@ func (a *Edge) guard(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
-		if a.opt.LocalToken != "" && (strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics") && !a.localTokenOK(c) {
+		if a.opt.LocalToken != "" && !a.localTokenOK(c) {
 			return fmt.Errorf("%w: this edge node's API needs its local token: Authorization: Bearer <token> (the node saved it in its data directory as local-token)",
 				hub.ErrUnauthorized)
 		}

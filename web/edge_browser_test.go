@@ -60,6 +60,9 @@ func TestEdge_CrossOriginWrite(t *testing.T) {
 		"Origin", s.url, "Sec-Fetch-Site", "same-origin")
 	s.must(t, http.StatusOK, http.MethodGet, "/api/v1/containers/notes/docs/n1", "", "Sec-Fetch-Site", "same-origin")
 	s.must(t, http.StatusOK, http.MethodGet, "/", "", "Sec-Fetch-Site", "none")
+	// Another site (the hub's dashboard, say) may link to the page.
+	s.must(t, http.StatusOK, http.MethodGet, "/", "", "Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "navigate")
+	s.must(t, http.StatusOK, http.MethodGet, "/ui/app.js", "", "Sec-Fetch-Site", "same-origin")
 }
 
 // TestEdge_HostNotAllowed: a request for another host name (a name of
