@@ -180,6 +180,9 @@ func (h *Hub) TryResolver(ctx context.Context, name string, version int, contain
 // oldest.
 const MaxSessions = 1000
 
+// maxSessions is MaxSessions; tests lower it.
+var maxSessions = MaxSessions
+
 // Session is a dashboard session as the hub keeps it.
 type Session struct {
 	Binding   string    // what the session was opened under (the caller's choice)
@@ -205,7 +208,7 @@ func (h *Hub) CreateSession(ctx context.Context, binding string, ttl time.Durati
 			return sqlitestore.Wrote("purge sessions", err)
 		}
 		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE id_hash IN (
-			SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)`, MaxSessions-1); err != nil {
+			SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)`, maxSessions-1); err != nil {
 			return sqlitestore.Wrote("bound sessions", err)
 		}
 		if _, err := h.w.Exec(ctx, `INSERT INTO sessions (id_hash, binding, created_at, expires_at) VALUES (?, ?, ?, ?)`,
