@@ -259,8 +259,8 @@ func printDemo(w io.Writer, root, hubURL, token string, edges []string) {
 Try a conflict: take edge-2 offline, change the same product's price on two edges, bring it back;
 lww on /price keeps the higher price everywhere and the other one goes to the conflicts feed.
   curl -s -X POST %[1]s/demo/edges/edge-2/offline
-  curl -s -X PUT %[2]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":24.99}'
-  curl -s -X PUT %[3]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":21.99}'
+  curl -s -X PUT -H 'Content-Type: application/json' %[2]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":24.99}'
+  curl -s -X PUT -H 'Content-Type: application/json' %[3]s/api/v1/containers/products/docs/prod-123 -d '{"id":"prod-123","category":"widgets","name":"Super Widget","price":21.99}'
   curl -s -X POST %[1]s/demo/edges/edge-2/online
   curl -s %[3]s/api/v1/containers/products/docs/prod-123        # confirmed everywhere: 24.99, _lsn, no _tentative
   curl -s -H 'Authorization: Bearer %[4]s' %[1]s/api/v1/containers/products/conflicts
