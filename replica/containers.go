@@ -134,7 +134,7 @@ type Head struct {
 }
 
 // CheckWrite applies a write's preconditions to the item's current version
-// (DESIGN §5, §9): create of a live id is ErrExists, delete of a missing or
+// (docs/architecture.md, Items; docs/api.md): create of a live id is ErrExists, delete of a missing or
 // deleted one ErrNotFound, a failed If-Match ErrPreconditionFailed, a new
 // partition key value for a live item ErrPartitionKeyChange. pk is the
 // write's partition key value ("" for a delete, which takes the item's). It

@@ -13,7 +13,7 @@ const (
 	OutcomeRejected  = "rejected"  // refused: outside scope, invalid, unknown container
 )
 
-// Conflict kinds (DESIGN §6) and statuses.
+// Conflict kinds (docs/architecture.md, Conflicts) and statuses.
 const (
 	KindInsert  = "insert"
 	KindReplace = "replace"
@@ -69,7 +69,7 @@ type Resolver interface {
 	Resolve(name string, in ResolverInput) (ResolverOutput, error)
 }
 
-// ResolverInput is the input of a custom resolver (DESIGN §7).
+// ResolverInput is the input of a custom resolver (resolvers/ABI.md).
 type ResolverInput struct {
 	Kind        string            `json:"kind"`
 	Container   string            `json:"container"`
@@ -81,7 +81,7 @@ type ResolverInput struct {
 	Conflicting []json.RawMessage `json:"conflicting"`
 }
 
-// ResolverOutput is a custom resolver's decision (DESIGN §7).
+// ResolverOutput is a custom resolver's decision (resolvers/ABI.md).
 type ResolverOutput struct {
 	Action   string          `json:"action"` // incoming, existing, merge, delete, defer
 	Document json.RawMessage `json:"document,omitempty"`

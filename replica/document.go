@@ -27,7 +27,7 @@ func isSystemProperty(key string) bool {
 	return false
 }
 
-// ParseDocument validates a client's item body against DESIGN §5: a JSON
+// ParseDocument validates a client's item body against docs/architecture.md, Items: a JSON
 // object of at most MaxDocumentSize bytes and MaxDepth levels, valid UTF-8,
 // no duplicate top-level keys, a valid string "id", and a partition key value
 // at pkPath. System properties in the input are dropped. Every error wraps

@@ -14,7 +14,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 )
 
-// nested returns a document whose nesting depth (as DESIGN §5 counts it: the
+// nested returns a document whose nesting depth (as docs/architecture.md, Items counts it: the
 // top-level object is depth 1) is depth, for depth >= 2.
 func nested(depth int) string {
 	return `{"id":"deep","pk":"a","x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`
@@ -428,7 +428,7 @@ func TestContainer_Normalize(t *testing.T) {
 	}
 }
 
-// systemProperties are the names DESIGN §5 reserves.
+// systemProperties are the names docs/architecture.md, Items reserves.
 var systemProperties = []string{"_ts", "_etag", "_lsn", "_crts", "_tentative"}
 
 // fuzzPKPaths are the partition key paths every fuzz input is parsed with.
@@ -579,7 +579,7 @@ func checkParse(t *testing.T, in []byte, pkPath []string) parseOutcome {
 			t.Fatalf("ParseDocument(%q) err=%v, want it to wrap ErrInvalid or ErrTooLarge", in, err)
 		}
 		if reason := acceptable(in, pkPath); reason == "" {
-			t.Fatalf("ParseDocument(%q, %q) err=%v, but the document is valid per DESIGN §5", in, pkPath, err)
+			t.Fatalf("ParseDocument(%q, %q) err=%v, but the document is valid per docs/architecture.md, Items", in, pkPath, err)
 		}
 		return parseOutcome{err: err}
 	}
@@ -702,7 +702,7 @@ func depthOf(b []byte) int {
 }
 
 // acceptable is a reference validator built on encoding/json: it returns ""
-// for a document DESIGN §5 accepts and the reason otherwise.
+// for a document docs/architecture.md, Items accepts and the reason otherwise.
 func acceptable(in []byte, pkPath []string) string {
 	if len(in) > replica.MaxDocumentSize {
 		return "too large"

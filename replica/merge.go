@@ -12,7 +12,7 @@ import (
 )
 
 // MergeJSON merges two concurrent versions of a JSON object against their
-// common ancestor (DESIGN §6 policy "merge"): a change that only one side made
+// common ancestor (docs/architecture.md, Conflicts, policy "merge"): a change that only one side made
 // survives; where both sides changed the same field differently (a clash), the
 // value of the side that wins last-writer-wins survives — incomingWins says
 // which side that is. Nested objects are merged field by field, recursively;

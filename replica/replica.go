@@ -45,7 +45,7 @@ var (
 	ErrClosed = errors.New("replica closed")
 )
 
-// Limits that every node enforces. They are part of the contract (DESIGN §5).
+// Limits that every node enforces. They are part of the contract (docs/architecture.md, Items).
 const (
 	MaxDocumentSize = 2 << 20 // encoded bytes of an item body
 	MaxDepth        = 128     // nesting of objects and arrays
@@ -55,7 +55,7 @@ const (
 	DefaultPageSize = 100
 )
 
-// Conflict policy modes (DESIGN §6).
+// Conflict policy modes (docs/architecture.md, Conflicts).
 const (
 	ModeLWW    = "lww"
 	ModeMerge  = "merge"

@@ -269,7 +269,7 @@ type outcomeFeed interface {
 	ChangesWithOutcomes(ctx context.Context, container string, since int64, limit int) ([]replica.Change, int64, error)
 }
 
-// feed is the change feed to read: versions and deletes (DESIGN §9), or on
+// feed is the change feed to read: versions and deletes (docs/api.md, Change feed), or on
 // an edge with outcomes, also what the hub decided for its writes.
 func (a *docsAPI) feed(outcomes bool) changeFeed {
 	if of, ok := a.s.(outcomeFeed); ok && outcomes {

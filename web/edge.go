@@ -163,7 +163,7 @@ func hostName(hostport string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 }
 
-// Edge serves the edge node's local HTTP API (DESIGN §9, edge column).
+// Edge serves the edge node's local HTTP API (docs/api.md).
 type Edge struct {
 	r       *edge.Replica
 	opt     EdgeOptions

@@ -1322,7 +1322,7 @@ func TestEdge_ConcurrentWrites(t *testing.T) {
 	}
 }
 
-// TestEdge_PartitionKeyValueType: DESIGN §5 rejects a write that changes an
+// TestEdge_PartitionKeyValueType: docs/architecture.md, Items rejects a write that changes an
 // existing item's partition key value.
 //
 // BUG: the edge keeps a partition key value as untyped text (replica.

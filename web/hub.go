@@ -37,7 +37,7 @@ type HubOptions struct {
 	Resolvers *wasmhost.Registry
 }
 
-// Hub serves the hub's HTTP API (DESIGN §9, hub column) and the sync
+// Hub serves the hub's HTTP API (docs/api.md) and the sync
 // endpoint.
 type Hub struct {
 	h       *hub.Hub

@@ -560,7 +560,7 @@ type hubChangePage struct {
 	Continuation string            `json:"continuation"`
 }
 
-// hubChangeRecord is a change record with the fields DESIGN §9 requires.
+// hubChangeRecord is a change record with the fields docs/api.md, Change feed requires.
 type hubChangeRecord struct {
 	LSN      *int64          `json:"lsn"`
 	CRTS     *int64          `json:"crts"`

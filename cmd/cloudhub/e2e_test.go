@@ -4,8 +4,8 @@ package main
 // processes on loopback, each with its own data directory. The hub is
 // stopped with SIGTERM and started again on the same data directory and
 // port; edges reconnect on their own. Edges are killed with SIGKILL in the
-// middle of a sync. The tests check what the contract (DESIGN §5, 6, 8, 9,
-// 10) promises at the end: every replica equal to the hub, every write
+// middle of a sync. The tests check what the contract (docs/architecture.md,
+// docs/api.md) promises at the end: every replica equal to the hub, every write
 // confirmed exactly once or in the conflicts feed, scope and token rules.
 
 import (
@@ -1367,7 +1367,8 @@ func TestE2E_EdgeKilledMidSyncConfirmsOnce(t *testing.T) {
 // with SIGKILL while an edge pushes 3,000 writes, and starts it again: every
 // outcome the edge had received before the kill still holds at the hub (same
 // version at the same LSN), and after the edge resumes each write is in the
-// log exactly once (DESIGN §8: a hub confirms nothing before it is durable).
+// log exactly once (docs/architecture.md, Sync protocol: a hub confirms
+// nothing before it is durable).
 func TestE2E_HubKilledMidPushKeepsConfirmed(t *testing.T) {
 	const docs = 3000
 	seed := e2eSeed(t)
@@ -1686,8 +1687,9 @@ func TestE2E_ScopedEdge(t *testing.T) {
 		t.Errorf("laptop-7: outcomes for o7: %+v, want one confirmed", o)
 	}
 
-	// Offline after the first contact (DESIGN §8): restarted with the hub
-	// gone, the edge still knows its scope and its containers.
+	// Offline after the first contact (docs/architecture.md, Sync protocol):
+	// restarted with the hub gone, the edge still knows its scope and its
+	// containers.
 	c.hub.stop()
 	e.kill9()
 	e.start()
@@ -1706,8 +1708,8 @@ func TestE2E_ScopedEdge(t *testing.T) {
 }
 
 // TestE2E_LocalContainerAtSync defines containers on an edge that has never
-// reached its hub (DESIGN §8): at sync the hub creates the one it does not
-// have and confirms its writes; for the one whose definition disagrees with
+// reached its hub (docs/architecture.md, Containers): at sync the hub
+// creates the one it does not have and confirms its writes; for the one whose definition disagrees with
 // the hub's, the edge holds the writes (never drops them) and reports the
 // mismatch in its status.
 func TestE2E_LocalContainerAtSync(t *testing.T) {

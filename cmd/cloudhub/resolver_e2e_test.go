@@ -218,8 +218,9 @@ func TestE2E_BadResolverAndManualResolution(t *testing.T) {
 	if len(outs) != 2 || outs[0].Outcome != "lost" || outs[1].Outcome != "merged" || outs[1].LSN != e2eLSN(doc) {
 		t.Fatalf("%s: outcomes of %s = %+v, want lost then merged at LSN %d", loser.name, cf.Incoming.Version, outs, e2eLSN(doc))
 	}
-	// Without ?outcomes=true the feed is versions and deletes only, as DESIGN
-	// §9 has it: every record a document (or a delete), with lsn and crts.
+	// Without ?outcomes=true the feed is versions and deletes only, as
+	// docs/api.md, Change feed has it: every record a document (or a delete),
+	// with lsn and crts.
 	plain := loser.feed("notes", false)
 	if len(plain) == 0 || len(plain) >= len(loser.changes("notes")) {
 		t.Fatalf("%s: %d records without outcomes, %d with; want fewer, not none", loser.name, len(plain), len(loser.changes("notes")))

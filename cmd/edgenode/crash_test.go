@@ -284,7 +284,7 @@ func (p *edgeProc) mustDo(method, path string, body []byte, wantStatus int) []by
 	return b
 }
 
-// systemProps are the properties the node adds to documents (DESIGN §5).
+// systemProps are the properties the node adds to documents (docs/architecture.md, Items).
 var systemProps = []string{"_ts", "_etag", "_lsn", "_crts", "_tentative"}
 
 // userContent decodes a document and removes the system properties; it

@@ -34,7 +34,7 @@ type ReadOptions struct {
 }
 
 // Create stores a new item. It fails with ErrExists if a live item has the
-// same id. The body is validated as DESIGN §5 says.
+// same id. The body is validated as docs/architecture.md, Items says.
 func (r *Replica) Create(ctx context.Context, containerName string, body []byte) (replica.Item, error) {
 	it, _, err := r.writeDoc(ctx, replica.WriteCreate, containerName, "", body, WriteOptions{})
 	return it, err
@@ -270,7 +270,7 @@ func (r *Replica) List(ctx context.Context, containerName string, opt ListOption
 }
 
 // Changes returns the container's change feed after position since: every
-// version and delete, in the order this node recorded them (DESIGN §9), and
+// version and delete, in the order this node recorded them (docs/api.md, Change feed), and
 // the position to continue from (since itself when there is nothing new).
 // The node's outcome records are left out; ChangesWithOutcomes has them.
 func (r *Replica) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {

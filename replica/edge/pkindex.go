@@ -55,7 +55,7 @@ func (r *Replica) loadPKIndexed(ctx context.Context, db *sql.DB) error {
 // Config.PKIndexLag changes or more unindexed, it indexes them and moves the
 // mark. Of this node's own writes only creates are indexed: a replace or a
 // delete keeps the partition key of the live item it follows, whose entry
-// comes from an earlier create or confirmed version (DESIGN §5 forbids
+// comes from an earlier create or confirmed version (docs/architecture.md, Items forbids
 // moving a live item to another key), so an update-heavy load adds nothing.
 // The confirmed versions from the hub are all indexed: this node may not
 // have seen the item before.

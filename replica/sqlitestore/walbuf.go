@@ -13,7 +13,7 @@ import (
 
 // SQLite writes a WAL frame with two write calls, its 24-byte header and
 // then its page, so a commit of 25 pages makes 50 pwrite system calls before
-// its fsync, and each costs about 4 µs on our VMs: the edge's HTTP writes
+// its fsync, and each costs about 4 µs on a 2-CPU virtual machine: the edge's HTTP writes
 // spent 0.3 ms of every 1.7 ms group commit in them.
 //
 // WALBufVFS is a VFS that gathers a connection's WAL writes in memory and

@@ -7,7 +7,7 @@
 // indexes); pointer() turns one into a JSON pointer ("/items/0"), the key of
 // the marks maps below.
 
-/** System properties set by the replica (DESIGN §5). */
+/** System properties set by the replica (docs/architecture.md, Items). */
 export const SYSTEM_KEYS = Object.freeze(["_ts", "_etag", "_lsn", "_crts", "_tentative"]);
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);

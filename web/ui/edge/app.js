@@ -15,7 +15,7 @@ const DOCS_MAX_RELOAD = 1000; // replica.MaxPageSize
 const PER_ID_REFRESH_MAX = 20; // more changed ids than this in one window: reload the list
 const WATCHDOG_MS = 10000; // the node sends a status event at least every 2 s
 const SYSTEM_PROPS = ['_ts', '_etag', '_lsn', '_crts', '_tentative'];
-const MAX_DOC_BYTES = 2 << 20; // DESIGN §5
+const MAX_DOC_BYTES = 2 << 20; // docs/architecture.md, Items
 const MAX_DEPTH = 128;
 const STORE_KEY = 'edgesync.edge.container';
 
