@@ -311,6 +311,10 @@ type Change struct {
 	// Resolves is the version id whose unresolved conflict this version
 	// settled (POST .../conflicts/{cid}/resolve).
 	Resolves string `json:"resolves,omitempty"`
+	// ClampedTS is set when the version's TS was ahead of the hub's clock
+	// by more than its tolerance: the hub's receipt time, which conflict
+	// decisions took instead of TS (hub feed).
+	ClampedTS int64 `json:"clampedTs,omitempty"`
 }
 
 // PageLimit checks a page size parameter: 0 means DefaultPageSize.

@@ -248,4 +248,5 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lsn", Help: "Newest LSN of the log."}, func() float64 { return float64(h.Head()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_edges_online", Help: "Edges with a live sync session."}, func() float64 { return float64(h.EdgesOnline()) }),
 	)
+	reg.MustRegister(hubClockMetrics(h)...)
 }

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/hub"
 )
 
 // requestMetrics counts requests and their latency by route, method and
@@ -73,6 +76,33 @@ func registerEdgeMetrics(reg *prometheus.Registry, r *edge.Replica) {
 		counter("edgesync_sqlite_checkpoints_total", "Background WAL checkpoints run.", func() float64 { return float64(r.CheckpointStats().Runs) }),
 		counter("edgesync_sqlite_checkpoint_errors_total", "Background WAL checkpoints that failed.", func() float64 { return float64(r.CheckpointStats().Errors) }),
 	)
+	reg.MustRegister(edgeClockMetrics(r)...)
+}
+
+// hubClockMetrics exposes what the hub does about edges' clocks.
+func hubClockMetrics(h *hub.Hub) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "edgesync_hub_clock_clamped_total",
+			Help: "Pushed versions whose _ts was ahead of the hub's clock by more than --max-clock-skew and took part in decisions with the hub's receipt time."},
+			func() float64 {
+				n, err := h.ClampedTotal(context.Background())
+				if err != nil {
+					return math.NaN()
+				}
+				return float64(n)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_max_clock_skew_seconds", Help: "The tolerance for a pushed _ts ahead of the hub's clock."},
+			func() float64 { return h.MaxClockSkew().Seconds() }),
+	}
+}
+
+// edgeClockMetrics exposes the edge's measured clock offset.
+func edgeClockMetrics(r *edge.Replica) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_edge_clock_offset_seconds",
+			Help: "The hub's clock minus this node's, as last measured (0 until a hub was reached)."},
+			func() float64 { return float64(r.Clock().OffsetMs) / 1000 }),
+	}
 }
 
 func metricsHandler(reg *prometheus.Registry) echo.HandlerFunc {

@@ -49,6 +49,7 @@ type serveConfig struct {
 	version, secureCookie                           bool
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
+	maxClockSkew                                    time.Duration
 }
 
 // adminToken returns the configured token, or the one saved in the data dir,
@@ -74,6 +75,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.BoolVar(&cfg.secureCookie, "secure-cookie", false,
 		"mark the dashboard's session cookie Secure even on plain HTTP (a TLS proxy in front); over TLS it always is")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
+	fs.DurationVar(&cfg.maxClockSkew, "max-clock-skew", hub.DefaultMaxClockSkew,
+		"how far a pushed _ts may be ahead of the hub's clock; a later one takes part in conflict decisions with the hub's receipt time (whole seconds, at least 1s)")
 	cfg.resolvers.register(fs)
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
 		return err
@@ -93,6 +96,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if cfg.sessionTTL <= 0 {
 		return cli.UsageError(fmt.Sprintf("--session-ttl %v: want more than 0", cfg.sessionTTL))
 	}
+	if cfg.maxClockSkew < time.Second {
+		return cli.UsageError(fmt.Sprintf("--max-clock-skew %s: want at least 1s", cfg.maxClockSkew))
+	}
 	if cfg.durability != sqlitestore.DurabilityFull && cfg.durability != sqlitestore.DurabilityNormal {
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
@@ -109,7 +115,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		cctx := context.WithoutCancel(ctx)
 		err = errors.Join(err, reg.Close(cctx), wh.Close(cctx))
 	}()
-	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log, Resolvers: reg})
+	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}

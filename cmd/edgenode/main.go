@@ -62,6 +62,10 @@ type serveConfig struct {
 	allowedHosts string
 	corsOrigins  string
 	localToken   string
+
+	// clockOffset shifts this node's own clock, as if the device's clock
+	// were that far off: for tests and demos of clock skew.
+	clockOffset time.Duration
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -81,6 +85,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.localToken, "local-token", "",
 		"token the local API requires (Authorization: Bearer); default: none on a loopback --listen, "+
 			"otherwise generated once and saved in the data dir as local-token")
+	fs.DurationVar(&c.clockOffset, "clock-offset", 0,
+		"simulate a wrong device clock for tests and demos: everything that reads this node's clock sees it shifted by this much (e.g. 1h, -90s); the node corrects its _ts once a hub has measured the offset")
 }
 
 // splitList splits a comma-separated flag value, dropping empty entries.
@@ -193,7 +199,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
 
-	r := edge.New(edge.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
+	ecfg := edge.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log}
+	if off := cfg.clockOffset; off != 0 {
+		ecfg.Now = func() time.Time { return time.Now().Add(off) }
+		log.Warn("simulated clock offset: this node's clock is shifted", "clockOffset", off.String())
+	}
+	r := edge.New(ecfg)
 	// Opening is not interrupted half-way by a signal; the signal is seen
 	// right after.
 	if err := r.Open(context.WithoutCancel(ctx)); err != nil {

@@ -167,7 +167,7 @@ func (r *Replica) newVersion(container string, doc replica.Document, base string
 		Version:   r.nodeID + "-" + strconv.FormatInt(seq, 10),
 		Base:      base,
 		Origin:    r.nodeID,
-		TS:        r.cfg.Now().Unix(),
+		TS:        r.nextTS(),
 		Tentative: true,
 		Deleted:   kind == replica.WriteDelete,
 	}, seq
@@ -366,6 +366,15 @@ type Status struct {
 	// ConflictSeq is the position in the hub's conflicts stream this node
 	// has (it moves when a conflict in scope is recorded or settled).
 	ConflictSeq int64 `json:"conflictSeq"`
+	// ClockOffset is the hub's clock minus this node's in milliseconds, as
+	// last measured (0 until then), ClockRTT that measurement's round trip
+	// (its error is at most half of it), and ClockMeasuredAt when it was
+	// measured (unix milliseconds, the hub's clock; 0: never in contact
+	// with a hub). LastTS is the newest _ts this node has issued (clock.go).
+	ClockOffset     int64 `json:"clockOffset"`
+	ClockRTT        int64 `json:"clockRtt"`
+	ClockMeasuredAt int64 `json:"clockMeasuredAt"`
+	LastTS          int64 `json:"lastTs"`
 }
 
 // Status returns the replica's current state.
@@ -375,8 +384,9 @@ func (r *Replica) Status() Status {
 	if d == "" {
 		d = "full"
 	}
+	c := r.Clock()
 	return Status{NodeID: r.nodeID, Pending: r.pending.Load(), LastSeq: r.lastSeq.Load(), Containers: n, Durability: d,
-		ConflictSeq: r.conflictSeq.Load()}
+		ConflictSeq: r.conflictSeq.Load(), ClockOffset: c.OffsetMs, ClockRTT: c.RTTMs, ClockMeasuredAt: c.MeasuredAt, LastTS: r.hlcPub.Load()}
 }
 
 // writeStmts are prepared once on the write connection.

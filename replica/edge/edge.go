@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,11 +80,21 @@ type Replica struct {
 	sync        atomic.Pointer[SyncState]
 	stats       Stats
 
+	// The clock for _ts (clock.go): the last measurement from a hub, and
+	// the last one stored (clockSavedOpen: stored since Open), under
+	// clockMu; hlcPub publishes the writer-owned hlc.
+	clock          atomic.Pointer[ClockStatus]
+	clockMu        sync.Mutex
+	clockSaved     ClockStatus
+	clockSavedOpen bool
+	hlcPub         atomic.Int64
+
 	getItem, getConfirmed, getOutbox *sql.Stmt // on the read pool
 	listPK, listPKConfirmed          *sql.Stmt
 
 	// owned by the writer goroutine
 	seq, seq0 int64 // last change seq assigned; its value when the group began
+	hlc, hlc0 int64 // last _ts issued (clock.go); its value when the group began
 	// pkIndexed is the last change seq in the partition key index
 	// (pkindex.go); pkIndexed0 its value when the group began.
 	pkIndexed, pkIndexed0 int64
@@ -153,8 +164,12 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	}
 	r.w = sqlitestore.NewWriter(r.db, sqlitestore.WriterConfig{
 		Logger: r.log, MaxBatch: r.cfg.MaxBatch, Linger: r.cfg.Linger,
-		OnBegin:      func() { r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0 = r.seq, r.wsync, r.wconflict, r.pkIndexed },
-		OnRollback:   func() { r.seq, r.wsync, r.wconflict, r.pkIndexed = r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0 },
+		OnBegin: func() {
+			r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0, r.hlc0 = r.seq, r.wsync, r.wconflict, r.pkIndexed, r.hlc
+		},
+		OnRollback: func() {
+			r.seq, r.wsync, r.wconflict, r.pkIndexed, r.hlc = r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0, r.hlc0
+		},
 		OnCommit:     r.wake,
 		BeforeCommit: r.catchUpPKIndex,
 	})
@@ -223,6 +238,9 @@ func (r *Replica) load(ctx context.Context) error {
 		return err
 	}
 	if err := r.loadSyncState(ctx, db); err != nil {
+		return err
+	}
+	if err := r.loadClock(ctx, db); err != nil {
 		return err
 	}
 	r.wsync, r.wconflict = *r.sync.Load(), r.conflictSeq.Load()

@@ -274,6 +274,8 @@ type outQueue struct {
 	ack   atomic.Int64
 	kick  chan struct{}
 	slots chan struct{} // one token per push frame in flight
+	// saveClock: a pong measured an offset worth storing (Replica.SaveClock).
+	saveClock atomic.Bool
 }
 
 func (q *outQueue) poke() {
@@ -301,6 +303,21 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 	conn.SetPingHandler(func(data string) error {
 		extend()
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
+	})
+	first := true
+	conn.SetPongHandler(func(data string) error {
+		extend()
+		measured, save := s.r.ObserveHubClock(data)
+		if measured && first {
+			first = false
+			c := s.r.Clock()
+			s.log.Info("hub clock measured", "offsetMs", c.OffsetMs, "rttMs", c.RTTMs)
+		}
+		if save {
+			out.saveClock.Store(true)
+			out.poke()
+		}
+		return nil
 	})
 	for {
 		extend()
@@ -373,10 +390,15 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 }
 
 // writer is the only goroutine writing to conn: pushes (at most
-// MaxInFlightPush unanswered), acks and pings.
+// MaxInFlightPush unanswered), acks and pings. Every ping carries this
+// node's clock, the first one goes out at once: the hub's pongs measure the
+// clock's offset (clock.go), which the writer stores when it moved.
 func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue) error {
 	ping := time.NewTicker(wire.PingInterval)
 	defer ping.Stop()
+	if err := conn.WriteControl(websocket.PingMessage, s.r.ClockPing(), time.Now().Add(wire.WriteWait)); err != nil {
+		return err
+	}
 	var cursor, acked, batch int64
 	for {
 		changed := s.r.LocalChanged()
@@ -401,11 +423,16 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 			}
 			acked = a
 		}
+		if out.saveClock.Swap(false) {
+			if err := s.r.SaveClock(ctx); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-changed:
 		case <-out.kick:
 		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wire.WriteWait)); err != nil {
+			if err := conn.WriteControl(websocket.PingMessage, s.r.ClockPing(), time.Now().Add(wire.WriteWait)); err != nil {
 				return err
 			}
 		case <-ctx.Done():

@@ -32,6 +32,15 @@ type Edge struct {
 	AckedLSN  int64             `json:"ackedLsn"`
 	Lag       int64             `json:"lag"`     // hub head minus the LSN the edge has applied
 	Pending   int64             `json:"pending"` // tentative writes the edge reported at hello
+	// ClockSkew is the edge's clock minus the hub's, in milliseconds, as
+	// last measured from its pings (live while it is online), and
+	// ClockMeasuredAt when (hub unix seconds; 0: never). Clamped counts its
+	// versions whose _ts was too far ahead to decide; ClockSuspect flags a
+	// skew beyond the hub's tolerance or any clamp.
+	ClockSkew       int64 `json:"clockSkew"`
+	ClockMeasuredAt int64 `json:"clockMeasuredAt"`
+	Clamped         int64 `json:"clamped"`
+	ClockSuspect    bool  `json:"clockSuspect"`
 }
 
 // RegisterEdge registers an edge with a scope (nil: everything) and returns
@@ -114,7 +123,8 @@ func (h *Hub) Authenticate(ctx context.Context, token string) (Edge, error) {
 
 // Edges lists the registered edges with their sync state.
 func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
-	rows, err := h.db.Read.QueryContext(ctx, `SELECT name, scope, created_at, node_id, last_seen, acked_lsn, pending FROM edges ORDER BY name`)
+	rows, err := h.db.Read.QueryContext(ctx, `SELECT name, scope, created_at, node_id, last_seen, acked_lsn, pending,
+		clock_skew_ms, clock_measured_at, clamped FROM edges ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list edges: %w", err)
 	}
@@ -124,7 +134,8 @@ func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
 	for rows.Next() {
 		var e Edge
 		var scope string
-		if err := rows.Scan(&e.Name, &scope, &e.CreatedAt, &e.NodeID, &e.LastSeen, &e.AckedLSN, &e.Pending); err != nil {
+		if err := rows.Scan(&e.Name, &scope, &e.CreatedAt, &e.NodeID, &e.LastSeen, &e.AckedLSN, &e.Pending,
+			&e.ClockSkew, &e.ClockMeasuredAt, &e.Clamped); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(scope), &e.Scope); err != nil {
@@ -133,7 +144,11 @@ func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
 		if live := h.conns.live(e.Name); live != nil {
 			e.Online = true
 			e.AckedLSN = max(e.AckedLSN, live.acked.Load())
+			if at := live.clock.measuredAt.Load(); at != 0 {
+				e.ClockSkew, e.ClockMeasuredAt = live.clock.skewMs.Load(), at
+			}
 		}
+		e.ClockSuspect = h.clockSuspect(e.ClockSkew, e.Clamped)
 		e.Lag = max(0, head-e.AckedLSN)
 		out = append(out, e)
 	}

@@ -39,6 +39,11 @@ type Config struct {
 	// Resolvers compiles and runs wasm resolvers; nil sends custom-policy
 	// conflicts to the feed as unresolved and refuses uploads.
 	Resolvers ResolverHost
+	// MaxClockSkew is how far a pushed version's _ts may be ahead of the
+	// hub's clock (Now) before conflict decisions take the hub's receipt
+	// time instead (clock.go). Whole seconds count. Default
+	// DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
@@ -77,6 +82,9 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
 	return &Hub{cfg: cfg, log: cfg.Logger, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
 }

@@ -63,13 +63,13 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 	return replica.Page{Items: items, Continuation: next}, err
 }
 
-const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves, v.body
+const logQuery = `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves, l.clamped_ts, v.body
 	FROM log l JOIN versions v ON v.version = l.version WHERE `
 
 func scanLog(rows *sql.Rows) (wire.Change, error) {
 	var c wire.Change
 	var body []byte
-	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &c.Policy, &c.Resolver, &c.Resolves, &body)
+	err := rows.Scan(&c.LSN, &c.CRTS, &c.Container, &c.Op, &c.ID, &c.PK, &c.Version, &c.Base, &c.Origin, &c.TS, &c.Policy, &c.Resolver, &c.Resolves, &c.ClampedTS, &body)
 	if c.Op != replica.OpDelete {
 		c.Body = body
 	}
@@ -108,7 +108,7 @@ func (h *Hub) Changes(ctx context.Context, containerName string, since int64, li
 // clients see it.
 func ToChange(c wire.Change) replica.Change {
 	ch := replica.Change{LSN: c.LSN, CRTS: c.CRTS, Op: c.Op, ID: c.ID, PK: c.PK, Origin: c.Origin, Version: c.Version, Base: c.Base, TS: c.TS, Policy: c.Policy,
-		Resolver: c.Resolver, Resolves: c.Resolves}
+		Resolver: c.Resolver, Resolves: c.Resolves, ClampedTS: c.ClampedTS}
 	if c.Op != replica.OpDelete {
 		ch.Document = replica.AppendWithSystem(nil, c.Body, replica.SystemProps{TS: c.TS, ETag: replica.ETagOf(c.Version), LSN: c.LSN, CRTS: c.CRTS})
 	}
@@ -347,7 +347,7 @@ func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVer
 	var cv ConflictVersion
 	var op string
 	var body []byte
-	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&body, &op, &cv.Origin, &cv.TS)
+	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&body, &op, &cv.Origin, &cv.TS, &cv.ClampedTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -384,7 +384,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.getOutcome, `SELECT v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
 			LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = ?`, false},
 		{&s.getHead, `SELECT pk, version, lsn, deleted FROM items WHERE container = ? AND id = ?`, false},
-		{&s.getVersionBody, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, false},
+		{&s.getVersionBody, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
@@ -405,14 +405,14 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.insertConflict, `INSERT INTO conflicts (container, doc_id, pk, kind, status, policy, loser, incoming, existing, base, winner_lsn, reason, created_at, resolver, cseq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.getItem, itemQuery + `i.container = ? AND i.id = ?`, true},
-		{&s.logAfter, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
+		{&s.logAfter, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves, l.clamped_ts,
 			(SELECT v.body FROM versions v WHERE v.version = l.version)
 			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 ORDER BY l.lsn LIMIT ?2`, true},
-		{&s.logAfterScoped, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves,
+		{&s.logAfterScoped, `SELECT l.lsn, l.crts, l.container, l.op, l.id, l.pk, l.version, l.base, l.origin, l.ts, l.policy, l.resolver, l.resolves, l.clamped_ts,
 			(SELECT v.body FROM versions v WHERE v.version = l.version)
 			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 AND (+l.container IN (SELECT value FROM json_each(?5)) OR l.container || '/' || l.pk IN (SELECT value FROM json_each(?6)))
 			ORDER BY l.lsn LIMIT ?2`, true},
-		{&s.readVersion, `SELECT body, op, origin, ts FROM versions WHERE version = ?`, true},
+		{&s.readVersion, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ?`, true},
 	} {
 		var err error
 		if st.read {

@@ -25,6 +25,11 @@ package hub
 //     they survive restarts.
 //   - (6) sessions: dashboard sessions by the SHA-256 of their id, with what
 //     they were opened under and when they expire (unix milliseconds).
+//   - (7) clamped_ts on versions and log: the hub's receipt time that
+//     conflict decisions took for a pushed _ts from the future (0: the _ts
+//     itself decided); on edges, each edge's clock skew as last measured
+//     (milliseconds, the edge's clock minus the hub's), when, and how many
+//     of its versions were clamped.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -133,4 +138,10 @@ CREATE TABLE sessions (
 	expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+`, `
+ALTER TABLE versions ADD COLUMN clamped_ts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE log ADD COLUMN clamped_ts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE edges ADD COLUMN clock_skew_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE edges ADD COLUMN clock_measured_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE edges ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
 `}

@@ -52,15 +52,21 @@ func (h *Hub) loadContent(ctx context.Context, hd *head) error {
 	return nil
 }
 
+// loadVersion reads a version as decisions weigh it: its TS is the hub's
+// receipt time if its _ts was clamped.
 func (h *Hub) loadVersion(ctx context.Context, version string) (*replica.Candidate, error) {
 	var c replica.Candidate
 	var op string
-	err := h.stmts.getVersionBody.QueryRowContext(ctx, version).Scan(&c.Body, &op, &c.Origin, &c.TS)
+	var clamped int64
+	err := h.stmts.getVersionBody.QueryRowContext(ctx, version).Scan(&c.Body, &op, &c.Origin, &c.TS, &clamped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
+	}
+	if clamped != 0 {
+		c.TS = clamped
 	}
 	c.Version = version
 	c.Deleted = op == replica.OpDelete
@@ -236,7 +242,11 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if err != nil {
 		return o, err
 	}
-	in := replica.Candidate{Version: v.Version, Origin: nodeID, TS: v.TS, Deleted: v.Op == replica.OpDelete}
+	// The hub's receipt time, recorded as the confirmation time and, for
+	// a _ts from the future, as the time decisions take instead.
+	now := h.cfg.Now().Unix()
+	decideTS, clamped := h.decisionTS(v.TS, now)
+	in := replica.Candidate{Version: v.Version, Origin: nodeID, TS: decideTS, Deleted: v.Op == replica.OpDelete}
 	var pk string
 	if in.Deleted {
 		if cur == nil {
@@ -298,7 +308,9 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		}
 	}
 	o.Outcome = d.Outcome
-	now := h.cfg.Now().Unix()
+	if clamped && d.Conflict != nil {
+		d.Conflict.Reason += clampNote(v.TS, decideTS)
+	}
 	switch d.Commit {
 	case replica.CommitIncoming:
 		o.LSN, o.CRTS = h.nextLSN(), now
@@ -348,6 +360,15 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		o.Outcome, o.LSN, o.Reason, o.ConflictID); err != nil {
 		return o, sqlitestore.Wrote("store version", err)
 	}
+	if clamped {
+		logged := int64(0)
+		if d.Commit == replica.CommitIncoming {
+			logged = o.LSN
+		}
+		if err := h.recordClamp(ctx, nodeID, v.Version, logged, decideTS); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -379,6 +400,11 @@ func (h *Hub) pushNew(ctx context.Context, nodeID string, scope []wire.ScopeEntr
 	if _, err := h.stmts.insertVersionNew.ExecContext(ctx, v.Version, v.Container, v.ID, pre.doc.PK, v.Op, v.Base, nodeID, v.TS, pre.doc.Body,
 		o.LSN); err != nil {
 		return false, sqlitestore.Wrote("store version", err)
+	}
+	if decideTS, clamped := h.decisionTS(v.TS, now); clamped {
+		if err := h.recordClamp(ctx, nodeID, v.Version, lsn, decideTS); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ type session struct {
 	log    *slog.Logger
 	nodeID string
 	acked  atomic.Int64
+	clock  sessionClock // the edge's clock, measured from its pings
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -153,6 +155,11 @@ func (s *session) run() {
 		defer cancel()
 		if err := s.h.recordSession(ctx, s.edge.Name, s.nodeID, hello.Pending, s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
 			s.log.Warn("record session end", "err", err)
+		}
+		if at := s.clock.measuredAt.Load(); at != 0 {
+			if err := s.h.recordClock(ctx, s.edge.Name, s.clock.skewMs.Load(), at); err != nil && !errors.Is(err, replica.ErrClosed) {
+				s.log.Warn("record edge clock", "err", err)
+			}
 		}
 	}()
 	var defs []replica.Container
@@ -253,6 +260,20 @@ func (s *session) write(f *wire.Frame) error {
 func (s *session) reader() error {
 	extend := func() { s.conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
 	s.conn.SetPongHandler(func(string) error { extend(); return nil })
+	// A ping carrying the edge's clock is how the edge measures its offset
+	// from the hub (the pong adds the hub's clock) and how the hub measures
+	// the edge's skew.
+	s.conn.SetPingHandler(func(data string) error {
+		extend()
+		now := s.h.cfg.Now()
+		s.clock.observe(data, now)
+		err := s.conn.WriteControl(websocket.PongMessage, []byte(clockPong(data, now)), time.Now().Add(wire.WriteWait))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) {
+			return nil // as gorilla's own ping handler: the read that follows reports it
+		}
+		return err
+	})
 	for {
 		extend()
 		typ, data, err := s.conn.ReadMessage()

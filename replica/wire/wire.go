@@ -185,6 +185,9 @@ type ConflictVersion struct {
 	TS       int64           `json:"ts"`
 	Deleted  bool            `json:"deleted"`
 	Document json.RawMessage `json:"document"`
+	// ClampedTS is set when TS was ahead of the hub's clock by more than
+	// its tolerance: the hub's receipt time, which decisions took instead.
+	ClampedTS int64 `json:"clampedTs,omitempty"`
 }
 
 // Size is the bytes of documents c holds.
@@ -242,10 +245,11 @@ type Change struct {
 	Base      string          `json:"base,omitempty"`
 	Origin    string          `json:"origin"`
 	TS        int64           `json:"ts"`
-	Policy    string          `json:"policy,omitempty"`   // the policy in force when confirmed
-	Resolver  string          `json:"resolver,omitempty"` // resolver version that decided it
-	Resolves  string          `json:"resolves,omitempty"` // version whose conflict it settled
-	Body      json.RawMessage `json:"body,omitempty"`     // absent on delete
+	Policy    string          `json:"policy,omitempty"`    // the policy in force when confirmed
+	Resolver  string          `json:"resolver,omitempty"`  // resolver version that decided it
+	Resolves  string          `json:"resolves,omitempty"`  // version whose conflict it settled
+	ClampedTS int64           `json:"clampedTs,omitempty"` // TS was from the future: the receipt time decisions took
+	Body      json.RawMessage `json:"body,omitempty"`      // absent on delete
 }
 
 // ErrBadFrame marks a frame that is not valid.
