@@ -31,6 +31,7 @@ const el = {
   outbox: $('outbox'),
   lastLsn: $('last-lsn'),
   headLsn: $('head-lsn'),
+  clock: $('clock'),
   statusCard: $('status-heading').closest('section'),
   statusError: $('status-error'),
   statusMismatch: $('status-mismatch'),
@@ -251,6 +252,20 @@ function connectionOf(st) {
   return { state: 'unreachable', text: 'offline: trying to reach the hub', hubs };
 }
 
+/** "1h 0m behind the hub (±2 ms, measured 12:00:03)" */
+function clockText(st) {
+  if (!isNum(st.clockMeasuredAt) || st.clockMeasuredAt === 0) return 'not measured: never in contact with a hub';
+  const off = isNum(st.clockOffset) ? st.clockOffset : 0; // hub minus this node, ms
+  const a = Math.abs(off);
+  let amount;
+  if (a < 60000) amount = `${(a / 1000).toFixed(1)} s`;
+  else if (a < 3600000) amount = `${Math.floor(a / 60000)}m ${Math.round((a % 60000) / 1000)}s`;
+  else amount = `${Math.floor(a / 3600000)}h ${Math.floor((a % 3600000) / 60000)}m`;
+  const where = off > 0 ? 'behind the hub' : off < 0 ? 'ahead of the hub' : 'in step with the hub';
+  const err = isNum(st.clockRtt) ? ` (±${Math.ceil(st.clockRtt / 2)} ms` : ' (';
+  return `${amount} ${where}${err}, measured ${new Date(st.clockMeasuredAt).toLocaleTimeString()})`;
+}
+
 function renderStatus(st) {
   if (!st || typeof st !== 'object') return;
   const prev = state.status;
@@ -269,6 +284,8 @@ function renderStatus(st) {
   const last = isNum(st.lastLsn) ? st.lastLsn : 0;
   setText(el.lastLsn, last);
   setText(el.headLsn, isNum(st.headLsn) && st.headLsn > last ? `(hub at ${st.headLsn})` : '');
+
+  setText(el.clock, clockText(st));
 
   show(el.statusError, st.lastError ? `Last sync error: ${st.lastError}` : '');
   const mism = st.sync && Array.isArray(st.sync.mismatched) ? st.sync.mismatched : [];

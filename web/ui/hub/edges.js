@@ -1,4 +1,5 @@
-// Edges: online or offline, last seen, lag, pending writes, scope; register
+// Edges: online or offline, last seen, lag, pending writes, clock skew (flagged
+// beyond the hub's tolerance or once a _ts of the edge was clamped), scope; register
 // (the token is shown once) and revoke. On a demo hub, each demo edge can be
 // taken offline and brought back, and can write a document.
 
@@ -63,7 +64,8 @@ function render() {
   document.getElementById("edges-demo-note").hidden = !ctx.state.demo;
   if (!tbody || !wrap.contains(tbody)) {
     const t = table({ testid: "edges-table", "aria-label": "Edges" },
-      ["Edge", "State", "Last seen", { text: "LSN lag", attrs: { class: "num" } }, { text: "Pending", attrs: { class: "num", title: "Tentative writes the edge reported when it connected" } }, "Scope", "Actions"], []);
+      ["Edge", "State", "Last seen", { text: "LSN lag", attrs: { class: "num" } }, { text: "Pending", attrs: { class: "num", title: "Tentative writes the edge reported when it connected" } },
+        { text: "Clock", attrs: { title: "The edge's clock minus the hub's, as last measured, and how many of its _ts the hub clamped (a _ts ahead of the hub's clock by more than --max-clock-skew decides with the receipt time)" } }, "Scope", "Actions"], []);
     fill(wrap, t, h("div", { id: "edges-empty" }));
     tbody = t.querySelector("tbody");
     rows.clear();
@@ -97,13 +99,14 @@ function makeRow(name) {
   r.seen = h("td");
   r.lag = h("td", { class: "num", testid: `edge-lag-${name}` });
   r.pending = h("td", { class: "num" });
+  r.clock = h("td", { testid: `edge-clock-${name}` });
   r.scope = h("td", { class: "scope" });
   r.toggle = h("button", { type: "button", testid: `edge-toggle-${name}`, onclick: () => toggle(name, r.toggle) });
   r.write = h("button", { type: "button", testid: `edge-write-${name}`, "aria-controls": "edge-write-form", onclick: () => openWrite(name) }, "Write…");
   const revoke = h("button", { type: "button", class: "danger", testid: `edge-revoke-${name}`, "aria-label": `Revoke ${name}`,
     title: "Revoke this edge's token: it can no longer sync", onclick: () => revokeEdge(name, revoke) }, "Revoke");
   r.actions = h("td", { class: "actions" }, h("div", { class: "row nowrap" }, r.toggle, r.write, revoke));
-  r.tr = h("tr", { testid: `edge-row-${name}` }, r.name, h("td", {}, r.state), r.seen, r.lag, r.pending, r.scope, r.actions);
+  r.tr = h("tr", { testid: `edge-row-${name}` }, r.name, h("td", {}, r.state), r.seen, r.lag, r.pending, r.clock, r.scope, r.actions);
   return r;
 }
 
@@ -117,6 +120,7 @@ function updateRow(r, e) {
   r.lag.textContent = fmtNum(e.lag ?? 0);
   r.lag.classList.toggle("warn-text", (e.lag || 0) > 0);
   r.pending.textContent = fmtNum(e.pending ?? 0);
+  updateClock(r.clock, e);
   r.scope.textContent = scopeText(e.scope);
   const demo = demoEdge(e.name);
   r.toggle.hidden = !demo;
@@ -125,6 +129,31 @@ function updateRow(r, e) {
     r.toggle.textContent = demo.online ? "Take offline" : "Bring online";
     r.toggle.setAttribute("aria-label", `${demo.online ? "Take offline" : "Bring online"}: ${e.name}`);
   }
+}
+
+/** The clock cell: the measured skew, a flag when it is suspect. */
+function updateClock(td, e) {
+  const parts = [];
+  if (e.clockMeasuredAt) parts.push(fmtSkew(e.clockSkew || 0));
+  else parts.push("not measured");
+  if (e.clamped) parts.push(`${fmtNum(e.clamped)} clamped`);
+  const text = parts.join(", ");
+  if (e.clockSuspect) {
+    fill(td, badge(`clock: ${text}`, "warn", { testid: `edge-clock-flag-${e.name}` }));
+    td.title = "This edge's clock is off by more than the hub's tolerance, or the hub clamped a _ts of it: its _ts from the future decide with the hub's receipt time.";
+  } else {
+    fill(td, text);
+    td.title = e.clockMeasuredAt ? `measured ${fmtTime(e.clockMeasuredAt)}` : "";
+  }
+}
+
+/** fmtSkew(3600000) -> "+1h 0m", fmtSkew(-250) -> "-0.3 s" */
+export function fmtSkew(ms) {
+  const sign = ms < 0 ? "-" : "+";
+  const a = Math.abs(ms);
+  if (a < 60_000) return `${sign}${(a / 1000).toFixed(1)} s`;
+  if (a < 3_600_000) return `${sign}${Math.floor(a / 60_000)}m ${Math.round((a % 60_000) / 1000)}s`;
+  return `${sign}${Math.floor(a / 3_600_000)}h ${Math.floor((a % 3_600_000) / 60_000)}m`;
 }
 
 /** "everything" | "orders: t7, t8; products" */
