@@ -109,6 +109,18 @@ func (c *sessionClock) observe(data string, now time.Time) {
 	c.measuredAt.Store(now.Unix())
 }
 
+// withoutClamps clears the clampedTs of conflicts going into a frame: a
+// protocol 1 peer decodes frames strictly and does not know the field.
+func withoutClamps(cs []Conflict) {
+	for i := range cs {
+		for _, v := range []*ConflictVersion{cs[i].Incoming, cs[i].Existing, cs[i].Base} {
+			if v != nil {
+				v.ClampedTS = 0
+			}
+		}
+	}
+}
+
 // recordClock stores an edge's last measured clock skew.
 func (h *Hub) recordClock(ctx context.Context, name string, skewMs, at int64) error {
 	return h.submit(ctx, func(ctx context.Context) error {

@@ -390,6 +390,7 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 			// Sent also when the scope filtered every record out, so
 			// that the edge's resume point moves on.
 			if last > conflicts {
+				withoutClamps(cs)
 				if err := s.write(&wire.Frame{Type: wire.TypeConflicts, Conflicts: cs, ConflictSeq: last}); err != nil {
 					return err
 				}

@@ -320,8 +320,6 @@ func (d *fastDecoder) change(c *Change) bool {
 			return 1 << 12, d.str(&c.Resolves)
 		case "body":
 			return 1 << 13, d.raw(&c.Body)
-		case "clampedTs":
-			return 1 << 14, d.int(&c.ClampedTS)
 		}
 		return 0, false
 	})

@@ -187,6 +187,8 @@ type ConflictVersion struct {
 	Document json.RawMessage `json:"document"`
 	// ClampedTS is set when TS was ahead of the hub's clock by more than
 	// its tolerance: the hub's receipt time, which decisions took instead.
+	// The hub's HTTP feed serves it; conflicts frames never carry it (a
+	// peer decodes frames strictly: new fields need a new protocol).
 	ClampedTS int64 `json:"clampedTs,omitempty"`
 }
 
@@ -245,11 +247,11 @@ type Change struct {
 	Base      string          `json:"base,omitempty"`
 	Origin    string          `json:"origin"`
 	TS        int64           `json:"ts"`
-	Policy    string          `json:"policy,omitempty"`    // the policy in force when confirmed
-	Resolver  string          `json:"resolver,omitempty"`  // resolver version that decided it
-	Resolves  string          `json:"resolves,omitempty"`  // version whose conflict it settled
-	ClampedTS int64           `json:"clampedTs,omitempty"` // TS was from the future: the receipt time decisions took
-	Body      json.RawMessage `json:"body,omitempty"`      // absent on delete
+	Policy    string          `json:"policy,omitempty"`   // the policy in force when confirmed
+	Resolver  string          `json:"resolver,omitempty"` // resolver version that decided it
+	Resolves  string          `json:"resolves,omitempty"` // version whose conflict it settled
+	ClampedTS int64           `json:"-"`                  // hub only, never sent: TS was from the future, the receipt time decisions took
+	Body      json.RawMessage `json:"body,omitempty"`     // absent on delete
 }
 
 // ErrBadFrame marks a frame that is not valid.
