@@ -58,6 +58,8 @@ func TestRun_Flags(t *testing.T) {
 		{name: "durability sometimes from env", env: map[string]string{"EDGENODE_DURABILITY": "sometimes"}, want: 2, wantStderr: "sometimes"},
 		{name: "cors origin with a path", args: []string{"--cors-origin", "https://app.example/x"}, want: 2, wantStderr: "--cors-origin"},
 		{name: "cors origin without scheme from env", env: map[string]string{"EDGENODE_CORS_ORIGIN": "https://ok.example,app.example"}, want: 2, wantStderr: "app.example"},
+		{name: "clock offset not a duration", args: []string{"--clock-offset", "soon"}, want: 2, wantStderr: "soon"},
+		{name: "clock offset not a duration from env", env: map[string]string{"EDGENODE_CLOCK_OFFSET": "soon"}, want: 2, wantStderr: "soon"},
 		// --version is never read from the environment: the log-format error
 		// is reported, not EDGENODE_VERSION's.
 		{name: "version env ignored", env: map[string]string{"EDGENODE_VERSION": "maybe", "EDGENODE_LOG_FORMAT": "xml"}, want: 2, wantStderr: "--log-format"},
