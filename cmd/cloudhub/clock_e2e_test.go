@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // e2eClockStatus is the clock part of an edge's status.
@@ -378,5 +381,93 @@ func TestServe_MaxClockSkewFlag(t *testing.T) {
 				t.Fatalf("run(%q) = %d, stderr %q; want 2 and %q", args, code, stderr.String(), tc.wantStderr)
 			}
 		})
+	}
+}
+
+// A version pushed over the sync protocol with a _ts an hour ahead cannot
+// win against a later write; the hub answers a clock ping with its clock;
+// sync frames never carry clampedTs (protocol 1 frames are decoded
+// strictly), and a real edge following along stays in sync.
+func TestE2E_ClockPushedOverProtocol(t *testing.T) {
+	c := newE2ECluster(t)
+	c.hub.call(http.MethodPut, "/api/v1/containers/notes", `{"partitionKey":"/pk"}`, http.StatusCreated, nil)
+	good := c.startEdge("good", c.registerEdge("good", nil))
+	c.waitSynced(15*time.Second, good)
+	conn, _, err := e2eDial(t, c.hub.addr, c.registerEdge("raw", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	pongs := make(chan string, 4)
+	conn.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	read := func(until string) map[string]any {
+		t.Helper()
+		for {
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", until, err)
+			}
+			frames = append(frames, b)
+			var f map[string]any
+			if err := json.Unmarshal(b, &f); err != nil {
+				t.Fatal(err)
+			}
+			if f["type"] == until {
+				return f
+			}
+		}
+	}
+	send := func(s string) {
+		t.Helper()
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"type":"hello","nodeId":"raw-node","protocol":1,"wantConflicts":true}`)
+	read("welcome")
+
+	sent := time.Now().UnixMilli()
+	if err := conn.WriteControl(websocket.PingMessage, []byte(strconv.FormatInt(sent, 10)), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	send(fmt.Sprintf(`{"type":"push","batch":1,"versions":[{"container":"notes","id":"x","op":"create","version":"raw-node-1","ts":%d,"body":{"id":"x","pk":"a","by":"future"}}]}`,
+		time.Now().Unix()+3600))
+	out := read("outcomes")
+	select {
+	case p := <-pongs:
+		echo, hubMs, ok := strings.Cut(p, " ")
+		hub, err := strconv.ParseInt(hubMs, 10, 64)
+		if !ok || echo != strconv.FormatInt(sent, 10) || err != nil || hub < sent-1000 || hub > time.Now().UnixMilli()+1000 {
+			t.Fatalf("pong %q to ping %d, want the ping's payload and the hub's clock", p, sent)
+		}
+	default:
+		t.Fatal("no pong to the clock ping")
+	}
+	if o := out["outcomes"].([]any)[0].(map[string]any); o["outcome"] != "confirmed" {
+		t.Fatalf("first push: %v, want confirmed", o)
+	}
+	rec := c.record("notes", "raw-node-1")
+	e2eSleepPast(max(rec.ClampedTS, rec.CRTS) + 1)
+	send(fmt.Sprintf(`{"type":"push","batch":2,"versions":[{"container":"notes","id":"x","op":"create","version":"raw-node-2","ts":%d,"body":{"id":"x","pk":"a","by":"later"}}]}`,
+		time.Now().Unix()))
+	if o := read("outcomes")["outcomes"].([]any)[0].(map[string]any); o["outcome"] != "confirmed" {
+		t.Fatalf("the later write: %v, want confirmed over the one from the future", o)
+	}
+	read("conflicts")
+	for _, b := range frames {
+		if strings.Contains(string(b), "clampedTs") {
+			t.Fatalf("a sync frame carries clampedTs: %s", b)
+		}
+	}
+	c.waitSynced(15*time.Second, good)
+	if _, d := good.getDoc("notes", "x", ""); d["by"] != "later" {
+		t.Fatalf("good edge: x=%v, want the later write", d)
+	}
+	if cs := c.hub.conflicts("notes", ""); len(cs) != 1 || cs[0].Loser != "existing" || !strings.Contains(cs[0].Reason, "lww: incoming wins") {
+		t.Fatalf("hub conflicts %+v, want the write from the future as the loser", cs)
+	}
+	if rec.ClampedTS == 0 {
+		t.Fatalf("hub's record of the write from the future %+v, want it clamped", rec)
 	}
 }
