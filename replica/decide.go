@@ -27,6 +27,9 @@ const (
 type Candidate struct {
 	Version string
 	Origin  string
+	// TS is the time decisions take: the version's _ts, or, for a pushed
+	// _ts too far ahead of the hub's clock, the hub's receipt time
+	// (replica/hub/clock.go).
 	TS      int64
 	Deleted bool
 	Body    []byte // nil for a tombstone
