@@ -29,7 +29,10 @@ func isSystemProperty(key string) bool {
 
 // ParseDocument validates a client's item body against docs/architecture.md, Items: a JSON
 // object of at most MaxDocumentSize bytes and MaxDepth levels, valid UTF-8,
-// no duplicate top-level keys, a valid string "id", and a partition key value
+// no duplicate keys in any object at any depth, no lone UTF-16 surrogate
+// escape in a key, the id or the partition key value (encoding/json would
+// decode it as U+FFFD, so distinct ids would collide), a valid string "id",
+// and a partition key value
 // at pkPath. System properties in the input are dropped. Every error wraps
 // ErrInvalid or ErrTooLarge and says what was wrong.
 func ParseDocument(b []byte, pkPath []string) (Document, error) {
@@ -47,7 +50,10 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	// One scan checks both syntax and depth. Only a document it refuses is
 	// looked at again, for the message: too deep first (whatever else is
 	// wrong), else malformed.
-	if end, ok := ScanJSON(b, 0, MaxDepth); !ok || end != len(b) {
+	if end, ok, err := scanDocument(b, MaxDepth); !ok || end != len(b) {
+		if err != nil {
+			return d, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
 		if depth := maxDepth(b); depth > MaxDepth {
 			return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
 		}
@@ -59,9 +65,6 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	members, err := objectMembers(b)
 	if err != nil {
 		return d, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if dup, ok := duplicateKey(members); ok {
-		return d, fmt.Errorf("%w: duplicate property %q", ErrInvalid, dup)
 	}
 	strip := false
 	idx := -1
@@ -206,34 +209,15 @@ func joinPath(path []string) string {
 	return buf.String()
 }
 
-// duplicateKey returns a key that two members share, if any. Documents have
-// few top-level members: up to 16 are compared pairwise, without a map.
-func duplicateKey(members []member) (string, bool) {
-	if len(members) <= 16 {
-		for i := 1; i < len(members); i++ {
-			for j := range i {
-				if members[i].key == members[j].key {
-					return members[i].key, true
-				}
-			}
-		}
-		return "", false
-	}
-	seen := make(map[string]struct{}, len(members))
-	for _, m := range members {
-		if _, dup := seen[m.key]; dup {
-			return m.key, true
-		}
-		seen[m.key] = struct{}{}
-	}
-	return "", false
-}
-
 // jsonString decodes a JSON string that ScanJSON accepted, in a document
-// already checked to be UTF-8: without escapes it is its bytes.
+// already checked to be UTF-8: without escapes it is its bytes. A lone
+// surrogate escape is an error rather than U+FFFD.
 func jsonString(raw []byte) (string, error) {
 	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
 		return string(raw[1 : len(raw)-1]), nil
+	}
+	if LoneSurrogate(raw) {
+		return "", errors.New("lone UTF-16 surrogate escape")
 	}
 	var s string
 	err := json.Unmarshal(raw, &s)

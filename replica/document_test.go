@@ -60,7 +60,11 @@ func TestParseDocument(t *testing.T) {
 		{name: "pk path with slash in key", in: `{"id":"a","x/y":"v"}`, pkPath: []string{"x/y"}, wantID: "a", wantPK: "v"},
 		{name: "pk is id", in: `{"id":"a"}`, pkPath: []string{"id"}, wantID: "a", wantPK: "a"},
 		{name: "pk 1023 bytes", in: `{"id":"a","pk":"` + strings.Repeat("p", 1023) + `"}`, pkPath: pk, wantID: "a", wantPK: strings.Repeat("p", 1023)},
-		{name: "nested duplicate keys outside the pk path allowed", in: `{"id":"a","o":{"x":1,"x":2}}`, wantID: "a"},
+		{name: "same key in sibling objects", in: `{"id":"a","o":{"x":1},"p":{"x":2},"l":[{"x":1},{"x":2}]}`, wantID: "a"},
+		{name: "same key at different depths", in: `{"id":"a","x":{"x":{"x":1}}}`, wantID: "a"},
+		{name: "many distinct keys", in: `{"id":"a","o":{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10}}`, wantID: "a"},
+		{name: "surrogate pair in id", in: `{"id":"a\ud83d\ude00b"}`, wantID: "a\U0001F600b"},
+		{name: "lone surrogate in a value kept", in: `{"id":"a","v":"\ud800"}`, wantID: "a"},
 		{name: "depth 128", in: nested(128), pkPath: pk, wantID: "deep", wantPK: "a"},
 		{name: "brackets in strings do not count", in: `{"id":"a","s":"` + strings.Repeat("[{", 200) + `"}`, wantID: "a"},
 		{name: "exactly MaxDocumentSize", in: padded(replica.MaxDocumentSize), pkPath: pk, wantID: "big", wantPK: "a"},
@@ -99,6 +103,17 @@ func TestParseDocument(t *testing.T) {
 		{name: "duplicate id via escape", in: `{"id":"a","\u0069d":"b"}`, wantErr: replica.ErrInvalid},
 		{name: "duplicate other key", in: `{"id":"a","x":1,"x":2}`, wantErr: replica.ErrInvalid},
 		{name: "duplicate system property", in: `{"id":"a","_ts":1,"_ts":2}`, wantErr: replica.ErrInvalid},
+		{name: "nested duplicate key", in: `{"id":"a","o":{"x":1,"x":2}}`, wantErr: replica.ErrInvalid},
+		{name: "deeply nested duplicate key", in: `{"id":"a","o":{"p":{"q":{"x":1,"y":2,"x":3}}}}`, wantErr: replica.ErrInvalid},
+		{name: "duplicate key in an array element", in: `{"id":"a","l":[{"x":1},{"y":1,"y":2}]}`, wantErr: replica.ErrInvalid},
+		{name: "duplicate key via escape, nested", in: `{"id":"a","o":{"x":1,"\u0078":2}}`, wantErr: replica.ErrInvalid},
+		{name: "duplicate key past eight members", in: `{"id":"a","o":{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k2":10}}`, wantErr: replica.ErrInvalid},
+		{name: "lone high surrogate in id", in: `{"id":"a\ud800b"}`, wantErr: replica.ErrInvalid},
+		{name: "lone low surrogate in id", in: `{"id":"a\udc00b"}`, wantErr: replica.ErrInvalid},
+		{name: "high surrogate at the end of id", in: `{"id":"a\ud800"}`, wantErr: replica.ErrInvalid},
+		{name: "two high surrogates in id", in: `{"id":"a\ud800\ud800"}`, wantErr: replica.ErrInvalid},
+		{name: "lone surrogate in pk", in: `{"id":"a","pk":"\udfff"}`, pkPath: pk, wantErr: replica.ErrInvalid},
+		{name: "lone surrogate in a key", in: `{"id":"a","o":{"\ud800":1}}`, wantErr: replica.ErrInvalid},
 		{name: "invalid UTF-8 in id", in: "{\"id\":\"a\xff\"}", wantErr: replica.ErrInvalid},
 		{name: "invalid UTF-8 in value", in: "{\"id\":\"a\",\"v\":\"\xc3\x28\"}", wantErr: replica.ErrInvalid},
 		{name: "invalid UTF-8 in key", in: "{\"id\":\"a\",\"\xed\xa0\x80\":1}", wantErr: replica.ErrInvalid},
@@ -719,16 +734,11 @@ func acceptable(in []byte, pkPath []string) string {
 	if depthOf(in) > replica.MaxDepth {
 		return "too deep"
 	}
-	keys, _, err := scanMembers(in)
-	if err != nil {
+	if _, _, err := scanMembers(in); err != nil {
 		return "tokenizer: " + err.Error()
 	}
-	seen := map[string]bool{}
-	for _, k := range keys {
-		if seen[k] {
-			return "duplicate key " + k
-		}
-		seen[k] = true
+	if reason := badKeys(json.RawMessage(in)); reason != "" {
+		return reason
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(in, &m); err != nil {
@@ -740,6 +750,9 @@ func acceptable(in []byte, pkPath []string) string {
 	}
 	if replica.ValidateID(id) != nil {
 		return "bad id"
+	}
+	if loneSurrogate(m["id"], id) {
+		return "lone surrogate in id"
 	}
 	if pkPath == nil {
 		return ""
@@ -769,6 +782,9 @@ func acceptable(in []byte, pkPath []string) string {
 	}
 	switch v := v.(type) {
 	case string:
+		if raw, _ := pathRaw(in, pkPath); loneSurrogate(raw, v) {
+			return "lone surrogate in the partition key"
+		}
 		if len(v) > replica.MaxIDLength {
 			return "partition key too long"
 		}
@@ -826,4 +842,89 @@ func BenchmarkParseDocument(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// badKeys finds, in any object at any depth of valid JSON v, a key that
+// appears twice or that encoding/json decodes with more U+FFFD than its
+// text holds (a lone surrogate escape).
+func badKeys(v json.RawMessage) string {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	switch {
+	case len(v) > 0 && v[0] == '{':
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.Token()
+		seen := map[string]bool{}
+		for dec.More() {
+			off := dec.InputOffset()
+			tok, err := dec.Token()
+			if err != nil {
+				return "tokenizer: " + err.Error()
+			}
+			k := tok.(string)
+			raw := bytes.TrimLeft(v[off:dec.InputOffset()], " \t\r\n,")
+			if loneSurrogate(raw, k) {
+				return "lone surrogate in key " + k
+			}
+			if seen[k] {
+				return "duplicate key " + k
+			}
+			seen[k] = true
+			var val json.RawMessage
+			if err := dec.Decode(&val); err != nil {
+				return "tokenizer: " + err.Error()
+			}
+			if r := badKeys(val); r != "" {
+				return r
+			}
+		}
+	case len(v) > 0 && v[0] == '[':
+		var elems []json.RawMessage
+		if err := json.Unmarshal(v, &elems); err != nil {
+			return "decode: " + err.Error()
+		}
+		for _, e := range elems {
+			if r := badKeys(e); r != "" {
+				return r
+			}
+		}
+	}
+	return ""
+}
+
+// loneSurrogate reports whether decoded, the value of the JSON string raw,
+// holds more U+FFFD than raw spells out (literally or as \ufffd).
+func loneSurrogate(raw []byte, decoded string) bool {
+	n := 0
+	for i := 0; i < len(raw); i++ {
+		switch {
+		case raw[i] == '\\' && i+1 < len(raw) && raw[i+1] == 'u':
+			if i+6 <= len(raw) && strings.EqualFold(string(raw[i+2:i+6]), "fffd") {
+				n++
+			}
+			i += 5
+		case raw[i] == '\\':
+			i++
+		case bytes.HasPrefix(raw[i:], []byte("\uFFFD")):
+			n++
+			i += 2
+		}
+	}
+	return strings.Count(decoded, "\uFFFD") > n
+}
+
+// pathRaw returns the raw JSON value at path in an object.
+func pathRaw(in []byte, path []string) ([]byte, bool) {
+	obj := json.RawMessage(in)
+	for _, seg := range path {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(obj, &m); err != nil {
+			return nil, false
+		}
+		v, ok := m[seg]
+		if !ok {
+			return nil, false
+		}
+		obj = v
+	}
+	return obj, true
 }

@@ -1,7 +1,10 @@
 package replica
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"math/bits"
 )
 
@@ -30,6 +33,135 @@ const jsonMaxNesting = 10000
 type jsonScanner struct {
 	b []byte
 	i int
+	// keys: refuse an object with two members of the same name, and a
+	// member name with a lone UTF-16 surrogate escape; err says which.
+	keys bool
+	err  error
+}
+
+// scanDocument is ScanJSON for a document: it also refuses duplicate
+// member names at any depth, in objects and inside arrays, and member
+// names with a lone surrogate escape (which decoders turn into U+FFFD, so
+// that distinct names would collide). err is set when one of those, rather
+// than the syntax or the depth, is why ok is false.
+func scanDocument(b []byte, maxDepth int) (end int, ok bool, err error) {
+	s := jsonScanner{b: b, keys: true}
+	if !s.value(0, maxDepth) {
+		return s.i, false, s.err
+	}
+	return s.i, true, nil
+}
+
+// keySet holds the member names of one object as a scan meets them: the
+// first few in place (most objects are small), all of them in a map past
+// that.
+type keySet struct {
+	small [8][]byte
+	n     int
+	m     map[string]struct{}
+}
+
+// addKey adds the member name raw (a JSON string, quotes included) to ks,
+// and refuses a name seen before or one with a lone surrogate escape.
+func (s *jsonScanner) addKey(ks *keySet, raw []byte) bool {
+	k := raw[1 : len(raw)-1]
+	if bytes.IndexByte(k, '\\') >= 0 {
+		if LoneSurrogate(k) {
+			s.err = fmt.Errorf("property name %s has a lone UTF-16 surrogate escape", raw)
+			return false
+		}
+		var str string
+		if err := json.Unmarshal(raw, &str); err != nil {
+			s.err = fmt.Errorf("property name %s: %v", raw, err)
+			return false
+		}
+		k = []byte(str)
+	}
+	if ks.m != nil {
+		if _, dup := ks.m[string(k)]; dup {
+			s.err = fmt.Errorf("duplicate property %q", k)
+			return false
+		}
+		ks.m[string(k)] = struct{}{}
+		return true
+	}
+	for _, o := range ks.small[:ks.n] {
+		if bytes.Equal(o, k) {
+			s.err = fmt.Errorf("duplicate property %q", k)
+			return false
+		}
+	}
+	if ks.n < len(ks.small) {
+		ks.small[ks.n] = k
+		ks.n++
+		return true
+	}
+	ks.m = make(map[string]struct{}, 2*len(ks.small))
+	for _, o := range ks.small {
+		ks.m[string(o)] = struct{}{}
+	}
+	ks.m[string(k)] = struct{}{}
+	return true
+}
+
+// LoneSurrogate reports whether JSON text b holds a \u escape of a UTF-16
+// surrogate that is not half of a pair (a high one followed at once by a low
+// one). encoding/json decodes such an escape as U+FFFD.
+func LoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+1 >= len(b) {
+			return false
+		}
+		if b[i+1] != 'u' {
+			i += 2 // also passes an escaped backslash
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		switch {
+		case !ok:
+			i += 2
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true
+		case r >= 0xd800 && r <= 0xdbff:
+			if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+				return true
+			}
+			if r2, ok := hex4(b, i+8); !ok || r2 < 0xdc00 || r2 > 0xdfff {
+				return true
+			}
+			i += 12
+		default:
+			i += 6
+		}
+	}
+	return false
+}
+
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 func (s *jsonScanner) space() {
@@ -67,9 +199,17 @@ func (s *jsonScanner) value(depth, maxDepth int) bool {
 		if s.byte('}') {
 			return true
 		}
+		var ks keySet
 		for {
 			s.space()
-			if !s.str() || !s.byte(':') {
+			start := s.i
+			if !s.str() {
+				return false
+			}
+			if s.keys && !s.addKey(&ks, s.b[start:s.i]) {
+				return false
+			}
+			if !s.byte(':') {
 				return false
 			}
 			s.space()
