@@ -143,7 +143,7 @@ func (h *Hub) TryResolver(ctx context.Context, name string, version int, contain
 	}
 	in.Container = containerName
 	body := func(version string) (json.RawMessage, bool, error) {
-		cv, err := h.conflictVersion(ctx, version)
+		cv, err := h.conflictVersion(ctx, containerName, in.ID, version)
 		if err != nil || cv == nil || cv.Deleted {
 			return json.RawMessage("null"), cv != nil && cv.Deleted, err
 		}

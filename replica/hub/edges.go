@@ -18,8 +18,13 @@ import (
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
-// ErrUnauthorized means a token is missing, unknown or revoked.
-var ErrUnauthorized = errors.New("unauthorized")
+var (
+	// ErrUnauthorized means a token is missing, unknown or revoked.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNodeMismatch means a hello claims a node id other than the one
+	// its edge is bound to, or one bound to another edge.
+	ErrNodeMismatch = errors.New("node id mismatch")
+)
 
 // Edge is a registered edge as the hub lists it.
 type Edge struct {
@@ -174,11 +179,48 @@ func (h *Hub) RevokeEdge(ctx context.Context, name string) error {
 	return nil
 }
 
-// recordSession stores what an edge said at hello and its applied LSN.
-func (h *Hub) recordSession(ctx context.Context, name, nodeID string, pending, acked int64) error {
+// bindSession accepts an edge's hello: it binds the edge to nodeID if the
+// edge has no node id yet (its first contact), refuses a node id other
+// than the bound one or bound to another edge (ErrNodeMismatch), and
+// records what the edge said at hello, its resume point as its applied LSN
+// (an edge that starts again from 0 shows its lag from 0). One writer job
+// does it all, so two first contacts cannot bind one node id twice.
+func (h *Hub) bindSession(ctx context.Context, name, nodeID string, pending, resume int64) error {
 	return h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `UPDATE edges SET node_id = ?, pending = ?, acked_lsn = max(acked_lsn, ?), last_seen = ? WHERE name = ?`,
-			nodeID, pending, acked, h.cfg.Now().Unix(), name); err != nil {
+		var bound string
+		err := h.w.QueryRow(ctx, `SELECT node_id FROM edges WHERE name = ?`, name).Scan(&bound)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: edge %q was revoked", ErrUnauthorized, name)
+		}
+		if err != nil {
+			return fmt.Errorf("read edge: %w", err)
+		}
+		if bound != "" && bound != nodeID {
+			return fmt.Errorf("%w: the token of edge %q is bound to node %s, and this node is %s", ErrNodeMismatch, name, bound, nodeID)
+		}
+		if bound == "" {
+			var other string
+			err := h.w.QueryRow(ctx, `SELECT name FROM edges WHERE node_id = ? AND name != ?`, nodeID, name).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("%w: node %s is bound to another edge's token", ErrNodeMismatch, nodeID)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("read edges: %w", err)
+			}
+		}
+		if _, err := h.w.Exec(ctx, `UPDATE edges SET node_id = ?, pending = ?, acked_lsn = ?, last_seen = ? WHERE name = ?`,
+			nodeID, pending, resume, h.cfg.Now().Unix(), name); err != nil {
+			return sqlitestore.Wrote("record session", err)
+		}
+		return nil
+	}, nil)
+}
+
+// recordSessionEnd stores an edge's applied LSN when its session ends.
+func (h *Hub) recordSessionEnd(ctx context.Context, name, nodeID string, acked int64) error {
+	return h.submit(ctx, func(ctx context.Context) error {
+		if _, err := h.w.Exec(ctx, `UPDATE edges SET acked_lsn = ?, last_seen = ? WHERE name = ? AND node_id = ?`,
+			acked, h.cfg.Now().Unix(), name, nodeID); err != nil {
 			return sqlitestore.Wrote("record session", err)
 		}
 		return nil

@@ -25,6 +25,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 )
 
 // DBFile is the name of the database inside the data directory.
@@ -132,7 +133,7 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 func (h *Hub) load(ctx context.Context) error {
 	db := h.db.Write
 	var err error
-	if h.hubID, err = sqlitestore.MetaID(ctx, db, "hub_id", "h"); err != nil {
+	if h.hubID, err = sqlitestore.MetaID(ctx, db, "hub_id", wire.HubNodePrefix); err != nil {
 		return err
 	}
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(lsn), 0) FROM log`).Scan(&h.lsn); err != nil {

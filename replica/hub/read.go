@@ -270,9 +270,12 @@ func (h *Hub) readConflicts(ctx context.Context, maxBytes int, q string, args ..
 	size := 0
 	for i := range out {
 		c := &out[i]
-		if c.Incoming, err = h.conflictVersion(ctx, vs[i].incoming); err == nil {
-			if c.Existing, err = h.conflictVersion(ctx, vs[i].existing); err == nil {
-				c.Base, err = h.conflictVersion(ctx, vs[i].base)
+		// Each side is read as a version of the conflict's own item, which
+		// the caller checked against the scope: a base pushed as the id of
+		// another item's version reads as unknown.
+		if c.Incoming, err = h.conflictVersion(ctx, c.Container, c.DocID, vs[i].incoming); err == nil {
+			if c.Existing, err = h.conflictVersion(ctx, c.Container, c.DocID, vs[i].existing); err == nil {
+				c.Base, err = h.conflictVersion(ctx, c.Container, c.DocID, vs[i].base)
 			}
 		}
 		if err != nil {
@@ -340,14 +343,16 @@ func (h *Hub) ConflictsAfter(ctx context.Context, after int64, limit, maxBytes i
 	return out, last, nil
 }
 
-func (h *Hub) conflictVersion(ctx context.Context, version string) (*ConflictVersion, error) {
+// conflictVersion reads a version of the item (container, id) for the
+// conflicts feed; nil if it is not one of that item's.
+func (h *Hub) conflictVersion(ctx context.Context, container, id, version string) (*ConflictVersion, error) {
 	if version == "" {
 		return nil, nil
 	}
 	var cv ConflictVersion
 	var op string
 	var body []byte
-	err := h.stmts.readVersion.QueryRowContext(ctx, version).Scan(&body, &op, &cv.Origin, &cv.TS, &cv.ClampedTS)
+	err := h.stmts.readVersion.QueryRowContext(ctx, version, container, id).Scan(&body, &op, &cv.Origin, &cv.TS, &cv.ClampedTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -384,7 +389,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 		{&s.getOutcome, `SELECT v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
 			LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = ?`, false},
 		{&s.getHead, `SELECT pk, version, lsn, deleted FROM items WHERE container = ? AND id = ?`, false},
-		{&s.getVersionBody, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ?`, false},
+		{&s.getVersionBody, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ? AND container = ? AND id = ?`, false},
 		{&s.insertVersion, `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		{&s.insertLog, `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
@@ -412,7 +417,7 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 			(SELECT v.body FROM versions v WHERE v.version = l.version)
 			FROM log l WHERE l.lsn > ?1 AND l.lsn <= ?4 AND l.origin != ?3 AND (+l.container IN (SELECT value FROM json_each(?5)) OR l.container || '/' || l.pk IN (SELECT value FROM json_each(?6)))
 			ORDER BY l.lsn LIMIT ?2`, true},
-		{&s.readVersion, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ?`, true},
+		{&s.readVersion, `SELECT body, op, origin, ts, clamped_ts FROM versions WHERE version = ? AND container = ? AND id = ?`, true},
 	} {
 		var err error
 		if st.read {

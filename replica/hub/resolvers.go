@@ -266,7 +266,7 @@ func (h *Hub) boundResolver(ctx context.Context, p replica.ConflictPolicy, base,
 }
 
 func (b *bound) Resolve(name string, in replica.ResolverInput) (replica.ResolverOutput, error) {
-	c, err := b.h.conflicting(b.ctx, b.base, b.existing)
+	c, err := b.h.conflicting(b.ctx, in.Container, in.ID, b.base, b.existing)
 	if err != nil {
 		return replica.ResolverOutput{}, err
 	}
@@ -281,7 +281,7 @@ func (b *bound) Resolve(name string, in replica.ResolverInput) (replica.Resolver
 // conflicting walks back from the existing version's base to the incoming
 // version's base: the confirmed versions in between, oldest first (at most
 // 16; tombstones are null).
-func (h *Hub) conflicting(ctx context.Context, base, existing string) ([]json.RawMessage, error) {
+func (h *Hub) conflicting(ctx context.Context, container, id, base, existing string) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
 	if base == "" {
 		return out, nil
@@ -292,7 +292,7 @@ func (h *Hub) conflicting(ctx context.Context, base, existing string) ([]json.Ra
 		return out, err
 	}
 	for i := 0; i < 16 && prev != "" && prev != base; i++ {
-		v, err := h.loadVersion(ctx, prev)
+		v, err := h.loadVersion(ctx, container, id, prev)
 		if err != nil {
 			return out, err
 		}
@@ -392,7 +392,7 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 		var body []byte
 		deleted, outcome, how := false, replica.OutcomeMerged, "resolved: document supplied"
 		if r.Keep == "incoming" {
-			in, err := h.loadVersion(ctx, incoming)
+			in, err := h.loadVersion(ctx, containerName, docID, incoming)
 			if err != nil {
 				return err
 			}

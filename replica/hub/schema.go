@@ -30,6 +30,9 @@ package hub
 //     itself decided); on edges, each edge's clock skew as last measured
 //     (milliseconds, the edge's clock minus the hub's), when, and how many
 //     of its versions were clamped.
+//   - (8) rejected versions are no longer stored (their ids could be any
+//     node's, the hub's included, and blocked that node's next write): the
+//     ones stored before are deleted.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -144,4 +147,6 @@ ALTER TABLE log ADD COLUMN clamped_ts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE edges ADD COLUMN clock_skew_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE edges ADD COLUMN clock_measured_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE edges ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
+`, `
+DELETE FROM versions WHERE outcome = 'rejected';
 `}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -16,14 +15,15 @@ import (
 
 // head is an item's current confirmed version, with its content.
 type head struct {
-	pk      string
-	lsn     int64
-	deleted bool
-	cand    replica.Candidate
+	container, id string
+	pk            string
+	lsn           int64
+	deleted       bool
+	cand          replica.Candidate
 }
 
 func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, error) {
-	var hd head
+	hd := head{container: containerName, id: id}
 	err := h.stmts.getHead.QueryRowContext(ctx, containerName, id).Scan(&hd.pk, &hd.cand.Version, &hd.lsn, &hd.deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -38,7 +38,7 @@ func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, er
 // loadContent fills in the current version's body, origin and time, which
 // only a conflict needs.
 func (h *Hub) loadContent(ctx context.Context, hd *head) error {
-	c, err := h.loadVersion(ctx, hd.cand.Version)
+	c, err := h.loadVersion(ctx, hd.container, hd.id, hd.cand.Version)
 	if err != nil {
 		return err
 	}
@@ -52,13 +52,15 @@ func (h *Hub) loadContent(ctx context.Context, hd *head) error {
 	return nil
 }
 
-// loadVersion reads a version as decisions weigh it: its TS is the hub's
-// receipt time if its _ts was clamped.
-func (h *Hub) loadVersion(ctx context.Context, version string) (*replica.Candidate, error) {
+// loadVersion reads a version of the item (container, id) as decisions
+// weigh it: its TS is the hub's receipt time if its _ts was clamped. A
+// version id that is not one of that item's (an edge may push any id as a
+// base) is as unknown as one the hub never saw: nil.
+func (h *Hub) loadVersion(ctx context.Context, container, id, version string) (*replica.Candidate, error) {
 	var c replica.Candidate
 	var op string
 	var clamped int64
-	err := h.stmts.getVersionBody.QueryRowContext(ctx, version).Scan(&c.Body, &op, &c.Origin, &c.TS, &clamped)
+	err := h.stmts.getVersionBody.QueryRowContext(ctx, version, container, id).Scan(&c.Body, &op, &c.Origin, &c.TS, &clamped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -199,10 +201,8 @@ func (p *parsedBody) parse(defs *replica.Containers, v *wire.Version) {
 // parsing the body again.
 func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
-	if !strings.HasPrefix(v.Version, nodeID+"-") {
-		// Refused without a trace: storing it would let one node poison
-		// another's version id.
-		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q", v.Version, nodeID)
+	if nodeID == h.hubID || !wire.IsVersionOf(v.Version, nodeID) {
+		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q: want the node id, '-' and a decimal counter", v.Version, nodeID)
 		return o, nil
 	}
 	var prev struct {
@@ -223,17 +223,16 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	case !errors.Is(err, sql.ErrNoRows):
 		return o, fmt.Errorf("read version: %w", err)
 	}
-	reject := func(reason string, pk string) (wire.Outcome, error) {
+	// A rejected version leaves no trace: stored, its id would stand for
+	// content the hub refused (and an id the hub or its node may issue
+	// later would fail to store). Pushed again, it is decided again.
+	reject := func(reason string) (wire.Outcome, error) {
 		o.Outcome, o.Reason = replica.OutcomeRejected, reason
-		if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, []byte(v.Body),
-			o.Outcome, 0, reason, 0); err != nil {
-			return o, sqlitestore.Wrote("record rejected version", err)
-		}
 		return o, nil
 	}
 	c, err := h.defs.Get(v.Container)
 	if err != nil {
-		return reject(err.Error(), "")
+		return reject(err.Error())
 	}
 	if ok, err := h.pushNew(ctx, nodeID, scope, c, v, pre, &o); ok || err != nil {
 		return o, err
@@ -250,7 +249,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	var pk string
 	if in.Deleted {
 		if cur == nil {
-			return reject("delete of an item the hub does not have", "")
+			return reject("delete of an item the hub does not have")
 		}
 		pk = cur.pk
 	} else {
@@ -259,18 +258,18 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 			doc, err = replica.ParseDocument(v.Body, c.PKPath)
 		}
 		if err != nil {
-			return reject(err.Error(), "")
+			return reject(err.Error())
 		}
 		if doc.ID != v.ID {
-			return reject(fmt.Sprintf("body id %q differs from the pushed id %q", doc.ID, v.ID), doc.PK)
+			return reject(fmt.Sprintf("body id %q differs from the pushed id %q", doc.ID, v.ID))
 		}
 		pk, in.Body = doc.PK, doc.Body
 	}
 	if !wire.InScope(scope, v.Container, pk) {
-		return reject(fmt.Sprintf("%s: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, v.Container, pk), pk)
+		return reject(fmt.Sprintf("%s: container %q, partition key %q is outside this edge's scope", replica.ErrForbidden, v.Container, pk))
 	}
 	if cur != nil && !cur.deleted && !in.Deleted && cur.pk != pk {
-		return reject(fmt.Sprintf("%s: item has partition key %q, the write has %q", replica.ErrPartitionKeyChange, cur.pk, pk), pk)
+		return reject(fmt.Sprintf("%s: item has partition key %q, the write has %q", replica.ErrPartitionKeyChange, cur.pk, pk))
 	}
 	var base, curCand *replica.Candidate
 	if cur != nil {
@@ -280,7 +279,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 				return o, err
 			}
 			if v.Base != "" {
-				if base, err = h.loadVersion(ctx, v.Base); err != nil {
+				if base, err = h.loadVersion(ctx, v.Container, v.ID, v.Base); err != nil {
 					return o, err
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -138,22 +139,21 @@ func (s *session) run() {
 		return
 	}
 	s.nodeID = hello.NodeID
-	s.acked.Store(hello.ResumeLSN)
 	s.log = s.log.With("node", s.nodeID)
+	if err := s.bind(hello); err != nil {
+		s.log.Info("sync refused", "err", err)
+		return
+	}
 	mismatched := s.adoptContainers(hello.Containers)
 	if !s.h.conns.add(s) {
 		s.sendError(wire.CodeShutdown, "the hub is shutting down")
 		return
 	}
 	defer s.h.conns.remove(s)
-	if err := s.h.recordSession(s.ctx, s.edge.Name, s.nodeID, hello.Pending, hello.ResumeLSN); err != nil {
-		s.sendError(wire.CodeInternal, "cannot record the session")
-		return
-	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.h.recordSession(ctx, s.edge.Name, s.nodeID, hello.Pending, s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
+		if err := s.h.recordSessionEnd(ctx, s.edge.Name, s.nodeID, s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
 			s.log.Warn("record session end", "err", err)
 		}
 		if at := s.clock.measuredAt.Load(); at != 0 {
@@ -192,7 +192,7 @@ func (s *session) run() {
 
 func (s *session) readHello() (*wire.Frame, error) {
 	s.conn.SetReadDeadline(time.Now().Add(wire.PongWait))
-	_, data, err := s.conn.ReadMessage()
+	data, err := s.readText()
 	if err != nil {
 		return nil, fmt.Errorf("read hello: %w", err)
 	}
@@ -211,6 +211,33 @@ func (s *session) readHello() (*wire.Frame, error) {
 		return nil, errors.New(msg)
 	}
 	return f, nil
+}
+
+// bind checks the hello's node id and binds the edge to it (see
+// Hub.bindSession); a refusal is answered with an error frame. The edge's
+// applied LSN starts at its resume point, but never past the log's head.
+func (s *session) bind(hello *wire.Frame) error {
+	if err := wire.CheckEdgeNodeID(hello.NodeID); err != nil {
+		s.sendError(wire.CodeBadNodeID, err.Error())
+		return err
+	}
+	if hello.NodeID == s.h.hubID {
+		err := fmt.Errorf("%w: %s is the hub's id", wire.ErrBadNodeID, hello.NodeID)
+		s.sendError(wire.CodeBadNodeID, err.Error())
+		return err
+	}
+	s.acked.Store(min(hello.ResumeLSN, s.h.Head()))
+	err := s.h.bindSession(s.ctx, s.edge.Name, s.nodeID, hello.Pending, s.acked.Load())
+	switch {
+	case errors.Is(err, ErrNodeMismatch):
+		s.sendError(wire.CodeNodeMismatch, err.Error()+
+			": a token belongs to one edge node; if this edge's data directory was lost or replaced, revoke the edge at the hub and register it again")
+	case errors.Is(err, ErrUnauthorized):
+		s.sendError(wire.CodeRevoked, err.Error())
+	case err != nil:
+		s.sendError(wire.CodeInternal, "cannot record the session")
+	}
+	return err
 }
 
 // adoptContainers reconciles the containers an edge defined locally: the
@@ -255,6 +282,28 @@ func (s *session) write(f *wire.Frame) error {
 	return s.conn.WriteMessage(websocket.TextMessage, b)
 }
 
+// readText reads one message, which must be a text frame of valid UTF-8:
+// a binary frame is a bad frame, and invalid UTF-8 in a text frame fails
+// the connection with close code 1007 (RFC 6455, section 8.1).
+func (s *session) readText() ([]byte, error) {
+	typ, data, err := s.conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		s.sendError(wire.CodeBadFrame, "frames are JSON text")
+		return nil, errors.New("binary frame")
+	}
+	if !utf8.Valid(data) {
+		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "invalid UTF-8 in a text frame"),
+			time.Now().Add(time.Second))
+		return nil, errInvalidUTF8
+	}
+	return data, nil
+}
+
+var errInvalidUTF8 = errors.New("invalid UTF-8 in a text frame")
+
 // reader handles the edge's frames. A push is sequenced before the next
 // frame is read, so a fast edge is held back by TCP, not by a queue.
 func (s *session) reader() error {
@@ -276,13 +325,9 @@ func (s *session) reader() error {
 	})
 	for {
 		extend()
-		typ, data, err := s.conn.ReadMessage()
+		data, err := s.readText()
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
-		}
-		if typ != websocket.TextMessage {
-			s.sendError(wire.CodeBadFrame, "frames are JSON text")
-			return errors.New("binary frame")
 		}
 		f, err := wire.Decode(data)
 		if err != nil {
@@ -304,6 +349,13 @@ func (s *session) reader() error {
 				return context.Cause(s.ctx)
 			}
 		case wire.TypeAck:
+			// Every position the hub sends is at most its head: an ack
+			// past it is a broken or hostile edge, not to be shown.
+			if head := s.h.Head(); f.LSN > head {
+				err := fmt.Errorf("ack of lsn %d beyond the log's head %d", f.LSN, head)
+				s.sendError(wire.CodeBadFrame, err.Error())
+				return err
+			}
 			if f.LSN > s.acked.Load() {
 				s.acked.Store(f.LSN)
 			}

@@ -109,6 +109,12 @@ const (
 	CodeRevoked      = "revoked"
 	CodeShutdown     = "shutdown"
 	CodeInternal     = "internal"
+	// CodeBadNodeID: the hello's node id is not an edge's (see
+	// CheckEdgeNodeID), or is the hub's own.
+	CodeBadNodeID = "bad_node_id"
+	// CodeNodeMismatch: the edge's token is bound to another node id, or
+	// the node id is bound to another edge's token.
+	CodeNodeMismatch = "node_mismatch"
 )
 
 // Frame is every frame; which fields are set depends on Type.
@@ -381,7 +387,46 @@ func decodeJSON(b []byte) (*Frame, error) {
 	if dec.More() {
 		return nil, errors.New("trailing data")
 	}
+	if bytes.Contains(b, []byte(`\u`)) && replica.LoneSurrogate(b) {
+		if err := checkSurrogates(b); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// checkSurrogates refuses a lone UTF-16 surrogate escape in the strings of
+// a hello or push frame that name things (node id, container, item id,
+// version, base): encoding/json decodes it as U+FFFD, so that distinct
+// names would become one. Documents are left to replica.ParseDocument.
+// Only frames with such an escape somewhere come here.
+func checkSurrogates(b []byte) error {
+	var names struct {
+		NodeID   json.RawMessage `json:"nodeId"`
+		Versions []struct {
+			Container json.RawMessage `json:"container"`
+			ID        json.RawMessage `json:"id"`
+			Version   json.RawMessage `json:"version"`
+			Base      json.RawMessage `json:"base"`
+		} `json:"versions"`
+	}
+	if err := json.Unmarshal(b, &names); err != nil {
+		return err
+	}
+	if replica.LoneSurrogate(names.NodeID) {
+		return errors.New("nodeId: lone UTF-16 surrogate escape")
+	}
+	for i, v := range names.Versions {
+		for _, s := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"container", v.Container}, {"id", v.ID}, {"version", v.Version}, {"base", v.Base}} {
+			if replica.LoneSurrogate(s.raw) {
+				return fmt.Errorf("version %d: %s: lone UTF-16 surrogate escape", i, s.name)
+			}
+		}
+	}
+	return nil
 }
 
 func (f *Frame) check() error {
