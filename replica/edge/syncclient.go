@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -162,7 +163,13 @@ func (s *Syncer) loop(ctx context.Context) {
 			if established {
 				attempt = 0
 			}
-			if err != nil {
+			var re *errRemote
+			switch {
+			case errors.As(err, &re) && (re.code == wire.CodeNodeMismatch || re.code == wire.CodeBadNodeID):
+				// Retrying will not help: the operator must act.
+				s.log.Error("the hub refused this node's id; revoke the edge at the hub and register it again",
+					"hub", u, "node", s.r.NodeID(), "err", err)
+			case err != nil:
 				s.log.Info("sync session ended", "hub", u, "err", err)
 			}
 			if established {
@@ -462,6 +469,12 @@ func readFrame(conn *websocket.Conn) (*wire.Frame, error) {
 	}
 	if typ != websocket.TextMessage {
 		return nil, errors.New("binary frame from the hub")
+	}
+	if !utf8.Valid(data) {
+		// RFC 6455, section 8.1: fail the connection, close code 1007.
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "invalid UTF-8 in a text frame"),
+			time.Now().Add(time.Second))
+		return nil, errors.New("invalid UTF-8 in a text frame from the hub")
 	}
 	return wire.Decode(data)
 }
