@@ -116,6 +116,12 @@ func (s *hubServer) version(t *testing.T, container, id string) string {
 	return it.Version
 }
 
+// pushedVersion is the version id node gives its write to container in
+// TestHub_Conflicts: the node id, '-' and a counter, one per container.
+func pushedVersion(node, container string) string {
+	return node + "-" + map[string]string{"orders": "101", "held": "102"}[container]
+}
+
 // push pushes versions as the edge node nodeID (no scope) and returns the
 // outcomes.
 func (s *hubServer) push(t *testing.T, nodeID string, vs ...wire.Version) []wire.Outcome {
@@ -892,9 +898,9 @@ func TestHub_Conflicts(t *testing.T) {
 	conflict := func(container string, ts2 int64) outcome {
 		s.must(t, 201, "POST", "/api/v1/containers/"+container+"/docs", `{"id":"o1","territory":"t1","v":0}`)
 		base := s.version(t, container, "o1")
-		out1 := s.push(t, "e1", wire.Version{Container: container, ID: "o1", Op: "replace", Version: "e1-" + container, Base: base, TS: 100,
+		out1 := s.push(t, "e1", wire.Version{Container: container, ID: "o1", Op: "replace", Version: pushedVersion("e1", container), Base: base, TS: 100,
 			Body: json.RawMessage(`{"id":"o1","territory":"t1","v":1}`)})
-		out2 := s.push(t, "e2", wire.Version{Container: container, ID: "o1", Op: "replace", Version: "e2-" + container, Base: base, TS: ts2,
+		out2 := s.push(t, "e2", wire.Version{Container: container, ID: "o1", Op: "replace", Version: pushedVersion("e2", container), Base: base, TS: ts2,
 			Body: json.RawMessage(`{"id":"o1","territory":"t1","v":2}`)})
 		return outcome{out1[0], out2[0], base}
 	}
@@ -953,10 +959,10 @@ func TestHub_Conflicts(t *testing.T) {
 			if got, want := c.WinnerLSN, tt.winner(); got != want {
 				t.Fatalf("winnerLsn=%d, want %d", got, want)
 			}
-			if c.Incoming == nil || c.Incoming.Version != "e2-"+tt.container || c.Incoming.Origin != "e2" || c.Incoming.Document["v"] != 2.0 {
+			if c.Incoming == nil || c.Incoming.Version != pushedVersion("e2", tt.container) || c.Incoming.Origin != "e2" || c.Incoming.Document["v"] != 2.0 {
 				t.Fatalf("incoming=%+v, want e2's version with v 2", c.Incoming)
 			}
-			if c.Existing == nil || c.Existing.Version != "e1-"+tt.container || c.Existing.Origin != "e1" || c.Existing.Document["v"] != 1.0 {
+			if c.Existing == nil || c.Existing.Version != pushedVersion("e1", tt.container) || c.Existing.Origin != "e1" || c.Existing.Document["v"] != 1.0 {
 				t.Fatalf("existing=%+v, want e1's version with v 1", c.Existing)
 			}
 			if c.Base == nil || c.Base.Document["v"] != 0.0 {

@@ -1940,7 +1940,7 @@ func TestE2E_SyncProtocolHygiene(t *testing.T) {
 	rawTok := c.registerEdge("raw", nil)
 	addr := c.hub.addr
 	hello := func(protocol int) string {
-		return fmt.Sprintf(`{"type":"hello","nodeId":"raw-node-1","protocol":%d}`, protocol)
+		return fmt.Sprintf(`{"type":"hello","nodeId":"e0000000000000001","protocol":%d}`, protocol)
 	}
 	welcome := func(t *testing.T) *websocket.Conn {
 		t.Helper()
@@ -2056,14 +2056,14 @@ func TestE2E_SyncProtocolHygiene(t *testing.T) {
 		v := func(version string, n int) string {
 			return fmt.Sprintf(`{"container":"notes","id":"r1","op":"create","version":%q,"ts":1700000000,"body":{"id":"r1","pk":"raw","n":%d}}`, version, n)
 		}
-		first := push(1, v("raw-node-1-1", 1))
+		first := push(1, v("e0000000000000001-1", 1))
 		lsn, _ := first[0]["lsn"].(float64)
 		if first[0]["outcome"] != "confirmed" || lsn <= 0 {
 			t.Fatalf("first push: outcome %v, want confirmed with an LSN", first[0])
 		}
 		// The same version id again (a retry), even with other content, and
 		// a version id of another node.
-		again := push(2, v("raw-node-1-1", 2), strings.Replace(v("other-node-7", 3), `"id":"r1"`, `"id":"r2"`, 2))
+		again := push(2, v("e0000000000000001-1", 2), strings.Replace(v("e0000000000000007-7", 3), `"id":"r1"`, `"id":"r2"`, 2))
 		if again[0]["outcome"] != "confirmed" || again[0]["lsn"] != first[0]["lsn"] {
 			t.Errorf("pushed again: outcome %v, want the first answer %v", again[0], first[0])
 		}
@@ -2079,12 +2079,12 @@ func TestE2E_SyncProtocolHygiene(t *testing.T) {
 		}
 		count := 0
 		for _, r := range c.hub.changes("notes") {
-			if r.Version == "raw-node-1-1" {
+			if r.Version == "e0000000000000001-1" {
 				count++
 			}
 		}
 		if count != 1 {
-			t.Errorf("hub log has raw-node-1-1 %d times, want once", count)
+			t.Errorf("hub log has e0000000000000001-1 %d times, want once", count)
 		}
 	})
 

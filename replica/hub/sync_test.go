@@ -24,12 +24,14 @@ type cluster struct {
 	hub   *hub.Hub
 	srv   *httptest.Server
 	ctx   context.Context
+	dir   string // the hub's data directory
 }
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal"})
+	dir := t.TempDir()
+	h := hub.New(hub.Config{Dir: dir, Durability: "normal"})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func newCluster(t testing.TB) *cluster {
 		srv.Close()
 		h.Close(context.Background())
 	})
-	return &cluster{t: t, hub: h, srv: srv, ctx: ctx}
+	return &cluster{t: t, hub: h, srv: srv, ctx: ctx, dir: dir}
 }
 
 type testEdge struct {
