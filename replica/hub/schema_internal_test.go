@@ -1,0 +1,53 @@
+package hub
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+)
+
+// A hub whose database holds a rejected version under one of the hub's own
+// version ids (stored by hubs before rejected versions were dropped) writes
+// again once opened: the upgrade deletes the rejected versions.
+func TestOpen_DropsStoredRejectedVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlitestore.Open(ctx, filepath.Join(dir, DBFile), sqlitestore.Options{Durability: "normal"}, migrations[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hubID = "h0123456789abcdef"
+	for _, q := range []string{
+		`INSERT INTO meta (key, value) VALUES ('hub_id', '` + hubID + `')`,
+		`INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
+			VALUES ('` + hubID + `-1', 'missing', 'x', '', 'create', '', '` + hubID + `', 1, '{"id":"x"}', 'rejected', 0, 'container "missing" does not exist', 0)`,
+	} {
+		if _, err := db.Write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Config{Dir: dir, Durability: "normal"})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	if h.HubID() != hubID {
+		t.Fatalf("HubID()=%s, want %s", h.HubID(), hubID)
+	}
+	if _, _, err := h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := h.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`))
+	if err != nil {
+		t.Fatalf("hub write after the upgrade: %v", err)
+	}
+	if it.Version != hubID+"-1" {
+		t.Fatalf("version %s, want %s-1 (the id the rejected version held)", it.Version, hubID)
+	}
+}
