@@ -234,6 +234,8 @@ func (s *session) bind(hello *wire.Frame) error {
 			": a token belongs to one edge node; if this edge's data directory was lost or replaced, revoke the edge at the hub and register it again")
 	case errors.Is(err, ErrUnauthorized):
 		s.sendError(wire.CodeRevoked, err.Error())
+	case errors.Is(err, replica.ErrClosed):
+		s.sendError(wire.CodeShutdown, "the hub is shutting down")
 	case err != nil:
 		s.sendError(wire.CodeInternal, "cannot record the session")
 	}
