@@ -424,14 +424,14 @@ func TestE2E_ClockPushedOverProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(`{"type":"hello","nodeId":"raw-node","protocol":1,"wantConflicts":true}`)
+	send(`{"type":"hello","nodeId":"e00000000000000c1","protocol":1,"wantConflicts":true}`)
 	read("welcome")
 
 	sent := time.Now().UnixMilli()
 	if err := conn.WriteControl(websocket.PingMessage, []byte(strconv.FormatInt(sent, 10)), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	send(fmt.Sprintf(`{"type":"push","batch":1,"versions":[{"container":"notes","id":"x","op":"create","version":"raw-node-1","ts":%d,"body":{"id":"x","pk":"a","by":"future"}}]}`,
+	send(fmt.Sprintf(`{"type":"push","batch":1,"versions":[{"container":"notes","id":"x","op":"create","version":"e00000000000000c1-1","ts":%d,"body":{"id":"x","pk":"a","by":"future"}}]}`,
 		time.Now().Unix()+3600))
 	out := read("outcomes")
 	select {
@@ -447,9 +447,9 @@ func TestE2E_ClockPushedOverProtocol(t *testing.T) {
 	if o := out["outcomes"].([]any)[0].(map[string]any); o["outcome"] != "confirmed" {
 		t.Fatalf("first push: %v, want confirmed", o)
 	}
-	rec := c.record("notes", "raw-node-1")
+	rec := c.record("notes", "e00000000000000c1-1")
 	e2eSleepPast(max(rec.ClampedTS, rec.CRTS) + 1)
-	send(fmt.Sprintf(`{"type":"push","batch":2,"versions":[{"container":"notes","id":"x","op":"create","version":"raw-node-2","ts":%d,"body":{"id":"x","pk":"a","by":"later"}}]}`,
+	send(fmt.Sprintf(`{"type":"push","batch":2,"versions":[{"container":"notes","id":"x","op":"create","version":"e00000000000000c1-2","ts":%d,"body":{"id":"x","pk":"a","by":"later"}}]}`,
 		time.Now().Unix()))
 	if o := read("outcomes")["outcomes"].([]any)[0].(map[string]any); o["outcome"] != "confirmed" {
 		t.Fatalf("the later write: %v, want confirmed over the one from the future", o)
