@@ -377,6 +377,9 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 		if err := q.wait(); err != nil {
 			return fmt.Errorf("apply %s: %w", q.typ, err)
 		}
+		if q.typ == wire.TypeOutcomes {
+			out.poke() // the pending count fell: the writer reports it
+		}
 		if q.lsn <= applied {
 			continue
 		}
@@ -407,6 +410,7 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 		return err
 	}
 	var cursor, acked, batch int64
+	reported := s.r.Pending() // as the hello said
 	for {
 		changed := s.r.LocalChanged()
 		for len(out.slots) < cap(out.slots) {
@@ -424,11 +428,13 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 				return err
 			}
 		}
-		if a := out.ack.Load(); a > acked {
-			if err := writeFrame(conn, &wire.Frame{Type: wire.TypeAck, LSN: a}); err != nil {
+		// An ack carries the applied position and the pending count, sent
+		// when either has changed, so that the hub shows both live.
+		if a, p := out.ack.Load(), s.r.Pending(); a > acked || p != reported {
+			if err := writeFrame(conn, &wire.Frame{Type: wire.TypeAck, LSN: max(a, acked), Pending: p}); err != nil {
 				return err
 			}
-			acked = a
+			acked, reported = max(a, acked), p
 		}
 		if out.saveClock.Swap(false) {
 			if err := s.r.SaveClock(ctx); err != nil {

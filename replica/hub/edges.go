@@ -36,7 +36,7 @@ type Edge struct {
 	LastSeen  int64             `json:"lastSeen"`
 	AckedLSN  int64             `json:"ackedLsn"`
 	Lag       int64             `json:"lag"`     // hub head minus the LSN the edge has applied
-	Pending   int64             `json:"pending"` // tentative writes the edge reported at hello
+	Pending   int64             `json:"pending"` // tentative writes the edge reported last (live while online)
 	// ClockSkew is the edge's clock minus the hub's, in milliseconds, as
 	// last measured from its pings (live while it is online), and
 	// ClockMeasuredAt when (hub unix seconds; 0: never). Clamped counts its
@@ -149,6 +149,7 @@ func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
 		if live := h.conns.live(e.Name); live != nil {
 			e.Online = true
 			e.AckedLSN = max(e.AckedLSN, live.acked.Load())
+			e.Pending = live.pending.Load()
 			if at := live.clock.measuredAt.Load(); at != 0 {
 				e.ClockSkew, e.ClockMeasuredAt = live.clock.skewMs.Load(), at
 			}
@@ -216,11 +217,12 @@ func (h *Hub) bindSession(ctx context.Context, name, nodeID string, pending, res
 	}, nil)
 }
 
-// recordSessionEnd stores an edge's applied LSN when its session ends.
-func (h *Hub) recordSessionEnd(ctx context.Context, name, nodeID string, acked int64) error {
+// recordSessionEnd stores an edge's applied LSN and its last reported
+// pending count when its session ends.
+func (h *Hub) recordSessionEnd(ctx context.Context, name, nodeID string, pending, acked int64) error {
 	return h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `UPDATE edges SET acked_lsn = ?, last_seen = ? WHERE name = ? AND node_id = ?`,
-			acked, h.cfg.Now().Unix(), name, nodeID); err != nil {
+		if _, err := h.w.Exec(ctx, `UPDATE edges SET acked_lsn = ?, pending = ?, last_seen = ? WHERE name = ? AND node_id = ?`,
+			acked, pending, h.cfg.Now().Unix(), name, nodeID); err != nil {
 			return sqlitestore.Wrote("record session", err)
 		}
 		return nil

@@ -58,13 +58,14 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // session is one edge's sync connection: one goroutine reads (pushes and
 // acks), one writes (the confirmed stream, outcomes, pings).
 type session struct {
-	h      *Hub
-	conn   *websocket.Conn
-	edge   Edge
-	log    *slog.Logger
-	nodeID string
-	acked  atomic.Int64
-	clock  sessionClock // the edge's clock, measured from its pings
+	h       *Hub
+	conn    *websocket.Conn
+	edge    Edge
+	log     *slog.Logger
+	nodeID  string
+	acked   atomic.Int64
+	pending atomic.Int64 // the edge's writes without an outcome, as it last reported
+	clock   sessionClock // the edge's clock, measured from its pings
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -139,6 +140,7 @@ func (s *session) run() {
 		return
 	}
 	s.nodeID = hello.NodeID
+	s.pending.Store(hello.Pending)
 	s.log = s.log.With("node", s.nodeID)
 	if err := s.bind(hello); err != nil {
 		s.log.Info("sync refused", "err", err)
@@ -153,7 +155,7 @@ func (s *session) run() {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.h.recordSessionEnd(ctx, s.edge.Name, s.nodeID, s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
+		if err := s.h.recordSessionEnd(ctx, s.edge.Name, s.nodeID, s.pending.Load(), s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
 			s.log.Warn("record session end", "err", err)
 		}
 		if at := s.clock.measuredAt.Load(); at != 0 {
@@ -361,6 +363,7 @@ func (s *session) reader() error {
 			if f.LSN > s.acked.Load() {
 				s.acked.Store(f.LSN)
 			}
+			s.pending.Store(f.Pending)
 		default:
 			err := fmt.Errorf("unexpected %s frame from an edge", f.Type)
 			s.sendError(wire.CodeBadFrame, err.Error())

@@ -10,7 +10,7 @@ import (
 
 // decodeFast decodes, in one pass, frames in the plain form every peer of
 // this package writes: members named exactly as Frame, Version, Outcome and
-// Change name them (only those that push, outcomes and changes frames
+// Change name them (only those that push, outcomes, changes and ack frames
 // carry), each once, strings without escapes, integers without fraction or
 // exponent, no nulls outside documents. It reports ok=false for anything
 // else, and Decode then takes encoding/json's path, which decodes the rest
@@ -211,6 +211,8 @@ func (d *fastDecoder) frame(f *Frame) bool {
 			return 1 << 2, d.int(&f.LSN)
 		case "headLsn":
 			return 1 << 3, d.int(&f.HeadLSN)
+		case "pending":
+			return 1 << 7, d.int(&f.Pending)
 		case "versions":
 			empty, ok := d.array(func() bool {
 				f.Versions = append(f.Versions, Version{})

@@ -70,7 +70,7 @@ func outcomesFrame(n int) *Frame {
 // The frames this package encodes take the fast path, and decode as
 // encoding/json decodes them.
 func TestDecodeFast_EncodedFrames(t *testing.T) {
-	for _, f := range []*Frame{pushFrame(3), changesFrame(3), outcomesFrame(3), {Type: TypeChanges, LSN: 4}} {
+	for _, f := range []*Frame{pushFrame(3), changesFrame(3), outcomesFrame(3), {Type: TypeChanges, LSN: 4}, {Type: TypeAck, LSN: 7, Pending: 3}} {
 		b, err := Encode(f)
 		if err != nil {
 			t.Fatal(err)

@@ -152,7 +152,8 @@ type Frame struct {
 	// changes: Changes in LSN order, LSN the position the stream has
 	// covered (changes the scope filters out included), HeadLSN the hub's
 	// newest LSN, Containers the definitions of containers the edge has not
-	// been sent yet. ack: LSN the position the edge has applied.
+	// been sent yet. ack: LSN the position the edge has applied, Pending
+	// its writes without an outcome now (absent: none).
 	Changes []Change `json:"changes,omitempty"`
 	LSN     int64    `json:"lsn,omitempty"`
 
@@ -501,8 +502,8 @@ func (f *Frame) check() error {
 			}
 		}
 	case TypeAck:
-		if f.LSN < 0 {
-			return errors.New("lsn must not be negative")
+		if f.LSN < 0 || f.Pending < 0 {
+			return errors.New("lsn and pending must not be negative")
 		}
 	case TypeConflicts:
 		if f.ConflictSeq < 0 {
