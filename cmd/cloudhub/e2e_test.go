@@ -165,6 +165,7 @@ type e2eNode struct {
 	flags  []string
 	auth   string // bearer token for the node's API ("" for edges)
 	client *http.Client
+	https  bool // the node serves TLS; client trusts its CA
 
 	cmd    *exec.Cmd
 	log    *e2eLog
@@ -248,6 +249,9 @@ func (n *e2eNode) start() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	n.base = "http://" + n.addr
+	if n.https {
+		n.base = "https://" + n.addr
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		status, body, err := n.do(http.MethodGet, "/healthz", nil)

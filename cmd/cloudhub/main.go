@@ -50,6 +50,7 @@ type serveConfig struct {
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
 	maxClockSkew                                    time.Duration
+	tls                                             cli.TLSFlags
 }
 
 // adminToken returns the configured token, or the one saved in the data dir,
@@ -78,6 +79,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.DurationVar(&cfg.maxClockSkew, "max-clock-skew", hub.DefaultMaxClockSkew,
 		"how far a pushed _ts may be ahead of the hub's clock; a later one takes part in conflict decisions with the hub's receipt time (whole seconds, at least 1s)")
 	cfg.resolvers.register(fs)
+	cfg.tls.Register(fs)
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
 		return err
 	}
@@ -90,6 +92,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 	log, err := cli.NewLogger(cfg.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := cfg.tls.Config()
 	if err != nil {
 		return err
 	}
@@ -131,9 +137,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		return err
 	}
 	srv.WrapListener(web.Listener)
+	srv.UseTLS(tlsConfig)
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
-	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0))
+	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
 	}

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,6 +67,9 @@ type serveConfig struct {
 	// clockOffset shifts this node's own clock, as if the device's clock
 	// were that far off: for tests and demos of clock skew.
 	clockOffset time.Duration
+
+	tls   cli.TLSFlags
+	hubCA string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -87,6 +91,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 			"otherwise generated once and saved in the data dir as local-token")
 	fs.DurationVar(&c.clockOffset, "clock-offset", 0,
 		"simulate a wrong device clock for tests and demos: everything that reads this node's clock sees it shifted by this much (e.g. 1h, -90s); the node corrects its _ts once a hub has measured the offset")
+	c.tls.Register(fs)
+	fs.StringVar(&c.hubCA, "hub-ca", "",
+		"PEM bundle of the CA certificates that sign the hub's certificate (a private CA); default: the system's roots")
 }
 
 // splitList splits a comma-separated flag value, dropping empty entries.
@@ -198,6 +205,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	default:
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
+	tlsConfig, err := cfg.tls.Config()
+	if err != nil {
+		return err
+	}
+	var hubTLS *tls.Config
+	if cfg.hubCA != "" {
+		pool, err := cli.CertPool("--hub-ca", cfg.hubCA)
+		if err != nil {
+			return err
+		}
+		hubTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	}
 
 	ecfg := edge.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log}
 	if off := cfg.clockOffset; off != 0 {
@@ -220,7 +239,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 
 	var link *edge.Link
 	if len(hubs) > 0 {
-		if link, err = edge.NewLink(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log}); err != nil {
+		if link, err = edge.NewLink(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log, TLS: hubTLS}); err != nil {
 			return cli.UsageError(err.Error())
 		}
 		if err := link.SetOnline(true); err != nil {
@@ -249,8 +268,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		opt.AllowedHosts = web.DefaultAllowedHosts(srv.Addr())
 	}
 	srv.WrapListener(web.Listener)
+	srv.UseTLS(tlsConfig)
 	srv.Serve(web.NewEdge(r, opt))
-	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0),
+	log.Info("edgenode listening", "addr", srv.Addr(), "data", cfg.data, "node", r.NodeID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS(),
 		"allowed_hosts", strings.Join(opt.AllowedHosts, ",")+" and loopback", "local_token", token != "")
 	if created {
 		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)

@@ -60,6 +60,11 @@ func TestRun_Flags(t *testing.T) {
 		{name: "cors origin without scheme from env", env: map[string]string{"EDGENODE_CORS_ORIGIN": "https://ok.example,app.example"}, want: 2, wantStderr: "app.example"},
 		{name: "clock offset not a duration", args: []string{"--clock-offset", "soon"}, want: 2, wantStderr: "soon"},
 		{name: "clock offset not a duration from env", env: map[string]string{"EDGENODE_CLOCK_OFFSET": "soon"}, want: 2, wantStderr: "soon"},
+		{name: "tls cert without key", args: []string{"--tls-cert", "cert.pem"}, want: 2, wantStderr: "give both or neither"},
+		{name: "tls key without cert from env", env: map[string]string{"EDGENODE_TLS_KEY": "key.pem"}, want: 2, wantStderr: "give both or neither"},
+		{name: "tls cert missing", args: []string{"--tls-cert", "no-such.pem", "--tls-key", "no-such.pem"}, want: 2, wantStderr: "no-such.pem"},
+		{name: "hub ca missing", args: []string{"--hub", "https://h:8080", "--hub-ca", "no-such-ca.pem"}, want: 2, wantStderr: "--hub-ca"},
+		{name: "hub ca without certificates from env", env: map[string]string{"EDGENODE_HUB_CA": "main.go"}, want: 2, wantStderr: "no PEM certificate"},
 		// --version is never read from the environment: the log-format error
 		// is reported, not EDGENODE_VERSION's.
 		{name: "version env ignored", env: map[string]string{"EDGENODE_VERSION": "maybe", "EDGENODE_LOG_FORMAT": "xml"}, want: 2, wantStderr: "--log-format"},

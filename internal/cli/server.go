@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,7 @@ type Server struct {
 	cancel context.CancelFunc
 	ln     net.Listener
 	srv    *http.Server
+	tls    bool
 	errc   chan error
 }
 
@@ -73,9 +75,23 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // for the errors net/http answers itself).
 func (s *Server) WrapListener(wrap func(net.Listener) net.Listener) { s.ln = wrap(s.ln) }
 
+// UseTLS makes Serve speak HTTPS with cfg (nil: plain HTTP). Over TLS a
+// WrapListener wrapper sees encrypted records, not requests: net/http's own
+// early error responses (malformed request lines) stay plain text.
+func (s *Server) UseTLS(cfg *tls.Config) {
+	s.srv.TLSConfig, s.tls = cfg, cfg != nil
+}
+
+// TLS reports whether the server speaks HTTPS.
+func (s *Server) TLS() bool { return s.tls }
+
 // Serve starts serving h.
 func (s *Server) Serve(h http.Handler) {
 	s.srv.Handler = h
+	if s.tls {
+		go func() { s.errc <- s.srv.ServeTLS(s.ln, "", "") }()
+		return
+	}
 	go func() { s.errc <- s.srv.Serve(s.ln) }()
 }
 

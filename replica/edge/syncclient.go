@@ -2,8 +2,11 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -31,6 +34,9 @@ type SyncConfig struct {
 	MaxBackoff time.Duration
 	// ProgressEvery is how often catch-up progress is logged. Default 2s.
 	ProgressEvery time.Duration
+	// TLS verifies wss:// hubs (RootCAs: a private CA); nil: the system's
+	// roots. A certificate that does not verify is never accepted.
+	TLS *tls.Config
 }
 
 // Syncer keeps an edge replica in sync with the first reachable hub: it
@@ -148,12 +154,23 @@ func (s *Syncer) setState(connected bool, hub string, err error) {
 	}
 }
 
+// ErrTokenRejected means a hub refused the edge's token (unknown or
+// revoked): no retry mends that until the hub knows the token again.
+var ErrTokenRejected = errors.New("hub refused the edge token")
+
+// MaxRejectedBackoff caps the wait between attempts while every hub refuses
+// the edge's token.
+const MaxRejectedBackoff = 5 * time.Minute
+
 // loop connects to the first reachable hub, runs a session until it ends,
 // and starts over after a backoff that resets once a session got going.
+// While every hub refuses the token the wait grows up to
+// MaxRejectedBackoff.
 func (s *Syncer) loop(ctx context.Context) {
 	defer close(s.done)
 	attempt := 0
 	for ctx.Err() == nil {
+		rejected := true
 		for _, u := range s.urls {
 			established, err := s.session(ctx, u)
 			s.setState(false, "", err)
@@ -164,19 +181,30 @@ func (s *Syncer) loop(ctx context.Context) {
 				attempt = 0
 			}
 			var re *errRemote
+			var certErr *tls.CertificateVerificationError
 			switch {
+			case err == nil:
 			case errors.As(err, &re) && (re.code == wire.CodeNodeMismatch || re.code == wire.CodeBadNodeID):
 				// Retrying will not help: the operator must act.
 				s.log.Error("the hub refused this node's id; revoke the edge at the hub and register it again",
 					"hub", u, "node", s.r.NodeID(), "err", err)
-			case err != nil:
+			case errors.Is(err, ErrTokenRejected):
+				s.log.Warn("hub refused the edge token", "hub", u, "err", err)
+			case errors.As(err, &certErr):
+				s.log.Warn("hub certificate not trusted", "hub", u, "err", err)
+			default:
 				s.log.Info("sync session ended", "hub", u, "err", err)
 			}
+			rejected = rejected && errors.Is(err, ErrTokenRejected)
 			if established {
 				break // retry from the first hub
 			}
 		}
-		wait := backoff(attempt, s.cfg.MaxBackoff)
+		limit := s.cfg.MaxBackoff
+		if rejected {
+			limit = max(limit, MaxRejectedBackoff)
+		}
+		wait := backoff(attempt, limit)
 		attempt++
 		select {
 		case <-time.After(wait):
@@ -194,6 +222,17 @@ func backoff(n int, limit time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// refusal is the reason in a hub's {"code","message"} error response, or
+// its status.
+func refusal(resp *http.Response) string {
+	var e struct{ Code, Message string }
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return resp.Status
+}
+
 // errRemote is an error frame or close reason from the hub.
 type errRemote struct{ code, msg string }
 
@@ -201,11 +240,14 @@ func (e *errRemote) Error() string { return fmt.Sprintf("hub refused: %s: %s", e
 
 // session runs one connection. It reports whether the hub welcomed us.
 func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
-	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: s.cfg.TLS, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
 	hdr := http.Header{}
 	hdr.Set("Authorization", "Bearer "+s.cfg.Token)
 	conn, resp, err := dialer.DialContext(ctx, u, hdr)
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return false, fmt.Errorf("connect %s: %w: %s", u, ErrTokenRejected, refusal(resp))
+		}
 		if resp != nil {
 			return false, fmt.Errorf("connect %s: %s", u, resp.Status)
 		}
