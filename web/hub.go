@@ -246,6 +246,8 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 		counter("edgesync_hub_commit_errors_total", "Group commits that failed as a whole.", func() float64 { return float64(ws.CommitErrors.Load()) }),
 		counter("edgesync_hub_writes_total", "Write jobs (push batches, hub writes) committed.", func() float64 { return float64(ws.Writes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lsn", Help: "Newest LSN of the log."}, func() float64 { return float64(h.Head()) }),
+		counter("edgesync_hub_sync_unauthorized_total", "Sync attempts refused for a missing, unknown or revoked edge token.",
+			func() float64 { return float64(h.SyncUnauthorized()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_edges_online", Help: "Edges with a live sync session."}, func() float64 { return float64(h.EdgesOnline()) }),
 	)
 	reg.MustRegister(hubClockMetrics(h)...)

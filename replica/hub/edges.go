@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -235,7 +236,13 @@ type connRegistry struct {
 	byEdge map[string]map[*session]struct{}
 	closed bool
 	wg     sync.WaitGroup // sessions between add and remove
+
+	unauthorized atomic.Int64 // sync attempts refused for their token
 }
+
+// SyncUnauthorized is the number of sync attempts refused because their
+// token was missing, unknown or revoked.
+func (h *Hub) SyncUnauthorized() int64 { return h.conns.unauthorized.Load() }
 
 func (r *connRegistry) add(s *session) bool {
 	r.mu.Lock()

@@ -40,6 +40,9 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if !errors.Is(err, ErrUnauthorized) {
 			status, code = http.StatusInternalServerError, "internal"
 			h.log.Error("authenticate edge", "err", err)
+		} else {
+			h.conns.unauthorized.Add(1)
+			h.log.Info("sync refused: missing, unknown or revoked edge token", "remote", r.RemoteAddr)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
