@@ -41,7 +41,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Dispatch(ctx, "cloudhub", "serve", map[string]cli.Command{"serve": serve, "demo": demo, "bench": runBench, "resolver": resolverCmd}, args, stdout, stderr)
+	return cli.Dispatch(ctx, "cloudhub", "serve", []cli.Sub{
+		{Name: "serve", Summary: "run the hub: HTTP API, sync endpoint and dashboard", Run: serve},
+		{Name: "demo", Summary: "run a hub and a few edges in this process with sample data", Run: demo},
+		{Name: "resolver", Summary: "resolver test --wasm FILE --input CASE.json: run a conflict resolver on one input", Run: resolverCmd},
+		{Name: "bench", Summary: "measure sync, catch-up and fan-out", Run: runBench},
+	}, args, stdout, stderr)
 }
 
 type serveConfig struct {

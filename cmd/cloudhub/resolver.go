@@ -54,8 +54,13 @@ func (f *resolverFlags) limits() (wasmhost.Limits, error) {
 
 // resolverCmd dispatches "cloudhub resolver <sub>".
 func resolverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: cloudhub resolver test --wasm FILE --input CASE.json [flags]; cloudhub resolver test -h for the flags"
+	if len(args) > 0 && cli.IsHelp(args[0]) {
+		fmt.Fprintln(stderr, usage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "test" {
-		return cli.UsageError("usage: cloudhub resolver test --wasm FILE --input CASE.json")
+		return cli.UsageError(usage)
 	}
 	return resolverTest(ctx, args[1:], stdout, stderr)
 }

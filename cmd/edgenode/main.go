@@ -48,7 +48,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Dispatch(ctx, "edgenode", "serve", map[string]cli.Command{"serve": serve, "bench": runBench}, args, stdout, stderr)
+	return cli.Dispatch(ctx, "edgenode", "serve", []cli.Sub{
+		{Name: "serve", Summary: "run the edge: local HTTP API and sync with the hub", Run: serve},
+		{Name: "bench", Summary: "measure the local write and read paths", Run: runBench},
+	}, args, stdout, stderr)
 }
 
 type serveConfig struct {

@@ -37,7 +37,9 @@ func ExitCode(prog string, err error, stderr io.Writer) int {
 // line from its environment variable prefix+NAME (dashes become
 // underscores). --version is never read from the environment: a deployment's
 // own VERSION variable must not turn a server into a version printer.
+// -h lists every flag with the variable it reads.
 func ParseFlags(fs *flag.FlagSet, args []string, prefix string) error {
+	fs.Usage = func() { PrintFlags(fs, prefix) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -54,7 +56,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, prefix string) error {
 		if set[f.Name] || err != nil || f.Name == "version" {
 			return
 		}
-		env := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(prefix, f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if serr := f.Value.Set(v); serr != nil {
 				err = UsageError(fmt.Sprintf("%s=%q: %v", env, v, serr))
@@ -89,4 +91,35 @@ func NewLogger(format string, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, nil)), nil
 	}
 	return nil, UsageError(fmt.Sprintf("--log-format %q: want text or json", format))
+}
+
+// envName is the environment variable a flag reads.
+func envName(prefix, flagName string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// PrintFlags writes fs's usage line and its flags, each with its default
+// and the environment variable it also reads, to fs.Output().
+func PrintFlags(fs *flag.FlagSet, prefix string) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: %s [flags]\n\nflags (each also read from the environment variable shown; the command line wins):\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		if f.Name != "version" {
+			line += "  (" + envName(prefix, f.Name) + ")"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch def := f.DefValue; {
+		case def == "" || def == "false" || def == "0":
+		case typ == "string":
+			fmt.Fprintf(w, " (default %q)", def)
+		default:
+			fmt.Fprintf(w, " (default %s)", def)
+		}
+		fmt.Fprintln(w)
+	})
 }

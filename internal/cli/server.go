@@ -8,35 +8,73 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
 // Command is one subcommand of a binary.
 type Command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
+// Sub is a subcommand: its name, a one-line summary for help, and its code.
+type Sub struct {
+	Name, Summary string
+	Run           Command
+}
+
 // Dispatch runs the subcommand args[0] names (def when args start with a
-// flag or are empty) and returns the process exit code.
-func Dispatch(ctx context.Context, prog, def string, cmds map[string]Command, args []string, stdout, stderr io.Writer) int {
+// flag or are empty) and returns the process exit code. "help", and -h
+// before any command, list the commands; -h then shows def's flags.
+func Dispatch(ctx context.Context, prog, def string, subs []Sub, args []string, stdout, stderr io.Writer) int {
 	name := def
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	names := make([]string, 0, len(subs))
+	for _, s := range subs {
+		names = append(names, s.Name)
 	}
-	sort.Strings(names)
 	if name == "help" {
-		fmt.Fprintf(stdout, "usage: %s [%s] [flags]; %s <command> -h for the flags\n", prog, strings.Join(names, "|"), prog)
+		printCommands(stdout, prog, def, subs)
 		return 0
 	}
-	cmd := cmds[name]
-	if cmd == nil {
+	var run Command
+	for _, s := range subs {
+		if s.Name == name {
+			run = s.Run
+		}
+	}
+	if run == nil {
 		return ExitCode(prog, UsageError(fmt.Sprintf("unknown command %q: want %s", name, strings.Join(names, ", "))), stderr)
 	}
-	return ExitCode(prog, cmd(ctx, args, stdout, stderr), stderr)
+	if name == def && len(args) > 0 && IsHelp(args[0]) {
+		printCommands(stderr, prog, def, subs)
+		fmt.Fprintln(stderr)
+	}
+	return ExitCode(prog, run(ctx, args, stdout, stderr), stderr)
+}
+
+// IsHelp reports whether arg asks for help: -h, -help, --h or --help.
+func IsHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
+}
+
+func printCommands(w io.Writer, prog, def string, subs []Sub) {
+	fmt.Fprintf(w, "usage: %s [command] [flags]\n\ncommands:\n", prog)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, s := range subs {
+		summary := s.Summary
+		if s.Name == def {
+			summary += " (the default)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s <command> -h lists a command's flags and the environment variables they read.\n", prog)
 }
 
 // Server is an HTTP server on a listener of its own. Its Base context ends
