@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
@@ -34,7 +36,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	edgePort := fs.Int("edge-port", 7071, "first edge port; edges take consecutive ports (0: any free port)")
 	nEdges := fs.Int("edges", 3, "number of edges")
 	logFormat := fs.String("log-format", "text", "text or json")
-	resolverDir := fs.String("resolvers", "testdata/resolvers", "where cart-merge-c.wasm and counter-c.wasm are (installed as cart-merge and counter)")
+	resolverDir := fs.String("resolvers", "", "a directory with cart-merge-c.wasm and counter-c.wasm to install as cart-merge and counter (default: the modules built into this binary)")
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_DEMO_"); err != nil {
 		return err
 	}
@@ -149,7 +151,13 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	if err := seedDemo(ctx, h, *resolverDir, log); err != nil {
+	var modules iofs.FS
+	if *resolverDir != "" {
+		modules = os.DirFS(*resolverDir)
+	} else if modules, err = iofs.Sub(edgesync.DemoResolvers, "testdata/resolvers"); err != nil {
+		return err
+	}
+	if err := seedDemo(ctx, h, modules, log); err != nil {
 		return fmt.Errorf("sample data: %w", err)
 	}
 	var edgeURLs []string
@@ -203,15 +211,15 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 
 // seedDemo defines the sample containers and documents. The cart-merge and
 // counter resolvers (the C builds: they compile in milliseconds) are
-// installed from resolverDir; without them carts fall back to the built-in
+// installed from modules; without them carts fall back to the built-in
 // merge and counters to manual resolution.
-func seedDemo(ctx context.Context, h *hub.Hub, resolverDir string, log *slog.Logger) error {
+func seedDemo(ctx context.Context, h *hub.Hub, modules iofs.FS, log *slog.Logger) error {
 	carts := replica.ConflictPolicy{Mode: replica.ModeMerge}
 	counters := replica.ConflictPolicy{Mode: replica.ModeManual}
 	for name, file := range map[string]string{"cart-merge": "cart-merge-c.wasm", "counter": "counter-c.wasm"} {
-		wasm, err := os.ReadFile(filepath.Join(resolverDir, file))
+		wasm, err := iofs.ReadFile(modules, file)
 		if err != nil {
-			log.Warn("demo resolver not installed", "resolver", name, "err", err, "hint", "run the demo from the repository root or pass --resolvers")
+			log.Warn("demo resolver not installed", "resolver", name, "err", err)
 			continue
 		}
 		if _, _, err := h.PutResolver(ctx, name, wasm); err != nil {

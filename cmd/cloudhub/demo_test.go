@@ -5,23 +5,44 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 )
 
 // TestDemo_installsResolvers starts the demo in this process and checks that
-// the hub runs the cart-merge and counter resolvers for carts and counters.
+// the hub runs the cart-merge and counter resolvers for carts and counters:
+// the modules built into the binary, wherever it runs, or those of
+// --resolvers.
 func TestDemo_installsResolvers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a hub and three edges")
+		t.Skip("starts a hub and an edge")
 	}
+	fixtures, err := filepath.Abs(resolverFixtures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+	}{
+		{name: "built in, outside the repository"},
+		{name: "from --resolvers", flags: []string{"--resolvers", fixtures}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			testDemoResolvers(t, tt.flags)
+		})
+	}
+}
+
+func testDemoResolvers(t *testing.T, flags []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, logs syncBuffer
 	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--edge-port", "0", "--dir", t.TempDir(), "--resolvers", resolverFixtures}, &out, &logs)
-	}()
+	args := append([]string{"demo", "--listen", "127.0.0.1:0", "--edge-port", "0", "--edges", "1", "--dir", t.TempDir()}, flags...)
+	go func() { done <- run(ctx, args, &out, &logs) }()
 	defer func() {
 		cancel()
 		select {
