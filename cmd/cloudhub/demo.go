@@ -26,6 +26,10 @@ import (
 	"github.com/edgesync/edgesync/web"
 )
 
+// demoMemberKey is the log attribute that says which of the demo's hub and
+// edges a line comes from ("node" is an edge's node id).
+const demoMemberKey = "member"
+
 // demo runs a hub and a few edges in this process, each with its own SQLite
 // data dir, with sample e-commerce data, and prints how to play with them.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -83,7 +87,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	}
 	reg := wasmhost.NewRegistry(wh)
 	closers = append(closers, wh.Close, reg.Close)
-	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With("node", "hub"), Resolvers: reg})
+	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With(demoMemberKey, "hub"), Resolvers: reg})
 	if err := h.Open(ctx); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}
@@ -172,7 +176,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		if err != nil {
 			return err
 		}
-		elog := log.With("node", name)
+		elog := log.With(demoMemberKey, name)
 		r := edge.New(edge.Config{Dir: filepath.Join(root, name), Logger: elog})
 		if err := r.Open(ctx); err != nil {
 			return fmt.Errorf("open %s: %w", name, err)

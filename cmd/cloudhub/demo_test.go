@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,4 +95,71 @@ func testDemoResolvers(t *testing.T, flags []string) {
 			t.Errorf("%s policy %+v, want custom %s", c, def.ConflictPolicy, want)
 		}
 	}
+}
+
+// TestDemo_JSONLogsHaveNoDuplicateKeys: every line the demo logs in JSON is
+// an object whose keys are distinct, the lines of its edges and their
+// sessions at the hub included.
+func TestDemo_JSONLogsHaveNoDuplicateKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub and two edges")
+	}
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--log-format", "json", "--listen", "127.0.0.1:0", "--edge-port", "0", "--edges", "2", "--dir", t.TempDir()}, &out, &logs)
+	}()
+	for start := time.Now(); strings.Count(logs.String(), `"msg":"edge connected"`) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the edges did not connect:\n%s", logs.String())
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("demo exited %d\n%s", code, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("demo did not stop")
+	}
+	lines := 0
+	for line := range strings.Lines(logs.String()) {
+		lines++
+		if dup := duplicateKey(t, line); dup != "" {
+			t.Errorf("key %q twice in %s", dup, line)
+		}
+	}
+	if lines < 10 {
+		t.Errorf("%d log lines, want the demo's startup and shutdown", lines)
+	}
+}
+
+// duplicateKey returns a key that occurs twice in the JSON object line,
+// or "".
+func duplicateKey(t *testing.T, line string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("log line is not a JSON object: %s", line)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("log line %s: %v", line, err)
+		}
+		key := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("log line %s: %v", line, err)
+		}
+	}
+	return ""
 }
