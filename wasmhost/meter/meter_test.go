@@ -418,7 +418,7 @@ func TestInstrument_CReactor(t *testing.T) {
 	out := filepath.Join(dir, "reactor.wasm")
 	cmd := exec.Command(clang, "--target=wasm32-wasi", "-O2", "-g", "-mexec-model=reactor", "-o", out, filepath.Join(dir, "reactor.c"))
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("clang cannot build for wasm32-wasi here (needs wasi-libc and wasm-ld): %v\n%s", err, msg)
+		t.Skipf("clang cannot build for wasm32-wasi here: %s: %v\n%s", missingWasmToolchain(string(msg)), err, msg)
 	}
 	wasm, err := os.ReadFile(out)
 	if err != nil {
@@ -427,6 +427,20 @@ func TestInstrument_CReactor(t *testing.T) {
 	metered := mustInstrument(t, wasm)
 	checkCharges(t, metered)
 	testReactor(t, metered, "words", 1000, wordsWant(1000), "spin")
+}
+
+// missingWasmToolchain names what clang's output says is missing to build
+// a wasm32-wasi reactor, with the Debian package that has it.
+func missingWasmToolchain(msg string) string {
+	switch {
+	case strings.Contains(msg, "libclang_rt.builtins-wasm32.a"):
+		return "compiler-rt's wasm32 builtins (libclang_rt.builtins-wasm32.a) are missing: apt-get install libclang-rt-14-dev-wasm32"
+	case strings.Contains(msg, "wasm-ld"):
+		return "the wasm linker is missing: apt-get install lld"
+	case strings.Contains(msg, ".h' file not found"), strings.Contains(msg, "crt1"), strings.Contains(msg, "-lc"):
+		return "wasi-libc is missing: apt-get install wasi-libc"
+	}
+	return "needs wasi-libc, wasm-ld and compiler-rt's wasm32 builtins"
 }
 
 const cReactor = `#include <stdio.h>
