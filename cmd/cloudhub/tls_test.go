@@ -99,8 +99,9 @@ func newTLSCluster(t *testing.T, ca testCA) *e2eCluster {
 }
 
 // TestE2E_TLSHubWithPrivateCA: a hub serves its API and the sync WebSocket
-// over TLS; an edge given the CA with --hub-ca syncs over wss://, an edge
-// without it refuses the certificate, says so, and keeps retrying.
+// over TLS; an edge given the CA with --hub-ca syncs over wss:// (and serves
+// its own API over HTTPS), an edge without it refuses the certificate, says
+// so, and keeps retrying.
 func TestE2E_TLSHubWithPrivateCA(t *testing.T) {
 	ca := newTestCA(t)
 	c := newTLSCluster(t, ca)
@@ -120,7 +121,9 @@ func TestE2E_TLSHubWithPrivateCA(t *testing.T) {
 	c.hub.call(http.MethodPut, "/api/v1/containers/notes", map[string]any{"partitionKey": "/pk"}, http.StatusCreated, nil)
 
 	good := newE2ENode(t, "edge good", "edgenode listening", c.edgeBin, t.TempDir(),
-		"--hub", "https://"+c.hub.addr, "--token", c.registerEdge("good", nil), "--hub-ca", ca.caFile, "--durability", "normal")
+		"--hub", "https://"+c.hub.addr, "--token", c.registerEdge("good", nil), "--hub-ca", ca.caFile, "--durability", "normal",
+		"--tls-cert", ca.certFile, "--tls-key", ca.keyFile)
+	ca.trust(good) // its local API over HTTPS too
 	good.start()
 	bad := newE2ENode(t, "edge bad", "edgenode listening", c.edgeBin, t.TempDir(),
 		"--hub", "wss://"+c.hub.addr+"/api/v1/sync", "--token", c.registerEdge("bad", nil), "--durability", "normal")
