@@ -222,15 +222,14 @@ func backoff(n int, limit time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// refusal is the reason in a hub's {"code","message"} error response, or
-// its status.
+// refusal is the reason in a hub's {"code","message"} error response.
 func refusal(resp *http.Response) string {
 	var e struct{ Code, Message string }
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if json.Unmarshal(b, &e) == nil && e.Message != "" {
 		return e.Message
 	}
-	return resp.Status
+	return "no reason given"
 }
 
 // errRemote is an error frame or close reason from the hub.
@@ -246,7 +245,7 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	conn, resp, err := dialer.DialContext(ctx, u, hdr)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			return false, fmt.Errorf("connect %s: %w: %s", u, ErrTokenRejected, refusal(resp))
+			return false, fmt.Errorf("connect %s: %s: %w: %s", u, resp.Status, ErrTokenRejected, refusal(resp))
 		}
 		if resp != nil {
 			return false, fmt.Errorf("connect %s: %s", u, resp.Status)
