@@ -2,8 +2,11 @@
 // into one log, resolves conflicts, and streams confirmed state back.
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
+//	         [--tls-cert FILE --tls-key FILE]
+//	cloudhub demo
 //	cloudhub resolver test --wasm FILE --input CASE.json
 //	cloudhub --version
+//	cloudhub --help
 //
 // Every flag also reads CLOUDHUB_<FLAG> (dashes become underscores); a flag
 // on the command line wins over the environment.

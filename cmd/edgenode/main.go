@@ -3,8 +3,10 @@
 //
 //	edgenode [serve] [--listen 127.0.0.1:7070] [--data ./edgenode-data] [--hub URL,...] [--token T]
 //	         [--allowed-hosts H,...] [--cors-origin ORIGIN,...] [--local-token T]
+//	         [--hub-ca FILE] [--tls-cert FILE --tls-key FILE]
 //	edgenode bench [--docs N] [--clients N] ...
 //	edgenode --version
+//	edgenode --help
 //
 // Every flag also reads EDGENODE_<FLAG> (dashes become underscores); a flag
 // on the command line wins over the environment.
