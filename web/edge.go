@@ -19,6 +19,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/query"
 )
 
 // EdgeOptions configure the edge's HTTP API.
@@ -47,6 +48,9 @@ type EdgeOptions struct {
 	// and /metrics; not /healthz or the page itself): Authorization:
 	// Bearer <token>, or the cookie edgesync_local that the page sets.
 	LocalToken string
+	// Query bounds queries (docs/queries.md, Limits); zero values are the
+	// defaults.
+	Query query.Options
 }
 
 // DefaultAllowedHosts are the host names an edge listening on listen
@@ -200,6 +204,7 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	api := a.echo.Group("/api/v1")
 	api.GET("/status", a.status)
 	api.GET("/containers/:c/conflicts", a.conflicts)
+	api.POST("/containers/:c/query", queryHandler(a.edgeQuery))
 	api.GET("/events", a.events)
 	api.POST("/sync/offline", a.setOnline(false))
 	api.POST("/sync/online", a.setOnline(true))

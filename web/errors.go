@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/query"
 )
 
 // errUnsupportedMediaType means a request body's Content-Type is not one the
@@ -40,6 +41,9 @@ var errorStatus = []struct {
 	status int
 	code   string
 }{
+	{query.ErrBadQuery, http.StatusBadRequest, "bad_query"},
+	{query.ErrTimeout, http.StatusRequestTimeout, "query_timeout"},
+	{query.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{replica.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{replica.ErrPartitionKeyChange, http.StatusBadRequest, "partition_key_change"},
 	{replica.ErrInvalid, http.StatusBadRequest, "bad_request"},

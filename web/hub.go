@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
 )
@@ -35,6 +36,9 @@ type HubOptions struct {
 	// Resolvers is the wasm registry the hub loads resolvers into (for
 	// limits and call statistics); nil when the hub runs none.
 	Resolvers *wasmhost.Registry
+	// Query bounds queries (docs/queries.md, Limits); zero values are the
+	// defaults.
+	Query query.Options
 }
 
 // Hub serves the hub's HTTP API (docs/api.md) and the sync
@@ -80,6 +84,7 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	api.GET("/containers/:c/docs/:id/versions", a.itemVersions)
 	api.POST("/resolvers/:name/try", a.tryResolver)
 	api.GET("/containers/:c/conflicts", a.conflicts)
+	api.POST("/containers/:c/query", queryHandler(a.hubQuery))
 	api.POST("/containers/:c/conflicts/:cid/resolve", a.resolveConflict)
 	api.PUT("/resolvers/:name", a.putResolver)
 	api.GET("/resolvers", a.listResolvers)
