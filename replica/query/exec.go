@@ -75,7 +75,8 @@ func (o Options) withDefaults() Options {
 
 // Source calls fn with each document of a container (a JSON object with its
 // system properties), always in the same order (by id), until fn returns an
-// error, which it returns. It reads through a read-only connection.
+// error, which it returns. It reads through a read-only connection. fn
+// does not keep doc after it returns.
 type Source func(ctx context.Context, fn func(doc []byte) error) error
 
 // errStop ends a scan early: the page is full.
@@ -210,6 +211,9 @@ type run struct {
 	held int // bytes held by ORDER BY, GROUP BY and DISTINCT
 	out  collector
 
+	// raw is the document being read, as the source gave it.
+	raw []byte
+
 	// ORDER BY
 	sorted []sortRow
 	seq    int
@@ -334,6 +338,7 @@ func (r *run) exec(ctx context.Context, src Source) error {
 	if r.out.end >= 0 && r.out.start >= r.out.end {
 		return nil // TOP 0, LIMIT 0, or a continuation past the end
 	}
+	need := q.neededProps()
 	var err error
 	if q.From == nil {
 		_, err = r.row()
@@ -345,7 +350,14 @@ func (r *run) exec(ctx context.Context, src Source) error {
 					return err
 				}
 			}
-			v, err := decodeJSON(doc)
+			r.raw = doc
+			var v any
+			var err error
+			if need == nil {
+				v, err = decodeJSON(doc)
+			} else {
+				v, err = decodeProps(doc, need)
+			}
 			if err != nil {
 				return fmt.Errorf("decode document: %w", err)
 			}
@@ -468,6 +480,8 @@ func (r *run) project() []byte {
 	q := r.q
 	var v any
 	switch {
+	case q.Star && q.From.Expr == nil:
+		return append([]byte(nil), r.raw...)
 	case q.Star:
 		v = r.en.slots[0]
 	case q.Value:
