@@ -1,5 +1,7 @@
 package query
 
+import "bytes"
+
 // neededProps returns the top-level properties of a document that the query
 // reads, or nil when it needs the whole document (SELECT *, the alias used
 // as a value, an index that is not a string literal). Documents are decoded
@@ -78,6 +80,9 @@ func decodeProps(b []byte, need map[string]bool) (any, error) {
 	}
 	d.i++
 	o := &Object{}
+	if len(need) == 0 {
+		return o, nil // a query that reads no property (COUNT(1))
+	}
 	d.space()
 	if d.i < len(d.b) && d.b[d.i] == '}' {
 		return o, nil
@@ -130,11 +135,16 @@ func (d *decoder) skip() error {
 		switch c := d.b[d.i]; c {
 		case '"':
 			d.i++
-			for d.i < len(d.b) && d.b[d.i] != '"' {
-				if d.b[d.i] == '\\' {
-					d.i++
+			for d.i < len(d.b) {
+				k := bytes.IndexAny(d.b[d.i:], `"\`)
+				if k < 0 {
+					return errBadJSON
 				}
-				d.i++
+				d.i += k
+				if d.b[d.i] == '"' {
+					break
+				}
+				d.i += 2 // an escape: the next byte is never the closing quote
 			}
 			if d.i >= len(d.b) {
 				return errBadJSON
