@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"unicode/utf8"
@@ -13,6 +14,7 @@ type env struct {
 	slots  []any
 	params map[string]any
 	aggs   []any
+	err    error // set by fail: the query must stop
 }
 
 func (en *env) eval(e Expr) any {
@@ -85,6 +87,17 @@ func (en *env) eval(e Expr) any {
 		for i, a := range e.Args {
 			args[i] = en.eval(a)
 		}
+		if e.Name == "CONCAT" {
+			n := 0
+			for _, a := range args {
+				if s, ok := a.(string); ok {
+					n += len(s)
+				}
+			}
+			if n > MaxValueBytes {
+				return en.tooLarge()
+			}
+		}
 		return callFunc(e.Name, args)
 	case *ArrayLit:
 		a := make([]any, 0, len(e.Elems))
@@ -93,17 +106,72 @@ func (en *env) eval(e Expr) any {
 				a = append(a, v)
 			}
 		}
-		return a
+		return en.bounded(a)
 	case *ObjectLit:
-		o := &Object{}
+		// The parser refused duplicate keys.
+		o := &Object{Keys: make([]string, 0, len(e.Keys)), Vals: make([]any, 0, len(e.Keys))}
 		for i, k := range e.Keys {
 			if v := en.eval(e.Vals[i]); !isUndefined(v) {
-				o.set(k, v)
+				o.Keys = append(o.Keys, k)
+				o.Vals = append(o.Vals, v)
 			}
 		}
-		return o
+		return en.bounded(o)
 	}
 	return undefined
+}
+
+// MaxValueBytes bounds the encoded size of a value a query builds (array
+// and object literals, concatenations, projections, group keys): past it
+// the query fails with ErrTooLarge.
+const MaxValueBytes = 16 << 20
+
+// fail records the first error of an evaluation; the row loop returns it.
+func (en *env) fail(err error) {
+	if en.err == nil {
+		en.err = err
+	}
+}
+
+func (en *env) tooLarge() any {
+	en.fail(fmt.Errorf("%w: a value built by the query is over %d bytes", ErrTooLarge, MaxValueBytes))
+	return undefined
+}
+
+// bounded returns v, or undefined (and fails the query) when v is over
+// MaxValueBytes encoded.
+func (en *env) bounded(v any) any {
+	if sizeOf(v, MaxValueBytes) > MaxValueBytes {
+		return en.tooLarge()
+	}
+	return v
+}
+
+// sizeOf is about the encoded size of v; it stops counting past limit.
+func sizeOf(v any, limit int) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 2
+	case []any:
+		n := 2
+		for _, e := range v {
+			n += sizeOf(e, limit-n) + 1
+			if n > limit {
+				return n
+			}
+		}
+		return n
+	case *Object:
+		n := 2
+		for i, k := range v.Keys {
+			n += len(k) + 4 + sizeOf(v.Vals[i], limit-n)
+			if n > limit {
+				return n
+			}
+		}
+		return n
+	}
+	return 24
 }
 
 func index(x, i any) any {
@@ -148,6 +216,9 @@ func (en *env) binary(e *Binary) any {
 		ls, ok1 := l.(string)
 		rs, ok2 := r.(string)
 		if ok1 && ok2 {
+			if len(ls)+len(rs) > MaxValueBytes {
+				return en.tooLarge()
+			}
 			return ls + rs
 		}
 		return undefined

@@ -115,7 +115,7 @@ func Execute(ctx context.Context, req Request, src Source, opt Options) (Page, e
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, opt.Timeout, ErrTimeout)
 	defer cancel()
-	r := &run{q: q, opt: opt, en: env{params: params, slots: make([]any, max(1, len(q.aliases)))}}
+	r := &run{ctx: ctx, q: q, opt: opt, en: env{params: params, slots: make([]any, max(1, len(q.aliases)))}}
 	if err := r.window(offset, pageLimit); err != nil {
 		return Page{}, err
 	}
@@ -204,10 +204,11 @@ func parseContinuation(tok, hash string) (int, error) {
 
 // run is one execution.
 type run struct {
+	ctx  context.Context
 	q    *Query
 	opt  Options
 	en   env
-	rows int // rows looked at, for deadline checks
+	rows int // documents and rows looked at, for deadline checks
 	held int // bytes held by ORDER BY, GROUP BY and DISTINCT
 	out  collector
 
@@ -324,6 +325,16 @@ func (r *run) count(e Expr, clause string) (int, error) {
 	return int(f), nil
 }
 
+// tick counts a document or a row and every checkEvery of them looks at
+// the deadline: JOINs multiply rows within one document.
+func (r *run) tick() error {
+	r.rows++
+	if r.rows%checkEvery == 0 {
+		return context.Cause(r.ctx)
+	}
+	return nil
+}
+
 func (r *run) grouped() bool { return len(r.q.aggregates) > 0 || len(r.q.GroupBy) > 0 }
 
 func (r *run) exec(ctx context.Context, src Source) error {
@@ -344,11 +355,8 @@ func (r *run) exec(ctx context.Context, src Source) error {
 		_, err = r.row()
 	} else {
 		err = src(ctx, func(doc []byte) error {
-			r.rows++
-			if r.rows%checkEvery == 0 {
-				if err := context.Cause(ctx); err != nil {
-					return err
-				}
+			if err := r.tick(); err != nil {
+				return err
 			}
 			r.raw = doc
 			var v any
@@ -388,6 +396,9 @@ func (r *run) exec(ctx context.Context, src Source) error {
 				r.en.aggs[i] = a.result()
 			}
 			out := r.project()
+			if r.en.err != nil {
+				return r.en.err
+			}
 			if out == nil {
 				continue
 			}
@@ -455,7 +466,18 @@ func (r *run) join(i int) (bool, error) {
 // row handles one binding of every alias: the filter, then grouping,
 // sorting or the result.
 func (r *run) row() (bool, error) {
+	done, err := r.rowEval()
+	if r.en.err != nil {
+		return false, r.en.err
+	}
+	return done, err
+}
+
+func (r *run) rowEval() (bool, error) {
 	q := r.q
+	if err := r.tick(); err != nil {
+		return false, err
+	}
 	if q.Where != nil {
 		if b, ok := r.en.eval(q.Where).(bool); !ok || !b {
 			return false, nil
@@ -492,7 +514,7 @@ func (r *run) project() []byte {
 			o.Keys = append(o.Keys, it.Name)
 			o.Vals = append(o.Vals, r.en.eval(it.Expr))
 		}
-		v = o
+		v = r.en.bounded(o)
 	}
 	if isUndefined(v) {
 		return nil
@@ -506,14 +528,23 @@ func (r *run) sortRow() error {
 		return nil
 	}
 	keys := make([]any, len(r.q.OrderBy))
-	for i, o := range r.q.OrderBy {
-		keys[i] = r.en.eval(o.Expr)
-	}
 	n := len(out) + 32*len(keys)
-	for _, k := range keys {
-		if s, ok := k.(string); ok {
-			n += len(s)
+	for i, o := range r.q.OrderBy {
+		k := r.en.eval(o.Expr)
+		switch v := k.(type) {
+		case string:
+			n += len(v)
+		case []any, *Object:
+			// Encoded once here, not at every comparison.
+			if sizeOf(v, MaxValueBytes) > MaxValueBytes {
+				r.en.tooLarge()
+				return nil
+			}
+			e := encodedKey{rank: rank(v), text: string(appendJSON(nil, v))}
+			n += len(e.text)
+			k = e
 		}
+		keys[i] = k
 	}
 	if err := r.hold(n); err != nil {
 		return err
@@ -571,6 +602,10 @@ func (r *run) groupRow() error {
 			key = appendJSON(append(key, 'v'), v)
 		}
 		key = append(key, 0)
+		if len(key) > MaxValueBytes {
+			r.en.tooLarge()
+			return nil
+		}
 	}
 	g := r.groups[string(key)]
 	if g == nil {

@@ -762,6 +762,7 @@ func (p *parser) primary() (Expr, error) {
 			}
 			defer func() { p.depth-- }()
 			o := &ObjectLit{Col: t.col}
+			seen := map[string]bool{}
 			if !p.acceptPunct("}") {
 				for {
 					k := p.tok()
@@ -776,6 +777,10 @@ func (p *parser) primary() (Expr, error) {
 					if err != nil {
 						return nil, err
 					}
+					if seen[k.text] {
+						return nil, errorAt(k.col, "duplicate property %q in an object literal", k.text)
+					}
+					seen[k.text] = true
 					o.Keys = append(o.Keys, k.text)
 					o.Vals = append(o.Vals, v)
 					if !p.acceptPunct(",") {

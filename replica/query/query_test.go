@@ -336,3 +336,46 @@ func endlessN(n int) query.Source {
 		return nil
 	}
 }
+
+// A JOIN's rows multiply within one document: the deadline is checked per
+// row, not only per document.
+func TestExecute_TimeoutWithinDocument(t *testing.T) {
+	arr := "[" + strings.Repeat("1,", 1999) + "1]"
+	doc := []byte(`{"id":"x","a":` + arr + `,"b":` + arr + `,"c":` + arr + `}`)
+	src := func(ctx context.Context, fn func([]byte) error) error { return fn(doc) }
+	start := time.Now()
+	_, err := query.Execute(context.Background(), query.Request{Query: `SELECT VALUE COUNT(1) FROM c JOIN x IN c.a JOIN y IN c.b JOIN z IN c.c`},
+		src, query.Options{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, query.ErrTimeout) {
+		t.Fatalf("Execute of 8e9 joined rows: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stopped after %s, want about 100ms", d)
+	}
+}
+
+// Values a query builds are bounded: without the bound these would build
+// 20 MiB strings and arrays per row from a 1 MiB property, and more with a
+// longer query text.
+func TestExecute_ValueTooLarge(t *testing.T) {
+	doc := []byte(`{"id":"x","s":"` + strings.Repeat("a", 1<<20) + `"}`)
+	src := func(ctx context.Context, fn func([]byte) error) error { return fn(doc) }
+	twenty := func(sep string) string { return strings.TrimSuffix(strings.Repeat("c.s"+sep, 20), sep) }
+	for _, q := range []string{
+		`SELECT VALUE [` + twenty(",") + `] FROM c`,
+		`SELECT VALUE ` + twenty(" || ") + ` FROM c`,
+		`SELECT VALUE CONCAT(` + twenty(",") + `) FROM c`,
+		`SELECT c.s AS a1, c.s AS a2, c.s AS a3, c.s AS a4, c.s AS a5, c.s AS a6, c.s AS a7, c.s AS a8, c.s AS a9, c.s AS a10,
+			c.s AS a11, c.s AS a12, c.s AS a13, c.s AS a14, c.s AS a15, c.s AS a16, c.s AS a17 FROM c`,
+		`SELECT VALUE COUNT(1) FROM c GROUP BY [` + twenty(",") + `]`,
+	} {
+		_, err := query.Execute(context.Background(), query.Request{Query: q}, src, query.Options{})
+		if !errors.Is(err, query.ErrTooLarge) {
+			t.Errorf("Execute(%.60s...): %v, want ErrTooLarge", q, err)
+		}
+	}
+	_, err := query.Execute(context.Background(), query.Request{Query: `SELECT VALUE {"a": 1, "a": 2}`}, src, query.Options{})
+	if !errors.Is(err, query.ErrBadQuery) || !strings.Contains(err.Error(), `duplicate property "a"`) {
+		t.Errorf("object literal with a duplicate key: %v, want a bad query", err)
+	}
+}

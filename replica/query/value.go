@@ -41,17 +41,6 @@ func (o *Object) Get(key string) any {
 	return undefined
 }
 
-func (o *Object) set(key string, v any) {
-	for i, k := range o.Keys {
-		if k == key {
-			o.Vals[i] = v
-			return
-		}
-	}
-	o.Keys = append(o.Keys, key)
-	o.Vals = append(o.Vals, v)
-}
-
 // errBadJSON marks a document or parameter value that is not JSON.
 var errBadJSON = errors.New("not valid JSON")
 
@@ -355,8 +344,16 @@ const (
 	rankObject
 )
 
+// encodedKey is an array or object ORDER BY key, encoded once.
+type encodedKey struct {
+	rank int
+	text string
+}
+
 func rank(v any) int {
-	switch v.(type) {
+	switch v := v.(type) {
+	case encodedKey:
+		return v.rank
 	case nil:
 		return rankNull
 	case bool:
@@ -402,6 +399,8 @@ func compareOrder(a, b any) int {
 		return 0
 	case string:
 		return compareStrings(a, b.(string))
+	case encodedKey:
+		return compareStrings(a.text, b.(encodedKey).text)
 	case []any, *Object:
 		return bytes.Compare(appendJSON(nil, a), appendJSON(nil, b))
 	}
