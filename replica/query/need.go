@@ -92,7 +92,7 @@ func decodeProps(b []byte, need map[string]bool) (any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, errBadJSON
 		}
-		k, err := d.str()
+		k, want, err := d.key(need)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +101,7 @@ func decodeProps(b []byte, need map[string]bool) (any, error) {
 			return nil, errBadJSON
 		}
 		d.i++
-		if need[k] {
+		if want {
 			v, err := d.value(1)
 			if err != nil {
 				return nil, err
@@ -179,4 +179,22 @@ func (d *decoder) skip() error {
 		return errBadJSON
 	}
 	return nil
+}
+
+// key reads an object key and reports whether need has it; it allocates
+// the key only when it is needed.
+func (d *decoder) key(need map[string]bool) (string, bool, error) {
+	start := d.i + 1
+	end := bytes.IndexByte(d.b[start:], '"')
+	if end >= 0 && bytes.IndexByte(d.b[start:start+end], '\\') < 0 {
+		raw := d.b[start : start+end]
+		d.i = start + end + 1
+		if !need[string(raw)] { // no allocation for the lookup
+			return "", false, nil
+		}
+		k := string(raw)
+		return k, true, nil
+	}
+	k, err := d.str()
+	return k, err == nil && need[k], err
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -71,6 +72,15 @@ func TestQuery_NeededProps(t *testing.T) {
 		}
 		if got == nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("neededProps(%s) = %v, want %v", tc.query, got, want)
+		}
+	}
+}
+
+func TestValidNumber(t *testing.T) {
+	for _, s := range []string{"0", "-0", "1", "-1", "10", "1.5", "0.5", "1e5", "1E+5", "1e-5", "-12.34e56",
+		"", "-", "01", "1.", ".5", "1e", "1e+", "+1", "--1", "1.2.3", "1e5e5", "0x10", "1-", "00"} {
+		if got, want := validNumber([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validNumber(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
