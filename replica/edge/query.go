@@ -2,11 +2,18 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/wire"
 )
+
+// QueryChunk is how many items a query reads in one read transaction. A
+// query reads its container a chunk at a time, so that it never holds a
+// snapshot for long: a checkpoint that must wait for readers (and holds up
+// writers while it waits) waits for one chunk at most.
+const QueryChunk = 1000
 
 // Query runs a query (docs/queries.md) over a container's live items and
 // returns one page of its result. It reads the local view, where a version
@@ -14,8 +21,10 @@ import (
 // only confirmed versions. Once the node knows its scope, items outside it
 // (local writes the hub will refuse) are left out.
 //
-// Every live item of the container is read, in id order, on the read pool:
-// a query never holds up a write, and the cost grows with the container.
+// Every live item of the container is read, in id order, on the read pool,
+// QueryChunk items per read transaction: each item once, as it was when its
+// chunk was read (not one snapshot of the whole container). A query never
+// holds up a write, and its cost grows with the container.
 func (r *Replica) Query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (query.Page, error) {
 	if _, err := r.defs.Get(containerName); err != nil {
 		return query.Page{}, err
@@ -31,30 +40,39 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 	scoped := st.HubID != ""
 	var n int64
 	src := func(ctx context.Context, fn func([]byte) error) error {
-		rows, err := r.db.Read.QueryContext(ctx, base+` AND i.container = ? ORDER BY i.id`, containerName)
-		if err != nil {
-			return fmt.Errorf("query items: %w", err)
-		}
-		defer rows.Close()
 		var doc []byte
-		for rows.Next() {
-			it, err := scanItem(rows)
+		after := ""
+		for {
+			rows, err := r.db.Read.QueryContext(ctx, base+` AND i.container = ? AND i.id > ? ORDER BY i.id LIMIT ?`, containerName, after, QueryChunk)
 			if err != nil {
 				return fmt.Errorf("query items: %w", err)
 			}
-			if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
-				continue
+			read := 0
+			for rows.Next() {
+				it, err := scanItem(rows)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("query items: %w", err)
+				}
+				read++
+				after = it.ID
+				if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
+					continue
+				}
+				n++
+				doc = it.AppendJSON(doc[:0])
+				if err := fn(doc); err != nil {
+					rows.Close()
+					return err
+				}
 			}
-			n++
-			doc = it.AppendJSON(doc[:0])
-			if err := fn(doc); err != nil {
-				return err
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return fmt.Errorf("query items: %w", err)
+			}
+			if read < QueryChunk {
+				return nil
 			}
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("query items: %w", err)
-		}
-		return nil
 	}
 	p, err := query.Execute(ctx, req, src, opt)
 	r.stats.ReadsServed.Add(n)

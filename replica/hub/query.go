@@ -2,42 +2,58 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/edgesync/edgesync/replica/query"
 )
 
+// QueryChunk is how many items a query reads in one read transaction: a
+// query never holds a snapshot for long, so a checkpoint that waits for
+// readers (holding up writers while it waits) waits for one chunk at most.
+const QueryChunk = 1000
+
 // Query runs a query (docs/queries.md) over a container's confirmed live
 // items and returns one page of its result.
 //
-// Every live item of the container is read, in id order, on the read pool:
-// a query never holds up the sequencer's writes, and the cost grows with
-// the container.
+// Every live item of the container is read, in id order, on the read pool,
+// QueryChunk items per read transaction: each item once, as it was when its
+// chunk was read. A query never holds up the sequencer's writes, and its
+// cost grows with the container.
 func (h *Hub) Query(ctx context.Context, containerName string, req query.Request, opt query.Options) (query.Page, error) {
 	if _, err := h.defs.Get(containerName); err != nil {
 		return query.Page{}, err
 	}
 	src := func(ctx context.Context, fn func([]byte) error) error {
-		rows, err := h.db.Read.QueryContext(ctx, itemQuery+`i.deleted = 0 AND i.container = ? ORDER BY i.id`, containerName)
-		if err != nil {
-			return fmt.Errorf("query items: %w", err)
-		}
-		defer rows.Close()
 		var doc []byte
-		for rows.Next() {
-			it, err := scanItem(rows)
+		after := ""
+		for {
+			rows, err := h.db.Read.QueryContext(ctx, itemQuery+`i.deleted = 0 AND i.container = ? AND i.id > ? ORDER BY i.id LIMIT ?`, containerName, after, QueryChunk)
 			if err != nil {
 				return fmt.Errorf("query items: %w", err)
 			}
-			doc = it.AppendJSON(doc[:0])
-			if err := fn(doc); err != nil {
-				return err
+			read := 0
+			for rows.Next() {
+				it, err := scanItem(rows)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("query items: %w", err)
+				}
+				read++
+				after = it.ID
+				doc = it.AppendJSON(doc[:0])
+				if err := fn(doc); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return fmt.Errorf("query items: %w", err)
+			}
+			if read < QueryChunk {
+				return nil
 			}
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("query items: %w", err)
-		}
-		return nil
 	}
 	return query.Execute(ctx, req, src, opt)
 }
