@@ -62,10 +62,35 @@ func BenchmarkReplica_Query(b *testing.B) {
 			}
 		})
 	}
-	write := func(b *testing.B, busy bool) {
+	// write measures durable writes one after another, 1 ms apart, while
+	// load runs: "" nothing, "burn" a goroutine keeping a core busy
+	// without the database, "list" paging through the container with List
+	// (the read path that predates queries), "query" queries back to back.
+	write := func(b *testing.B, load string) {
+		busy, burn, listMode := load == "query" || load == "list", load == "burn", load == "list"
 		stop := make(chan struct{})
 		var ran atomic.Int64
 		var qwg sync.WaitGroup
+		if burn {
+			// A baseline: a goroutine that keeps one core busy without
+			// touching the database, as a query's evaluation does.
+			qwg.Add(1)
+			go func() {
+				defer qwg.Done()
+				x := 0
+				for {
+					select {
+					case <-stop:
+						burnSink.Store(int64(x))
+						return
+					default:
+					}
+					for i := range 100_000 {
+						x += i * i
+					}
+				}
+			}()
+		}
 		if busy {
 			qwg.Add(1)
 			go func() {
@@ -76,7 +101,19 @@ func BenchmarkReplica_Query(b *testing.B) {
 						return
 					default:
 					}
-					if _, err := r.Query(ctx, "items", query.Request{Query: queries[1].text}, "", opt); err != nil {
+					if listMode {
+						cont := ""
+						for {
+							p, err := r.List(ctx, "items", edge.ListOptions{Limit: 1000, Continuation: cont})
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if cont = p.Continuation; cont == "" {
+								break
+							}
+						}
+					} else if _, err := r.Query(ctx, "items", query.Request{Query: queries[1].text}, "", opt); err != nil {
 						b.Error(err)
 						return
 					}
@@ -102,12 +139,16 @@ func BenchmarkReplica_Query(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		if busy {
-			b.ReportMetric(float64(ran.Load()), "queries")
+			b.ReportMetric(float64(ran.Load()), "scans")
 		}
 	}
 	// Interleave idle and busy rounds: the disk's speed varies by the minute.
 	for round := range 2 {
-		b.Run(fmt.Sprintf("write_idle_%d", round), func(b *testing.B) { write(b, false) })
-		b.Run(fmt.Sprintf("write_during_queries_%d", round), func(b *testing.B) { write(b, true) })
+		b.Run(fmt.Sprintf("write_idle_%d", round), func(b *testing.B) { write(b, "") })
+		b.Run(fmt.Sprintf("write_during_cpu_burn_%d", round), func(b *testing.B) { write(b, "burn") })
+		b.Run(fmt.Sprintf("write_during_listing_%d", round), func(b *testing.B) { write(b, "list") })
+		b.Run(fmt.Sprintf("write_during_queries_%d", round), func(b *testing.B) { write(b, "query") })
 	}
 }
+
+var burnSink atomic.Int64
