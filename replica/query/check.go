@@ -17,8 +17,20 @@ func (p *parser) check() error {
 	}
 	// FROM's source path is over the document, which is slot 0 while it
 	// runs; its root name is the container's, whatever it is called.
-	for _, j := range q.Joins {
+	for i, j := range q.Joins {
 		if err := q.resolve(j.Expr, false); err != nil {
+			return err
+		}
+		// A JOIN reads the aliases bound before it: FROM's and earlier
+		// JOINs' (slots 0 to i), not its own or later ones.
+		var err error
+		walk(j.Expr, func(e Expr) bool {
+			if r, ok := e.(*Ref); ok && r.Slot > i && err == nil {
+				err = errorAt(r.Col, "alias %q is used before its JOIN", r.Name)
+			}
+			return err == nil
+		})
+		if err != nil {
 			return err
 		}
 	}

@@ -386,7 +386,7 @@ func (p *parser) join() error {
 		}
 	}
 	for _, a := range p.q.aliases {
-		if strings.EqualFold(a, t.text) {
+		if a == t.text {
 			return errorAt(t.col, "alias %q is already bound", t.text)
 		}
 	}

@@ -149,6 +149,9 @@ func TestParse_BadQueries(t *testing.T) {
 		{"empty", ``, "", 1, "expected SELECT"},
 		{"bad escape", `SELECT VALUE "\q"`, "", 15, "unknown escape"},
 		{"star without FROM", `SELECT *`, "", 1, "SELECT * needs a FROM clause"},
+		{"JOIN before its alias", `SELECT 1 FROM c JOIN a IN b.x JOIN b IN c.y`, "", 27, `alias "b" is used before its JOIN`},
+		{"JOIN of itself", `SELECT 1 FROM c JOIN a IN a.x`, "", 27, `alias "a" is used before its JOIN`},
+		{"alias bound twice", `SELECT 1 FROM c JOIN c IN c.x`, "", 22, `alias "c" is already bound`},
 	}
 	src, _ := products(t)
 	for _, tc := range tests {
