@@ -193,7 +193,7 @@ func parseContinuation(tok, hash string) (int, error) {
 	rest, ok := strings.CutPrefix(tok, "q1.")
 	num, h, ok2 := strings.Cut(rest, ".")
 	n, err := strconv.Atoi(num)
-	if !ok || !ok2 || err != nil || n < 0 {
+	if !ok || !ok2 || err != nil || n < 0 || n > maxCount {
 		return 0, &Error{Msg: "continuation is not one this API returned"}
 	}
 	if h != hash {
