@@ -225,8 +225,9 @@ var queryCases = []queryCase{
 	{"several aggregates", `SELECT MIN(c.qty) AS lo, MAX(c.qty) AS hi, COUNT(1) AS n FROM c`, "", `[{"lo":-1,"hi":100,"n":10}]`},
 	{"aggregates in an expression", `SELECT VALUE SUM(c.qty) / COUNT(1) FROM c`, "", `[18.05]`},
 
-	// GROUP BY (group-by): groups come in the order they are first met; an
-	// undefined key is a group of its own and is left out of the result.
+	// GROUP BY. group-by: an undefined key is a group of its own, whose row
+	// leaves the property out ({}). Groups come in the order they are first
+	// met (Cosmos DB does not specify one).
 	{"group by", `SELECT c.category, COUNT(1) AS n FROM c GROUP BY c.category`, "", `[{"category":"tools","n":4},{"category":null,"n":1},{"category":"furniture","n":2},{"category":"office","n":3}]`},
 	{"group by value", `SELECT VALUE COUNT(1) FROM c GROUP BY c.category`, "", `[4,1,2,3]`},
 	{"group by with undefined key", `SELECT c.owner.city AS city, SUM(c.qty) AS qty FROM c GROUP BY c.owner.city`, "", `[{"city":"Oslo","qty":6.5},{"city":"Bergen","qty":105},{"qty":59},{"city":null,"qty":10}]`},
