@@ -109,8 +109,9 @@ var queryCases = []queryCase{
 	{"NOT undefined", `SELECT VALUE NOT undefined`, "", `[]`},
 	{"AND of a non-boolean", `SELECT VALUE true AND 1`, "", `[]`},
 
-	// Arithmetic and ||: operands of the wrong type give undefined
-	// (arithmetic-operators).
+	// Arithmetic and ||: operands of the wrong type give undefined, as a
+	// comparison of mismatched types does (equality-comparison-operators);
+	// division by zero is undefined here (JSON has no infinity).
 	{"multiply properties", `SELECT VALUE c.price * c.qty FROM c WHERE c.category = "tools"`, "", `[75,50,60]`},
 	{"arithmetic on a string is undefined", `SELECT c.id, c.price * 2 AS double FROM c WHERE c.id IN ("p4","p7")`, "", `[{"id":"p4"},{"id":"p7","double":7.5}]`},
 	{"precedence", `SELECT VALUE 1 + 2 * 3`, "", `[7]`},
