@@ -34,6 +34,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/edgesync/edgesync/client"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -165,7 +166,8 @@ type e2eNode struct {
 	flags  []string
 	auth   string // bearer token for the node's API ("" for edges)
 	client *http.Client
-	https  bool // the node serves TLS; client trusts its CA
+	https  bool           // the node serves TLS; client trusts its CA
+	api    *client.Client // the node's API over client, made at start
 
 	cmd    *exec.Cmd
 	log    *e2eLog
@@ -252,14 +254,17 @@ func (n *e2eNode) start() {
 	if n.https {
 		n.base = "https://" + n.addr
 	}
+	// One attempt per call: the tests poll, and see each failure.
+	api, err := client.New(client.Config{URL: n.base, Token: n.auth, HTTPClient: n.client, MaxAttempts: 1})
+	if err != nil {
+		n.t.Fatalf("%s: %v", n.name, err)
+	}
+	n.api = api
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		status, body, err := n.do(http.MethodGet, "/healthz", nil)
-		if err == nil && status == http.StatusOK {
-			return
-		}
+		err := n.api.Health(context.Background())
 		if err == nil {
-			err = fmt.Errorf("status %d: %s", status, body)
+			return
 		}
 		if time.Now().After(deadline) {
 			n.t.Fatalf("%s: GET /healthz on %s: %v\nlog:\n%s", n.name, n.addr, err, n.log)
@@ -407,45 +412,17 @@ func (n *e2eNode) wantError(method, path string, body any, wantStatus int, wantC
 	}
 }
 
-type e2eHubStatus struct {
-	HubID       string `json:"hubId"`
-	LSN         int64  `json:"lsn"`
-	EdgesOnline int    `json:"edgesOnline"`
-}
-
-type e2eEdgeStatus struct {
-	NodeID    string `json:"nodeId"`
-	Connected bool   `json:"connected"`
-	Hub       string `json:"hub"`
-	Pending   int64  `json:"pending"`
-	LastSeq   int64  `json:"lastSeq"`
-	LastLSN   int64  `json:"lastLsn"`
-	HeadLSN   int64  `json:"headLsn"`
-	LastError string `json:"lastError"`
-}
+type (
+	e2eHubStatus  = client.HubStatus
+	e2eEdgeStatus = client.EdgeStatus
+)
 
 func (n *e2eNode) hubStatus() (e2eHubStatus, error) {
-	var st e2eHubStatus
-	status, b, err := n.do(http.MethodGet, "/api/v1/status", nil)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("GET /api/v1/status: status %d: %s", status, b)
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &st)
-	}
-	return st, err
+	return n.api.HubStatus(context.Background())
 }
 
 func (n *e2eNode) edgeStatus() (e2eEdgeStatus, error) {
-	var st e2eEdgeStatus
-	status, b, err := n.do(http.MethodGet, "/api/v1/status", nil)
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("GET /api/v1/status: status %d: %s", status, b)
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &st)
-	}
-	return st, err
+	return n.api.EdgeStatus(context.Background())
 }
 
 func (n *e2eNode) mustEdgeStatus() e2eEdgeStatus {
@@ -468,73 +445,56 @@ func e2eDecodeDoc(b []byte) (e2eDoc, error) {
 	return d, nil
 }
 
-// getDoc reads a document; query is "" or "?consistency=confirmed".
+// getDoc reads a document; query is "" or "?consistency=confirmed". An
+// error answer gives its status and no document.
 func (n *e2eNode) getDoc(container, id, query string) (int, e2eDoc) {
 	n.t.Helper()
-	status, b, err := n.do(http.MethodGet, "/api/v1/containers/"+container+"/docs/"+url.PathEscape(id)+query, nil)
+	var opt client.ReadOptions
+	if query != "" {
+		q, err := url.ParseQuery(strings.TrimPrefix(query, "?"))
+		if err != nil {
+			n.t.Fatalf("%s: getDoc query %q: %v", n.name, query, err)
+		}
+		opt.Consistency = q.Get("consistency")
+	}
+	doc, err := n.api.Get(context.Background(), container, id, opt)
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		return ae.Status, nil
+	}
 	if err != nil {
 		n.t.Fatalf("%s: GET %s/%s: %v", n.name, container, id, err)
 	}
-	if status != http.StatusOK {
-		return status, nil
-	}
-	d, err := e2eDecodeDoc(b)
+	d, err := e2eDecodeDoc(doc.JSON)
 	if err != nil {
 		n.t.Fatalf("%s: GET %s/%s: %v", n.name, container, id, err)
 	}
-	return status, d
+	return http.StatusOK, d
 }
 
 // listDocs reads every live document of a container, by id.
 func (n *e2eNode) listDocs(container string) map[string]e2eDoc {
 	n.t.Helper()
 	out := map[string]e2eDoc{}
-	cont := ""
-	for {
-		path := "/api/v1/containers/" + container + "/docs?limit=1000"
-		if cont != "" {
-			path += "&continuation=" + url.QueryEscape(cont)
+	for doc, err := range n.api.ListAll(context.Background(), container, client.ListOptions{Limit: 1000}) {
+		if err != nil {
+			n.t.Fatalf("%s: list %s: %v", n.name, container, err)
 		}
-		var page struct {
-			Documents    []e2eDoc `json:"documents"`
-			Continuation *string  `json:"continuation"`
+		d, err := e2eDecodeDoc(doc.JSON)
+		if err != nil {
+			n.t.Fatalf("%s: list %s: %v", n.name, container, err)
 		}
-		n.call(http.MethodGet, path, nil, http.StatusOK, &page)
-		for _, d := range page.Documents {
-			id, _ := d["id"].(string)
-			if _, dup := out[id]; dup {
-				n.t.Fatalf("%s: listing %s has id %q twice", n.name, container, id)
-			}
-			out[id] = d
+		if _, dup := out[doc.ID]; dup {
+			n.t.Fatalf("%s: listing %s has id %q twice", n.name, container, doc.ID)
 		}
-		if page.Continuation == nil || *page.Continuation == "" {
-			return out
-		}
-		cont = *page.Continuation
+		out[doc.ID] = d
 	}
+	return out
 }
 
 // e2eRecord is a change feed record (hub: positions are LSNs; edge: seqs,
 // with outcome records).
-type e2eRecord struct {
-	Seq       int64           `json:"seq"`
-	LSN       int64           `json:"lsn"`
-	CRTS      int64           `json:"crts"`
-	Op        string          `json:"op"`
-	ID        string          `json:"id"`
-	PK        string          `json:"pk"`
-	Document  json.RawMessage `json:"document"`
-	Origin    string          `json:"origin"`
-	Version   string          `json:"version"`
-	Base      string          `json:"base"`
-	TS        int64           `json:"ts"`
-	Tentative bool            `json:"tentative"`
-	Outcome   string          `json:"outcome"`
-	Reason    string          `json:"reason"`
-	Policy    string          `json:"policy"`
-	Resolver  string          `json:"resolver"`
-	Resolves  string          `json:"resolves"`
-}
+type e2eRecord = client.Change
 
 // changes reads a container's whole change feed, a page at a time, with
 // an edge's outcome records.
@@ -548,21 +508,20 @@ func (n *e2eNode) changes(container string) []e2eRecord {
 func (n *e2eNode) feed(container string, outcomes bool) []e2eRecord {
 	n.t.Helper()
 	var all []e2eRecord
-	since := "0"
+	opt := client.ChangesOptions{Limit: 1000, Outcomes: outcomes}
 	for {
-		var page struct {
-			Changes      []e2eRecord `json:"changes"`
-			Continuation string      `json:"continuation"`
+		page, err := n.api.Changes(context.Background(), container, opt)
+		if err != nil {
+			n.t.Fatalf("%s: changes of %s: %v", n.name, container, err)
 		}
-		n.call(http.MethodGet, fmt.Sprintf("/api/v1/containers/%s/changes?outcomes=%t&limit=1000&since=%s", container, outcomes, since), nil, http.StatusOK, &page)
 		if len(page.Changes) == 0 {
 			return all
 		}
 		all = append(all, page.Changes...)
-		if page.Continuation == since {
-			n.t.Fatalf("%s: changes of %s: continuation %q did not move after a page of %d", n.name, container, since, len(page.Changes))
+		if page.Next == opt.Since {
+			n.t.Fatalf("%s: changes of %s: continuation %d did not move after a page of %d", n.name, container, opt.Since, len(page.Changes))
 		}
-		since = page.Continuation
+		opt.Since = page.Next
 	}
 }
 
@@ -607,15 +566,23 @@ func (s *e2eConflictSide) field(name string) any {
 
 func (n *e2eNode) conflicts(container, status string) []e2eConflict {
 	n.t.Helper()
-	var page struct {
-		Conflicts []e2eConflict `json:"conflicts"`
+	page, err := n.api.Conflicts(context.Background(), container, client.ConflictsOptions{Status: status, Limit: 1000})
+	if err != nil {
+		n.t.Fatalf("%s: conflicts of %s: %v", n.name, container, err)
 	}
-	path := "/api/v1/containers/" + container + "/conflicts?limit=1000"
-	if status != "" {
-		path += "&status=" + status
+	side := func(s *client.ConflictSide) *e2eConflictSide {
+		if s == nil {
+			return nil
+		}
+		return &e2eConflictSide{Version: s.Version, Origin: s.Origin, Deleted: s.Deleted, Document: s.Document}
 	}
-	n.call(http.MethodGet, path, nil, http.StatusOK, &page)
-	return page.Conflicts
+	out := make([]e2eConflict, 0, len(page.Conflicts))
+	for _, c := range page.Conflicts {
+		out = append(out, e2eConflict{ID: c.ID, Kind: c.Kind, Status: c.Status, DocID: c.DocID, Policy: c.Policy, Loser: c.Loser,
+			WinnerLSN: c.WinnerLSN, Reason: c.Reason, Resolver: c.Resolver,
+			Incoming: side(c.Incoming), Existing: side(c.Existing), Base: side(c.Base)})
+	}
+	return out
 }
 
 // e2eOwnWrites returns an edge's own writes from its feed (records of its
@@ -699,16 +666,14 @@ func newE2EClusterDurability(t *testing.T, durability string) *e2eCluster {
 // token.
 func (c *e2eCluster) registerEdge(name string, scope []wire.ScopeEntry) string {
 	c.t.Helper()
-	req := map[string]any{"name": name}
-	if scope != nil {
-		req["scope"] = scope
+	var cs []client.ScopeEntry
+	for _, e := range scope {
+		cs = append(cs, client.ScopeEntry{Container: e.Container, PartitionKeys: e.PartitionKeys})
 	}
-	var resp struct {
-		Name  string            `json:"name"`
-		Token string            `json:"token"`
-		Scope []wire.ScopeEntry `json:"scope"`
+	resp, err := c.hub.api.RegisterEdge(context.Background(), name, cs)
+	if err != nil {
+		c.t.Fatalf("register edge %s: %v", name, err)
 	}
-	c.hub.call(http.MethodPost, "/api/v1/edges", req, http.StatusCreated, &resp)
 	if resp.Name != name || resp.Token == "" {
 		c.t.Fatalf("POST /api/v1/edges %s: got name %q token %q, want the name and a token", name, resp.Name, resp.Token)
 	}
@@ -754,10 +719,7 @@ func (c *e2eCluster) waitSynced(timeout time.Duration, edges ...*e2eNode) {
 func e2eWaitKnows(t *testing.T, e *e2eNode, container string) {
 	t.Helper()
 	e2eWaitFor(t, 15*time.Second, e.name+" learns container "+container, func() error {
-		status, b, err := e.do(http.MethodGet, "/api/v1/containers/"+container, nil)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("status %d: %s", status, b)
-		}
+		_, err := e.api.Container(context.Background(), container)
 		return err
 	})
 }
