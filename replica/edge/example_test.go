@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/edgesync/edgesync/client"
@@ -110,4 +113,25 @@ func Example() {
 		log.Fatal(err)
 	}
 	// Output: p1 costs 12, tentative: true
+}
+
+// TestExample_QuotedInDocs: docs/clients.md quotes Example as it is, so
+// the documented embedding is the one go test runs.
+func TestExample_QuotedInDocs(t *testing.T) {
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "clients.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := bytes.Index(src, []byte("func Example() {"))
+	end := bytes.Index(src[start:], []byte("\n}\n"))
+	if start < 0 || end < 0 {
+		t.Fatal("example_test.go: no func Example")
+	}
+	if body := src[start : start+end+3]; !bytes.Contains(doc, body) {
+		t.Fatalf("docs/clients.md does not quote func Example of replica/edge/example_test.go as it is: copy it into the section Embedding an edge")
+	}
 }
