@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -582,5 +583,69 @@ func TestClient_ConflictsAndResolvers(t *testing.T) {
 	wantAPIError(t, "ResolveConflict keep sideways", err, 400, "bad_request", client.ErrBadRequest)
 	if vs, err := c.Versions(ctx, "held", "o1"); err != nil || vs[len(vs)-1].Resolves != "e2-10" {
 		t.Fatalf("Versions after resolving=%+v, %v; want the last to resolve e2-10", vs, err)
+	}
+}
+
+// TestChangeStream_Close: Close from another goroutine ends a Next that
+// waits for a record, and a context that ends does too.
+func TestChangeStream_Close(t *testing.T) {
+	e := newTestEdge(t, web.EdgeOptions{}, nil)
+	c := newClient(t, client.Config{URL: e.srv.URL})
+	ctx := context.Background()
+	if _, _, err := c.PutContainer(ctx, client.Container{Name: "products", PartitionKey: "/category"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.StreamChanges(ctx, "products", client.ChangesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		s.Close()
+	}()
+	if _, err := s.Next(); !errors.Is(err, client.ErrStreamClosed) {
+		t.Fatalf("Next while closed: err=%v, want ErrStreamClosed", err)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	s, err = c.StreamChanges(cctx, "products", client.ChangesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Next(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next past the deadline: err=%v, want DeadlineExceeded", err)
+	}
+}
+
+// TestChangeStream_GivesUp: a server that opens the stream and hangs up
+// at once is not reconnected to for ever: Next fails after MaxAttempts
+// connections in a row that brought nothing.
+func TestChangeStream_GivesUp(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte(": edgesync change stream\n\n"))
+		w.(http.Flusher).Flush()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, client.Config{URL: srv.URL, MaxAttempts: 3})
+	s, err := c.StreamChanges(context.Background(), "products", client.ChangesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Next()
+	var ae *client.Error
+	if err == nil || errors.As(err, &ae) {
+		t.Fatalf("Next from a server that hangs up: err=%v, want the connection's error", err)
+	}
+	if got := requests.Load(); got != 3 {
+		t.Fatalf("connections=%d, want MaxAttempts 3", got)
 	}
 }

@@ -9,20 +9,28 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // ChangeStream is a live change feed (?stream=true, Server-Sent Events).
 // Next returns the records in order; when the connection breaks it
 // reconnects after the last record it returned (the stream's resume rule),
-// after a backoff, up to Config.MaxAttempts connections in a row that fail.
+// after a backoff. It gives up after Config.MaxAttempts connections in a
+// row that fail, or that break before they bring a record or a heartbeat.
+//
+// One goroutine calls Next; Close may come from any goroutine.
 type ChangeStream struct {
 	c         *Client
 	ctx       context.Context
 	container string
 	opt       ChangesOptions
-	body      io.ReadCloser
 	rd        *bufio.Reader
-	closed    bool
+	drops     int  // connections in a row that broke without progress
+	alive     bool // the current connection brought a record or a heartbeat
+
+	mu     sync.Mutex
+	body   io.ReadCloser
+	closed bool
 }
 
 // StreamChanges opens a live change feed of a container after opt.Since
@@ -65,7 +73,13 @@ func (s *ChangeStream) connect() error {
 			lastErr = err
 			continue
 		}
-		s.body, s.rd = resp.Body, bufio.NewReaderSize(resp.Body, 32<<10)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			resp.Body.Close()
+			return ErrStreamClosed
+		}
+		s.body, s.rd, s.alive = resp.Body, bufio.NewReaderSize(resp.Body, 32<<10), false
 		return nil
 	}
 	return lastErr
@@ -77,22 +91,42 @@ func (s *ChangeStream) connect() error {
 // when it cannot reconnect.
 func (s *ChangeStream) Next() (Change, error) {
 	for {
-		if s.closed {
+		s.mu.Lock()
+		closed, connected := s.closed, s.body != nil
+		s.mu.Unlock()
+		if closed {
 			return Change{}, ErrStreamClosed
 		}
-		if s.body == nil {
+		if !connected {
 			if err := s.connect(); err != nil {
 				return Change{}, err
 			}
 		}
 		ev, err := s.event()
 		if err != nil {
-			s.body.Close()
-			s.body = nil
-			if s.ctx.Err() != nil {
-				return Change{}, context.Cause(s.ctx)
+			s.mu.Lock()
+			if s.body != nil {
+				s.body.Close()
+				s.body = nil
 			}
-			if errors.Is(err, ErrResponseTooLarge) {
+			closed := s.closed
+			s.mu.Unlock()
+			switch {
+			case closed:
+				return Change{}, ErrStreamClosed
+			case s.ctx.Err() != nil:
+				return Change{}, context.Cause(s.ctx)
+			case errors.Is(err, ErrResponseTooLarge):
+				return Change{}, err
+			}
+			if s.alive {
+				s.drops = 0
+			}
+			s.drops++
+			if s.drops >= s.c.cfg.MaxAttempts {
+				return Change{}, fmt.Errorf("client: change stream of %s broke %d times in a row: %w", s.container, s.drops, err)
+			}
+			if err := s.c.sleep(s.ctx, s.drops); err != nil {
 				return Change{}, err
 			}
 			continue // reconnect from the last record returned
@@ -106,6 +140,7 @@ func (s *ChangeStream) Next() (Change, error) {
 			if p := ch.Position(); p > s.opt.Since {
 				s.opt.Since = p
 			}
+			s.alive = true
 			return ch, nil
 		case "error":
 			e := &Error{}
@@ -144,6 +179,8 @@ func statusOfCode(code string) int {
 
 // Close ends the stream.
 func (s *ChangeStream) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closed = true
 	if s.body == nil {
 		return nil
@@ -181,6 +218,9 @@ func (s *ChangeStream) event() (sseEvent, error) {
 			continue
 		}
 		if line[0] == ':' {
+			if bytes.HasPrefix(line, []byte(": heartbeat")) {
+				s.alive = true
+			}
 			continue
 		}
 		field, value, _ := bytes.Cut(line, []byte(":"))
