@@ -452,3 +452,82 @@ func (c *Client) TryResolver(ctx context.Context, name string, req TryRequest) (
 	var out TryResult
 	return out, decode(r, &out)
 }
+
+// QueryRequest is a query in the subset of Cosmos DB's NoSQL query
+// language that edges and hubs run (docs/queries.md).
+type QueryRequest struct {
+	Query      string           `json:"query"`
+	Parameters []QueryParameter `json:"parameters,omitempty"`
+	// Limit is the page size, 1..1000; 0: the server's default (100).
+	Limit int `json:"limit,omitempty"`
+	// Continuation is the previous page's; "" the first page.
+	Continuation string `json:"continuation,omitempty"`
+	// Consistency "confirmed" reads hub-confirmed versions only (edge).
+	Consistency string `json:"consistency,omitempty"`
+}
+
+// QueryParameter is a value for an @name of the query; Value is encoded as
+// JSON (a json.RawMessage goes as it is).
+type QueryParameter struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+// QueryPage is a page of a query's results: documents, projections or
+// values (SELECT VALUE), each as JSON.
+type QueryPage struct {
+	Documents []json.RawMessage
+	// Continuation asks for the next page; "" on the last page.
+	Continuation string
+}
+
+// Query runs a query over a container's live items. It changes nothing,
+// so it is retried like a GET. A query that does not parse fails with
+// ErrBadRequest (code bad_query), one that runs past the node's time
+// limit with ErrQueryTimeout.
+func (c *Client) Query(ctx context.Context, container string, q QueryRequest) (QueryPage, error) {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return QueryPage{}, fmt.Errorf("client: encode query: %w", err)
+	}
+	r, err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/containers/" + seg(container) + "/query", body: body, retry: retryIdempotent})
+	if err != nil {
+		return QueryPage{}, err
+	}
+	var out struct {
+		Documents    []json.RawMessage `json:"documents"`
+		Continuation *string           `json:"continuation"`
+	}
+	if err := decode(r, &out); err != nil {
+		return QueryPage{}, err
+	}
+	p := QueryPage{Documents: out.Documents}
+	if out.Continuation != nil {
+		p.Continuation = *out.Continuation
+	}
+	return p, nil
+}
+
+// QueryAll iterates over every result of a query, a page at a time from
+// q.Continuation. It stops at the first error, which it yields.
+func (c *Client) QueryAll(ctx context.Context, container string, q QueryRequest) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		for range maxPages {
+			p, err := c.Query(ctx, container, q)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, d := range p.Documents {
+				if !yield(d, nil) {
+					return
+				}
+			}
+			if p.Continuation == "" || p.Continuation == q.Continuation {
+				return
+			}
+			q.Continuation = p.Continuation
+		}
+		yield(nil, fmt.Errorf("client: query of %s: over %d pages", container, maxPages))
+	}
+}

@@ -19,7 +19,8 @@
 //     (refused, unreachable, DNS): no byte of it reached the server;
 //   - a request that is idempotent in effect — GET, HEAD, a PUT without
 //     If-Match (a document upsert, a container definition, a resolver
-//     upload), and the edge's sync on/off switches — also after a
+//     upload), a query, trying a resolver, and the edge's sync on/off
+//     switches — also after a
 //     connection that broke or a 502, 503 or 504 answer. A repeated upsert
 //     leaves the same document, as a new version with the same content.
 //
@@ -75,6 +76,7 @@ var (
 	ErrContainerNotFound  = errors.New("container not found") // 404 container_not_found
 	ErrConflict           = errors.New("conflict")            // 409: exists, already resolved, definition mismatch
 	ErrPreconditionFailed = errors.New("precondition failed") // 412: If-Match did not match
+	ErrQueryTimeout       = errors.New("query timeout")       // 408: a query ran past its time limit
 	ErrTooLarge           = errors.New("too large")           // 413
 	ErrUnavailable        = errors.New("unavailable")         // 503: the node is shutting down
 	ErrResponseTooLarge   = errors.New("response too large")  // a response over Config.MaxResponseBytes
@@ -115,6 +117,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrPreconditionFailed:
 		return e.Status == http.StatusPreconditionFailed
+	case ErrQueryTimeout:
+		return e.Status == http.StatusRequestTimeout
 	case ErrTooLarge:
 		return e.Status == http.StatusRequestEntityTooLarge
 	case ErrUnavailable:

@@ -17,6 +17,7 @@ import (
 	"github.com/edgesync/edgesync/client"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
@@ -647,5 +648,71 @@ func TestChangeStream_GivesUp(t *testing.T) {
 	}
 	if got := requests.Load(); got != 3 {
 		t.Fatalf("connections=%d, want MaxAttempts 3", got)
+	}
+}
+
+func TestClient_Query(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range nodes(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := c.PutContainer(ctx, client.Container{Name: "products", PartitionKey: "/category"}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 7 {
+				if _, err := c.Create(ctx, "products", product{ID: "p" + strconv.Itoa(i), Category: "tools", Price: float64(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q := client.QueryRequest{Query: "SELECT VALUE c.id FROM c WHERE c.price >= @min ORDER BY c.price DESC",
+				Parameters: []client.QueryParameter{{Name: "@min", Value: 2}}, Limit: 2}
+			page, err := c.Query(ctx, "products", q)
+			if err != nil || len(page.Documents) != 2 || page.Continuation == "" || string(page.Documents[0]) != `"p6"` {
+				t.Fatalf("Query page=%+v, %v; want p6 first, 2 results and a continuation", page, err)
+			}
+			var ids []string
+			for v, err := range c.QueryAll(ctx, "products", q) {
+				if err != nil {
+					t.Fatalf("QueryAll: %v", err)
+				}
+				var id string
+				if err := json.Unmarshal(v, &id); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			if want := []string{"p6", "p5", "p4", "p3", "p2"}; !slices.Equal(ids, want) {
+				t.Fatalf("QueryAll=%v, want %v", ids, want)
+			}
+			_, err = c.Query(ctx, "products", client.QueryRequest{Query: "SELECT * FROM c WHERE c.price >"})
+			wantAPIError(t, "Query that does not parse", err, 400, "bad_query", client.ErrBadRequest)
+		})
+	}
+}
+
+// TestClient_QueryTimeout: a query past the node's time limit is 408
+// query_timeout, ErrQueryTimeout, and not sent again.
+func TestClient_QueryTimeout(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEdge(t, web.EdgeOptions{Query: query.Options{Timeout: time.Nanosecond}}, nil)
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		e.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := newClient(t, client.Config{URL: srv.URL})
+	if _, _, err := c.PutContainer(ctx, client.Container{Name: "products", PartitionKey: "/category"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := c.Create(ctx, "products", product{ID: "p" + strconv.Itoa(i), Category: "tools"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requests.Store(0)
+	_, err := c.Query(ctx, "products", client.QueryRequest{Query: "SELECT * FROM c ORDER BY c.id"})
+	wantAPIError(t, "Query past its time limit", err, 408, "query_timeout", client.ErrQueryTimeout)
+	if got := requests.Load(); got != 1 {
+		t.Fatalf("requests=%d, want 1", got)
 	}
 }
