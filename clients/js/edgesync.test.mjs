@@ -152,6 +152,19 @@ test('listing: pages with continuation, one partition, every document', async ()
   await rejects(edge.list('products', { limit: 5000 }), 400, 'bad_request');
 });
 
+test('queries: parameters, pages, every result, a query that does not parse', async () => {
+  for (let i = 0; i < 6; i++) await edge.put('products', `q${i}`, { id: `q${i}`, category: 'query', price: i });
+  const q = { query: 'SELECT VALUE c.id FROM c WHERE c.category = @cat AND c.price >= @min ORDER BY c.price DESC',
+    parameters: [{ name: '@cat', value: 'query' }, { name: '@min', value: 2 }], limit: 3 };
+  const first = await edge.query('products', q);
+  assert.deepEqual(first.documents, ['q5', 'q4', 'q3']);
+  assert.ok(first.continuation);
+  const all = [];
+  for await (const v of edge.queryAll('products', q)) all.push(v);
+  assert.deepEqual(all, ['q5', 'q4', 'q3', 'q2']);
+  await rejects(edge.query('products', { query: 'SELECT * FROM c WHERE c.price >' }), 400, 'bad_query');
+});
+
 test('change feed pages and the outcome of each write from the hub', async () => {
   const doc = await edge.create('products', { id: 'o1', category: 'outcomes' });
   let since = 0;

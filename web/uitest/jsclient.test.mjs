@@ -117,7 +117,7 @@ try {
   await page.goto(origin + '/');
   await page.waitForFunction(() => document.title === 'ready', null, { timeout: 10_000 });
 
-  await check('an edge with --cors-origin: CRUD, listing and the change feed from the page', async () => {
+  await check('an edge with --cors-origin: CRUD, listing, a query and the change feed from the page', async () => {
     const out = await page.evaluate(async (url) => {
       const { Client, EdgesyncError } = window.edgesync;
       const c = new Client(url);
@@ -131,12 +131,13 @@ try {
       seen.replaced = (await c.put('notes', 'n1', { id: 'n1', topic: 'app', text: 'edited' }, { ifMatch: doc._etag })).doc.text;
       seen.listed = (await c.list('notes', { pk: 'app' })).documents.map((d) => d.id);
       seen.feed = (await c.changes('notes')).changes.map((ch) => `${ch.op} ${ch.id}`);
+      seen.queried = (await c.query('notes', { query: 'SELECT VALUE c.text FROM c WHERE c.topic = @t', parameters: [{ name: '@t', value: 'app' }] })).documents;
       await c.delete('notes', 'n1');
       try { await c.get('notes', 'n1'); } catch (e) { seen.deleted = e.notFound && e.code; }
       return seen;
     }, allowed);
     const want = { created: true, tentative: true, read: 'from the browser', dup: 'conflict', stale: 'precondition_failed', replaced: 'edited',
-      listed: ['n1'], feed: ['create n1', 'replace n1'], deleted: 'not_found' };
+      listed: ['n1'], feed: ['create n1', 'replace n1'], queried: ['edited'], deleted: 'not_found' };
     if (JSON.stringify(out) !== JSON.stringify(want)) throw new Error(`got ${JSON.stringify(out)}, want ${JSON.stringify(want)}`);
   });
 
