@@ -490,6 +490,14 @@ func TestClient_Edges(t *testing.T) {
 	if err != nil || len(edges) != 1 || edges[0].Name != "laptop-7" || edges[0].NodeID != e.r.NodeID() {
 		t.Fatalf("Edges=%+v, %v; want laptop-7 as node %s", edges, err, e.r.NodeID())
 	}
+	for _, online := range []bool{false, true} {
+		if err := ec.SetOnline(ctx, online); err != nil {
+			t.Fatalf("SetOnline(%v): %v", online, err)
+		}
+		if st, err := ec.EdgeStatus(ctx); err != nil || st.Offline == online {
+			t.Fatalf("after SetOnline(%v): status %+v, %v; want offline=%v", online, st, err, !online)
+		}
+	}
 	if err := hc.RevokeEdge(ctx, "laptop-7"); err != nil {
 		t.Fatalf("RevokeEdge: %v", err)
 	}
