@@ -60,6 +60,9 @@ type bodyCoder struct {
 
 	frames []frame
 	sites  []site // the function entry first, then loops and join points in order
+
+	blocks    int // blocks, loops and ifs of the body so far
+	brTargets int // br_table targets of the body so far
 }
 
 // appendBody reads one function body (size, locals, expression) from r and
@@ -72,6 +75,9 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 	}
 	if int64(size) > int64(r.remaining()) {
 		return nil, errorAt(start, ErrMalformed, "body of %d bytes overruns the code section", size)
+	}
+	if size > MaxBodyBytes {
+		return nil, errorAt(start, ErrLimit, "function body of %d bytes, over the limit of %d", size, MaxBodyBytes)
 	}
 	body := newReader(r.b, r.pos, r.pos+int(size))
 	r.pos = body.end
@@ -171,6 +177,7 @@ func (c *bodyCoder) appendCharge(w []byte, cost int64) []byte {
 func (c *bodyCoder) expr(r *reader, record bool) error {
 	c.frames = append(c.frames[:0], frame{op: opEnd, site: 0})
 	c.sites = append(c.sites[:0], site{pos: r.pos})
+	c.blocks, c.brTargets = 0, 0
 	for len(c.frames) > 0 {
 		at := r.pos
 		op, err := r.readByte("function body (missing end)")
@@ -206,11 +213,17 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 			top.site = site
 			continue
 		case opBlock, opIf:
+			if err := c.open(at); err != nil {
+				return err
+			}
 			if err := blockType(r); err != nil {
 				return err
 			}
 			c.frames = append(c.frames, frame{op: op, site: charged, open: charged})
 		case opLoop:
+			if err := c.open(at); err != nil {
+				return err
+			}
 			if err := blockType(r); err != nil {
 				return err
 			}
@@ -231,6 +244,9 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 			n, err := r.count(1, maxModuleSize, "br_table")
 			if err != nil {
 				return err
+			}
+			if c.brTargets += n + 1; c.brTargets > MaxBrTableTargets {
+				return errorAt(at, ErrLimit, "br_table targets of %d in one function, over the limit of %d", c.brTargets, MaxBrTableTargets)
 			}
 			for range n + 1 {
 				lstart := r.pos
@@ -268,6 +284,18 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 	}
 	if !record {
 		c.sites = c.sites[:0]
+	}
+	return nil
+}
+
+// open counts a block, loop or if opened at at against the limits on
+// nesting and on blocks per function.
+func (c *bodyCoder) open(at int) error {
+	if len(c.frames) > MaxNesting { // the function's own frame is not a block
+		return errorAt(at, ErrLimit, "blocks nested more than %d deep", MaxNesting)
+	}
+	if c.blocks++; c.blocks > MaxBlocks {
+		return errorAt(at, ErrLimit, "more than %d blocks, loops and ifs in one function", MaxBlocks)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ const GlobalName = "edgesync_fuel"
 const (
 	maxModuleSize = 64 << 20  // bytes of input
 	maxOutputSize = 256 << 20 // bytes of output
-	maxFunctions  = 1_000_000 // imported and defined functions
+	maxFunctions  = 100_000   // imported and defined functions
 	maxEntries    = 1_000_000 // types, imports, globals, exports
 )
 
@@ -131,9 +131,11 @@ const StartFuel = 500_000_000
 // Every section is parsed, also the ones copied unchanged, and every count
 // and length is checked against the bytes that hold it before a runtime
 // decodes the module. Instrument refuses a module over 64 MiB, with more
-// than a million functions, types, imports, globals or exports, a function
-// with more than 50,000 locals or a type with more than 1,000 parameters or
-// results, more than 100,000 element or data segments, tables of more than
+// than 100,000 functions or a million types, imports, globals or exports, a
+// function with more than 50,000 locals, a function body over MaxBodyBytes,
+// blocks nested deeper than MaxNesting, more than MaxBlocks blocks or
+// MaxBrTableTargets br_table targets in one function, a type with more than
+// 1,000 parameters or results, more than 100,000 element or data segments, tables of more than
 // 10 million elements in all, more than one memory or one over 65,536
 // pages, a name section of more than a million names, or a module whose
 // instrumented form would be over 256 MiB. The error is an *Error.

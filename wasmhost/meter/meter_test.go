@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/edgesync/edgesync/wasmhost/meter"
+	"github.com/edgesync/edgesync/wasmhost/resolvertest"
 )
 
 // wat compiles testdata/<name>/module.wat with wat2wasm (wabt).
@@ -709,9 +710,16 @@ func TestInstrument_Errors(t *testing.T) {
 		},
 		{
 			name: "too many functions",
-			wasm: wasmModule(sec(1, vec(1, 0x60, 0x00, 0x00)...), sec(3, vec(1_000_001, make([]byte, 1_000_001)...)...)),
-			kind: meter.ErrLimit, msg: "over the limit of 1000000",
+			wasm: wasmModule(sec(1, vec(1, 0x60, 0x00, 0x00)...), sec(3, vec(100_001, make([]byte, 100_001)...)...)),
+			kind: meter.ErrLimit, msg: "over the limit of 100000",
 		},
+		// Function bodies that wazero's compiler takes too long (or, nested,
+		// too deep a stack) to compile.
+		{name: "nested too deep", wasm: resolvertest.NestedBlocks(meter.MaxNesting + 1), kind: meter.ErrLimit, msg: "function 2: blocks nested more than 2048 deep"},
+		{name: "four million nested blocks", wasm: resolvertest.NestedBlocks(4_000_000), kind: meter.ErrLimit, msg: "function body of 12000004 bytes, over the limit"},
+		{name: "too many blocks", wasm: resolvertest.Module(bytes.Repeat([]byte{0x02, 0x40, 0x0b}, meter.MaxBlocks+1), 0), kind: meter.ErrLimit, msg: "more than 4096 blocks"},
+		{name: "br_table too big", wasm: resolvertest.BigBrTable(meter.MaxBrTableTargets), kind: meter.ErrLimit, msg: "br_table targets of 16385"},
+		{name: "function body too big", wasm: resolvertest.HugeFunction(meter.MaxBodyBytes), kind: meter.ErrLimit, msg: "function body of 1048"},
 		{name: "too large", wasm: append(wasmModule(), make([]byte, 64<<20)...), kind: meter.ErrLimit, msg: "over the limit"},
 		// Counts that a decoder would allocate for before reading the entries.
 		{name: "data count over its bytes", wasm: []byte("\x00asm\x01\x00\x00\x00\v\n\x9d\x9d\x9d0020000"), kind: meter.ErrLimit, msg: "data section: data segment count"},
