@@ -89,7 +89,7 @@ func BenchmarkResolve(b *testing.B) {
 // alike; "x_unmetered" is the ratio of their total times.
 func BenchmarkMetering(b *testing.B) {
 	ctx := context.Background()
-	plainHost, err := wasmhost.NewUnmetered(ctx, wasmhost.Config{})
+	plainHost, err := wasmhost.NewUnmetered(ctx, wasmhost.Config{Limits: benchLimits})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func BenchmarkCompile(b *testing.B) {
 	ctx := context.Background()
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
-			h, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: b.TempDir()})
+			h, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: b.TempDir(), Limits: benchLimits})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func BenchmarkCompile(b *testing.B) {
 	})
 	b.Run("cached", func(b *testing.B) {
 		dir := b.TempDir()
-		warm, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir})
+		warm, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir, Limits: benchLimits})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func BenchmarkCompile(b *testing.B) {
 		}
 		warm.Close(ctx)
 		for b.Loop() {
-			h, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir})
+			h, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir, Limits: benchLimits})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func BenchmarkCompile(b *testing.B) {
 // ExampleModule_Resolve shows a resolver call from Go.
 func ExampleModule_Resolve() {
 	ctx := context.Background()
-	h, _ := wasmhost.New(ctx, wasmhost.Config{})
+	h, _ := wasmhost.New(ctx, wasmhost.Config{Limits: benchLimits})
 	defer h.Close(ctx)
 	m, err := h.Compile(ctx, mustRead("../testdata/resolvers/prefer-incoming.wasm"))
 	if err != nil {
@@ -189,3 +189,7 @@ func ExampleModule_Resolve() {
 	fmt.Println(out.Action, err)
 	// Output: incoming <nil>
 }
+
+// benchLimits are the default limits but for the compile timeout: the Go
+// examples take seconds to compile on a busy machine.
+var benchLimits = wasmhost.Limits{CompileTimeout: time.Minute}

@@ -7,9 +7,11 @@
 // instance; calls then reuse pooled live instances. An instance that failed
 // in any way (trap, fuel, memory, bad output) is discarded, never reused.
 //
-// Guests get a WASI with nothing in it: no files, sockets, arguments or
-// environment; fake clocks and a fixed random sequence, so that a resolver
-// decides the same on every hub.
+// Guests get a WASI with nothing in it (wasi.go): no files, sockets,
+// arguments or environment; fake clocks and a fixed random sequence, so
+// that a resolver decides the same on every hub. Every WASI call is charged
+// fuel in proportion to its work. A call also has a wall-clock bound, as a
+// last resort, and closing the Host stops the calls that are running.
 package wasmhost
 
 import (
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +56,11 @@ const (
 	ReasonInit    = "init"
 	ReasonInput   = "input"
 	ReasonMissing = "missing"
+	// ReasonTimeout: the call ran past Limits.Timeout.
+	ReasonTimeout = "timeout"
+	// ReasonCanceled: the caller's context ended, or the Host closed,
+	// while the call ran.
+	ReasonCanceled = "canceled"
 )
 
 // Errors of Compile. ErrInvalidModule maps to 400, ErrModuleTooLarge to 413.
@@ -60,6 +68,10 @@ var (
 	ErrInvalidModule  = errors.New("invalid resolver module")
 	ErrModuleTooLarge = errors.New("resolver module too large")
 	ErrClosed         = errors.New("wasm host closed")
+	// errTimeout is the cause of a call's context when Limits.Timeout ends it.
+	errTimeout = errors.New("resolver call timed out")
+	// errCompileTimeout is the cause when Limits.CompileTimeout ends a compile.
+	errCompileTimeout = errors.New("compile timed out")
 )
 
 // CallError is a failed call: Reason is one of the Reason constants.
@@ -83,6 +95,11 @@ type Limits struct {
 	ModuleBytes int    // size of an uploaded module
 	InputBytes  int    // size of one call's input
 	OutputBytes int    // size of one call's output
+	// Timeout bounds the wall-clock time of one call (and of an instance's
+	// _initialize): a last resort behind fuel, which bounds the work.
+	Timeout time.Duration
+	// CompileTimeout bounds the compilation of an uploaded module.
+	CompileTimeout time.Duration
 }
 
 // Defaults (resolvers/ABI.md).
@@ -93,6 +110,15 @@ const (
 	DefaultModuleBytes = 32 << 20
 	DefaultInputBytes  = 16 << 20
 	DefaultOutputBytes = 4 << 20
+	DefaultTimeout     = 2 * time.Second
+	// DefaultCompileTimeout leaves room, within the 10 s in which an
+	// upload is answered, for _initialize (bounded by DefaultTimeout) and
+	// storing the module.
+	DefaultCompileTimeout = 6 * time.Second
+	// compileWorkers compile one module's functions in parallel; wazero
+	// checks for cancellation between functions only when there is more
+	// than one.
+	compileWorkers = 2
 	// maxLogBytes of a call's stdout and stderr are kept.
 	maxLogBytes = 4 << 10
 )
@@ -116,6 +142,12 @@ func (l Limits) withDefaults() Limits {
 	if l.OutputBytes <= 0 {
 		l.OutputBytes = DefaultOutputBytes
 	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.CompileTimeout <= 0 {
+		l.CompileTimeout = DefaultCompileTimeout
+	}
 	return l
 }
 
@@ -136,6 +168,13 @@ type Host struct {
 	rt     wazero.Runtime
 	cache  wazero.CompilationCache
 	wasi   map[string]bool // the WASI functions a guest may import
+
+	// base ends when the Host closes: every call's context derives from it.
+	base   context.Context
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	closed bool
+	calls  sync.WaitGroup // running calls, compiles and instantiations
 	// unmetered skips fuel instrumentation: only for measuring what metering
 	// costs (export_test.go); such a host has no fuel limit.
 	unmetered bool
@@ -147,7 +186,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if h.cfg.Instances <= 0 {
 		h.cfg.Instances = runtime.GOMAXPROCS(0)
 	}
-	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(h.limits.MemoryPages).WithCloseOnContextDone(false).
+	h.base, h.cancel = context.WithCancelCause(context.Background())
+	// WithCloseOnContextDone makes running guest code stop when its
+	// context ends (a timeout, or Close).
+	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(h.limits.MemoryPages).WithCloseOnContextDone(true).
 		WithDebugInfoEnabled(false) // instrumented code makes DWARF offsets stale
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
@@ -161,31 +203,57 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		rc = rc.WithCompilationCache(c)
 	}
 	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	wasi, err := wasi_snapshot_preview1.NewBuilder(h.rt).Compile(ctx)
-	if err == nil {
-		_, err = h.rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig())
-	}
+	wasi, err := instantiateWASI(ctx, h.rt)
 	if err != nil {
 		_ = h.rt.Close(ctx)
 		return nil, fmt.Errorf("wasi: %w", err)
 	}
-	h.wasi = map[string]bool{}
-	for name := range wasi.ExportedFunctions() {
-		h.wasi[name] = true
-	}
+	h.wasi = wasi
 	return h, nil
 }
 
 // Limits returns the limits in force.
 func (h *Host) Limits() Limits { return h.limits }
 
-// Close releases the runtime and every module.
+// Close stops the calls that are running (they fail with reason
+// canceled), waits for them, and releases the runtime and every module.
 func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel(ErrClosed)
+	waited := make(chan struct{})
+	go func() { h.calls.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		return fmt.Errorf("close wasm host: calls still running: %w", ctx.Err())
+	}
 	err := h.rt.Close(ctx)
 	if h.cache != nil {
 		err = errors.Join(err, h.cache.Close(ctx))
 	}
 	return err
+}
+
+// enter registers a call, compile or instantiation that has its context end
+// at timeout or when the Host closes; done ends it.
+func (h *Host) enter(ctx context.Context, timeout time.Duration, cause error) (context.Context, func(), error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ctx, nil, ErrClosed
+	}
+	h.calls.Add(1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(h.base, func() { cancel(ErrClosed) })
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, cause)
+	return ctx, func() {
+		cancelTimeout()
+		stop()
+		cancel(nil)
+		h.calls.Done()
+	}, nil
 }
 
 // Module is a compiled resolver with its pool of live instances.
@@ -215,8 +283,20 @@ func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if h.unmetered {
 		metered = wasm
 	}
-	cm, err := h.rt.CompileModule(ctx, metered)
+	cctx, done, err := h.enter(ctx, h.limits.CompileTimeout, errCompileTimeout)
 	if err != nil {
+		return nil, err
+	}
+	cm, err := h.rt.CompileModule(experimental.WithCompilationWorkers(cctx, compileWorkers), metered)
+	cause := context.Cause(cctx)
+	done()
+	switch {
+	case err == nil:
+	case errors.Is(cause, errCompileTimeout):
+		return nil, fmt.Errorf("%w: compiling took longer than %v (--resolver-compile-timeout)", ErrInvalidModule, h.limits.CompileTimeout)
+	case cause != nil:
+		return nil, fmt.Errorf("compile: %w", cause)
+	default:
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
 	if err := h.checkABI(cm); err != nil {
@@ -309,6 +389,7 @@ type instance struct {
 	input   api.Function
 	resolve api.Function
 	log     *boundedBuffer
+	guest   *guest
 	stack   [1]uint64
 	buf     []byte // the host's input buffer, reused
 }
@@ -331,30 +412,40 @@ func (inst *instance) getFuel() int64 {
 var guestMemory = memoryAllocator()
 
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
+	ctx, done, err := m.h.enter(ctx, m.h.limits.Timeout, errTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	log := &boundedBuffer{max: maxLogBytes}
-	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithStdout(log).WithStderr(log)
+	g := newGuest(log)
+	ctx = withGuest(ctx, g)
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
 	if guestMemory != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, guestMemory)
 	}
 	mod, err := m.h.rt.InstantiateModule(ctx, m.compiled, mc)
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return nil, callErr(ReasonInit, "instantiate: %v", cause)
+		}
 		return nil, callErr(ReasonInit, "instantiate: %v", err)
 	}
 	inst := &instance{mod: mod, mem: mod.ExportedMemory(exportMemory), input: mod.ExportedFunction(exportInput),
-		resolve: mod.ExportedFunction(exportCall), log: log}
-	g, ok := mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
+		resolve: mod.ExportedFunction(exportCall), log: log, guest: g}
+	fuel, ok := mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
 	if m.h.unmetered {
-		g, ok = nil, true
+		fuel, ok = nil, true
 	}
 	if !ok || inst.mem == nil || inst.input == nil || inst.resolve == nil {
 		_ = mod.Close(ctx)
 		return nil, callErr(ReasonInit, "instance lacks its exports")
 	}
-	inst.fuel = g
+	inst.fuel = fuel
 	if init := mod.ExportedFunction(exportInit); init != nil {
 		inst.setFuel(m.h.limits.InitFuel)
 		if _, err := init.Call(ctx); err != nil {
-			cerr := m.h.classify(inst, err)
+			cerr := m.h.classify(ctx, inst, err)
 			_ = mod.Close(ctx)
 			return nil, &CallError{Reason: ReasonInit, Err: fmt.Errorf("_initialize: %s: %v%s", cerr.Reason, cerr.Err, logSuffix(log))}
 		}
@@ -370,11 +461,16 @@ func logSuffix(b *boundedBuffer) string {
 }
 
 // classify turns a failed guest call into a CallError.
-func (h *Host) classify(inst *instance, err error) *CallError {
+func (h *Host) classify(ctx context.Context, inst *instance, err error) *CallError {
 	var exit *sys.ExitError
+	cause := context.Cause(ctx)
 	switch {
 	case inst.getFuel() < 0:
 		return callErr(ReasonFuel, "out of fuel (limit %d)", h.limits.Fuel)
+	case errors.Is(cause, errTimeout):
+		return callErr(ReasonTimeout, "the call ran longer than %v (--resolver-timeout)", h.limits.Timeout)
+	case cause != nil:
+		return callErr(ReasonCanceled, "the call was stopped: %v", cause)
 	case inst.mem.Size() >= uint32(h.limits.MemoryPages)*65536-65536:
 		return callErr(ReasonMemory, "memory limit of %d MiB reached: %v", h.limits.MemoryPages/16, err)
 	case strings.Contains(err.Error(), "stack overflow"):
@@ -476,6 +572,13 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	if err != nil {
 		return res, err
 	}
+	ctx, done, err := m.h.enter(ctx, m.h.limits.Timeout, errTimeout)
+	if err != nil {
+		m.put(context.Background(), inst)
+		return res, err
+	}
+	defer done()
+	ctx = withGuest(ctx, inst.guest)
 	inst.log.Reset()
 	inst.buf = build(inst.buf[:0])
 	n := len(inst.buf)
@@ -485,13 +588,18 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	}
 	fail := func(err error) (Result, error) {
 		res.Log = inst.log.String()
-		_ = inst.mod.Close(ctx)
+		// A call out of fuel used all of it (the global is negative).
+		res.FuelUsed = min(m.h.limits.Fuel, m.h.limits.Fuel-inst.getFuel())
+		_ = inst.mod.Close(context.WithoutCancel(ctx))
+		if ce, ok := err.(*CallError); ok && ce.Reason == ReasonStack {
+			debug.FreeOSMemory()
+		}
 		return res, err
 	}
 	inst.setFuel(m.h.limits.Fuel)
 	inst.stack[0] = uint64(uint32(n))
 	if err := inst.input.CallWithStack(ctx, inst.stack[:]); err != nil {
-		return fail(m.h.classify(inst, err))
+		return fail(m.h.classify(ctx, inst, err))
 	}
 	ptr := uint32(inst.stack[0])
 	if ptr == 0 {
@@ -502,7 +610,7 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	}
 	inst.stack[0] = uint64(uint32(n))
 	if err := inst.resolve.CallWithStack(ctx, inst.stack[:]); err != nil {
-		return fail(m.h.classify(inst, err))
+		return fail(m.h.classify(ctx, inst, err))
 	}
 	res.FuelUsed = m.h.limits.Fuel - inst.getFuel()
 	res.Memory = inst.mem.Size()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -28,9 +30,15 @@ func readFixture(t testing.TB, name string) []byte {
 	return b
 }
 
+// newHost is a host with limits l; its compile timeout is a minute unless
+// l sets one, so that compiling the Go examples (seconds, and more under
+// -race or on a loaded machine) does not time out.
 func newHost(t testing.TB, l wasmhost.Limits) *wasmhost.Host {
 	t.Helper()
 	ctx := context.Background()
+	if l.CompileTimeout == 0 {
+		l.CompileTimeout = time.Minute
+	}
 	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: l, Instances: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -45,29 +53,10 @@ var cartInput = replica.ResolverInput{Kind: "replace", Container: "carts", ID: "
 	Incoming:    json.RawMessage(`{"id":"c1","owner":"ann","items":["phone","book"]}`),
 	Conflicting: []json.RawMessage{}}
 
-// malicious reads testdata/resolvers/malicious/expect.json: the modules
-// refused at upload with the message the refusal names, and the modules
-// whose every call fails with its reason. Every module of the corpus is in
-// one of the two.
-func malicious(t *testing.T) (refused, failing map[string]string) {
+// malicious reads the corpus of testdata/resolvers/malicious.
+func malicious(t *testing.T) resolvertest.Corpus {
 	t.Helper()
-	var expect struct {
-		Refused, Failing map[string]string
-	}
-	if err := json.Unmarshal(readFixture(t, "malicious/expect.json"), &expect); err != nil {
-		t.Fatal(err)
-	}
-	refused, failing = expect.Refused, expect.Failing
-	files, _ := filepath.Glob(filepath.Join(fixtures, "malicious", "*.wasm"))
-	if len(refused) == 0 || len(failing) == 0 || len(files) != len(refused)+len(failing) {
-		t.Fatalf("expect.json lists %d refused and %d failing modules; the corpus has %d", len(refused), len(failing), len(files))
-	}
-	for _, f := range files {
-		if _, ok := refused[filepath.Base(f)]; !ok && failing[filepath.Base(f)] == "" {
-			t.Fatalf("%s is not in expect.json", f)
-		}
-	}
-	return refused, failing
+	return resolvertest.LoadCorpus(t, filepath.Join(fixtures, "malicious"))
 }
 
 func TestHost_Compile_refuses(t *testing.T) {
@@ -77,18 +66,24 @@ func TestHost_Compile_refuses(t *testing.T) {
 		wasm    []byte
 		tooBig  bool
 		message string
+		limits  wasmhost.Limits
 	}
 	tests := []test{
 		{name: "empty", wasm: nil, message: "not a WebAssembly binary"},
 		{name: "too large", wasm: make([]byte, 8<<20+1), tooBig: true, message: "limit 8388608"},
 		{name: "truncated", wasm: readFixture(t, "counter.wasm")[:4096], message: "invalid resolver module"},
 	}
-	refused, _ := malicious(t)
-	for file, message := range refused {
-		tests = append(tests, test{name: file, wasm: readFixture(t, "malicious/"+file), message: message})
+	corpus := malicious(t)
+	for file, message := range corpus.Refused {
+		tests = append(tests, test{name: file, wasm: corpus.Module(t, file), message: message})
 	}
+	byDefault := newHost(t, wasmhost.Limits{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			h := h
+			if len(tt.wasm) > 8<<20 && !tt.tooBig {
+				h = byDefault // generated modules of up to 30 MiB
+			}
 			_, err := h.Compile(context.Background(), tt.wasm)
 			want := wasmhost.ErrInvalidModule
 			if tt.tooBig {
@@ -108,21 +103,23 @@ func TestHost_Compile_refuses(t *testing.T) {
 // fresh instance and must fail the same way), and checks that a good
 // resolver on the same host still works after each.
 func TestHost_malicious(t *testing.T) {
-	h := newHost(t, wasmhost.Limits{Fuel: 20_000_000, MemoryPages: 256})
+	// The timeout is long: it is the last resort behind the fuel, which
+	// decides (TestHost_timeout covers it).
+	h := newHost(t, wasmhost.Limits{Fuel: 20_000_000, MemoryPages: 256, Timeout: time.Minute})
 	ctx := context.Background()
 	good, err := h.Compile(ctx, readFixture(t, "cart-merge-c.wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, failing := malicious(t)
+	corpus := malicious(t)
 	type test struct{ file, reason string }
 	var tests []test
-	for file, reason := range failing {
+	for file, reason := range corpus.Failing {
 		tests = append(tests, test{file, reason})
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			m, err := h.Compile(ctx, readFixture(t, "malicious/"+tt.file))
+			m, err := h.Compile(ctx, corpus.Module(t, tt.file))
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}
@@ -344,4 +341,143 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 		t.Fatalf("%s: %v", b, err)
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// vmRSS is the process's resident set size in bytes (Linux), or 0.
+func vmRSS(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// TestHost_stackOverflow calls a module whose recursion overflows the call
+// stack, again and again: each call fails quickly with reason stack, and
+// the process's memory grows by less than 100 MiB over all of them (it
+// grew by 100 MiB a call, each call's stack left to the collector).
+func TestHost_stackOverflow(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/status")
+	}
+	h := newHost(t, wasmhost.Limits{})
+	ctx := context.Background()
+	m, err := h.Compile(ctx, readFixture(t, "malicious/stack-overflow.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := vmRSS(t)
+	for i := range 8 {
+		start := time.Now()
+		_, res, err := m.Resolve(ctx, cartInput)
+		var ce *wasmhost.CallError
+		if !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonStack {
+			t.Fatalf("call %d: Resolve() = %v, want reason %s", i, err, wasmhost.ReasonStack)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("call %d took %v (fuel %d), want a quick failure", i, took, res.FuelUsed)
+		}
+		t.Logf("call %d: %v, fuel %d, VmRSS %d MiB", i, time.Since(start), res.FuelUsed, vmRSS(t)>>20)
+	}
+	if grew := vmRSS(t) - before; grew >= 100<<20 {
+		t.Fatalf("eight stack overflows grew VmRSS by %d MiB, want under 100", grew>>20)
+	}
+}
+
+// TestHost_timeout: a call that has fuel left but runs past the wall-clock
+// bound is stopped with reason timeout, having used the fuel it used.
+func TestHost_timeout(t *testing.T) {
+	h := newHost(t, wasmhost.Limits{Fuel: 1 << 60, Timeout: 200 * time.Millisecond})
+	ctx := context.Background()
+	m, err := h.Compile(ctx, readFixture(t, "malicious/infinite-loop.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, res, err := m.Resolve(ctx, cartInput)
+	var ce *wasmhost.CallError
+	if !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonTimeout {
+		t.Fatalf("Resolve() = %v, want reason %s", err, wasmhost.ReasonTimeout)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the call ended after %v, want about 200ms", took)
+	}
+	if res.FuelUsed <= 0 {
+		t.Fatalf("FuelUsed = %d, want the fuel the loop burnt", res.FuelUsed)
+	}
+}
+
+// TestHost_Close_stopsCalls closes a Host while a call runs with fuel and
+// time to spare: the call ends at once with reason canceled, and Close
+// returns.
+func TestHost_Close_stopsCalls(t *testing.T) {
+	ctx := context.Background()
+	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: wasmhost.Limits{Fuel: 1 << 60, Timeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.Compile(ctx, readFixture(t, "malicious/infinite-loop.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := m.Resolve(ctx, cartInput)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the call ended before Close: %v", err)
+	default:
+	}
+	start := time.Now()
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := h.Close(closeCtx); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	select {
+	case err := <-done:
+		var ce *wasmhost.CallError
+		if !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonCanceled {
+			t.Fatalf("Resolve() = %v, want reason %s", err, wasmhost.ReasonCanceled)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the call still runs 2s after Close")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v", took)
+	}
+	if _, _, err := m.Resolve(ctx, cartInput); !errors.Is(err, wasmhost.ErrClosed) {
+		t.Fatalf("Resolve() after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestHost_fuelUsedOnFailure: a call out of fuel reports that it used all
+// of it.
+func TestHost_fuelUsedOnFailure(t *testing.T) {
+	h := newHost(t, wasmhost.Limits{Fuel: 5_000_000})
+	ctx := context.Background()
+	for _, file := range []string{"infinite-loop.wasm", "random-get.wasm"} {
+		m, err := h.Compile(ctx, readFixture(t, "malicious/"+file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, res, err := m.Resolve(ctx, cartInput)
+		var ce *wasmhost.CallError
+		if !errors.As(err, &ce) || ce.Reason != wasmhost.ReasonFuel || res.FuelUsed != 5_000_000 {
+			t.Fatalf("%s: Resolve() = %v, FuelUsed %d; want reason fuel, 5000000 used", file, err, res.FuelUsed)
+		}
+	}
 }

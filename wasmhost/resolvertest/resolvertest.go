@@ -20,6 +20,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -32,7 +33,9 @@ type Resolver struct {
 
 // Load compiles the resolver at path with the default limits (or limits, if
 // given), failing the test when it is not a valid resolver. The host is
-// closed when the test ends.
+// closed when the test ends. The compile timeout is a minute unless limits
+// sets one: it guards a hub against hostile uploads, and compiling a Go
+// resolver under -race takes longer than the hub's default.
 func Load(t testing.TB, path string, limits ...wasmhost.Limits) *Resolver {
 	t.Helper()
 	wasm, err := os.ReadFile(path)
@@ -42,6 +45,9 @@ func Load(t testing.TB, path string, limits ...wasmhost.Limits) *Resolver {
 	var l wasmhost.Limits
 	if len(limits) > 0 {
 		l = limits[0]
+	}
+	if l.CompileTimeout == 0 {
+		l.CompileTimeout = time.Minute
 	}
 	ctx := context.Background()
 	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: l, Instances: 1})
