@@ -116,7 +116,10 @@ func (v ResolverVersion) Label() string { return v.Name + "@" + strconv.Itoa(v.V
 type resolverSet struct {
 	mu       sync.RWMutex
 	versions map[string][]ResolverVersion // by name, oldest first
-	upload   sync.Mutex                   // one upload at a time
+	// numbering hands out version numbers to uploads, which then compile
+	// at the same time: an upload never waits for another's compile.
+	numbering sync.Mutex
+	reserved  map[string]int // by name, the highest number handed out
 }
 
 func (s *resolverSet) add(v ResolverVersion) {
@@ -125,7 +128,38 @@ func (s *resolverSet) add(v ResolverVersion) {
 	if s.versions == nil {
 		s.versions = map[string][]ResolverVersion{}
 	}
-	s.versions[v.Name] = append(s.versions[v.Name], v)
+	vs := append(s.versions[v.Name], v)
+	// Uploads that compile at the same time may be stored out of order.
+	slices.SortFunc(vs, func(a, b ResolverVersion) int { return a.Version - b.Version })
+	s.versions[v.Name] = vs
+}
+
+// reserve hands out the next version number of name for an upload of
+// bytes with the given digest, or returns the newest version when it has
+// the same digest.
+func (s *resolverSet) reserve(name, sha string) (version int, same ResolverVersion, isSame bool) {
+	s.numbering.Lock()
+	defer s.numbering.Unlock()
+	last, ok := s.pick(name, 0)
+	if ok && last.SHA256 == sha {
+		return 0, last, true
+	}
+	if s.reserved == nil {
+		s.reserved = map[string]int{}
+	}
+	version = max(last.Version, s.reserved[name]) + 1
+	s.reserved[name] = version
+	return version, ResolverVersion{}, false
+}
+
+// release gives back a version number whose upload failed, when no later
+// one was handed out.
+func (s *resolverSet) release(name string, version int) {
+	s.numbering.Lock()
+	defer s.numbering.Unlock()
+	if s.reserved[name] == version {
+		s.reserved[name] = version - 1
+	}
 }
 
 // pick returns the version a policy runs: its pinned one or the newest.
@@ -192,18 +226,17 @@ func (h *Hub) PutResolver(ctx context.Context, name string, wasm []byte) (Resolv
 	if h.cfg.Resolvers == nil {
 		return ResolverVersion{}, false, fmt.Errorf("%w: this hub runs no wasm resolvers", replica.ErrInvalid)
 	}
-	h.resolvers.upload.Lock()
-	defer h.resolvers.upload.Unlock()
 	sum := sha256.Sum256(wasm)
-	v := ResolverVersion{Name: name, Version: 1, SHA256: hex.EncodeToString(sum[:]), Size: len(wasm), UploadedAt: h.cfg.Now().Unix()}
-	if last, ok := h.resolvers.pick(name, 0); ok {
-		if last.SHA256 == v.SHA256 {
-			return last, false, nil
-		}
-		v.Version = last.Version + 1
+	v := ResolverVersion{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(wasm), UploadedAt: h.cfg.Now().Unix()}
+	version, same, isSame := h.resolvers.reserve(name, v.SHA256)
+	if isSame {
+		return same, false, nil
 	}
-	// Compiling takes a while: outside the writer.
+	v.Version = version
+	// Compiling takes a while (the host bounds it): outside the writer, and
+	// beside other uploads.
 	if err := h.cfg.Resolvers.Load(ctx, name, v.Version, wasm); err != nil {
+		h.resolvers.release(name, v.Version)
 		return ResolverVersion{}, false, err
 	}
 	err := h.submit(ctx, func(ctx context.Context) error {
@@ -212,6 +245,7 @@ func (h *Hub) PutResolver(ctx context.Context, name string, wasm []byte) (Resolv
 		return sqlitestore.Wrote("store resolver", err)
 	}, func() { h.resolvers.add(v) })
 	if err != nil {
+		h.resolvers.release(name, v.Version)
 		return ResolverVersion{}, false, err
 	}
 	h.log.Info("resolver uploaded", "resolver", v.Label(), "bytes", v.Size)

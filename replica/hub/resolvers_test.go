@@ -1,19 +1,21 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
+	"github.com/edgesync/edgesync/wasmhost/resolvertest"
 )
 
 func readWasm(t *testing.T, name string) []byte {
@@ -29,8 +31,18 @@ func readWasm(t *testing.T, name string) []byte {
 // cache in dir) and a resolver registry, all closed when the test ends.
 func openWithResolvers(t *testing.T, dir string) (*hub.Hub, *wasmhost.Registry) {
 	t.Helper()
+	return openWithLimits(t, dir, wasmhost.Limits{})
+}
+
+// openWithLimits is openWithResolvers with resolver limits (zero fields
+// take the defaults).
+func openWithLimits(t *testing.T, dir string, limits wasmhost.Limits) (*hub.Hub, *wasmhost.Registry) {
+	t.Helper()
 	ctx := context.Background()
-	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache"})
+	if limits.CompileTimeout == 0 {
+		limits.CompileTimeout = time.Minute // the Go examples, under -race
+	}
+	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: dir + "/cache", Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,26 +171,24 @@ func TestHub_ResolverVersions(t *testing.T) {
 }
 
 // TestHub_HostileResolvers runs the malicious corpus (testdata/resolvers/
-// malicious) through the hub with its default limits: a module that is not a
-// resolver is refused at upload with the reason; a resolver that runs away,
-// traps or answers garbage leaves its conflict unresolved in the feed with
-// the reason, keeps the existing version, and the write pushed behind the
+// malicious, and the modules resolvertest.Hostile generates) through the hub
+// with its default limits (but the timeout): a module that is not a resolver, or that is over
+// a structural limit, is refused at upload with the reason; a resolver that
+// runs away, overflows its stack, amplifies host calls, exits, traps or
+// answers garbage leaves its conflict unresolved in the feed with the
+// reason, keeps the existing version, and the write pushed behind the
 // conflict in the same batch is confirmed.
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
-	h, reg := openWithResolvers(t, t.TempDir())
-	var expect struct {
-		Refused, Failing map[string]string
-	}
-	if err := json.Unmarshal(readWasm(t, "malicious/expect.json"), &expect); err != nil {
-		t.Fatal(err)
-	}
-	refused, failing := expect.Refused, expect.Failing
-	if len(refused) == 0 || len(failing) == 0 {
-		t.Fatalf("testdata/resolvers/malicious/expect.json: %v", expect)
-	}
+	// The wall-clock bound is long: it is the last resort behind the fuel,
+	// and on a loaded machine a run to the end of the default fuel can
+	// take longer than the default timeout (TestHub_ResolverDoesNotHoldWriter
+	// covers it).
+	h, reg := openWithLimits(t, t.TempDir(), wasmhost.Limits{Timeout: time.Minute})
+	corpus := resolvertest.LoadCorpus(t, "../../testdata/resolvers/malicious")
+	refused, failing := corpus.Refused, corpus.Failing
 	for file, message := range refused {
-		_, _, err := h.PutResolver(ctx, "refused", readWasm(t, "malicious/"+file))
+		_, _, err := h.PutResolver(ctx, "refused", corpus.Module(t, file))
 		if !errors.Is(err, replica.ErrInvalid) || !strings.Contains(err.Error(), message) {
 			t.Errorf("PutResolver(%s) = %v, want ErrInvalid saying %q", file, err, message)
 		}
@@ -195,7 +205,7 @@ func TestHub_HostileResolvers(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			name := strings.TrimSuffix(tt.file, ".wasm")
-			if _, _, err := h.PutResolver(ctx, name, readWasm(t, "malicious/"+tt.file)); err != nil {
+			if _, _, err := h.PutResolver(ctx, name, corpus.Module(t, tt.file)); err != nil {
 				t.Fatalf("PutResolver: %v", err)
 			}
 			container := fmt.Sprint("c", i)
@@ -233,5 +243,118 @@ func TestHub_HostileResolvers(t *testing.T) {
 				t.Errorf("stats of %s@1: %+v, want one %s failure", name, st, tt.reason)
 			}
 		})
+	}
+}
+
+// TestHub_ResolverDoesNotHoldWriter runs a hostile resolver on a conflict
+// while a write is made at the hub: the resolver holds the hub's writer for
+// at most the call's bound (fuel, which host calls are charged against, or
+// the wall-clock timeout behind it), so the other write is confirmed within
+// the timeout and a second, and the conflict lands in the feed unresolved
+// with the reason. (Host calls were not charged: the fd_write module ran for
+// hours, and every other write waited.)
+func TestHub_ResolverDoesNotHoldWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		file   string
+		limits wasmhost.Limits
+		reason string
+	}{
+		{"host-call amplification, default limits", "fd-write-iovecs.wasm", wasmhost.Limits{}, wasmhost.ReasonFuel},
+		{"random_get amplification, default limits", "random-get.wasm", wasmhost.Limits{}, wasmhost.ReasonFuel},
+		{"fuel to spare, stopped by the timeout", "infinite-loop.wasm", wasmhost.Limits{Fuel: 1 << 60, Timeout: 500 * time.Millisecond}, wasmhost.ReasonTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			h, reg := openWithLimits(t, t.TempDir(), tt.limits)
+			timeout := reg.Limits().Timeout
+			if _, _, err := h.PutResolver(ctx, "hostile", readWasm(t, "malicious/"+tt.file)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk",
+				ConflictPolicy: replica.ConflictPolicy{Mode: replica.ModeCustom, Resolver: "hostile"}}); err != nil {
+				t.Fatal(err)
+			}
+			base, _, err := h.Upsert(ctx, "c", "x", []byte(`{"id":"x","pk":"a","v":0}`), hub.WriteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			doPush(t, h, pushBatch{node: "e1", versions: []wire.Version{pushV("c", "x", replica.OpReplace, "e1-1", base.Version, 1, `{"pk":"a","v":1}`)}})
+			type result struct {
+				out []wire.Outcome
+				err error
+			}
+			pushed := make(chan result, 1)
+			go func() {
+				out, _, err := h.Push(ctx, "e2", nil, []wire.Version{pushV("c", "x", replica.OpReplace, "e2-1", base.Version, 1, `{"pk":"a","v":2}`)})
+				pushed <- result{out, err}
+			}()
+			time.Sleep(20 * time.Millisecond) // the resolver runs
+			start := time.Now()
+			if _, _, err := h.Upsert(ctx, "c", "other", []byte(`{"id":"other","pk":"b"}`), hub.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > timeout+time.Second {
+				t.Fatalf("the other write took %v, want under %v", took, timeout+time.Second)
+			}
+			var r result
+			select {
+			case r = <-pushed:
+			case <-time.After(timeout + time.Second):
+				t.Fatal("the conflicting push is still running")
+			}
+			if r.err != nil || len(r.out) != 1 || r.out[0].Outcome != replica.OutcomeLost || !strings.Contains(r.out[0].Reason, tt.reason) {
+				t.Fatalf("conflicting push: %+v, %v; want lost with reason %s", r.out, r.err, tt.reason)
+			}
+			cs, _, err := h.Conflicts(ctx, "c", replica.StatusUnresolved, 0, 10)
+			if err != nil || len(cs) != 1 || !strings.Contains(cs[0].Reason, tt.reason) {
+				t.Fatalf("unresolved conflicts %+v, %v; want one with reason %s", cs, err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestHub_PutResolver_concurrent uploads a module that compiles for longer
+// than the compile timeout and, while it compiles, a small one: the small
+// one is stored at once (uploads were serialized: it waited for the other
+// compile), and the slow one is refused with the reason in time.
+func TestHub_PutResolver_concurrent(t *testing.T) {
+	ctx := context.Background()
+	h, reg := openWithLimits(t, t.TempDir(), wasmhost.Limits{CompileTimeout: 2 * time.Second})
+	// 2,000 functions of 4,096 blocks each: within every structural limit,
+	// and tens of seconds of compiling.
+	var body []byte
+	for range 4096 / 8 {
+		body = append(body, bytes.Repeat([]byte{0x02, 0x40}, 8)...)
+		body = append(body, bytes.Repeat([]byte{0x0b}, 8)...)
+	}
+	slow := resolvertest.WithFunctions(2000, body)
+	slowDone := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, _, err := h.PutResolver(ctx, "slow", slow)
+		slowDone <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the slow one compiles
+	if _, _, err := h.PutResolver(ctx, "quick", readWasm(t, "prefer-incoming.wasm")); err != nil {
+		t.Fatalf("PutResolver(quick) = %v", err)
+	}
+	quick := time.Since(start)
+	select {
+	case err := <-slowDone:
+		t.Fatalf("the slow upload ended (%v) before the quick one (%v): uploads are serialized or the module is not slow", err, quick)
+	default:
+	}
+	err := <-slowDone
+	took := time.Since(start)
+	if !errors.Is(err, replica.ErrInvalid) || !strings.Contains(err.Error(), "compiling took longer than 2s") {
+		t.Fatalf("PutResolver(slow) = %v, want refused for its compile time", err)
+	}
+	if limit := reg.Limits().CompileTimeout + 2*time.Second; took > limit {
+		t.Fatalf("the slow upload was answered after %v, want under %v", took, limit)
+	}
+	if got := h.Resolvers(); len(got) != 1 || got[0].Name != "quick" {
+		t.Fatalf("Resolvers() = %+v, want only quick", got)
 	}
 }
