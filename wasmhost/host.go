@@ -175,6 +175,9 @@ type Host struct {
 	mu     sync.Mutex
 	closed bool
 	calls  sync.WaitGroup // running calls, compiles and instantiations
+
+	closeOnce sync.Once
+	closeErr  error
 	// unmetered skips fuel instrumentation: only for measuring what metering
 	// costs (export_test.go); such a host has no fuel limit.
 	unmetered bool
@@ -217,7 +220,13 @@ func (h *Host) Limits() Limits { return h.limits }
 
 // Close stops the calls that are running (they fail with reason
 // canceled), waits for them, and releases the runtime and every module.
+// Closing again returns what the first Close did.
 func (h *Host) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() { h.closeErr = h.close(ctx) })
+	return h.closeErr
+}
+
+func (h *Host) close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()

@@ -140,6 +140,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			err = errors.Join(err, fmt.Errorf("close hub: %w", cerr))
 		}
 	}()
+	// At SIGTERM running resolver calls stop at once: the one in the hub's
+	// writer would otherwise hold the writer, every request waiting on it
+	// and so the shutdown, until its timeout. Its conflict goes to the feed
+	// unresolved. (The deferred Close above returns this Close's error.)
+	stopCalls := context.AfterFunc(ctx, func() { _ = wh.Close(context.WithoutCancel(ctx)) })
+	defer stopCalls()
 	srv, err := cli.Listen(cfg.listen, log)
 	if err != nil {
 		return err

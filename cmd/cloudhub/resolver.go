@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -19,6 +20,7 @@ type resolverFlags struct {
 	fuel, initFuel              int64
 	memoryMB                    int
 	moduleMB, inputMB, outputMB int
+	timeout, compileTimeout     time.Duration
 }
 
 func (f *resolverFlags) register(fs *flag.FlagSet) {
@@ -28,6 +30,8 @@ func (f *resolverFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.moduleMB, "resolver-module-mb", wasmhost.DefaultModuleBytes>>20, "largest resolver module an upload may carry, MiB")
 	fs.IntVar(&f.inputMB, "resolver-input-mb", wasmhost.DefaultInputBytes>>20, "largest input of one resolver call, MiB (the conflicting versions are trimmed first)")
 	fs.IntVar(&f.outputMB, "resolver-output-mb", wasmhost.DefaultOutputBytes>>20, "largest output of one resolver call, MiB")
+	fs.DurationVar(&f.timeout, "resolver-timeout", wasmhost.DefaultTimeout, "wall-clock bound of one resolver call or _initialize, behind the fuel (keep it well above what the fuel takes)")
+	fs.DurationVar(&f.compileTimeout, "resolver-compile-timeout", wasmhost.DefaultCompileTimeout, "wall-clock bound of compiling an uploaded resolver")
 }
 
 func (f *resolverFlags) limits() (wasmhost.Limits, error) {
@@ -48,8 +52,17 @@ func (f *resolverFlags) limits() (wasmhost.Limits, error) {
 			return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-%s-mb %d: want 1..1024", l.name, l.mb))
 		}
 	}
+	for _, l := range []struct {
+		name string
+		d    time.Duration
+	}{{"timeout", f.timeout}, {"compile-timeout", f.compileTimeout}} {
+		if l.d < time.Millisecond || l.d > time.Hour {
+			return wasmhost.Limits{}, cli.UsageError(fmt.Sprintf("--resolver-%s %v: want 1ms..1h", l.name, l.d))
+		}
+	}
 	return wasmhost.Limits{Fuel: f.fuel, InitFuel: f.initFuel, MemoryPages: uint32(f.memoryMB * 16),
-		ModuleBytes: f.moduleMB << 20, InputBytes: f.inputMB << 20, OutputBytes: f.outputMB << 20}, nil
+		ModuleBytes: f.moduleMB << 20, InputBytes: f.inputMB << 20, OutputBytes: f.outputMB << 20,
+		Timeout: f.timeout, CompileTimeout: f.compileTimeout}, nil
 }
 
 // resolverCmd dispatches "cloudhub resolver <sub>".
@@ -83,8 +96,10 @@ type testError struct {
 }
 
 // resolverTest runs a resolver on one input with the hub's host code and
-// limits and prints the output and what the call measured as JSON. The exit
-// code is 0 when the resolver returned a valid decision, 1 otherwise.
+// limits and prints the output and what the call measured as JSON (the fuel
+// used is the whole --resolver-fuel when the call ran out). The exit code is
+// 0 when the resolver returned a valid decision, 1 otherwise. When ctx ends
+// (SIGINT, SIGTERM), a running call stops at once with reason canceled.
 func resolverTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var wasmPath, inputPath string
 	var rf resolverFlags

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -243,4 +245,91 @@ func TestE2E_BadResolverAndManualResolution(t *testing.T) {
 	var list json.RawMessage
 	c.hub.call(http.MethodGet, "/api/v1/resolvers", nil, http.StatusOK, &list)
 	t.Logf("resolvers: %s", list)
+}
+
+// TestE2E_SIGTERMStopsResolver sends SIGTERM while a resolver runs with
+// fuel and time to spare: "cloudhub resolver test" ends at once with reason
+// canceled; "cloudhub serve", whose writer the resolver holds, stops the call
+// and exits cleanly within a second or two (it waited for the call to end).
+func TestE2E_SIGTERMStopsResolver(t *testing.T) {
+	hubBin, _ := e2eBinaries(t)
+	endless := []string{"--resolver-fuel", "1000000000000000", "--resolver-timeout", "1h"}
+	t.Run("resolver test", func(t *testing.T) {
+		var stdout bytes.Buffer
+		cmd := exec.Command(hubBin, append([]string{"resolver", "test", "--wasm", filepath.Join(resolverFixtures, "malicious/infinite-loop.wasm"),
+			"--input", "../../testdata/conflicts/cart-merge/seed-phone-book.json"}, endless...)...)
+		cmd.Env, cmd.Stdout = e2eChildEnv(), &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		time.Sleep(time.Second)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM: %v (did it end by itself? %s)", err, stdout.String())
+		}
+		start := time.Now()
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("cloudhub resolver test still runs 3s after SIGTERM")
+		}
+		t.Logf("ended %v after SIGTERM", time.Since(start))
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stdout.String(), `"reason": "canceled"`) {
+			t.Fatalf("exit %d, output %s; want 1 and reason canceled", code, stdout.String())
+		}
+	})
+	t.Run("serve", func(t *testing.T) {
+		c := newE2ECluster(t)
+		c.hub.stop()
+		c.hub.flags = append(c.hub.flags, endless...)
+		c.hub.start()
+		c.uploadResolver("loop", "malicious/infinite-loop.wasm")
+		c.hub.call(http.MethodPut, "/api/v1/containers/notes",
+			`{"partitionKey":"/pk","conflictPolicy":{"mode":"custom","resolver":"loop"}}`, http.StatusCreated, nil)
+		c.hub.call(http.MethodPost, "/api/v1/containers/notes/docs", `{"id":"n1","pk":"a","text":"base"}`, http.StatusCreated, nil)
+		east := c.startEdge("east", c.registerEdge("east", nil))
+		west := c.startEdge("west", c.registerEdge("west", nil))
+		edges := []*e2eNode{east, west}
+		c.waitSynced(15*time.Second, edges...)
+		c.hub.stop()
+		e2eWaitDisconnected(t, edges...)
+		for _, e := range edges {
+			e.call(http.MethodPut, "/api/v1/containers/notes/docs/n1", fmt.Sprintf(`{"id":"n1","pk":"a","text":"from %s"}`, e.name), http.StatusOK, nil)
+		}
+		c.hub.start()
+		// The second push runs the resolver in the hub's writer: a write at
+		// the hub then waits.
+		quick := &http.Client{Timeout: time.Second}
+		held := false
+		for i := 0; i < 40 && !held; i++ {
+			req, _ := http.NewRequest(http.MethodPut, c.hub.base+"/api/v1/containers/notes/docs/probe", strings.NewReader(`{"id":"probe","pk":"b"}`))
+			req.Header.Set("Authorization", "Bearer "+e2eAdminToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := quick.Do(req)
+			if err != nil {
+				held = true
+				break
+			}
+			resp.Body.Close()
+			time.Sleep(250 * time.Millisecond)
+		}
+		if !held {
+			t.Fatal("the hub's writer was never held by the resolver")
+		}
+		start := time.Now()
+		if err := c.hub.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.hub.exited:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("cloudhub serve still runs 3s after SIGTERM\nlog:\n%s", c.hub.log)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(start))
+		if code := c.hub.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("exit code %d after SIGTERM, want 0\nlog:\n%s", code, c.hub.log)
+		}
+	})
 }
