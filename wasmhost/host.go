@@ -169,15 +169,16 @@ type Host struct {
 	cache  wazero.CompilationCache
 	wasi   map[string]bool // the WASI functions a guest may import
 
-	// base ends when the Host closes: every call's context derives from it.
+	// base ends when the Host closes: a compile's context derives from it.
 	base   context.Context
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	closed bool
-	calls  sync.WaitGroup // running calls, compiles and instantiations
+	calls  sync.WaitGroup // running calls and compiles
 
 	closeOnce sync.Once
 	closeErr  error
+	running   map[*guest]struct{} // the instances running a call
 	// unmetered skips fuel instrumentation: only for measuring what metering
 	// costs (export_test.go); such a host has no fuel limit.
 	unmetered bool
@@ -185,14 +186,16 @@ type Host struct {
 
 // New creates a Host.
 func New(ctx context.Context, cfg Config) (*Host, error) {
-	h := &Host{cfg: cfg, limits: cfg.Limits.withDefaults()}
+	h := &Host{cfg: cfg, limits: cfg.Limits.withDefaults(), running: map[*guest]struct{}{}}
 	if h.cfg.Instances <= 0 {
 		h.cfg.Instances = runtime.GOMAXPROCS(0)
 	}
 	h.base, h.cancel = context.WithCancelCause(context.Background())
-	// WithCloseOnContextDone makes running guest code stop when its
-	// context ends (a timeout, or Close).
-	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(h.limits.MemoryPages).WithCloseOnContextDone(true).
+	// A call whose context ends (its timeout, or Close) is stopped through
+	// its fuel (guest.watch), not by wazero's WithCloseOnContextDone:
+	// that calls out of the guest's code into Go at every loop iteration,
+	// and made a tight loop 70 times slower.
+	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(h.limits.MemoryPages).WithCloseOnContextDone(false).
 		WithDebugInfoEnabled(false) // instrumented code makes DWARF offsets stale
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
@@ -229,6 +232,9 @@ func (h *Host) Close(ctx context.Context) error {
 func (h *Host) close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
+	for g := range h.running {
+		go g.stop(g.current(), ErrClosed)
+	}
 	h.mu.Unlock()
 	h.cancel(ErrClosed)
 	waited := make(chan struct{})
@@ -245,8 +251,8 @@ func (h *Host) close(ctx context.Context) error {
 	return err
 }
 
-// enter registers a call, compile or instantiation that has its context end
-// at timeout or when the Host closes; done ends it.
+// enter registers a compile, whose context ends at timeout or when the
+// Host closes; done ends it.
 func (h *Host) enter(ctx context.Context, timeout time.Duration, cause error) (context.Context, func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -394,26 +400,49 @@ func sig(params, results []api.ValueType) string {
 type instance struct {
 	mod     api.Module
 	mem     api.Memory
-	fuel    api.MutableGlobal
 	input   api.Function
 	resolve api.Function
 	log     *boundedBuffer
 	guest   *guest
+	ctx     context.Context // carries guest, for the WASI functions
 	stack   [1]uint64
 	buf     []byte // the host's input buffer, reused
 }
 
-func (inst *instance) setFuel(n int64) {
-	if inst.fuel != nil {
-		inst.fuel.Set(uint64(n))
-	}
+// fuelUsed is what a call given limit fuel used.
+func (inst *instance) fuelUsed(limit int64) int64 {
+	left, _ := inst.guest.fuelLeftNow()
+	// A call out of fuel used all of it (the global is negative).
+	return min(limit, limit-left)
 }
 
-func (inst *instance) getFuel() int64 {
-	if inst.fuel == nil {
-		return 0
+// begin starts a call (or _initialize) with n fuel: it has until the
+// timeout, or until ctx ends or the Host closes, whichever comes first, and
+// is then interrupted. end ends it.
+func (h *Host) begin(ctx context.Context, g *guest, n int64) (end func(), err error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
 	}
-	return int64(inst.fuel.Get())
+	h.running[g] = struct{}{}
+	h.calls.Add(1)
+	h.mu.Unlock()
+	gen := g.begin(n)
+	unwatch := g.watch(ctx, gen, h.limits.Timeout)
+	ended := false
+	return func() { // idempotent
+		if ended {
+			return
+		}
+		ended = true
+		unwatch()
+		g.end()
+		h.mu.Lock()
+		delete(h.running, g)
+		h.mu.Unlock()
+		h.calls.Done()
+	}, nil
 }
 
 // guestMemory allocates the linear memory of every instance (nil: wazero's
@@ -421,27 +450,22 @@ func (inst *instance) getFuel() int64 {
 var guestMemory = memoryAllocator()
 
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
-	ctx, done, err := m.h.enter(ctx, m.h.limits.Timeout, errTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
 	log := &boundedBuffer{max: maxLogBytes}
 	g := newGuest(log)
-	ctx = withGuest(ctx, g)
+	// The guest's calls run under gctx, which carries its WASI state; the
+	// caller's ctx ends them through watch.
+	gctx := withGuest(context.Background(), g)
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	ictx := gctx
 	if guestMemory != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, guestMemory)
+		ictx = experimental.WithMemoryAllocator(ictx, guestMemory)
 	}
-	mod, err := m.h.rt.InstantiateModule(ctx, m.compiled, mc)
+	mod, err := m.h.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return nil, callErr(ReasonInit, "instantiate: %v", cause)
-		}
 		return nil, callErr(ReasonInit, "instantiate: %v", err)
 	}
 	inst := &instance{mod: mod, mem: mod.ExportedMemory(exportMemory), input: mod.ExportedFunction(exportInput),
-		resolve: mod.ExportedFunction(exportCall), log: log, guest: g}
+		resolve: mod.ExportedFunction(exportCall), log: log, guest: g, ctx: gctx}
 	fuel, ok := mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
 	if m.h.unmetered {
 		fuel, ok = nil, true
@@ -450,11 +474,19 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		_ = mod.Close(ctx)
 		return nil, callErr(ReasonInit, "instance lacks its exports")
 	}
-	inst.fuel = fuel
+	g.mu.Lock()
+	g.fuel = fuel
+	g.mu.Unlock()
 	if init := mod.ExportedFunction(exportInit); init != nil {
-		inst.setFuel(m.h.limits.InitFuel)
-		if _, err := init.Call(ctx); err != nil {
-			cerr := m.h.classify(ctx, inst, err)
+		end, err := m.h.begin(ctx, g, m.h.limits.InitFuel)
+		if err != nil {
+			_ = mod.Close(gctx)
+			return nil, err
+		}
+		err = init.CallWithStack(gctx, nil)
+		end()
+		if err != nil {
+			cerr := m.h.classify(inst, err)
 			_ = mod.Close(ctx)
 			return nil, &CallError{Reason: ReasonInit, Err: fmt.Errorf("_initialize: %s: %v%s", cerr.Reason, cerr.Err, logSuffix(log))}
 		}
@@ -470,16 +502,16 @@ func logSuffix(b *boundedBuffer) string {
 }
 
 // classify turns a failed guest call into a CallError.
-func (h *Host) classify(ctx context.Context, inst *instance, err error) *CallError {
+func (h *Host) classify(inst *instance, err error) *CallError {
 	var exit *sys.ExitError
-	cause := context.Cause(ctx)
+	left, cause := inst.guest.fuelLeftNow()
 	switch {
-	case inst.getFuel() < 0:
-		return callErr(ReasonFuel, "out of fuel (limit %d)", h.limits.Fuel)
 	case errors.Is(cause, errTimeout):
 		return callErr(ReasonTimeout, "the call ran longer than %v (--resolver-timeout)", h.limits.Timeout)
 	case cause != nil:
 		return callErr(ReasonCanceled, "the call was stopped: %v", cause)
+	case left < 0:
+		return callErr(ReasonFuel, "out of fuel (limit %d)", h.limits.Fuel)
 	case inst.mem.Size() >= uint32(h.limits.MemoryPages)*65536-65536:
 		return callErr(ReasonMemory, "memory limit of %d MiB reached: %v", h.limits.MemoryPages/16, err)
 	case strings.Contains(err.Error(), "stack overflow"):
@@ -505,6 +537,8 @@ func (m *Module) get(ctx context.Context) (*instance, error) {
 	}
 	select {
 	case <-m.closed:
+		return nil, ErrClosed
+	case <-m.h.base.Done():
 		return nil, ErrClosed
 	default:
 	}
@@ -581,13 +615,6 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	if err != nil {
 		return res, err
 	}
-	ctx, done, err := m.h.enter(ctx, m.h.limits.Timeout, errTimeout)
-	if err != nil {
-		m.put(context.Background(), inst)
-		return res, err
-	}
-	defer done()
-	ctx = withGuest(ctx, inst.guest)
 	inst.log.Reset()
 	inst.buf = build(inst.buf[:0])
 	n := len(inst.buf)
@@ -595,20 +622,25 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 		m.put(ctx, inst)
 		return res, callErr(ReasonInput, "input of %d bytes over the limit of %d", n, m.h.limits.InputBytes)
 	}
+	end, err := m.h.begin(ctx, inst.guest, m.h.limits.Fuel)
+	if err != nil {
+		_ = inst.mod.Close(inst.ctx)
+		return res, err
+	}
+	defer end()
 	fail := func(err error) (Result, error) {
+		end()
 		res.Log = inst.log.String()
-		// A call out of fuel used all of it (the global is negative).
-		res.FuelUsed = min(m.h.limits.Fuel, m.h.limits.Fuel-inst.getFuel())
-		_ = inst.mod.Close(context.WithoutCancel(ctx))
+		res.FuelUsed = inst.fuelUsed(m.h.limits.Fuel)
+		_ = inst.mod.Close(inst.ctx)
 		if ce, ok := err.(*CallError); ok && ce.Reason == ReasonStack {
 			debug.FreeOSMemory()
 		}
 		return res, err
 	}
-	inst.setFuel(m.h.limits.Fuel)
 	inst.stack[0] = uint64(uint32(n))
-	if err := inst.input.CallWithStack(ctx, inst.stack[:]); err != nil {
-		return fail(m.h.classify(ctx, inst, err))
+	if err := inst.input.CallWithStack(inst.ctx, inst.stack[:]); err != nil {
+		return fail(m.h.classify(inst, err))
 	}
 	ptr := uint32(inst.stack[0])
 	if ptr == 0 {
@@ -618,10 +650,10 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 		return fail(callErr(ReasonOutput, "%s returned %#x: a buffer of %d bytes there is outside the guest's memory", exportInput, ptr, n))
 	}
 	inst.stack[0] = uint64(uint32(n))
-	if err := inst.resolve.CallWithStack(ctx, inst.stack[:]); err != nil {
-		return fail(m.h.classify(ctx, inst, err))
+	if err := inst.resolve.CallWithStack(inst.ctx, inst.stack[:]); err != nil {
+		return fail(m.h.classify(inst, err))
 	}
-	res.FuelUsed = m.h.limits.Fuel - inst.getFuel()
+	res.FuelUsed = inst.fuelUsed(m.h.limits.Fuel)
 	res.Memory = inst.mem.Size()
 	out := inst.stack[0]
 	optr, olen := uint32(out>>32), uint32(out)
@@ -634,7 +666,14 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 	}
 	res.Output = bytes.Clone(view)
 	res.Log = inst.log.String()
-	m.put(ctx, inst)
+	end()
+	if _, cause := inst.guest.fuelLeftNow(); cause != nil {
+		// The answer came as the call was stopped: it stands, the
+		// instance (its fuel emptied) goes.
+		_ = inst.mod.Close(inst.ctx)
+		return res, nil
+	}
+	m.put(inst.ctx, inst)
 	return res, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -59,13 +61,23 @@ var randSeed = [32]byte([]byte("edgesync resolver random_get v1."))
 // fuel: the guest's call fails, and its fuel global is negative.
 var errOutOfFuel = errors.New("out of fuel in a host call")
 
-// guest is the WASI state of one instance.
+// guest is the WASI state of one instance, and its fuel.
 type guest struct {
 	log  *boundedBuffer
 	rand *rand.ChaCha8
 	wall int64 // the next readings of the fake clocks
 	mono int64
-	fuel api.MutableGlobal // nil until looked up, and on an unmetered host
+
+	// mu orders the host's reads and writes of the fuel global: the
+	// call's goroutine charges host calls, another interrupts the call.
+	// (The guest's own code reads and writes it too: interrupt repeats.)
+	mu          sync.Mutex
+	fuel        api.MutableGlobal // nil on an unmetered host
+	running     bool              // a call (or _initialize) is running
+	gen         uint64            // counts the calls
+	interrupted bool
+	cause       error // why the call was interrupted
+	fuelLeft    int64 // the fuel left when it was
 }
 
 func newGuest(log *boundedBuffer) *guest {
@@ -89,9 +101,12 @@ func guestOf(ctx context.Context) *guest {
 // charge takes units of fuel from the calling guest, or makes the call fail
 // out of fuel.
 func (g *guest) charge(mod api.Module, units uint64) {
+	g.mu.Lock()
 	if g.fuel == nil {
+		// A start function runs before the host has the instance.
 		g.fuel, _ = mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
 		if g.fuel == nil {
+			g.mu.Unlock()
 			return // an unmetered host
 		}
 	}
@@ -100,9 +115,96 @@ func (g *guest) charge(mod api.Module, units uint64) {
 	left -= cost
 	if left < 0 {
 		g.fuel.Set(uint64(min(left, -1)))
+		g.mu.Unlock()
 		panic(errOutOfFuel)
 	}
 	g.fuel.Set(uint64(left))
+	g.mu.Unlock()
+}
+
+// begin starts a call with n fuel and returns its number.
+func (g *guest) begin(n int64) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gen++
+	g.running, g.interrupted, g.cause = true, false, nil
+	if g.fuel != nil {
+		g.fuel.Set(uint64(n))
+	}
+	return g.gen
+}
+
+// current is the number of the call running, or of the last.
+func (g *guest) current() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen
+}
+
+// end ends the call begin started: interrupts stop landing.
+func (g *guest) end() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running = false
+}
+
+// fuelLeftNow is the fuel left (0 on an unmetered host), or, if the call
+// was interrupted, what was left then, and why it was.
+func (g *guest) fuelLeftNow() (left int64, cause error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.interrupted {
+		return g.fuelLeft, g.cause
+	}
+	if g.fuel != nil {
+		left = int64(g.fuel.Get())
+	}
+	return left, nil
+}
+
+// interruptFuel is what interrupt leaves in the fuel global: the guest
+// traps at its next charge, and no charge brings it back above zero.
+const interruptFuel int64 = -1 << 62
+
+// interrupt makes call gen, if it still runs, stop at its next charge (a
+// function entry, loop iteration, join point or host call) by emptying its
+// fuel, and reports whether it still ran. The guest may write the global
+// back between its read and its write of a charge: the caller repeats until
+// interrupt returns false.
+func (g *guest) interrupt(gen uint64, cause error) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.running || g.gen != gen || g.fuel == nil {
+		return false
+	}
+	if !g.interrupted {
+		g.interrupted, g.cause, g.fuelLeft = true, cause, int64(g.fuel.Get())
+	}
+	empty := interruptFuel
+	g.fuel.Set(uint64(empty))
+	return true
+}
+
+// interruptEvery is how often a call that must stop is interrupted again,
+// until it has.
+const interruptEvery = 5 * time.Millisecond
+
+// stop interrupts call gen until it has ended.
+func (g *guest) stop(gen uint64, cause error) {
+	for g.interrupt(gen, cause) {
+		time.Sleep(interruptEvery)
+	}
+}
+
+// watch stops call gen when timeout has passed or ctx ends, and returns
+// the function that ends the watch.
+func (g *guest) watch(ctx context.Context, gen uint64, timeout time.Duration) (unwatch func()) {
+	t := time.AfterFunc(timeout, func() { g.stop(gen, errTimeout) })
+	if ctx.Done() == nil {
+		return func() { t.Stop() }
+	}
+	stop := context.AfterFunc(ctx, func() { g.stop(gen, context.Cause(ctx)) })
+	return func() { t.Stop(); stop() }
 }
 
 // wasiFunc is one host function: it returns the errno (ignored for

@@ -655,10 +655,10 @@ func newE2ECluster(t *testing.T) *e2eCluster {
 func newE2EClusterDurability(t *testing.T, durability string) *e2eCluster {
 	t.Helper()
 	hubBin, edgeBin := e2eBinaries(t)
-	// Resolver time bounds are long: the tests check outcomes that the fuel
-	// decides, and compile the Go examples, on machines of any speed.
+	// The compile timeout is long: the tests upload the Go examples, which
+	// take seconds to compile, more under -race.
 	h := newE2ENode(t, "hub", "cloudhub listening", hubBin, t.TempDir(), "--admin-token", e2eAdminToken, "--durability", durability,
-		"--resolver-timeout", "1m", "--resolver-compile-timeout", "1m")
+		"--resolver-compile-timeout", "1m")
 	h.auth = e2eAdminToken
 	h.start()
 	h.listen = h.addr

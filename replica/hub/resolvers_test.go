@@ -172,7 +172,7 @@ func TestHub_ResolverVersions(t *testing.T) {
 
 // TestHub_HostileResolvers runs the malicious corpus (testdata/resolvers/
 // malicious, and the modules resolvertest.Hostile generates) through the hub
-// with its default limits (but the timeout): a module that is not a resolver, or that is over
+// with its default limits but the timeout: a module that is not a resolver, or that is over
 // a structural limit, is refused at upload with the reason; a resolver that
 // runs away, overflows its stack, amplifies host calls, exits, traps or
 // answers garbage leaves its conflict unresolved in the feed with the
@@ -180,10 +180,8 @@ func TestHub_ResolverVersions(t *testing.T) {
 // conflict in the same batch is confirmed.
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
-	// The wall-clock bound is long: it is the last resort behind the fuel,
-	// and on a loaded machine a run to the end of the default fuel can
-	// take longer than the default timeout (TestHub_ResolverDoesNotHoldWriter
-	// covers it).
+	// The timeout is long: under -race a stack overflow (wazero's Go code
+	// copying the stack) takes longer than the default.
 	h, reg := openWithLimits(t, t.TempDir(), wasmhost.Limits{Timeout: time.Minute})
 	corpus := resolvertest.LoadCorpus(t, "../../testdata/resolvers/malicious")
 	refused, failing := corpus.Refused, corpus.Failing
