@@ -70,6 +70,9 @@ var (
 	ErrClosed         = errors.New("wasm host closed")
 	// errTimeout is the cause of a call's context when Limits.Timeout ends it.
 	errTimeout = errors.New("resolver call timed out")
+	// errStackOverflow is wazero's own stack overflow, past the depth
+	// limit of the metering (frames heavier than their weight).
+	errStackOverflow = errors.New("call stack overflow")
 	// errCompileTimeout is the cause when Limits.CompileTimeout ends a compile.
 	errCompileTimeout = errors.New("compile timed out")
 )
@@ -476,6 +479,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	}
 	g.mu.Lock()
 	g.fuel = fuel
+	g.depth, _ = mod.ExportedGlobal(meter.DepthGlobalName).(api.MutableGlobal)
 	g.mu.Unlock()
 	if init := mod.ExportedFunction(exportInit); init != nil {
 		end, err := m.h.begin(ctx, g, m.h.limits.InitFuel)
@@ -512,10 +516,12 @@ func (h *Host) classify(inst *instance, err error) *CallError {
 		return callErr(ReasonCanceled, "the call was stopped: %v", cause)
 	case left < 0:
 		return callErr(ReasonFuel, "out of fuel (limit %d)", h.limits.Fuel)
+	case inst.guest.tooDeep():
+		return callErr(ReasonStack, "call stack over its limit (calls nested %d deep in frame weight)", meter.MaxDepth)
 	case inst.mem.Size() >= uint32(h.limits.MemoryPages)*65536-65536:
 		return callErr(ReasonMemory, "memory limit of %d MiB reached: %v", h.limits.MemoryPages/16, err)
 	case strings.Contains(err.Error(), "stack overflow"):
-		return callErr(ReasonStack, "call stack overflow")
+		return &CallError{Reason: ReasonStack, Err: errStackOverflow}
 	case errors.As(err, &exit):
 		return callErr(ReasonTrap, "guest exited with code %d", exit.ExitCode())
 	}
@@ -633,7 +639,9 @@ func (m *Module) run(ctx context.Context, build func(dst []byte) []byte) (Result
 		res.Log = inst.log.String()
 		res.FuelUsed = inst.fuelUsed(m.h.limits.Fuel)
 		_ = inst.mod.Close(inst.ctx)
-		if ce, ok := err.(*CallError); ok && ce.Reason == ReasonStack {
+		if errors.Is(err, errStackOverflow) {
+			// wazero grew the stack to its limit (about 100 MiB, with
+			// copies): give it back now, not at the collector's pace.
 			debug.FreeOSMemory()
 		}
 		return res, err

@@ -73,6 +73,7 @@ type guest struct {
 	// (The guest's own code reads and writes it too: interrupt repeats.)
 	mu          sync.Mutex
 	fuel        api.MutableGlobal // nil on an unmetered host
+	depth       api.MutableGlobal // the stack weight of the calls under way (meter.DepthGlobalName)
 	running     bool              // a call (or _initialize) is running
 	gen         uint64            // counts the calls
 	interrupted bool
@@ -131,7 +132,17 @@ func (g *guest) begin(n int64) uint64 {
 	if g.fuel != nil {
 		g.fuel.Set(uint64(n))
 	}
+	if g.depth != nil {
+		g.depth.Set(0)
+	}
 	return g.gen
+}
+
+// tooDeep reports whether the call trapped for going over the stack depth.
+func (g *guest) tooDeep() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.depth != nil && api.DecodeI32(g.depth.Get()) > meter.MaxDepth
 }
 
 // current is the number of the call running, or of the last.

@@ -172,7 +172,7 @@ func TestHub_ResolverVersions(t *testing.T) {
 
 // TestHub_HostileResolvers runs the malicious corpus (testdata/resolvers/
 // malicious, and the modules resolvertest.Hostile generates) through the hub
-// with its default limits but the timeout: a module that is not a resolver, or that is over
+// with its default limits: a module that is not a resolver, or that is over
 // a structural limit, is refused at upload with the reason; a resolver that
 // runs away, overflows its stack, amplifies host calls, exits, traps or
 // answers garbage leaves its conflict unresolved in the feed with the
@@ -180,9 +180,7 @@ func TestHub_ResolverVersions(t *testing.T) {
 // conflict in the same batch is confirmed.
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
-	// The timeout is long: under -race a stack overflow (wazero's Go code
-	// copying the stack) takes longer than the default.
-	h, reg := openWithLimits(t, t.TempDir(), wasmhost.Limits{Timeout: time.Minute})
+	h, reg := openWithResolvers(t, t.TempDir())
 	corpus := resolvertest.LoadCorpus(t, "../../testdata/resolvers/malicious")
 	refused, failing := corpus.Refused, corpus.Failing
 	for file, message := range refused {

@@ -44,7 +44,11 @@ const (
 	opCallIndirect = 0x11
 	opGlobalGet    = 0x23
 	opGlobalSet    = 0x24
+	opI32Const     = 0x41
 	opI64Const     = 0x42
+	opI32LeU       = 0x4d
+	opI32Add       = 0x6a
+	opI32Sub       = 0x6b
 	opI64GeS       = 0x59
 	opI64Sub       = 0x7d
 	opEmptyBlock   = 0x40
@@ -63,6 +67,17 @@ type bodyCoder struct {
 
 	blocks    int // blocks, loops and ifs of the body so far
 	brTargets int // br_table targets of the body so far
+
+	weights     []uint32 // stack weight of a call of each function
+	typeWeights []uint32 // of a call_indirect of each type
+	calls       []callSite
+}
+
+// callSite is a call in a function body: the depth global goes up by
+// weight before it (at pos) and back down after it (at after).
+type callSite struct {
+	pos, after int
+	weight     uint32
 }
 
 // appendBody reads one function body (size, locals, expression) from r and
@@ -122,15 +137,28 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 	sizeAt := len(w)
 	w = append(w, make([]byte, sizeRoom)...)
 	bodyAt := len(w)
-	from := localsAt
+	// Sites and calls are in the order of their positions: merge them.
+	from, ci := localsAt, 0
+	flushCalls := func(upTo int) {
+		for ; ci < len(c.calls) && c.calls[ci].after <= upTo; ci++ {
+			cs := c.calls[ci]
+			w = append(w, r.b[from:cs.pos]...)
+			w = c.appendDepthUp(w, cs.weight)
+			w = append(w, r.b[cs.pos:cs.after]...)
+			w = c.appendDepthDown(w, cs.weight)
+			from = cs.after
+		}
+	}
 	for _, s := range c.sites {
 		if s.join && (s.cost == 0 || s.folded) {
 			continue // nothing runs there, or charged where its block opened
 		}
+		flushCalls(s.pos)
 		w = append(w, r.b[from:s.pos]...)
 		from = s.pos
 		w = c.appendCharge(w, max(s.cost, 1))
 	}
+	flushCalls(body.end)
 	w = append(w, r.b[from:body.end]...)
 
 	n := len(w) - bodyAt
@@ -170,6 +198,44 @@ func (c *bodyCoder) appendCharge(w []byte, cost int64) []byte {
 	return append(w, opI64Const, 0x00, opI64GeS, opIf, opEmptyBlock, opElse, opUnreachable, opEnd)
 }
 
+// appendDepthUp appends the code that adds weight to the depth global
+// before a call, trapping when that takes it over MaxDepth (the global is
+// left over it, for the host to see):
+//
+//	global.get $depth; i32.const weight; i32.add; global.set $depth
+//	global.get $depth; i32.const MaxDepth; i32.le_u
+//	if else unreachable end
+//
+// Like appendCharge, it leaves the operand stack (the call's arguments) as
+// it was.
+func (c *bodyCoder) appendDepthUp(w []byte, weight uint32) []byte {
+	depth := c.fuel + 1
+	w = append(w, opGlobalGet)
+	w = appendU32(w, depth)
+	w = append(w, opI32Const)
+	w = appendS64(w, int64(weight))
+	w = append(w, opI32Add, opGlobalSet)
+	w = appendU32(w, depth)
+	w = append(w, opGlobalGet)
+	w = appendU32(w, depth)
+	w = append(w, opI32Const)
+	w = appendS64(w, MaxDepth)
+	return append(w, opI32LeU, opIf, opEmptyBlock, opElse, opUnreachable, opEnd)
+}
+
+// appendDepthDown appends the code that takes weight back after a call:
+//
+//	global.get $depth; i32.const weight; i32.sub; global.set $depth
+func (c *bodyCoder) appendDepthDown(w []byte, weight uint32) []byte {
+	depth := c.fuel + 1
+	w = append(w, opGlobalGet)
+	w = appendU32(w, depth)
+	w = append(w, opI32Const)
+	w = appendS64(w, int64(weight))
+	w = append(w, opI32Sub, opGlobalSet)
+	return appendU32(w, depth)
+}
+
 // expr decodes the instructions of an expression up to and including the
 // `end` that closes it. With record set (a function body), it records the
 // sites and their costs in c.sites; otherwise (a constant expression) it only
@@ -178,6 +244,7 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 	c.frames = append(c.frames[:0], frame{op: opEnd, site: 0})
 	c.sites = append(c.sites[:0], site{pos: r.pos})
 	c.blocks, c.brTargets = 0, 0
+	c.calls = c.calls[:0]
 	for len(c.frames) > 0 {
 		at := r.pos
 		op, err := r.readByte("function body (missing end)")
@@ -259,13 +326,26 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 				}
 			}
 		case opCall, opCallIndirect:
-			if _, err := r.u32("call index"); err != nil {
+			idx, err := r.u32("call index")
+			if err != nil {
 				return err
 			}
 			if op == opCallIndirect {
 				if _, err := r.u32("table index"); err != nil {
 					return err
 				}
+			}
+			if record {
+				var weight uint32
+				switch {
+				case op == opCall && int64(idx) < int64(len(c.weights)):
+					weight = c.weights[idx]
+				case op == opCallIndirect && int64(idx) < int64(len(c.typeWeights)):
+					weight = c.typeWeights[idx]
+				default:
+					return errorAt(at, ErrMalformed, "call of function or type %d: out of range", idx)
+				}
+				c.calls = append(c.calls, callSite{pos: at, after: r.pos, weight: weight})
 			}
 		case opGlobalGet, opGlobalSet:
 			idx, err := r.u32("global index")

@@ -32,6 +32,11 @@
 // nested `loop` opcode counts for the enclosing site. Every charge is at
 // least 1; `end` and `else` are not instructions for this count.
 //
+// Instrument also bounds the depth of nested calls, weighted by the size
+// of their frames (DepthGlobalName), so that a runaway recursion that the
+// fuel would let run millions of calls deep stops before the runtime's
+// stack grows large.
+//
 // The package accepts WebAssembly 2.0 (multi-value, reference types, bulk
 // memory, sign extension, non-trapping float-to-int conversions and 128-bit
 // SIMD) and refuses with an error everything else: threads, exception
@@ -47,6 +52,23 @@ import (
 // GlobalName is the export name of the injected fuel global (mutable i64).
 // A module that already exports a name starting with GlobalName is refused.
 const GlobalName = "edgesync_fuel"
+
+// DepthGlobalName is the export name of the injected depth global (mutable
+// i32): the stack weight of the calls under way. Every call adds the
+// weight of the function it calls (FrameBase, its parameters and its
+// locals; for call_indirect, the heaviest function of the type) before it
+// and takes it back after it returns; a call that would take the depth
+// over MaxDepth traps with `unreachable` instead, the depth then over
+// MaxDepth. The host sets it to 0 before each call. So a runaway recursion
+// stops before the runtime's own stack grows large (wazero's grows to
+// about 100 MiB, copied at every doubling, before it overflows).
+const DepthGlobalName = GlobalName + "_depth"
+
+// Stack weights (DepthGlobalName).
+const (
+	FrameBase = 4       // what a frame weighs besides its parameters and locals
+	MaxDepth  = 1 << 20 // about 8 MiB of 8-byte slots
+)
 
 // Limits on the work Instrument does.
 const (
@@ -120,7 +142,9 @@ const StartFuel = 500_000_000
 // a new mutable i64 global (initial value StartFuel), exported as GlobalName; at the
 // start of every function body (after the locals) and right after every
 // `loop` instruction's block type, code that subtracts a static cost from
-// the global and executes `unreachable` if the result is negative.
+// the global and executes `unreachable` if the result is negative. And a
+// second new global, the depth (mutable i32, initial value 0, exported as
+// DepthGlobalName), raised before every call and lowered after it.
 //
 // Function indices do not change, so the element, start and name sections
 // stay valid and are copied as they are, like every section other than the

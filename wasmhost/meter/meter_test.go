@@ -218,6 +218,39 @@ func TestInstrument_Recursion(t *testing.T) {
 	}
 }
 
+// TestInstrument_Depth: with fuel to spare, a runaway recursion traps when
+// the weight of the nested calls passes MaxDepth, the depth global then over
+// it; a call that returns takes its weight back.
+func TestInstrument_Depth(t *testing.T) {
+	mod := instantiate(t, mustInstrument(t, wat(t, "recurse")))
+	depth, ok := mod.ExportedGlobal(meter.DepthGlobalName).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("no mutable global exported as %q", meter.DepthGlobalName)
+	}
+	_, left, err := call(t, mod, 1<<40, "down", 0)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("err=%v, want an unreachable trap (not a stack overflow)", err)
+	}
+	if left < 0 {
+		t.Fatalf("fuel after trap=%d, want some left", left)
+	}
+	// $down has one parameter and no locals: each call weighs FrameBase+1.
+	weight := int32(meter.FrameBase + 1)
+	if got, want := api.DecodeI32(depth.Get()), (meter.MaxDepth/weight+1)*weight; got != want {
+		t.Fatalf("depth after trap=%d, want %d", got, want)
+	}
+
+	mod = instantiate(t, mustInstrument(t, wat(t, "compute")))
+	depth = mod.ExportedGlobal(meter.DepthGlobalName).(api.MutableGlobal)
+	depth.Set(0)
+	if res, _, err := call(t, mod, 1<<40, "fib", 15); err != nil || res[0] != 610 {
+		t.Fatalf("fib(15)=%v, %v; want 610", res, err)
+	}
+	if got := api.DecodeI32(depth.Get()); got != 0 {
+		t.Fatalf("depth after a call returned=%d, want 0", got)
+	}
+}
+
 func TestInstrument_Cost(t *testing.T) {
 	// Hand-checked costs of small functions; see testdata/cost/module.wat.
 	mod := instantiate(t, mustInstrument(t, wat(t, "cost")))

@@ -60,6 +60,9 @@ type module struct {
 	numDefined  int    // defined globals
 	numExports  int
 
+	typeParams []uint32 // parameters of each type
+	funcTypes  []uint32 // type of each function, imported ones first
+
 	numTables     int    // imported and defined
 	tableElements uint64 // sum of the tables' minimum sizes
 	numMemories   int    // imported and defined
@@ -171,6 +174,7 @@ func (m *module) parseTypes(r *reader) error {
 		if err != nil {
 			return err
 		}
+		m.typeParams = append(m.typeParams, uint32(params))
 		for range params {
 			if err := valueType(r); err != nil {
 				return err
@@ -229,9 +233,15 @@ func (m *module) parseImports(r *reader) error {
 		}
 		switch kind {
 		case 0x00: // function
-			if _, err := r.u32("import type index"); err != nil {
+			tstart := r.pos
+			t, err := r.u32("import type index")
+			if err != nil {
 				return err
 			}
+			if int64(t) >= int64(m.numTypes) {
+				return errorAt(tstart, ErrMalformed, "import %d: type index %d out of range", i, t)
+			}
+			m.funcTypes = append(m.funcTypes, t)
 			m.funcImports++
 		case 0x01: // table
 			tstart := r.pos
@@ -320,6 +330,7 @@ func (m *module) parseFunctions(r *reader) error {
 		if int64(t) >= int64(m.numTypes) {
 			return errorAt(start, ErrMalformed, "function %d: type index %d out of range", m.funcImports+i, t)
 		}
+		m.funcTypes = append(m.funcTypes, t)
 	}
 	return nil
 }
@@ -400,15 +411,15 @@ func (m *module) parseExports(r *reader) error {
 func (m *module) instrument() ([]byte, error) {
 	w := make([]byte, 0, len(m.wasm)+len(m.wasm)/4+64)
 	w = append(w, header...)
-	fuel := m.numGlobals // the index of the new global
+	fuel := m.numGlobals // the index of the fuel global; the depth global follows
 	globalDone, exportDone := false, false
 	emitMissing := func(order int) {
 		if !globalDone && order > sectionOrder[secGlobal] {
-			w = appendSection(w, secGlobal, appendNewGlobal(appendU32(nil, 1)))
+			w = appendSection(w, secGlobal, appendNewGlobal(appendU32(nil, 2)))
 			globalDone = true
 		}
 		if !exportDone && order > sectionOrder[secExport] {
-			w = appendSection(w, secExport, appendNewExport(appendU32(nil, 1), fuel))
+			w = appendSection(w, secExport, appendNewExport(appendU32(nil, 2), fuel))
 			exportDone = true
 		}
 	}
@@ -427,14 +438,14 @@ func (m *module) instrument() ([]byte, error) {
 		case secGlobal:
 			r := newReader(m.wasm, s.body, s.end)
 			_, _ = r.u32("global count") // parsed before
-			c := appendU32(nil, uint32(m.numDefined+1))
+			c := appendU32(nil, uint32(m.numDefined+2))
 			c = append(c, m.wasm[r.pos:s.end]...)
 			w = appendSection(w, secGlobal, appendNewGlobal(c))
 			globalDone = true
 		case secExport:
 			r := newReader(m.wasm, s.body, s.end)
 			_, _ = r.u32("export count")
-			c := appendU32(nil, uint32(m.numExports+1))
+			c := appendU32(nil, uint32(m.numExports+2))
 			c = append(c, m.wasm[r.pos:s.end]...)
 			w = appendSection(w, secExport, appendNewExport(c, fuel))
 			exportDone = true
@@ -455,20 +466,25 @@ func (m *module) instrument() ([]byte, error) {
 	return w, nil
 }
 
-// appendNewGlobal appends the fuel global: mutable i64, initialised to
-// StartFuel.
+// appendNewGlobal appends the fuel global (mutable i64, initialised to
+// StartFuel) and the depth global (mutable i32, initialised to 0).
 func appendNewGlobal(b []byte) []byte {
 	b = append(b, 0x7e, 0x01, 0x42)
 	b = appendS64(b, StartFuel)
-	return append(b, 0x0b)
+	b = append(b, 0x0b)
+	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 }
 
-// appendNewExport appends the export of the fuel global.
+// appendNewExport appends the exports of the fuel and depth globals.
 func appendNewExport(b []byte, fuel uint32) []byte {
 	b = appendU32(b, uint32(len(GlobalName)))
 	b = append(b, GlobalName...)
 	b = append(b, 0x03)
-	return appendU32(b, fuel)
+	b = appendU32(b, fuel)
+	b = appendU32(b, uint32(len(DepthGlobalName)))
+	b = append(b, DepthGlobalName...)
+	b = append(b, 0x03)
+	return appendU32(b, fuel+1)
 }
 
 func appendSection(w []byte, id byte, contents []byte) []byte {
@@ -495,7 +511,11 @@ func (m *module) appendCode(w []byte, s *section, fuel uint32) ([]byte, error) {
 	w = append(w, make([]byte, sizeRoom)...)
 	contentsAt := len(w)
 	w = appendU32(w, uint32(n))
-	c := bodyCoder{fuel: fuel, numGlobals: m.numGlobals}
+	weights, typeWeights, err := m.frameWeights(r.pos, s.end, n)
+	if err != nil {
+		return nil, err
+	}
+	c := bodyCoder{fuel: fuel, numGlobals: m.numGlobals, weights: weights, typeWeights: typeWeights}
 	for i := range n {
 		idx := m.funcImports + i
 		w, err = c.appendBody(w, r)
@@ -518,6 +538,51 @@ func (m *module) appendCode(w []byte, s *section, fuel uint32) ([]byte, error) {
 	copy(w[sizeAt:], enc)
 	copy(w[sizeAt+len(enc):], w[contentsAt:])
 	return w[:len(w)-(sizeRoom-len(enc))], nil
+}
+
+// frameWeights returns the stack weight of a call of each function and,
+// for call_indirect, the heaviest of each type: FrameBase plus its
+// parameters and locals (what the runtime's frame for it holds). It reads
+// the n bodies of the code section at wasm[pos:end] for their locals;
+// appendBody checks them.
+func (m *module) frameWeights(pos, end, n int) (weights, typeWeights []uint32, err error) {
+	weights = make([]uint32, m.funcImports+n)
+	typeWeights = make([]uint32, m.numTypes)
+	for i, t := range m.funcTypes {
+		w := FrameBase + m.typeParams[t]
+		if i >= m.funcImports {
+			r := newReader(m.wasm, pos, end)
+			size, err := r.u32("function body size")
+			if err != nil {
+				return nil, nil, err
+			}
+			if int64(size) > int64(r.remaining()) {
+				return nil, nil, errorAt(pos, ErrMalformed, "body of %d bytes overruns the code section", size)
+			}
+			pos = r.pos + int(size)
+			body := newReader(m.wasm, r.pos, pos)
+			groups, err := body.count(2, maxModuleSize, "local declaration")
+			if err != nil {
+				return nil, nil, err
+			}
+			var locals uint64
+			for range groups {
+				k, err := body.u32("local count")
+				if err != nil {
+					return nil, nil, err
+				}
+				locals += uint64(k)
+				body.pos++ // the type: appendBody checks it
+			}
+			if locals > maxLocals {
+				return nil, nil, errorAt(r.pos, ErrLimit, "%d locals, over the limit of %d", locals, maxLocals)
+			}
+			w += uint32(locals)
+		}
+		weights[i] = w
+		typeWeights[t] = max(typeWeights[t], w)
+	}
+	return weights, typeWeights, nil
 }
 
 // quote quotes a name for an error message, cut to its first 64 bytes.

@@ -3,9 +3,10 @@
 ;; Built by resolvers/build.sh into the .wasm next to it.
 ;;
 ;; stack-overflow: edgesync_resolve recurses without end through a function
-;; with 20,000 i64 locals (160 KB a frame), so the call stack overflows
-;; long before the fuel runs out (reason "stack"). It must fail quickly, and
-;; repeated calls must not grow the hub's memory.
+;; with 20,000 i64 locals, so the call stack overflows long before the fuel
+;; runs out (reason "stack"): each call weighs its locals against the
+;; host's stack depth limit. It must fail quickly, and repeated calls must
+;; not grow the hub's memory (deep-recursion.wat does it with small frames).
 (module
   (memory (export "memory") 2)
   (func (export "edgesync_abi_v1"))
