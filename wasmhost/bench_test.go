@@ -192,4 +192,4 @@ func ExampleModule_Resolve() {
 
 // benchLimits are the default limits but for the compile timeout: the Go
 // examples take seconds to compile on a busy machine.
-var benchLimits = wasmhost.Limits{CompileTimeout: time.Minute}
+var benchLimits = wasmhost.Limits{CompileTimeout: time.Hour}

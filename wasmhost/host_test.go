@@ -31,14 +31,14 @@ func readFixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// newHost is a host with limits l; its compile timeout is a minute unless
+// newHost is a host with limits l; its compile timeout is an hour unless
 // l sets one, so that compiling the Go examples (seconds, and more under
 // -race or on a loaded machine) does not time out.
 func newHost(t testing.TB, l wasmhost.Limits) *wasmhost.Host {
 	t.Helper()
 	ctx := context.Background()
 	if l.CompileTimeout == 0 {
-		l.CompileTimeout = time.Minute
+		l.CompileTimeout = time.Hour
 	}
 	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: l, Instances: 2})
 	if err != nil {

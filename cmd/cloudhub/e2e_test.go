@@ -658,7 +658,7 @@ func newE2EClusterDurability(t *testing.T, durability string) *e2eCluster {
 	// The compile timeout is long: the tests upload the Go examples, which
 	// take seconds to compile, more under -race.
 	h := newE2ENode(t, "hub", "cloudhub listening", hubBin, t.TempDir(), "--admin-token", e2eAdminToken, "--durability", durability,
-		"--resolver-compile-timeout", "1m")
+		"--resolver-compile-timeout", "1h")
 	h.auth = e2eAdminToken
 	h.start()
 	h.listen = h.addr

@@ -57,7 +57,7 @@ func TestResolverTest(t *testing.T) {
 	}
 	// The Go build's runtime start-up needs more than 1,000 fuel. (Compiling
 	// it takes seconds, more under -race: the compile timeout is long.)
-	if code, _, errOut := run("--wasm", "../../testdata/resolvers/counter.wasm", "--input", input, "--resolver-init-fuel", "1000", "--resolver-compile-timeout", "1m"); code != 1 || !strings.Contains(errOut, "_initialize: fuel") {
+	if code, _, errOut := run("--wasm", "../../testdata/resolvers/counter.wasm", "--input", input, "--resolver-init-fuel", "1000", "--resolver-compile-timeout", "1h"); code != 1 || !strings.Contains(errOut, "_initialize: fuel") {
 		t.Errorf("--resolver-init-fuel 1000 with a Go module: exit %d, %q; want _initialize out of fuel", code, errOut)
 	}
 	// A module over --resolver-module-mb is refused before it is compiled.

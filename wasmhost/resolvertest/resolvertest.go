@@ -33,7 +33,7 @@ type Resolver struct {
 
 // Load compiles the resolver at path with the default limits (or limits, if
 // given), failing the test when it is not a valid resolver. The host is
-// closed when the test ends. The compile timeout is a minute unless limits
+// closed when the test ends. The compile timeout is an hour unless limits
 // sets one: it guards a hub against hostile uploads, and compiling a Go
 // resolver under -race takes longer than the hub's default.
 func Load(t testing.TB, path string, limits ...wasmhost.Limits) *Resolver {
@@ -47,7 +47,7 @@ func Load(t testing.TB, path string, limits ...wasmhost.Limits) *Resolver {
 		l = limits[0]
 	}
 	if l.CompileTimeout == 0 {
-		l.CompileTimeout = time.Minute
+		l.CompileTimeout = time.Hour
 	}
 	ctx := context.Background()
 	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: l, Instances: 1})
