@@ -11,6 +11,10 @@
 #   AS   resolvers/examples/counter/assemblyscript -> testdata/resolvers/counter-as.wasm
 #
 # plus testdata/resolvers/malicious/garbage.wasm (bytes that are not wasm).
+# The largest hostile modules (millions of blocks, functions or br_table
+# targets) are not files: the tests build them with resolvertest.Hostile
+# (wasmhost/resolvertest/hostile.go); malicious/expect.json lists them under
+# "generated".
 # The output is deterministic: the same tools give byte-identical files on
 # every run, so CI can rebuild and fail on a diff. Run it from anywhere.
 #
