@@ -1,97 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 )
 
-// syncBuffer is a bytes.Buffer safe for the goroutines that log into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// smallBench are sizes that run in seconds.
-func smallBench(t *testing.T) []string {
-	return []string{"bench", "--docs", "300", "--catchup-docs", "1000", "--edges", "3", "--writes", "20",
-		"--interval", "1ms", "--clients", "4", "--durability", "normal", "--timeout", "1m", "--dir", t.TempDir()}
-}
-
-// TestBenchCommand runs `cloudhub bench` small: every run works end to end
-// and reports its headline row.
-func TestBenchCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
-	var stdout, stderr syncBuffer
-	if code := run(context.Background(), smallBench(t), &stdout, &stderr); code != 0 {
-		t.Fatalf("bench exit code %d, want 0; stderr:\n%s", code, stderr.String())
-	}
-	out := stdout.String()
-	for _, want := range []struct{ run, row string }{
-		{"sync", "end to end"},
-		{"catchup", "new edge catch-up"},
-		{"fanout", "last of 3 edges applied"},
-	} {
-		found := false
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, want.run+" ") && strings.Contains(line, want.row) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("no %q row %q in the output:\n%s", want.run, want.row, out)
-		}
-	}
-	for _, want := range []string{"GOMAXPROCS", "durability: normal"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output has no %q:\n%s", want, out)
-		}
-	}
-	if t.Failed() || testing.Verbose() {
-		t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
-	}
-}
-
-func TestBenchCommand_JSON(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
-	var stdout, stderr syncBuffer
-	if code := run(context.Background(), append(smallBench(t), "--run", "sync", "--json"), &stdout, &stderr); code != 0 {
-		t.Fatalf("bench exit code %d, want 0; stderr:\n%s", code, stderr.String())
-	}
-	var got struct {
-		Durability string
-		Rows       []benchRow
-	}
-	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
-	if len(got.Rows) != 3 || got.Rows[2].Run != "sync" || got.Rows[2].Docs != 300 || got.Rows[2].DocsPerSec <= 0 || got.Rows[2].Met == nil {
-		t.Fatalf("rows %+v, want 3 sync rows, the last the end-to-end one for 300 docs", got.Rows)
-	}
-	if got.Durability != "normal" {
-		t.Fatalf("durability %q, want normal", got.Durability)
-	}
-}
-
+// `cloudhub bench` reaches the benchmark (internal/hubbench, whose tests
+// run it) and its usage errors exit 2.
 func TestBenchCommand_Usage(t *testing.T) {
 	for _, tt := range []struct {
 		name string

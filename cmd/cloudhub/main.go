@@ -4,6 +4,7 @@
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
 //	         [--tls-cert FILE --tls-key FILE]
 //	cloudhub demo
+//	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
 //	cloudhub --version
 //	cloudhub --help
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/internal/cli"
+	"github.com/edgesync/edgesync/internal/hubbench"
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -48,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "serve", Summary: "run the hub: HTTP API, sync endpoint and dashboard", Run: serve},
 		{Name: "demo", Summary: "run a hub and a few edges in this process with sample data", Run: demo},
 		{Name: "resolver", Summary: "resolver test --wasm FILE --input CASE.json: run a conflict resolver on one input", Run: resolverCmd},
-		{Name: "bench", Summary: "measure sync, catch-up and fan-out", Run: runBench},
+		{Name: "bench", Summary: "measure sync, catch-up and fan-out", Run: hubbench.Run},
 	}, args, stdout, stderr)
 }
 

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/internal/cli"
+	"github.com/edgesync/edgesync/internal/edgebench"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/web"
@@ -52,7 +53,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Dispatch(ctx, "edgenode", "serve", []cli.Sub{
 		{Name: "serve", Summary: "run the edge: local HTTP API and sync with the hub", Run: serve},
-		{Name: "bench", Summary: "measure the local write and read paths", Run: runBench},
+		{Name: "bench", Summary: "measure the local write and read paths", Run: edgebench.Run},
 	}, args, stdout, stderr)
 }
 

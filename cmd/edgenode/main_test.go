@@ -49,6 +49,8 @@ func TestRun_Flags(t *testing.T) {
 		{name: "help lists environment variables", args: []string{"--help"}, want: 0, wantStderr: "--hub-ca string  (EDGENODE_HUB_CA)"},
 		{name: "help command", args: []string{"help"}, want: 0, wantStdout: "serve   run the edge"},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, want: 2, wantStderr: "no-such-flag"},
+		{name: "bench unknown flag", args: []string{"bench", "--no-such-flag"}, want: 2, wantStderr: "no-such-flag"},
+		{name: "bench help", args: []string{"bench", "--help"}, want: 0, wantStderr: "-seq-docs"},
 		{name: "unknown command", args: []string{"frobnicate"}, want: 2, wantStderr: "frobnicate"},
 		{name: "unexpected argument", args: []string{"serve", "extra"}, want: 2, wantStderr: "extra"},
 		{name: "log format xml", args: []string{"--log-format", "xml"}, want: 2, wantStderr: "xml"},

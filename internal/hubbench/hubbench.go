@@ -1,4 +1,9 @@
-package main
+// Package hubbench is `cloudhub bench`: it measures sync, catch-up and
+// fan-out with a hub and edges in one process, each with its own SQLite
+// data dir, over real WebSockets on 127.0.0.1. The cloudhub binary
+// dispatches to Run; the flags, the table and the --json report are the
+// command's.
+package hubbench
 
 import (
 	"context"
@@ -63,7 +68,7 @@ type benchConfig struct {
 	json        bool
 }
 
-// runBench measures the sync path with a hub and edges in this process,
+// Run is `cloudhub bench ARGS`. It measures the sync path with a hub and edges in this process,
 // each with its own SQLite data dir, over real WebSockets on 127.0.0.1:
 //
 //   - sync: an edge's outbox of --docs documents written offline, then the
@@ -73,7 +78,7 @@ type benchConfig struct {
 //     apply the whole log.
 //   - fanout: --edges edges connected; latency of --writes hub writes until
 //     every edge has applied each. Baseline: the same writes with no edge.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg benchConfig
 	fs := flag.NewFlagSet("cloudhub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,4 +1,8 @@
-package main
+// Package edgebench is `edgenode bench`: it measures an edge replica's
+// local write and read paths, through the Go API and through HTTP, against
+// raw SQLite. The edgenode binary dispatches to Run; the flags, the table
+// and the --json report are the command's.
+package edgebench
 
 import (
 	"bytes"
@@ -24,10 +28,10 @@ import (
 	"github.com/edgesync/edgesync/web"
 )
 
-// runBench measures local write latency and throughput of the edge replica
+// Run is `edgenode bench ARGS`. It measures local write latency and throughput of the edge replica
 // through the Go API and through HTTP, against raw SQLite inserts of the same
 // documents measured in the same run.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgenode bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	seqDocs := fs.Int("seq-docs", 3000, "documents written one at a time (latency runs)")

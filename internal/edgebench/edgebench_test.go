@@ -1,4 +1,4 @@
-package main
+package edgebench
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ func TestBenchCommand(t *testing.T) {
 	if testing.Verbose() {
 		out = &testWriter{t}
 	}
-	if code := run(context.Background(), []string{"bench", "--seq-docs", "50", "--docs", "300", "--clients", "8", "--dir", t.TempDir()}, out, out); code != 0 {
-		t.Fatalf("bench exit code %d", code)
+	if err := Run(context.Background(), []string{"--seq-docs", "50", "--docs", "300", "--clients", "8", "--dir", t.TempDir()}, out, out); err != nil {
+		t.Fatalf("bench: %v", err)
 	}
 }
 
@@ -30,8 +30,8 @@ func TestBenchJSON(t *testing.T) {
 		t.Skip("short")
 	}
 	var out, errs bytes.Buffer
-	if code := run(context.Background(), []string{"bench", "--json", "--rounds", "2", "--seq-docs", "30", "--docs", "200", "--clients", "4", "--dir", t.TempDir()}, &out, &errs); code != 0 {
-		t.Fatalf("bench exit code %d: %s", code, errs.String())
+	if err := Run(context.Background(), []string{"--json", "--rounds", "2", "--seq-docs", "30", "--docs", "200", "--clients", "4", "--dir", t.TempDir()}, &out, &errs); err != nil {
+		t.Fatalf("bench: %v: %s", err, errs.String())
 	}
 	var rep struct {
 		Rows []struct {
