@@ -22,19 +22,17 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/edgesync/edgesync/client"
+	"github.com/edgesync/edgesync/internal/proctest"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -52,107 +50,22 @@ func e2eSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// e2eBuild holds the binaries, built once per test run by e2eBinaries and
-// removed by TestMain.
-var e2eBuild struct {
-	once sync.Once
-	dir  string
-	hub  string
-	edge string
-	skip string
-	err  error
-}
+func TestMain(m *testing.M) { os.Exit(proctest.Main(m)) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if e2eBuild.dir != "" {
-		os.RemoveAll(e2eBuild.dir)
-	}
-	os.Exit(code)
-}
-
-// e2eBinaries builds cmd/cloudhub and cmd/edgenode (plainly: no -race, it is
-// faster) into a temporary directory, once per test run. It skips the test
-// in -short mode and when there is no go tool.
+// e2eBinaries builds cmd/cloudhub and cmd/edgenode once per test run. It
+// skips the test in -short mode and when there is no go tool.
 func e2eBinaries(t *testing.T) (hubBin, edgeBin string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs real cloudhub and edgenode processes; skipped in -short mode")
 	}
-	e2eBuild.once.Do(func() {
-		gotool, err := exec.LookPath("go")
-		if err != nil {
-			e2eBuild.skip = "the go tool is not in PATH: cannot build the cloudhub and edgenode binaries for the end-to-end tests"
-			return
-		}
-		if e2eBuild.dir, err = os.MkdirTemp("", "edgesync-e2e-bin-"); err != nil {
-			e2eBuild.err = err
-			return
-		}
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, gotool, "build", "-o", e2eBuild.dir+string(filepath.Separator),
-			"github.com/edgesync/edgesync/cmd/cloudhub", "github.com/edgesync/edgesync/cmd/edgenode")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			e2eBuild.err = fmt.Errorf("go build cloudhub and edgenode: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built cloudhub and edgenode in %v", time.Since(start).Round(time.Millisecond))
-		e2eBuild.hub = filepath.Join(e2eBuild.dir, "cloudhub")
-		e2eBuild.edge = filepath.Join(e2eBuild.dir, "edgenode")
-	})
-	if e2eBuild.skip != "" {
-		t.Skip(e2eBuild.skip)
-	}
-	if e2eBuild.err != nil {
-		t.Fatal(e2eBuild.err)
-	}
-	return e2eBuild.hub, e2eBuild.edge
+	bins := proctest.Build(t, proctest.Cloudhub, proctest.Edgenode)
+	return bins[0], bins[1]
 }
 
 // e2eLog collects a child's output and reports the address from its
 // "<marker> ... addr=HOST:PORT" line.
-type e2eLog struct {
-	marker  string
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	addrc   chan string
-	found   bool
-}
-
-var e2eAddrRE = regexp.MustCompile(`\baddr=("?)([^\s"]+)`)
-
-func (l *e2eLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() < 4<<20 {
-		l.buf.Write(p)
-	}
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(l.partial[:i])
-		l.partial = l.partial[i+1:]
-		if !l.found && strings.Contains(line, l.marker) {
-			if m := e2eAddrRE.FindStringSubmatch(line); m != nil {
-				l.found = true
-				l.addrc <- m[2]
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (l *e2eLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type e2eLog = proctest.Log
 
 // e2eNode is a hub or an edge: a binary, a data directory and flags, run as a
 // child process any number of times (one at a time).
@@ -169,6 +82,7 @@ type e2eNode struct {
 	https  bool           // the node serves TLS; client trusts its CA
 	api    *client.Client // the node's API over client, made at start
 
+	proc   *proctest.Process
 	cmd    *exec.Cmd
 	log    *e2eLog
 	exited chan struct{}
@@ -179,58 +93,27 @@ type e2eNode struct {
 
 // e2eChildEnv is the test's environment without CLOUDHUB_* and EDGENODE_*
 // variables, so that only the command line configures the children.
-func e2eChildEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EDGENODE_") && !strings.HasPrefix(kv, "CLOUDHUB_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func e2eChildEnv() []string { return proctest.ChildEnv() }
 
 func newE2ENode(t *testing.T, name, marker, bin, dir string, flags ...string) *e2eNode {
 	n := &e2eNode{t: t, name: name, marker: marker, bin: bin, dir: dir, listen: "127.0.0.1:0", flags: flags,
-		client: &http.Client{
-			Timeout: 20 * time.Second,
-			Transport: &http.Transport{
-				MaxIdleConns: 32, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second, DisableCompression: true,
-			},
-		},
+		client: proctest.NewHTTPClient(20*time.Second, 32),
 	}
 	t.Cleanup(func() {
 		if n.running() {
-			n.cmd.Process.Kill()
-			<-n.exited
+			n.proc.Kill()
 		}
 		n.client.CloseIdleConnections()
 		if t.Failed() {
 			for i, l := range n.runs {
-				t.Logf("%s, run %d, log (last 6000 bytes):\n%s", n.name, i+1, e2eTail(l.String(), 6000))
+				t.Logf("%s, run %d, log (last 6000 bytes):\n%s", n.name, i+1, proctest.Tail(l.String(), 6000))
 			}
 		}
 	})
 	return n
 }
 
-func e2eTail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
-
-func (n *e2eNode) running() bool {
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *e2eNode) running() bool { return n.proc != nil && n.proc.Running() }
 
 // start runs the node and waits until it listens and /healthz answers. A
 // port still held by the previous run is retried for a few seconds.
@@ -274,31 +157,17 @@ func (n *e2eNode) start() {
 }
 
 func (n *e2eNode) tryStart() error {
-	l := &e2eLog{marker: n.marker, addrc: make(chan string, 1)}
 	args := append([]string{"serve", "--listen", n.listen, "--data", n.dir}, n.flags...)
-	cmd := exec.Command(n.bin, args...)
-	cmd.Env = e2eChildEnv()
-	cmd.Stdout, cmd.Stderr = l, l
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %v", n.bin, err)
+	p, err := proctest.Start(n.bin, args, n.marker, 15*time.Second)
+	if p != nil {
+		n.proc, n.cmd, n.log, n.exited = p, p.Cmd, p.Log, p.Exited
+		n.runs = append(n.runs, p.Log)
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	n.cmd, n.log, n.exited = cmd, l, exited
-	n.runs = append(n.runs, l)
-	select {
-	case n.addr = <-l.addrc:
-		return nil
-	case <-exited:
-		return fmt.Errorf("exited before it listened: %v\nlog:\n%s", cmd.ProcessState, l)
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("did not log %q with addr= within 15s\nlog:\n%s", n.marker, l)
+	if err != nil {
+		return err
 	}
+	n.addr = p.Addr
+	return nil
 }
 
 // stop sends SIGTERM and waits for a clean exit (code 0).
@@ -307,13 +176,8 @@ func (n *e2eNode) stop() {
 	if !n.running() {
 		n.t.Fatalf("%s: stop: not running (%v)\nlog:\n%s", n.name, n.cmd.ProcessState, n.log)
 	}
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		n.t.Fatalf("%s: SIGTERM: %v", n.name, err)
-	}
-	select {
-	case <-n.exited:
-	case <-time.After(15 * time.Second):
-		n.t.Fatalf("%s: still running 15s after SIGTERM\nlog:\n%s", n.name, n.log)
+	if err := n.proc.Terminate(15 * time.Second); err != nil {
+		n.t.Fatalf("%s: %v", n.name, err)
 	}
 	n.client.CloseIdleConnections()
 	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
@@ -324,21 +188,13 @@ func (n *e2eNode) stop() {
 // kill9 sends SIGKILL and waits for the process to be gone.
 func (n *e2eNode) kill9() {
 	n.t.Helper()
-	if !n.running() {
-		n.t.Fatalf("%s: ended by itself before the kill: %v\nlog:\n%s", n.name, n.cmd.ProcessState, n.log)
+	if n.proc == nil {
+		n.t.Fatalf("%s: kill9: never started", n.name)
 	}
-	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		n.t.Fatalf("%s: SIGKILL: %v", n.name, err)
-	}
-	select {
-	case <-n.exited:
-	case <-time.After(10 * time.Second):
-		n.t.Fatalf("%s: still running 10s after SIGKILL", n.name)
+	if err := n.proc.Kill9(10 * time.Second); err != nil {
+		n.t.Fatalf("%s: %v", n.name, err)
 	}
 	n.client.CloseIdleConnections()
-	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		n.t.Fatalf("%s: ended with %v, want killed by SIGKILL\nlog:\n%s", n.name, n.cmd.ProcessState, n.log)
-	}
 }
 
 // do sends one request to the node's API; body is nil, a string, []byte or

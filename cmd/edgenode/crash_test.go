@@ -16,131 +16,37 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgesync/edgesync/internal/proctest"
 )
 
-// build holds the edgenode binary, built once per test run by
-// edgenodeBinary and removed by TestMain.
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	skip string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(proctest.Main(m)) }
 
 // edgenodeBinary builds ./cmd/edgenode with the go tool from the environment
-// (plainly: no -race, it is faster) and returns the binary's path. It skips
-// the test when there is no go tool.
+// once per test run and returns the binary's path. It skips the test when
+// there is no go tool.
 func edgenodeBinary(t *testing.T) string {
 	t.Helper()
-	build.once.Do(func() {
-		gotool, err := exec.LookPath("go")
-		if err != nil {
-			build.skip = "the go tool is not in PATH: cannot build the edgenode binary for the process tests"
-			return
-		}
-		if build.dir, err = os.MkdirTemp("", "edgenode-test-bin-"); err != nil {
-			build.err = err
-			return
-		}
-		build.bin = filepath.Join(build.dir, "edgenode")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, gotool, "build", "-o", build.bin, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build -o %s .: %v\n%s", build.bin, err, out)
-		}
-	})
-	if build.skip != "" {
-		t.Skip(build.skip)
-	}
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
-}
-
-// procLog collects a child's stderr and stdout, and reports the address from
-// its "edgenode listening ... addr=HOST:PORT" line.
-type procLog struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	addrc   chan string
-	found   bool
-}
-
-var addrRE = regexp.MustCompile(`\baddr=("?)([^\s"]+)`)
-
-func (l *procLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() < 4<<20 {
-		l.buf.Write(p)
-	}
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(l.partial[:i])
-		l.partial = l.partial[i+1:]
-		if !l.found && strings.Contains(line, "edgenode listening") {
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				l.found = true
-				l.addrc <- m[2]
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (l *procLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	return proctest.Build(t, proctest.Edgenode)[0]
 }
 
 // edgeProc is a running edgenode child process.
 type edgeProc struct {
 	t      *testing.T
+	proc   *proctest.Process
 	cmd    *exec.Cmd
-	log    *procLog
+	log    *proctest.Log
 	addr   string
 	base   string // http://addr
 	client *http.Client
 	exited chan struct{} // closed once cmd.Wait returned
-}
-
-// childEnv is the test's environment without EDGENODE_* variables, so that
-// only the command line configures the child.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EDGENODE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // startEdgenode starts `edgenode serve` on a port of its choosing on
@@ -148,61 +54,25 @@ func childEnv() []string {
 // answers.
 func startEdgenode(t *testing.T, bin, dataDir string, args ...string) *edgeProc {
 	t.Helper()
-	l := &procLog{addrc: make(chan string, 1)}
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir}, args...)...)
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = l, l
-	if err := cmd.Start(); err != nil {
+	proc, err := proctest.Start(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir}, args...), "edgenode listening", 15*time.Second)
+	if proc == nil {
 		t.Fatalf("start edgenode: %v", err)
 	}
-	p := &edgeProc{t: t, cmd: cmd, log: l, exited: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		close(p.exited)
-	}()
+	p := &edgeProc{t: t, proc: proc, cmd: proc.Cmd, log: proc.Log, exited: proc.Exited}
 	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			cmd.Process.Kill()
-			<-p.exited
-		}
+		proc.Kill()
 		if p.client != nil {
 			p.client.CloseIdleConnections()
 		}
 	})
-	select {
-	case p.addr = <-l.addrc:
-	case <-p.exited:
-		t.Fatalf("edgenode exited before it listened: %v\nlog:\n%s", cmd.ProcessState, l)
-	case <-time.After(15 * time.Second):
-		t.Fatalf("edgenode did not log \"edgenode listening ... addr=\" within 15s\nlog:\n%s", l)
+	if err != nil {
+		t.Fatalf("edgenode: %v", err)
 	}
+	p.addr = proc.Addr
 	p.base = "http://" + p.addr
-	p.client = &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns:        64,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     30 * time.Second,
-			DisableCompression:  true,
-		},
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := p.client.Get(p.base + "/healthz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /healthz on %s: %v\nlog:\n%s", p.addr, err, l)
-		}
-		time.Sleep(10 * time.Millisecond)
+	p.client = proctest.NewHTTPClient(10*time.Second, 64)
+	if err := proctest.WaitHealthy(p.client, p.base, 5*time.Second); err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, p.log)
 	}
 	return p
 }
@@ -211,21 +81,8 @@ func startEdgenode(t *testing.T, bin, dataDir string, args ...string) *edgeProc 
 // test if the process had already ended by itself.
 func (p *edgeProc) kill9() {
 	p.t.Helper()
-	select {
-	case <-p.exited:
-		p.t.Fatalf("edgenode ended by itself before the kill: %v\nlog:\n%s", p.cmd.ProcessState, p.log)
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatalf("kill -9 edgenode: %v", err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("edgenode still running 10s after SIGKILL")
-	}
-	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		p.t.Fatalf("edgenode ended with %v, want killed by SIGKILL (did it crash by itself?)\nlog:\n%s", p.cmd.ProcessState, p.log)
+	if err := p.proc.Kill9(10 * time.Second); err != nil {
+		p.t.Fatalf("edgenode: %v", err)
 	}
 	p.client.CloseIdleConnections()
 }
@@ -234,13 +91,8 @@ func (p *edgeProc) kill9() {
 // process takes more than 10s to exit.
 func (p *edgeProc) terminate() int {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("SIGTERM edgenode: %v", err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.t.Fatalf("edgenode still running 10s after SIGTERM\nlog:\n%s", p.log)
+	if err := p.proc.Terminate(10 * time.Second); err != nil {
+		p.t.Fatalf("edgenode: %v", err)
 	}
 	p.client.CloseIdleConnections()
 	return p.cmd.ProcessState.ExitCode()
@@ -960,7 +812,7 @@ func TestEdgenode_DataDirLocked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	second := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--data", dir)
-	second.Env = childEnv()
+	second.Env = proctest.ChildEnv()
 	out, err := second.CombinedOutput()
 	var exitErr *exec.ExitError
 	switch {

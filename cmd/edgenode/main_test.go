@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgesync/edgesync/internal/proctest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger's goroutines and the test.
@@ -166,12 +168,12 @@ func serveInProcess(t *testing.T, args []string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := &procLog{addrc: make(chan string, 1)}
+	log := proctest.NewLog("edgenode listening")
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, io.Discard, log) }()
 	var addr string
 	select {
-	case addr = <-log.addrc:
+	case addr = <-log.Addr():
 	case code := <-done:
 		t.Fatalf("run(%q) = %d before it listened\nstderr: %s", args, code, log)
 	case <-time.After(10 * time.Second):
@@ -232,7 +234,7 @@ func TestLocalToken(t *testing.T) {
 func startServe(t *testing.T, args []string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &procLog{addrc: make(chan string, 1)}
+	log := proctest.NewLog("edgenode listening")
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, io.Discard, log) }()
 	t.Cleanup(func() {
@@ -247,7 +249,7 @@ func startServe(t *testing.T, args []string) string {
 		}
 	})
 	select {
-	case addr := <-log.addrc:
+	case addr := <-log.Addr():
 		return addr
 	case code := <-done:
 		t.Fatalf("run = %d before it listened\nstderr: %s", code, log)
