@@ -38,7 +38,7 @@ func (s *Containers) Get(name string) (*ContainerDef, error) {
 
 // Set adds or replaces a normalized definition.
 func (s *Containers) Set(c Container) {
-	path, _ := ParsePath(c.PartitionKey)
+	path, _ := parsePath(c.PartitionKey)
 	s.mu.Lock()
 	if s.m == nil {
 		s.m = map[string]*ContainerDef{}
@@ -82,7 +82,7 @@ func (s *Containers) Load(ctx context.Context, db *sql.DB) error {
 		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
 			return fmt.Errorf("container %s policy: %w", c.Name, err)
 		}
-		if _, err := ParsePath(c.PartitionKey); err != nil {
+		if _, err := parsePath(c.PartitionKey); err != nil {
 			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
 		s.Set(c)
@@ -153,7 +153,7 @@ func CheckWrite(kind int, container, id string, cur Head, pk, ifMatch string) (s
 		if !live {
 			return "", "", fmt.Errorf("%w: If-Match %s but item %q does not exist", ErrPreconditionFailed, ifMatch, id)
 		}
-		if ifMatch != "*" && !ETagListHas(ifMatch, ETagOf(cur.Version)) {
+		if ifMatch != "*" && !etagListHas(ifMatch, ETagOf(cur.Version)) {
 			return "", "", fmt.Errorf("%w: If-Match %s, item %q is at %s", ErrPreconditionFailed, ifMatch, id, ETagOf(cur.Version))
 		}
 	}
@@ -190,9 +190,9 @@ func PrepareWrite(kind int, pkPath []string, id string, body []byte) (Document, 
 	return doc, nil
 }
 
-// EncodeContinuation makes an opaque page token from the last id of a page;
+// encodeContinuation makes an opaque page token from the last id of a page;
 // prefix names the issuer so that a token from elsewhere is refused.
-func EncodeContinuation(prefix, lastID string) string {
+func encodeContinuation(prefix, lastID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(prefix + lastID))
 }
 
@@ -251,7 +251,7 @@ func ScanPage(rows *sql.Rows, limit int, prefix string, scan func(*sql.Rows) (It
 	var items []Item
 	for rows.Next() {
 		if len(items) == limit {
-			return items, EncodeContinuation(prefix, items[len(items)-1].ID), nil
+			return items, encodeContinuation(prefix, items[len(items)-1].ID), nil
 		}
 		it, err := scan(rows)
 		if err != nil {

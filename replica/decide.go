@@ -150,7 +150,7 @@ func Decide(container, id string, in Candidate, incomingBase string, cur *Candid
 		if base != nil && !base.Deleted {
 			baseBody = base.Body
 		}
-		merged, err := MergeJSON(baseBody, cur.Body, in.Body, lwwGreater(in, *cur, DefaultLWWPath))
+		merged, err := MergeJSON(baseBody, cur.Body, in.Body, lwwGreater(in, *cur, defaultLWWPath))
 		if err != nil {
 			return unresolved(fmt.Sprintf("merge failed: %v", err))
 		}
@@ -222,10 +222,10 @@ func lwwGreater(a, b Candidate, path string) bool {
 // lwwNumber is the number at path in c's body; _ts when path is /_ts, the
 // value is missing or not a number.
 func lwwNumber(c Candidate, path string) float64 {
-	if path == "" || path == DefaultLWWPath || c.Body == nil {
+	if path == "" || path == defaultLWWPath || c.Body == nil {
 		return float64(c.TS)
 	}
-	segs, err := ParsePath(path)
+	segs, err := parsePath(path)
 	if err != nil {
 		return float64(c.TS)
 	}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/edgesync/edgesync/replica/internal/jsonscan"
 )
 
 // Document is a validated item body ready to store.
 type Document struct {
 	ID   string
-	PK   string // the partition key value, canonical text (see PartitionKeyValue)
+	PK   string // the partition key value, canonical text (see partitionKeyValue)
 	Body []byte // the object with client-sent system properties removed
 }
 
@@ -50,7 +52,7 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 	// One scan checks both syntax and depth. Only a document it refuses is
 	// looked at again, for the message: too deep first (whatever else is
 	// wrong), else malformed.
-	if end, ok, err := scanDocument(b, MaxDepth); !ok || end != len(b) {
+	if end, ok, err := jsonscan.Document(b, MaxDepth); !ok || end != len(b) {
 		if err != nil {
 			return d, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
@@ -90,7 +92,7 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 		return d, err
 	}
 	if pkPath != nil {
-		pk, err := PartitionKeyValue(members, pkPath)
+		pk, err := partitionKeyValue(members, pkPath)
 		if err != nil {
 			return d, err
 		}
@@ -140,11 +142,11 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// PartitionKeyValue finds the partition key value at path among an object's
+// partitionKeyValue finds the partition key value at path among an object's
 // members. It must be a string (so that scopes, ?pk= filters and the check
 // that a value never changes all compare like with like); a missing value,
 // null, or any other JSON type is an error.
-func PartitionKeyValue(members []member, path []string) (string, error) {
+func partitionKeyValue(members []member, path []string) (string, error) {
 	name := func() string { return "/" + joinPath(path) } // for errors only
 	for depth, seg := range path {
 		var found *member
@@ -209,14 +211,14 @@ func joinPath(path []string) string {
 	return buf.String()
 }
 
-// jsonString decodes a JSON string that ScanJSON accepted, in a document
+// jsonString decodes a JSON string that jsonscan.Value accepted, in a document
 // already checked to be UTF-8: without escapes it is its bytes. A lone
 // surrogate escape is an error rather than U+FFFD.
 func jsonString(raw []byte) (string, error) {
 	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
 		return string(raw[1 : len(raw)-1]), nil
 	}
-	if LoneSurrogate(raw) {
+	if jsonscan.LoneSurrogate(raw) {
 		return "", errors.New("lone UTF-16 surrogate escape")
 	}
 	var s string
@@ -246,7 +248,7 @@ func objectMembers(b []byte) ([]member, error) {
 	}
 	for i < len(b) {
 		start := i
-		end := SkipString(b, i)
+		end := jsonscan.SkipString(b, i)
 		keyRaw := b[i:end]
 		var key string
 		if bytes.IndexByte(keyRaw, '\\') < 0 {
@@ -268,23 +270,6 @@ func objectMembers(b []byte) ([]member, error) {
 	return nil, errors.New("truncated object")
 }
 
-// SkipString returns the index just past the JSON string starting at b[i]
-// (len(b) if it is not closed).
-func SkipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		if i = plainRun(b, i); i >= len(b) {
-			break
-		}
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
 // skipValue returns the index just past the JSON value starting at b[i].
 func skipValue(b []byte, i int) int {
 	if i >= len(b) {
@@ -292,13 +277,13 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		return SkipString(b, i)
+		return jsonscan.SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i = SkipString(b, i) - 1
+				i = jsonscan.SkipString(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -326,7 +311,7 @@ func maxDepth(b []byte) int {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i = SkipString(b, i) - 1
+			i = jsonscan.SkipString(b, i) - 1
 		case '{', '[':
 			depth++
 			if depth > max {

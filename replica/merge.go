@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edgesync/edgesync/replica/internal/jsonscan"
 )
 
 // MergeJSON merges two concurrent versions of a JSON object against their
@@ -861,7 +863,7 @@ func mergeCountValues(b []byte) int {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i = SkipString(b, i) - 1
+			i = jsonscan.SkipString(b, i) - 1
 		case ':', ',', '[':
 			n++
 		}

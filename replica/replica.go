@@ -63,8 +63,8 @@ const (
 	ModeManual = "manual"
 )
 
-// DefaultLWWPath is the path LWW compares when a policy names none.
-const DefaultLWWPath = "/_ts"
+// defaultLWWPath is the path LWW compares when a policy names none.
+const defaultLWWPath = "/_ts"
 
 // ConflictPolicy says how the hub resolves conflicting versions of an item in
 // a container.
@@ -85,9 +85,9 @@ func (p ConflictPolicy) Normalize() (ConflictPolicy, error) {
 	switch p.Mode {
 	case ModeLWW:
 		if p.Path == "" {
-			p.Path = DefaultLWWPath
+			p.Path = defaultLWWPath
 		}
-		if _, err := ParsePath(p.Path); err != nil {
+		if _, err := parsePath(p.Path); err != nil {
 			return p, fmt.Errorf("%w: conflictPolicy.path %q: %v", ErrInvalid, p.Path, err)
 		}
 		if p.Resolver != "" {
@@ -135,7 +135,7 @@ func (c Container) Normalize() (Container, error) {
 	if c.PartitionKey == "" {
 		return c, fmt.Errorf("%w: partitionKey is required (a path such as \"/territory\")", ErrInvalid)
 	}
-	segs, err := ParsePath(c.PartitionKey)
+	segs, err := parsePath(c.PartitionKey)
 	if err != nil {
 		return c, fmt.Errorf("%w: partitionKey %q: %v", ErrInvalid, c.PartitionKey, err)
 	}
@@ -172,9 +172,9 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ParsePath splits a JSON-pointer-like path ("/a/b") into its segments,
+// parsePath splits a JSON-pointer-like path ("/a/b") into its segments,
 // unescaping "~1" to "/" and "~0" to "~".
-func ParsePath(p string) ([]string, error) {
+func parsePath(p string) ([]string, error) {
 	if !strings.HasPrefix(p, "/") || len(p) < 2 {
 		return nil, errors.New("must start with '/' and name a property")
 	}
@@ -222,10 +222,10 @@ func (it *Item) ETag() string { return ETagOf(it.Version) }
 // ETagOf returns the etag of a version id.
 func ETagOf(version string) string { return `"` + version + `"` }
 
-// ETagListHas reports whether an If-Match header value (one etag or a comma
+// etagListHas reports whether an If-Match header value (one etag or a comma
 // separated list) names etag. Weak etags never match (RFC 9110 strong
 // comparison).
-func ETagListHas(header, etag string) bool {
+func etagListHas(header, etag string) bool {
 	for part := range strings.SplitSeq(header, ",") {
 		if strings.TrimSpace(part) == etag {
 			return true

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/internal/jsonscan"
 )
 
 // decodeFast decodes, in one pass, frames in the plain form every peer of
@@ -192,7 +192,7 @@ func (d *fastDecoder) int(dst *int64) bool {
 // bytes (a document: anything encoding/json's scanner accepts, invalid
 // UTF-8 in strings included, as it does).
 func (d *fastDecoder) raw(dst *json.RawMessage) bool {
-	end, ok := replica.ScanJSON(d.b, d.i, maxFastDepth)
+	end, ok := jsonscan.Value(d.b, d.i, maxFastDepth)
 	if !ok {
 		return false
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/internal/jsonscan"
 )
 
 // Protocol identifiers.
@@ -59,7 +60,7 @@ func checkFrameArrays(b []byte) error {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i = replica.SkipString(b, i) - 1
+			i = jsonscan.SkipString(b, i) - 1
 		case '[', '{':
 			if depth == 1 && b[i] == '[' {
 				inMember, commas = true, 0
@@ -388,7 +389,7 @@ func decodeJSON(b []byte) (*Frame, error) {
 	if dec.More() {
 		return nil, errors.New("trailing data")
 	}
-	if bytes.Contains(b, []byte(`\u`)) && replica.LoneSurrogate(b) {
+	if bytes.Contains(b, []byte(`\u`)) && jsonscan.LoneSurrogate(b) {
 		if err := checkSurrogates(b); err != nil {
 			return nil, err
 		}
@@ -414,7 +415,7 @@ func checkSurrogates(b []byte) error {
 	if err := json.Unmarshal(b, &names); err != nil {
 		return err
 	}
-	if replica.LoneSurrogate(names.NodeID) {
+	if jsonscan.LoneSurrogate(names.NodeID) {
 		return errors.New("nodeId: lone UTF-16 surrogate escape")
 	}
 	for i, v := range names.Versions {
@@ -422,7 +423,7 @@ func checkSurrogates(b []byte) error {
 			name string
 			raw  json.RawMessage
 		}{{"container", v.Container}, {"id", v.ID}, {"version", v.Version}, {"base", v.Base}} {
-			if replica.LoneSurrogate(s.raw) {
+			if jsonscan.LoneSurrogate(s.raw) {
 				return fmt.Errorf("version %d: %s: lone UTF-16 surrogate escape", i, s.name)
 			}
 		}

@@ -1,4 +1,7 @@
-package replica
+// Package jsonscan checks and skips JSON text in one pass over its bytes,
+// for the packages that take JSON from clients and peers: replica checks
+// documents with it, wire checks the documents inside frames.
+package jsonscan
 
 import (
 	"bytes"
@@ -8,7 +11,7 @@ import (
 	"math/bits"
 )
 
-// ScanJSON checks the JSON value that starts at b[i] (no white space
+// Value checks the JSON value that starts at b[i] (no white space
 // before it) and returns the index just past it. It accepts exactly the
 // grammar encoding/json accepts (RFC 8259: escapes as JSON defines them, no
 // control characters in strings, numbers without leading zeros), and like
@@ -18,7 +21,7 @@ import (
 //
 // It reads each byte once, where encoding/json's scanner calls a function
 // per byte: documents are checked on every write.
-func ScanJSON(b []byte, i, maxDepth int) (end int, ok bool) {
+func Value(b []byte, i, maxDepth int) (end int, ok bool) {
 	s := jsonScanner{b: b, i: i}
 	if !s.value(0, maxDepth) {
 		return s.i, false
@@ -39,12 +42,12 @@ type jsonScanner struct {
 	err  error
 }
 
-// scanDocument is ScanJSON for a document: it also refuses duplicate
+// Document is Value for a document: it also refuses duplicate
 // member names at any depth, in objects and inside arrays, and member
 // names with a lone surrogate escape (which decoders turn into U+FFFD, so
 // that distinct names would collide). err is set when one of those, rather
 // than the syntax or the depth, is why ok is false.
-func scanDocument(b []byte, maxDepth int) (end int, ok bool, err error) {
+func Document(b []byte, maxDepth int) (end int, ok bool, err error) {
 	s := jsonScanner{b: b, keys: true}
 	if !s.value(0, maxDepth) {
 		return s.i, false, s.err
@@ -377,4 +380,21 @@ func plainRun(b []byte, j int) int {
 		}
 	}
 	return j
+}
+
+// SkipString returns the index just past the JSON string starting at b[i]
+// (len(b) if it is not closed).
+func SkipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		if i = plainRun(b, i); i >= len(b) {
+			break
+		}
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
 }

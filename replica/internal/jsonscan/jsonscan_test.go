@@ -1,4 +1,4 @@
-package replica
+package jsonscan
 
 import (
 	"encoding/json"
@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-// scanValid is json.Valid through ScanJSON: white space around one value.
+// scanValid is json.Valid through Value: white space around one value.
 func scanValid(b []byte) bool {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
-	end, ok := ScanJSON(b, i, jsonMaxNesting)
+	end, ok := Value(b, i, jsonMaxNesting)
 	if !ok {
 		return false
 	}
@@ -34,7 +34,7 @@ func TestScanJSON(t *testing.T) {
 		strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
 	} {
 		if got, want := scanValid([]byte(in)), json.Valid([]byte(in)); got != want {
-			t.Errorf("%.40q: ScanJSON says %v, encoding/json %v", in, got, want)
+			t.Errorf("%.40q: Value says %v, encoding/json %v", in, got, want)
 		}
 	}
 }
@@ -45,7 +45,7 @@ func FuzzScanJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, want := scanValid(b), json.Valid(b); got != want {
-			t.Fatalf("%q: ScanJSON says %v, encoding/json %v", b, got, want)
+			t.Fatalf("%q: Value says %v, encoding/json %v", b, got, want)
 		}
 	})
 }
