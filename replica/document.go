@@ -56,7 +56,7 @@ func ParseDocument(b []byte, pkPath []string) (Document, error) {
 		if err != nil {
 			return d, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		if depth := maxDepth(b); depth > MaxDepth {
+		if depth := jsonscan.MaxDepth(b); depth > MaxDepth {
 			return d, fmt.Errorf("%w: nesting depth %d exceeds limit %d", ErrInvalid, depth, MaxDepth)
 		}
 		return d, fmt.Errorf("%w: malformed JSON: %v", ErrInvalid, jsonSyntaxError(b))
@@ -237,11 +237,11 @@ type member struct {
 // objectMembers lists the properties of a JSON object that json.Valid
 // accepted. It does not descend into values.
 func objectMembers(b []byte) ([]member, error) {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, errors.New("want a JSON object")
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	ms := make([]member, 0, 8) // most documents have a few top-level members
 	if i < len(b) && b[i] == '}' {
 		return ms, nil
@@ -256,83 +256,22 @@ func objectMembers(b []byte) ([]member, error) {
 		} else if err := json.Unmarshal(keyRaw, &key); err != nil {
 			return nil, fmt.Errorf("property name: %v", err)
 		}
-		i = skipSpace(b, end)
-		i = skipSpace(b, i+1) // ':'
+		i = jsonscan.SkipSpace(b, end)
+		i = jsonscan.SkipSpace(b, i+1) // ':'
 		vstart := i
-		i = skipValue(b, i)
+		i = jsonscan.Skip(b, i)
 		ms = append(ms, member{key: key, value: b[vstart:i], raw: b[start:i]})
-		i = skipSpace(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if i >= len(b) || b[i] == '}' {
 			return ms, nil
 		}
-		i = skipSpace(b, i+1) // ','
+		i = jsonscan.SkipSpace(b, i+1) // ','
 	}
 	return nil, errors.New("truncated object")
 }
 
-// skipValue returns the index just past the JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return jsonscan.SkipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = jsonscan.SkipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	default:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-		}
-		return i
-	}
-}
-
-// maxDepth returns the deepest nesting of objects and arrays in valid JSON.
-func maxDepth(b []byte) int {
-	depth, max := 0, 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			i = jsonscan.SkipString(b, i) - 1
-		case '{', '[':
-			depth++
-			if depth > max {
-				max = depth
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return max
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 func trimSpace(b []byte) []byte {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	j := len(b)
 	for j > i && (b[j-1] == ' ' || b[j-1] == '\t' || b[j-1] == '\n' || b[j-1] == '\r') {
 		j--

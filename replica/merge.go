@@ -607,76 +607,20 @@ func (p *mergeParser) consume(c byte) bool {
 
 // str skips the string at p.i, reporting whether it has escapes.
 func (p *mergeParser) str() (escaped bool, err error) {
-	b := p.d.b
-	if p.i >= len(b) || b[p.i] != '"' {
-		return false, p.syntaxError("want a string")
+	end, escaped, bad := jsonscan.String(p.d.b, p.i)
+	p.i = end
+	if bad != "" {
+		return false, p.syntaxError(bad)
 	}
-	for p.i++; p.i < len(b); p.i++ {
-		switch c := b[p.i]; {
-		case c == '"':
-			p.i++
-			return escaped, nil
-		case c < 0x20:
-			return false, p.syntaxError("control character in a string")
-		case c == '\\':
-			escaped = true
-			if p.i++; p.i >= len(b) {
-				return false, p.syntaxError("unterminated string")
-			}
-			switch b[p.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				for range 4 {
-					if p.i++; p.i >= len(b) || !isMergeHex(b[p.i]) {
-						return false, p.syntaxError("bad \\u escape")
-					}
-				}
-			default:
-				return false, p.syntaxError("bad escape")
-			}
-		}
-	}
-	return false, p.syntaxError("unterminated string")
-}
-
-func isMergeHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	return escaped, nil
 }
 
 // number skips the number at p.i.
 func (p *mergeParser) number() error {
-	b := p.d.b
-	digits := func() int {
-		n := 0
-		for p.i < len(b) && '0' <= b[p.i] && b[p.i] <= '9' {
-			p.i++
-			n++
-		}
-		return n
-	}
-	if b[p.i] == '-' {
-		p.i++
-	}
-	switch {
-	case p.i < len(b) && b[p.i] == '0':
-		p.i++
-	case digits() == 0:
-		return p.syntaxError("want a digit")
-	}
-	if p.i < len(b) && b[p.i] == '.' {
-		p.i++
-		if digits() == 0 {
-			return p.syntaxError("want a digit after '.'")
-		}
-	}
-	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
-		p.i++
-		if p.i < len(b) && (b[p.i] == '+' || b[p.i] == '-') {
-			p.i++
-		}
-		if digits() == 0 {
-			return p.syntaxError("want a digit in the exponent")
-		}
+	end, bad := jsonscan.Number(p.d.b, p.i)
+	p.i = end
+	if bad != "" {
+		return p.syntaxError(bad)
 	}
 	return nil
 }

@@ -270,61 +270,73 @@ func (s *jsonScanner) literal(lit string) bool {
 
 // str passes a string.
 func (s *jsonScanner) str() bool {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	end, _, bad := String(s.b, s.i)
+	if bad != "" {
 		return false
 	}
-	for j := s.i + 1; j < len(s.b); j++ {
-		j = plainRun(s.b, j)
-		if j >= len(s.b) {
-			return false
-		}
-		switch c := s.b[j]; {
-		case c == '"':
-			s.i = j + 1
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			j++
-			if j >= len(s.b) {
-				return false
-			}
-			switch s.b[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if j+4 >= len(s.b) {
-					return false
-				}
-				for _, h := range s.b[j+1 : j+5] {
-					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
-						return false
-					}
-				}
-				j += 4
-			default:
-				return false
-			}
-		}
-	}
-	return false
+	s.i = end
+	return true
 }
 
 // number passes -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *jsonScanner) number() bool {
-	b, j := s.b, s.i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-	default:
+	end, bad := Number(s.b, s.i)
+	if bad != "" {
 		return false
 	}
+	s.i = end
+	return true
+}
+
+// String passes the JSON string that starts at b[i]: end is the index just
+// past it, escaped whether it holds an escape. For a malformed string bad
+// says what is wrong and end is the index of the byte at fault (len(b) when
+// the text ends first).
+func String(b []byte, i int) (end int, escaped bool, bad string) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false, "want a string"
+	}
+	for j := i + 1; j < len(b); j++ {
+		j = plainRun(b, j)
+		if j >= len(b) {
+			break
+		}
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, escaped, ""
+		case c < 0x20:
+			return j, false, "control character in a string"
+		case c == '\\':
+			escaped = true
+			if j++; j >= len(b) {
+				return j, false, "unterminated string"
+			}
+			switch b[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				for range 4 {
+					if j++; j >= len(b) || !isHex(b[j]) {
+						return j, false, "bad \\u escape"
+					}
+				}
+			default:
+				return j, false, "bad escape"
+			}
+		}
+	}
+	return len(b), false, "unterminated string"
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// Number passes the JSON number that starts at b[i],
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?: end is the index just past
+// it. For a malformed number bad says what is wrong and end is the index of
+// the byte at fault.
+func Number(b []byte, i int) (end int, bad string) {
+	j := i
 	digits := func() bool {
 		k := j
 		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
@@ -332,10 +344,19 @@ func (s *jsonScanner) number() bool {
 		}
 		return j > k
 	}
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case !digits():
+		return j, "want a digit"
+	}
 	if j < len(b) && b[j] == '.' {
 		j++
 		if !digits() {
-			return false
+			return j, "want a digit after '.'"
 		}
 	}
 	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
@@ -344,11 +365,10 @@ func (s *jsonScanner) number() bool {
 			j++
 		}
 		if !digits() {
-			return false
+			return j, "want a digit in the exponent"
 		}
 	}
-	s.i = j
-	return true
+	return j, ""
 }
 
 // plainRun returns the index of the first byte at or after j that ends a
@@ -397,4 +417,69 @@ func SkipString(b []byte, i int) int {
 		}
 	}
 	return len(b)
+}
+
+// Skip returns the index just past the JSON value starting at b[i], in
+// text that Value accepted.
+func Skip(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return SkipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = SkipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	default:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// MaxDepth returns the deepest nesting of objects and arrays in text that
+// Value accepted.
+func MaxDepth(b []byte) int {
+	depth, max := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = SkipString(b, i) - 1
+		case '{', '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return max
+}
+
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }

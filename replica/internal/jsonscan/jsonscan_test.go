@@ -78,3 +78,46 @@ func TestPlainRun(t *testing.T) {
 		}
 	}
 }
+
+// String and Number say what is wrong with a malformed value and where,
+// the byte at fault, for the parsers that report it.
+func TestString_Number(t *testing.T) {
+	for _, tt := range []struct {
+		name, in    string
+		number      bool
+		wantEnd     int
+		wantEscaped bool
+		wantBad     string
+	}{
+		{name: "plain", in: `"abc" `, wantEnd: 5},
+		{name: "escapes", in: `"a\n\u00e9\"" `, wantEnd: 13, wantEscaped: true},
+		{name: "long plain run", in: `"` + strings.Repeat("x", 40) + `"`, wantEnd: 42},
+		{name: "not a string", in: `abc`, wantEnd: 0, wantBad: "want a string"},
+		{name: "control character", in: "\"ab\x01\"", wantEnd: 3, wantBad: "control character in a string"},
+		{name: "unterminated", in: `"abc`, wantEnd: 4, wantBad: "unterminated string"},
+		{name: "backslash at end", in: `"ab\`, wantEnd: 4, wantBad: "unterminated string"},
+		{name: "bad escape", in: `"a\x"`, wantEnd: 3, wantBad: "bad escape"},
+		{name: "bad u escape", in: `"\u12g4"`, wantEnd: 5, wantBad: `bad \u escape`},
+		{name: "short u escape", in: `"\u12`, wantEnd: 5, wantBad: `bad \u escape`},
+		{name: "integer", in: `-120,`, number: true, wantEnd: 4},
+		{name: "fraction and exponent", in: `0.5e+10]`, number: true, wantEnd: 7},
+		{name: "leading zero ends the number", in: `01`, number: true, wantEnd: 1},
+		{name: "minus alone", in: `-x`, number: true, wantEnd: 1, wantBad: "want a digit"},
+		{name: "no digit after point", in: `1.e5`, number: true, wantEnd: 2, wantBad: "want a digit after '.'"},
+		{name: "no exponent digit", in: `1e+`, number: true, wantEnd: 3, wantBad: "want a digit in the exponent"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var end int
+			var escaped bool
+			var bad string
+			if tt.number {
+				end, bad = Number([]byte(tt.in), 0)
+			} else {
+				end, escaped, bad = String([]byte(tt.in), 0)
+			}
+			if end != tt.wantEnd || escaped != tt.wantEscaped || bad != tt.wantBad {
+				t.Fatalf("%q: end %d, escaped %t, bad %q; want %d, %t, %q", tt.in, end, escaped, bad, tt.wantEnd, tt.wantEscaped, tt.wantBad)
+			}
+		})
+	}
+}
