@@ -8,14 +8,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgesync/edgesync/replica/query"
+	"github.com/edgesync/edgesync/replica/query/querytest"
 )
 
 // FuzzParse feeds the parser arbitrary text: it must never panic, a bad
 // query must be an *Error whose column lies within the text, and a query
 // that parses must run over the test documents within its limits.
 func FuzzParse(f *testing.F) {
-	for _, tc := range queryCases {
-		f.Add(tc.query)
+	for _, tc := range querytest.Cases {
+		f.Add(tc.Query)
 	}
 	for _, s := range []string{
 		`SELECT * FROM c WHERE`, `SELECT VALUE "\ud83d\ude00"`, `SELECT VALUE "\ud83d"`, `SELECT c.a.b[0]["x"] FROM c`,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,16 +12,14 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/replica/query"
+	"github.com/edgesync/edgesync/replica/query/querytest"
 )
 
-// products reads testdata/products.json in id order, as the stores read a
+// products reads querytest.Products in id order, as the stores read a
 // container, and returns the source and the documents by id.
 func products(t testing.TB) (query.Source, map[string]json.RawMessage) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/products.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := querytest.Products
 	var docs []json.RawMessage
 	if err := json.Unmarshal(b, &docs); err != nil {
 		t.Fatal(err)
@@ -79,34 +76,31 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 
 func TestExecute_Cases(t *testing.T) {
 	src, byID := products(t)
-	if len(queryCases) < 150 {
-		t.Fatalf("%d cases, want at least 150", len(queryCases))
+	if len(querytest.Cases) < 150 {
+		t.Fatalf("%d cases, want at least 150", len(querytest.Cases))
 	}
 	names := map[string]bool{}
-	for _, tc := range queryCases {
-		if names[tc.name] {
-			t.Fatalf("case name %q is used twice", tc.name)
+	raw := map[string][]byte{}
+	for id, d := range byID {
+		raw[id] = d
+	}
+	for _, tc := range querytest.Cases {
+		if names[tc.Name] {
+			t.Fatalf("case name %q is used twice", tc.Name)
 		}
-		names[tc.name] = true
-		t.Run(tc.name, func(t *testing.T) {
-			want := tc.want
-			for i := 10; i >= 1; i-- { // $p10 before $p1
-				id := "p" + string(rune('0'+i%10))
-				if i == 10 {
-					id = "p10"
-				}
-				want = strings.ReplaceAll(want, "$"+id, string(byID[id]))
-			}
-			p, err := query.Execute(context.Background(), query.Request{Query: tc.query, Parameters: params(t, tc.params), Limit: 1000}, src, query.Options{})
+		names[tc.Name] = true
+		t.Run(tc.Name, func(t *testing.T) {
+			want := tc.WantJSON(raw)
+			p, err := query.Execute(context.Background(), query.Request{Query: tc.Query, Parameters: params(t, tc.Params), Limit: 1000}, src, query.Options{})
 			if err != nil {
-				t.Fatalf("Execute(%s): %v", tc.query, err)
+				t.Fatalf("Execute(%s): %v", tc.Query, err)
 			}
 			got, err := json.Marshal(p.Documents)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !sameJSON(t, got, []byte(want)) {
-				t.Errorf("Execute(%s)\n got %s\nwant %s", tc.query, got, want)
+				t.Errorf("Execute(%s)\n got %s\nwant %s", tc.Query, got, want)
 			}
 			if p.Continuation != "" {
 				t.Errorf("continuation %q on a complete result", p.Continuation)

@@ -1,19 +1,47 @@
-package query_test
+// Package querytest holds the query cases and their data set, shared by the
+// evaluator's tests and the stores' (which run them over real replicas).
+package querytest
 
-// The query cases run over testdata/products.json, read in id order (p1,
+import (
+	_ "embed"
+	"strings"
+)
+
+// Products is the data set of the cases, a JSON array of documents.
+//
+//go:embed products.json
+var Products []byte
+
+// WantJSON returns a case's expected result with "$pN" replaced by document pN
+// of byID.
+func (c Case) WantJSON(byID map[string][]byte) string {
+	want := c.Want
+	for i := 10; i >= 1; i-- { // $p10 before $p1
+		id := "p" + string(rune('0'+i%10))
+		if i == 10 {
+			id = "p10"
+		}
+		want = strings.ReplaceAll(want, "$"+id, string(byID[id]))
+	}
+	return want
+}
+
+// The query cases run over products.json, read in id order (p1,
 // p10, p2, ..., p9) as the stores read a container. Expected results are
 // written from Cosmos DB's documented semantics; the pages cited are under
 // https://learn.microsoft.com/azure/cosmos-db/nosql/query/ (named by their
 // last path segment below). "$pN" in a want stands for document pN.
 
-type queryCase struct {
-	name   string
-	query  string
-	params string // JSON array of {"name","value"}; "" for none
-	want   string
+// Case is one query and its expected result.
+type Case struct {
+	Name   string
+	Query  string
+	Params string // JSON array of {"name","value"}; "" for none
+	Want   string
 }
 
-var queryCases = []queryCase{
+// Cases are the query cases.
+var Cases = []Case{
 	// SELECT, FROM and projections
 	{"value ids", `SELECT VALUE c.id FROM c`, "", `["p1","p10","p2","p3","p4","p5","p6","p7","p8","p9"]`},
 	{"projection by id", `SELECT c.id FROM c WHERE c.id = "p1"`, "", `[{"id":"p1"}]`},
