@@ -125,6 +125,9 @@ type Container struct {
 	Name           string         `json:"name"`
 	PartitionKey   string         `json:"partitionKey"`
 	ConflictPolicy ConflictPolicy `json:"conflictPolicy"`
+	// IndexingPolicy names the paths a node indexes for queries. It is the
+	// node's own: protocol 1 does not carry it between nodes.
+	IndexingPolicy *IndexingPolicy `json:"indexingPolicy,omitempty"`
 }
 
 // Normalize checks a container definition and fills defaults.
@@ -147,6 +150,11 @@ func (c Container) Normalize() (Container, error) {
 		return c, err
 	}
 	c.ConflictPolicy = p
+	ip, err := c.IndexingPolicy.normalize()
+	if err != nil {
+		return c, err
+	}
+	c.IndexingPolicy = ip
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -54,6 +55,13 @@ func queryHandler(run func(ctx context.Context, container string, b queryBody) (
 			buf = append(buf, "null"...)
 		} else {
 			buf = strconv.AppendQuote(buf, p.Continuation)
+		}
+		if p.Plan != nil {
+			plan, err := json.Marshal(p.Plan)
+			if err != nil {
+				return err
+			}
+			buf = append(append(buf, `,"plan":`...), plan...)
 		}
 		buf = append(buf, '}')
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf)

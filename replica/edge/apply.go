@@ -123,6 +123,9 @@ func (r *Replica) setContainers(defs []replica.Container, mismatched []string) {
 			continue
 		}
 		if d, err := d.Normalize(); err == nil {
+			if old, err := r.defs.Get(d.Name); err == nil {
+				d.IndexingPolicy = old.Def.IndexingPolicy // the node's own
+			}
 			r.defs.Set(d)
 		}
 	}

@@ -70,8 +70,9 @@ type Replica struct {
 	closed             atomic.Bool
 
 	defs   replica.Containers
-	notify replica.Notifier // woken after every commit
-	local  replica.Notifier // woken after a commit with local writes
+	ready  atomic.Pointer[readyIndexes] // built index paths (index.go)
+	notify replica.Notifier             // woken after every commit
+	local  replica.Notifier             // woken after a commit with local writes
 
 	lastSeq atomic.Int64
 	// conflictSeq is the resume point of the hub's conflicts stream.
@@ -188,6 +189,10 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		r.w.Close(ctx)
 		return fmt.Errorf("prepare: %w", err)
 	}
+	if err := r.buildPending(ctx); err != nil {
+		r.w.Close(ctx)
+		return err
+	}
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil
 }
@@ -244,7 +249,10 @@ func (r *Replica) load(ctx context.Context) error {
 		return err
 	}
 	r.wsync, r.wconflict = *r.sync.Load(), r.conflictSeq.Load()
-	return r.defs.Load(ctx, db)
+	if err := r.defs.Load(ctx, db); err != nil {
+		return err
+	}
+	return r.loadIndexes(ctx, db)
 }
 
 // Close stops accepting writes, finishes the ones already queued, and closes
@@ -318,21 +326,32 @@ func (r *Replica) queue(ctx context.Context, fn func(ctx context.Context) error,
 	return wait, err
 }
 
-// PutContainer defines a container or changes its conflict policy. It
-// reports whether the container is new. Changing the partition key path of
-// an existing container fails with ErrContainerMismatch.
+// PutContainer defines a container or changes its conflict policy or its
+// indexing policy. It reports whether the container is new. Changing the
+// partition key path of an existing container fails with
+// ErrContainerMismatch. A path added to the indexing policy is indexed for
+// the existing items before PutContainer returns (IndexBuildBatch items per
+// write transaction; queries use it once built); a path removed is dropped.
 func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, replica.Container, error) {
+	created, c, build, err := r.putContainer(ctx, c)
+	if err != nil || !build {
+		return created, c, err
+	}
+	return created, c, r.buildIndexes(ctx, c.Name)
+}
+
+func (r *Replica) putContainer(ctx context.Context, c replica.Container) (bool, replica.Container, bool, error) {
 	r.w.Enter()
 	defer r.w.Leave()
 	c, err := c.Normalize()
 	if err != nil {
-		return false, c, err
+		return false, c, false, err
 	}
 	policy, err := json.Marshal(c.ConflictPolicy)
 	if err != nil {
-		return false, c, err
+		return false, c, false, err
 	}
-	var created bool
+	var created, build bool
 	err = r.submit(ctx,
 		func(ctx context.Context) error {
 			var pk string
@@ -349,13 +368,18 @@ func (r *Replica) PutContainer(ctx context.Context, c replica.Container) (bool, 
 			if _, err := r.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), r.cfg.Now().Unix()); err != nil {
 				return sqlitestore.Wrote("store container", err)
 			}
-			return nil
+			build, err = r.setIndexPaths(ctx, c.Name, c.IndexingPolicy)
+			return err
 		},
 		func() { r.defs.Set(c) })
 	if err != nil {
-		return false, c, err
+		return false, c, false, err
 	}
-	return created, c, nil
+	if !build {
+		// A path dropped is no longer ready.
+		err = r.reloadReady(ctx)
+	}
+	return created, c, build, err
 }
 
 // Container returns a container's definition.

@@ -74,7 +74,11 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 			}
 		}
 	}
-	p, err := query.Execute(ctx, req, src, opt)
+	var ix *query.IndexSource
+	if consistency != ConsistencyConfirmed {
+		ix = r.indexSource(containerName, &st, &n)
+	}
+	p, err := query.ExecuteIndexed(ctx, req, src, ix, opt)
 	r.stats.ReadsServed.Add(n)
 	return p, err
 }

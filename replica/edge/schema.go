@@ -30,6 +30,16 @@ package edge
 // caught up in batches instead of at every write (see pkindex.go). It holds
 // (container, pk, id) for every version recorded in changes up to meta
 // 'pk_indexed' (a seq); readers add the changes after that seq.
+//
+// (4) Secondary indexes for queries (index.go): idx_paths lists each
+// container's indexed paths (its indexingPolicy, in order, with the SQLite
+// JSON path of each; ready once built); idx holds, for each live item's
+// local view and indexed path, the value there when it is null, a boolean,
+// a number or a string: t is its type's rank in Cosmos DB's order (1 null,
+// 2 boolean, 3 number, 4 string) and v the value (0 for null, 0 or 1 for a
+// boolean, a REAL, TEXT). Triggers on items (and on changes, for an item
+// row written before its change) keep idx in step with the local view in
+// the same transaction as every write.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -94,4 +104,63 @@ CREATE TABLE pk_ids (
 INSERT INTO pk_ids (container, pk, id)
 	SELECT DISTINCT container, pk, id FROM changes WHERE op != 'outcome' ORDER BY 1, 2, 3;
 INSERT INTO meta (key, value) SELECT 'pk_indexed', coalesce(max(seq), 0) FROM changes;
+`, `
+CREATE TABLE idx_paths (
+	container TEXT NOT NULL,
+	ord       INTEGER NOT NULL,
+	path      TEXT NOT NULL,
+	jpath     TEXT NOT NULL,
+	ready     INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (container, path)
+) WITHOUT ROWID;
+CREATE TABLE idx (
+	container TEXT NOT NULL,
+	path      TEXT NOT NULL,
+	t         INTEGER NOT NULL,
+	v         NOT NULL,
+	id        TEXT NOT NULL,
+	PRIMARY KEY (container, path, t, v, id)
+) WITHOUT ROWID;
+CREATE INDEX idx_by_id ON idx (container, id);
+CREATE TRIGGER idx_item_insert AFTER INSERT ON items
+	WHEN NEW.deleted = 0 AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+BEGIN
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(ch.body, p.jpath) ELSE CAST(json_extract(ch.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p JOIN changes ch ON ch.seq = NEW.seq WHERE p.container = NEW.container) WHERE t IS NOT NULL;
+END;
+CREATE TRIGGER idx_item_update AFTER UPDATE OF seq, deleted ON items
+	WHEN (OLD.seq != NEW.seq OR OLD.deleted != NEW.deleted) AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+BEGIN
+	DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(ch.body, p.jpath) ELSE CAST(json_extract(ch.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p JOIN changes ch ON ch.seq = NEW.seq WHERE p.container = NEW.container) WHERE t IS NOT NULL AND NEW.deleted = 0;
+END;
+CREATE TRIGGER idx_change_insert AFTER INSERT ON changes
+	WHEN NEW.op != 'outcome' AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+		AND EXISTS (SELECT 1 FROM items WHERE container = NEW.container AND id = NEW.id AND seq = NEW.seq AND deleted = 0)
+BEGIN
+	DELETE FROM idx WHERE container = NEW.container AND id = NEW.id;
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(NEW.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(NEW.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(NEW.body, p.jpath) ELSE CAST(json_extract(NEW.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p WHERE p.container = NEW.container) WHERE t IS NOT NULL;
+END;
+CREATE TRIGGER idx_item_delete AFTER DELETE ON items
+	WHEN EXISTS (SELECT 1 FROM idx_paths WHERE container = OLD.container)
+BEGIN
+	DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+END;
 `}

@@ -22,6 +22,7 @@ type Request struct {
 	Parameters   []Parameter `json:"parameters,omitempty"`
 	Limit        int         `json:"limit,omitempty"`        // documents per page; default replica.DefaultPageSize
 	Continuation string      `json:"continuation,omitempty"` // from the previous page
+	Explain      bool        `json:"explain,omitempty"`      // return the plan beside the page
 }
 
 // Parameter is one @name and its JSON value.
@@ -34,6 +35,7 @@ type Parameter struct {
 type Page struct {
 	Documents    []json.RawMessage `json:"documents"`
 	Continuation string            `json:"continuation,omitempty"`
+	Plan         *Plan             `json:"plan,omitempty"` // with Request.Explain
 }
 
 // Options bound a query's execution. The zero value of each field is its
@@ -90,6 +92,14 @@ const checkEvery = 64
 // returns one page of the result. Every document is read and evaluated (a
 // scan): the cost grows with the container, not with the result.
 func Execute(ctx context.Context, req Request, src Source, opt Options) (Page, error) {
+	return ExecuteIndexed(ctx, req, src, nil, opt)
+}
+
+// ExecuteIndexed is Execute over a source with indexes: when WHERE
+// restricts an indexed path (=, IN, a range, BETWEEN), only the documents
+// the index selects are read, and the evaluator filters them as it filters
+// a scan, so that the result is the scan's, in the same order.
+func ExecuteIndexed(ctx context.Context, req Request, src Source, ix *IndexSource, opt Options) (Page, error) {
 	opt = opt.withDefaults()
 	q, err := ParseLimits(req.Query, opt.Limits)
 	if err != nil {
@@ -119,6 +129,11 @@ func Execute(ctx context.Context, req Request, src Source, opt Options) (Page, e
 	if err := r.window(offset, pageLimit); err != nil {
 		return Page{}, err
 	}
+	scan := r.plan(ix)
+	if scan != nil {
+		r.presorted = scan.Order != 0
+		src = func(ctx context.Context, fn func([]byte) error) error { return ix.Scan(ctx, scan, fn) }
+	}
 	if err := r.exec(ctx, src); err != nil {
 		if errors.Is(context.Cause(ctx), ErrTimeout) && ctx.Err() != nil {
 			return Page{}, fmt.Errorf("%w: stopped after %s (narrow it with WHERE, TOP or OFFSET LIMIT)", ErrTimeout, opt.Timeout)
@@ -131,6 +146,9 @@ func Execute(ctx context.Context, req Request, src Source, opt Options) (Page, e
 	}
 	if r.out.more {
 		p.Continuation = "q1." + strconv.Itoa(offset+len(r.out.docs)) + "." + hash
+	}
+	if req.Explain {
+		p.Plan = r.explain(scan)
 	}
 	return p, nil
 }
@@ -216,8 +234,9 @@ type run struct {
 	raw []byte
 
 	// ORDER BY
-	sorted []sortRow
-	seq    int
+	presorted bool // rows come in ORDER BY's order (an index's)
+	sorted    []sortRow
+	seq       int
 	// GROUP BY and aggregates
 	groups   map[string]*group
 	groupSeq []*group
@@ -406,7 +425,7 @@ func (r *run) exec(ctx context.Context, src Source) error {
 				return err
 			}
 		}
-	case len(q.OrderBy) > 0:
+	case len(q.OrderBy) > 0 && !r.presorted:
 		r.sortRows()
 		for _, s := range r.sorted {
 			if done, err := r.out.add(r, s.out); err != nil || done {
@@ -486,7 +505,7 @@ func (r *run) rowEval() (bool, error) {
 	switch {
 	case r.grouped():
 		return false, r.groupRow()
-	case len(q.OrderBy) > 0:
+	case len(q.OrderBy) > 0 && !r.presorted:
 		return false, r.sortRow()
 	}
 	out := r.project()

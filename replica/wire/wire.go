@@ -274,6 +274,15 @@ var ErrBadFrame = errors.New("bad frame")
 func Encode(f *Frame) ([]byte, error) {
 	var e encoder
 	g := *f
+	if len(f.Containers) > 0 {
+		// An indexing policy is each node's own, and a protocol 1 peer
+		// refuses a definition with a member it does not know.
+		g.Containers = make([]replica.Container, len(f.Containers))
+		for i, c := range f.Containers {
+			c.IndexingPolicy = nil
+			g.Containers[i] = c
+		}
+	}
 	switch {
 	case f.Type == TypePush && len(f.Versions) > 0:
 		g.Versions = nil
@@ -282,7 +291,7 @@ func Encode(f *Frame) ([]byte, error) {
 		g.Changes = nil
 		return withList(&e, &g, "changes", f.Changes, func(c *Change) *json.RawMessage { return &c.Body })
 	}
-	return e.encode(f)
+	return e.encode(&g)
 }
 
 // encoder is encoding/json without HTML escaping, reusing one buffer.

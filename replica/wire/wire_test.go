@@ -530,3 +530,35 @@ func TestEncode_SameAsEncodingJSON(t *testing.T) {
 		t.Fatalf("Encode = %s, want the body as it is", got)
 	}
 }
+
+// An indexing policy is a node's own: frames leave it out, so that a
+// protocol 1 peer, which refuses unknown members in a definition, reads
+// them.
+func TestEncode_LeavesIndexingPolicyOut(t *testing.T) {
+	def := replica.Container{Name: "c", PartitionKey: "/pk", ConflictPolicy: replica.ConflictPolicy{Mode: "merge"},
+		IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/price"}}}
+	frames := []*wire.Frame{
+		{Type: "hello", NodeID: "n1", Protocol: 1, Containers: []replica.Container{def}},
+		{Type: "changes", LSN: 2, HeadLSN: 2, Containers: []replica.Container{def}, Changes: []wire.Change{
+			{LSN: 1, CRTS: 1, Container: "c", Op: "create", ID: "x", PK: "a", Version: "n1-1", Origin: "n1", TS: 1, Body: json.RawMessage(`{"id":"x","pk":"a"}`)}}},
+	}
+	for _, f := range frames {
+		b, err := wire.Encode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("indexingPolicy")) {
+			t.Fatalf("%s frame carries the indexing policy: %s", f.Type, b)
+		}
+		got, err := wire.Decode(b)
+		if err != nil {
+			t.Fatalf("%s frame: %v", f.Type, err)
+		}
+		if got.Containers[0].IndexingPolicy != nil || len(got.Changes) != len(f.Changes) {
+			t.Fatalf("%s frame decodes as %+v", f.Type, got)
+		}
+	}
+	if frames[0].Containers[0].IndexingPolicy == nil {
+		t.Fatal("Encode changed the caller's definition")
+	}
+}

@@ -1,0 +1,341 @@
+package edge
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/query"
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// IndexBuildBatch is how many items one write transaction indexes while an
+// index is built for a container's existing items: writes wait for one
+// batch at most.
+const IndexBuildBatch = 5000
+
+// readyIndexes maps a container to its built index paths.
+type readyIndexes map[string][]query.IndexPath
+
+// loadIndexes reads the indexing policies (idx_paths) into the definitions
+// and the built paths into r.ready.
+func (r *Replica) loadIndexes(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT container, path, ready FROM idx_paths ORDER BY container, ord`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	policies := map[string][]string{}
+	ready := readyIndexes{}
+	for rows.Next() {
+		var c, p string
+		var ok bool
+		if err := rows.Scan(&c, &p, &ok); err != nil {
+			return err
+		}
+		policies[c] = append(policies[c], p)
+		if ok {
+			names, err := replica.IndexPathNames(p)
+			if err != nil {
+				return fmt.Errorf("container %s index path %q: %w", c, p, err)
+			}
+			ready[c] = append(ready[c], query.IndexPath{Path: p, Names: names})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for c, paths := range policies {
+		if d, err := r.defs.Get(c); err == nil {
+			def := d.Def
+			def.IndexingPolicy = &replica.IndexingPolicy{Paths: paths}
+			r.defs.Set(def)
+		}
+	}
+	r.ready.Store(&ready)
+	return nil
+}
+
+// setIndexPaths records a container's indexing policy in idx_paths (in the
+// writer's transaction): paths no longer indexed lose their rows, new ones
+// are added not yet ready. It reports whether any path needs building.
+func (r *Replica) setIndexPaths(ctx context.Context, name string, p *replica.IndexingPolicy) (bool, error) {
+	var paths []string
+	if p != nil {
+		paths = p.Paths
+	}
+	var oldJSON string
+	if err := r.w.QueryRow(ctx, `SELECT json_group_array(path) FROM idx_paths WHERE container = ?`, name).Scan(&oldJSON); err != nil {
+		return false, err
+	}
+	var old []string
+	if err := json.Unmarshal([]byte(oldJSON), &old); err != nil {
+		return false, err
+	}
+	for _, o := range old {
+		if !containsString(paths, o) {
+			if _, err := r.w.Exec(ctx, `DELETE FROM idx WHERE container = ? AND path = ?`, name, o); err != nil {
+				return false, sqlitestore.Wrote("drop index", err)
+			}
+			if _, err := r.w.Exec(ctx, `DELETE FROM idx_paths WHERE container = ? AND path = ?`, name, o); err != nil {
+				return false, sqlitestore.Wrote("drop index", err)
+			}
+			r.log.Info("index dropped", "container", name, "path", o)
+		}
+	}
+	build := false
+	for i, path := range paths {
+		names, err := replica.IndexPathNames(path)
+		if err != nil {
+			return false, err
+		}
+		res, err := r.w.Exec(ctx, `INSERT INTO idx_paths (container, ord, path, jpath) VALUES (?, ?, ?, ?)
+			ON CONFLICT (container, path) DO UPDATE SET ord = excluded.ord`, name, i, path, replica.IndexJSONPath(names))
+		if err != nil {
+			return false, sqlitestore.Wrote("store index path", err)
+		}
+		if !containsString(old, path) {
+			if n, _ := res.RowsAffected(); n > 0 {
+				build = true
+			}
+		}
+	}
+	return build, nil
+}
+
+// buildIndexes indexes the existing items of a container for its paths not
+// yet ready, IndexBuildBatch items per write transaction (writes made
+// meanwhile are indexed by the triggers), then marks them ready.
+func (r *Replica) buildIndexes(ctx context.Context, name string) error {
+	start := time.Now()
+	after, done := "", 0
+	for {
+		var last sql.NullString
+		var n int
+		err := r.submit(ctx, func(ctx context.Context) error {
+			last, n = sql.NullString{}, 0
+			if err := r.w.QueryRow(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM items WHERE container = ? AND id > ? ORDER BY id LIMIT ?)`,
+				name, after, IndexBuildBatch).Scan(&last, &n); err != nil {
+				return err
+			}
+			if !last.Valid {
+				_, err := r.w.Exec(ctx, `UPDATE idx_paths SET ready = 1 WHERE container = ? AND ready = 0`, name)
+				return sqlitestore.Wrote("mark index ready", err)
+			}
+			_, err := r.w.Exec(ctx, `INSERT OR IGNORE INTO idx (container, path, t, v, id)
+				SELECT container, path, t, v, id FROM (
+					SELECT i.container AS container, i.id AS id, p.path AS path,
+						CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+							WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+						CASE json_type(ch.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+							WHEN 'text' THEN json_extract(ch.body, p.jpath) ELSE CAST(json_extract(ch.body, p.jpath) AS REAL) END AS v
+					FROM items i JOIN changes ch ON ch.seq = i.seq JOIN idx_paths p ON p.container = i.container AND p.ready = 0
+					WHERE i.container = ? AND i.id > ? AND i.id <= ? AND i.deleted = 0)
+				WHERE t IS NOT NULL`, name, after, last.String)
+			return sqlitestore.Wrote("build index", err)
+		}, nil)
+		if err != nil {
+			return fmt.Errorf("build index of %s: %w", name, err)
+		}
+		if !last.Valid {
+			break
+		}
+		after = last.String
+		done += n
+		r.log.Info("building index", "container", name, "items", done)
+	}
+	r.log.Info("index built", "container", name, "items", done, "took", time.Since(start))
+	return r.reloadReady(ctx)
+}
+
+// reloadReady re-reads the built paths.
+func (r *Replica) reloadReady(ctx context.Context) error {
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT container, path FROM idx_paths WHERE ready = 1 ORDER BY container, ord`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ready := readyIndexes{}
+	for rows.Next() {
+		var c, p string
+		if err := rows.Scan(&c, &p); err != nil {
+			return err
+		}
+		names, err := replica.IndexPathNames(p)
+		if err != nil {
+			return err
+		}
+		ready[c] = append(ready[c], query.IndexPath{Path: p, Names: names})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	r.ready.Store(&ready)
+	return nil
+}
+
+// buildPending builds the indexes left unbuilt (by a stop during a build).
+func (r *Replica) buildPending(ctx context.Context) error {
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT DISTINCT container FROM idx_paths WHERE ready = 0`)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, c := range names {
+		if err := r.buildIndexes(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexSource returns the built indexes of a container for a query over
+// the local view, or nil.
+func (r *Replica) indexSource(containerName string, st *SyncState, n *int64) *query.IndexSource {
+	ready := r.ready.Load()
+	if ready == nil || len((*ready)[containerName]) == 0 {
+		return nil
+	}
+	scoped := st.HubID != ""
+	return &query.IndexSource{
+		Paths: (*ready)[containerName],
+		Scan: func(ctx context.Context, s *query.IndexScan, fn func([]byte) error) error {
+			cond, args := indexCond(containerName, s)
+			var doc []byte
+			var key []any // the last row's (t, v, id)
+			for {
+				q, qargs := cond, args
+				switch {
+				case key == nil:
+				case s.Order == 0:
+					q += ` AND +x.id > ?`
+					qargs = append(qargs[:len(qargs):len(qargs)], key[2])
+				case s.Order > 0:
+					q += ` AND (x.t, x.v, x.id) > (?, ?, ?)`
+					qargs = append(qargs[:len(qargs):len(qargs)], key...)
+				default:
+					q += ` AND ((x.t, x.v) < (?, ?) OR (x.t = ? AND x.v = ? AND x.id > ?))`
+					qargs = append(qargs[:len(qargs):len(qargs)], key[0], key[1], key[0], key[1], key[2])
+				}
+				switch {
+				case s.Order == 0:
+					q += ` ORDER BY +x.id`
+				case s.Order > 0:
+					q += ` ORDER BY x.t, x.v, x.id`
+				default:
+					q += ` ORDER BY x.t DESC, x.v DESC, x.id`
+				}
+				q += ` LIMIT ?`
+				qargs = append(qargs[:len(qargs):len(qargs)], QueryChunk)
+				rows, err := r.db.Read.QueryContext(ctx, q, qargs...)
+				if err != nil {
+					return fmt.Errorf("query index: %w", err)
+				}
+				read := 0
+				for rows.Next() {
+					var it replica.Item
+					var t int64
+					var v any
+					if err := rows.Scan(&it.Container, &it.ID, &it.PK, &it.Version, &it.Base, &it.Origin, &it.TS, &it.LSN, &it.CRTS,
+						&it.Tentative, &it.Deleted, &it.Body, &t, &v); err != nil {
+						rows.Close()
+						return fmt.Errorf("query index: %w", err)
+					}
+					read++
+					key = []any{t, v, it.ID}
+					if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
+						continue
+					}
+					*n++
+					doc = it.AppendJSON(doc[:0])
+					if err := fn(doc); err != nil {
+						rows.Close()
+						return err
+					}
+				}
+				if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+					return fmt.Errorf("query index: %w", err)
+				}
+				if read < QueryChunk {
+					return nil
+				}
+			}
+		},
+	}
+}
+
+// indexCond is the SQL of an index scan, less its order and chunking.
+func indexCond(container string, s *query.IndexScan) (string, []any) {
+	var b strings.Builder
+	b.WriteString(itemFields + `, x.t, x.v FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id
+		JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND x.container = ? AND x.path = ?`)
+	args := []any{container, s.Path.Path}
+	if s.Values != nil {
+		if len(s.Values) == 0 {
+			b.WriteString(` AND 0`)
+			return b.String(), args
+		}
+		b.WriteString(` AND (`)
+		for i, v := range s.Values {
+			if i > 0 {
+				b.WriteString(` OR `)
+			}
+			t, sv := indexValue(v)
+			b.WriteString(`(x.t = ? AND x.v = ?)`)
+			args = append(args, t, sv)
+		}
+		b.WriteString(`)`)
+		return b.String(), args
+	}
+	for _, bd := range []struct {
+		b      *query.Bound
+		op, eq string
+	}{{s.Lo, ">", ">="}, {s.Hi, "<", "<="}} {
+		if bd.b == nil {
+			continue
+		}
+		t, sv := indexValue(bd.b.Value)
+		op := bd.op
+		if bd.b.Inclusive {
+			op = bd.eq
+		}
+		b.WriteString(` AND x.t = ? AND x.v ` + op + ` ?`)
+		args = append(args, t, sv)
+	}
+	return b.String(), args
+}
+
+// indexValue is a value's type rank and its value as idx stores it.
+func indexValue(v any) (int64, any) {
+	switch v := v.(type) {
+	case nil:
+		return 1, int64(0)
+	case bool:
+		if v {
+			return 2, int64(1)
+		}
+		return 2, int64(0)
+	case float64:
+		return 3, v
+	case string:
+		return 4, v
+	}
+	return 0, nil
+}
