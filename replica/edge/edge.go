@@ -71,6 +71,9 @@ type Replica struct {
 
 	defs   replica.Containers
 	ready  atomic.Pointer[readyIndexes] // built index paths (index.go)
+	// idxStmts are index scans' statements prepared on the read pool.
+	idxStmtMu sync.Mutex
+	idxStmts  map[string]*sql.Stmt
 	notify replica.Notifier             // woken after every commit
 	local  replica.Notifier             // woken after a commit with local writes
 

@@ -244,7 +244,12 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64) *qu
 				}
 				q += ` LIMIT ?`
 				qargs = append(qargs[:len(qargs):len(qargs)], QueryChunk)
-				rows, err := r.db.Read.QueryContext(ctx, q, qargs...)
+				stmt, release, err := r.indexStmt(ctx, q)
+				if err != nil {
+					return fmt.Errorf("query index: %w", err)
+				}
+				defer release()
+				rows, err := stmt.QueryContext(ctx, qargs...)
 				if err != nil {
 					return fmt.Errorf("query index: %w", err)
 				}
@@ -279,6 +284,35 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64) *qu
 			}
 		},
 	}
+}
+
+// maxIndexStmts bounds the index scan statements kept prepared: their
+// text varies only with the scan's shape (how many values, which bounds,
+// the order, the chunk).
+const maxIndexStmts = 64
+
+// indexStmt returns a statement prepared on the read pool for an index
+// scan's SQL (preparing the three-table join costs about as much as running
+// it for a short result) and a function to call once done with it. The
+// first maxIndexStmts texts stay prepared; others are closed after use.
+func (r *Replica) indexStmt(ctx context.Context, q string) (*sql.Stmt, func(), error) {
+	r.idxStmtMu.Lock()
+	defer r.idxStmtMu.Unlock()
+	if st := r.idxStmts[q]; st != nil {
+		return st, func() {}, nil
+	}
+	st, err := r.db.Read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.idxStmts) >= maxIndexStmts {
+		return st, func() { st.Close() }, nil
+	}
+	if r.idxStmts == nil {
+		r.idxStmts = map[string]*sql.Stmt{}
+	}
+	r.idxStmts[q] = st
+	return st, func() {}, nil
 }
 
 // indexCond is the SQL of an index scan, less its order and chunking.
