@@ -1,0 +1,143 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// liveQuery opens GET .../query/live; close it with the returned function.
+func (s *server) liveQuery(t *testing.T, container string, params url.Values) (<-chan sseEvent, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/containers/"+container+"/query/live?"+params.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET live query: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		t.Fatalf("live query: %d %s", resp.StatusCode, b)
+	}
+	ch := make(chan sseEvent, 16)
+	go readEvents(resp.Body, ch)
+	stop := func() {
+		cancel()
+		resp.Body.Close()
+		for range ch {
+		}
+	}
+	t.Cleanup(stop)
+	return ch, stop
+}
+
+// nextResult waits for the next "result" event and returns its documents.
+func nextResult(t *testing.T, ch <-chan sseEvent) string {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("live query ended, want a result")
+		}
+		if ev.event != "result" {
+			t.Fatalf("event %q (%s), want result", ev.event, ev.data)
+		}
+		var p struct{ Documents json.RawMessage }
+		if err := json.Unmarshal([]byte(ev.data), &p); err != nil {
+			t.Fatalf("%s: %v", ev.data, err)
+		}
+		return string(p.Documents)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no result within 5s")
+	}
+	panic("unreachable")
+}
+
+// A live query sends its result, then the result again after each change
+// to it, in order: a local write (tentative), its confirmation, a write
+// that loses to another node's (its replacement by the winner), a delete.
+// A commit that leaves the result as it was sends nothing.
+func TestEdge_LiveQuery(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	s.putContainer(t, "items", "/kind")
+	q := url.Values{"q": {`SELECT c.id, c.v, c._tentative ?? false AS tentative FROM c WHERE c.kind = @k`}, "p.k": {"a"}}
+	ch, _ := s.liveQuery(t, "items", q)
+	step := func(what, want string) {
+		t.Helper()
+		if got := nextResult(t, ch); got != want {
+			t.Fatalf("%s: result %s, want %s", what, got, want)
+		}
+	}
+	step("first", `[]`)
+
+	if _, err := s.r.Create(ctx, "items", []byte(`{"id":"x","kind":"a","v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	step("local write", `[{"id":"x","v":1,"tentative":true}]`)
+
+	// A write outside the result changes nothing the query returns.
+	if _, err := s.r.Create(ctx, "items", []byte(`{"id":"y","kind":"b","v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	noEvent(t, ch, 200*time.Millisecond)
+
+	out, _, err := s.r.Outbox(ctx, 0, 10, 1<<20)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("outbox %v, %v", out, err)
+	}
+	if err := s.r.ApplyOutcomes(ctx, []wire.Outcome{{Version: out[0].Version, Container: "items", ID: "x", Outcome: replica.OutcomeConfirmed, LSN: 1, CRTS: 1}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	step("confirmation", `[{"id":"x","v":1,"tentative":false}]`)
+
+	if _, _, err := s.r.Upsert(ctx, "items", "", []byte(`{"id":"x","kind":"a","v":2}`), edge.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	step("second local write", `[{"id":"x","v":2,"tentative":true}]`)
+	out, _, err = s.r.Outbox(ctx, 0, 10, 1<<20)
+	if err != nil || len(out) != 2 || out[1].ID != "x" {
+		t.Fatalf("outbox %v, %v", out, err)
+	}
+	winner := wire.Change{LSN: 2, CRTS: 2, Container: "items", Op: replica.OpReplace, ID: "x", PK: "a", Version: "n2-1", Origin: "n2", TS: 2,
+		Body: json.RawMessage(`{"id":"x","kind":"a","v":3}`)}
+	if err := s.r.ApplyConfirmed(ctx, nil, []wire.Change{winner}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.r.ApplyOutcomes(ctx, []wire.Outcome{{Version: out[1].Version, Container: "items", ID: "x", Outcome: replica.OutcomeLost, LSN: 2, Reason: "lww: existing wins"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	step("lost write replaced by the winner", `[{"id":"x","v":3,"tentative":false}]`)
+
+	if err := s.r.Delete(ctx, "items", "x", edge.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	step("delete", `[]`)
+}
+
+// A live query that does not parse is refused before the stream starts.
+func TestEdge_LiveQueryBadQuery(t *testing.T) {
+	s := newServer(t)
+	s.putContainer(t, "items", "/kind")
+	resp, b := s.do(t, http.MethodGet, "/api/v1/containers/items/query/live?q="+url.QueryEscape("SELECT FROM"), "")
+	checkError(t, resp, b, http.StatusBadRequest, "bad_query")
+	resp, b = s.do(t, http.MethodGet, "/api/v1/containers/items/query/live", "")
+	checkError(t, resp, b, http.StatusBadRequest, "bad_request")
+	resp, b = s.do(t, http.MethodGet, "/api/v1/containers/nope/query/live?q="+url.QueryEscape("SELECT * FROM c"), "")
+	checkError(t, resp, b, http.StatusNotFound, "container_not_found")
+}
