@@ -641,6 +641,20 @@ async function main() {
     }
   });
 
+  await step(S, 'edge page (west): the live query box follows a write made through the API', async () => {
+    const p = edgePages[west.name];
+    await selectOptionWhenPresent(p, 'edge-query-container', 'notes');
+    await tid(p, 'edge-query-text').fill('SELECT VALUE c.text FROM c WHERE c.topic = "live" ORDER BY c.id');
+    await tid(p, 'edge-query-run').click();
+    await waitTextOf(p, 'edge-query-result', (t) => t.trim() === '[]', 'an empty result');
+    await edgeAPI(west, 'PUT', '/api/v1/containers/notes/docs/q1', { id: 'q1', topic: 'live', text: 'written after the query started' }, [200, 201]);
+    await waitTextOf(p, 'edge-query-result', (t) => t.includes('written after the query started'), 'the new document\'s text');
+    await tid(p, 'edge-query-text').fill('SELECT FROM');
+    await tid(p, 'edge-query-run').click();
+    await waitTextOf(p, 'edge-query-error', (t) => /column/.test(t), 'the bad query\'s column');
+    await tid(p, 'edge-query-stop').click().catch(() => {});
+  });
+
   // ---------------------------------------------------------- screenshots
   const P = 'screenshots';
   await step(P, 'hub overview', async () => {

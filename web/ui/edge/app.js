@@ -54,6 +54,13 @@ const el = {
   writeFormat: $('write-format'),
   writeError: $('write-error'),
   writeOk: $('write-ok'),
+  queryForm: $('query-form'),
+  queryContainer: $('query-container'),
+  queryText: $('query-text'),
+  queryStop: $('query-stop'),
+  queryError: $('query-error'),
+  queryState: $('query-state'),
+  queryResult: $('query-result'),
 };
 
 const state = {
@@ -399,6 +406,7 @@ async function loadContainers({ withDocs = false } = {}) {
   fillSelect(el.docsContainer, names, want);
   const writeWant = el.writeContainer.value && names.includes(el.writeContainer.value) ? el.writeContainer.value : want;
   fillSelect(el.writeContainer, names, writeWant);
+  fillSelect(el.queryContainer, names, el.queryContainer.value && names.includes(el.queryContainer.value) ? el.queryContainer.value : want);
 
   if (want !== state.selected) selectContainer(want, { store: false });
   else if (withDocs) reloadDocs();
@@ -1014,6 +1022,66 @@ const resync = debounce(async () => {
   loadConflicts();
 }, 50);
 
+// ---------------------------------------------------------------- live query
+
+// The live query box: GET .../query/live (Server-Sent Events) sends the
+// first page of the result, then again whenever a commit changes it. The
+// query is first run once with POST .../query, whose error (the column of
+// a bad query) EventSource could not read.
+const liveQuery = { es: null };
+
+function stopQuery(msg) {
+  if (liveQuery.es) liveQuery.es.close();
+  liveQuery.es = null;
+  el.queryStop.disabled = true;
+  if (msg !== undefined) setText(el.queryState, msg);
+}
+
+async function onQuery(e) {
+  e.preventDefault();
+  stopQuery();
+  show(el.queryError, '');
+  const c = el.queryContainer.value;
+  const q = el.queryText.value.trim();
+  if (!c || !q) {
+    show(el.queryError, !c ? 'Choose a container.' : 'Write a query.');
+    return;
+  }
+  try {
+    await api('POST', `/containers/${seg(c)}/query`, JSON.stringify({ query: q, limit: 1 }));
+  } catch (err) {
+    show(el.queryError, err.message);
+    return;
+  }
+  if (typeof EventSource === 'undefined') {
+    show(el.queryError, 'This browser has no EventSource.');
+    return;
+  }
+  const es = new EventSource(`${API}/containers/${seg(c)}/query/live?q=${seg(q)}`);
+  liveQuery.es = es;
+  el.queryStop.disabled = false;
+  setText(el.queryState, 'Waiting for the result…');
+  es.addEventListener('result', (ev) => {
+    if (liveQuery.es !== es) return;
+    const page = parseJSON(ev.data);
+    const docs = page && Array.isArray(page.documents) ? page.documents : [];
+    setText(el.queryResult, JSON.stringify(docs, null, 2));
+    const more = page && page.continuation ? ' (first page)' : '';
+    setText(el.queryState, `${docs.length} result${docs.length === 1 ? '' : 's'}${more}, updated ${new Date().toLocaleTimeString()}`);
+  });
+  es.addEventListener('error', (ev) => {
+    if (liveQuery.es !== es) return;
+    if (typeof ev.data === 'string' && ev.data) {
+      const body = parseJSON(ev.data);
+      show(el.queryError, body && body.message ? body.message : ev.data);
+      stopQuery('Stopped.');
+      return;
+    }
+    // The connection broke; EventSource reconnects and the result is sent again.
+    setText(el.queryState, 'Reconnecting…');
+  });
+}
+
 // ---------------------------------------------------------------- start
 
 function start() {
@@ -1026,6 +1094,14 @@ function start() {
   el.docsMore.addEventListener('click', () => loadDocs({ more: true }));
   el.form.addEventListener('submit', onWrite);
   el.writeFormat.addEventListener('click', onFormat);
+  el.queryForm.addEventListener('submit', onQuery);
+  el.queryStop.addEventListener('click', () => stopQuery('Stopped.'));
+  el.queryText.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      el.queryForm.requestSubmit();
+    }
+  });
   for (const f of [el.writeBody, el.writeId]) {
     f.addEventListener('input', () => {
       f.removeAttribute('aria-invalid');
