@@ -58,18 +58,21 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	const item = `SELECT i.id, c.body FROM items i JOIN changes c ON c.seq = i.seq `
+	// A document's system properties (_ts, _etag, _lsn, _crts,
+	// _tentative) come from these columns beside its body.
+	const doc = `i.id, c.body, c.version, c.ts, c.lsn, c.crts, c.lsn = 0`
+	const item = `SELECT ` + doc + ` FROM items i JOIN changes c ON c.seq = i.seq `
 	queries := []struct {
 		name, text, scanSQL, indexSQL string
 	}{
 		{"equality", `SELECT * FROM c WHERE c.owner = "user42"`,
 			item + `WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.owner') = 'user42'`,
-			`SELECT i.id, c.body FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
+			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
 				WHERE x.container = 'items' AND x.path = '/owner' AND x.t = 4 AND x.v = 'user42' AND i.deleted = 0 ORDER BY +x.id`},
 		{"range_order_limit20", `SELECT * FROM c WHERE c.price >= 1000 AND c.price < 2000 ORDER BY c.price OFFSET 0 LIMIT 20`,
 			item + `WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.price') >= 1000 AND json_extract(c.body, '$.price') < 2000
 				ORDER BY json_extract(c.body, '$.price'), i.id LIMIT 20`,
-			`SELECT i.id, c.body FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
+			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
 				WHERE x.container = 'items' AND x.path = '/price' AND x.t = 3 AND x.v >= 1000 AND x.v < 2000 AND i.deleted = 0 ORDER BY x.t, x.v, x.id LIMIT 20`},
 		{"filter_not_indexed", `SELECT VALUE c.id FROM c WHERE CONTAINS(c.name, "777")`,
 			`SELECT i.id FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0 AND instr(json_extract(c.body, '$.name'), '777') > 0`, ""},
@@ -103,8 +106,10 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 				b.Fatal(err)
 			}
 			for rows.Next() {
-				var id, body []byte
-				dst := []any{&id, &body}
+				var id, body, version []byte
+				var ts, lsn, crts int64
+				var tentative bool
+				dst := []any{&id, &body, &version, &ts, &lsn, &crts, &tentative}
 				if cols, _ := rows.Columns(); len(cols) == 1 {
 					dst = dst[:1]
 				}

@@ -255,11 +255,10 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64) *qu
 				}
 				read := 0
 				for rows.Next() {
-					var it replica.Item
+					it := replica.Item{Container: containerName}
 					var t int64
 					var v any
-					if err := rows.Scan(&it.Container, &it.ID, &it.PK, &it.Version, &it.Base, &it.Origin, &it.TS, &it.LSN, &it.CRTS,
-						&it.Tentative, &it.Deleted, &it.Body, &t, &v); err != nil {
+					if err := rows.Scan(&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &it.Body, &t, &v); err != nil {
 						rows.Close()
 						return fmt.Errorf("query index: %w", err)
 					}
@@ -318,7 +317,7 @@ func (r *Replica) indexStmt(ctx context.Context, q string) (*sql.Stmt, func(), e
 // indexCond is the SQL of an index scan, less its order and chunking.
 func indexCond(container string, s *query.IndexScan) (string, []any) {
 	var b strings.Builder
-	b.WriteString(itemFields + `, x.t, x.v FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id
+	b.WriteString(`SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body, x.t, x.v FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id
 		JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND x.container = ? AND x.path = ?`)
 	args := []any{container, s.Path.Path}
 	if s.Values != nil {
