@@ -69,13 +69,15 @@ type Replica struct {
 	recordConfirmedSQL string
 	closed             atomic.Bool
 
-	defs   replica.Containers
-	ready  atomic.Pointer[readyIndexes] // built index paths (index.go)
+	defs  replica.Containers
+	ready atomic.Pointer[readyIndexes] // built index paths (index.go)
+	// readyMu orders the stores of ready.
+	readyMu sync.Mutex
 	// idxStmts are index scans' statements prepared on the read pool.
 	idxStmtMu sync.Mutex
 	idxStmts  map[string]*sql.Stmt
-	notify replica.Notifier             // woken after every commit
-	local  replica.Notifier             // woken after a commit with local writes
+	notify    replica.Notifier // woken after every commit
+	local     replica.Notifier // woken after a commit with local writes
 
 	lastSeq atomic.Int64
 	// conflictSeq is the resume point of the hub's conflicts stream.

@@ -80,6 +80,9 @@ func (r *Replica) setIndexPaths(ctx context.Context, name string, p *replica.Ind
 	}
 	for _, o := range old {
 		if !containsString(paths, o) {
+			// Queries stop using the path before its rows go (if this
+			// transaction rolls back, they scan until the next reload).
+			r.unready(name, o)
 			if _, err := r.w.Exec(ctx, `DELETE FROM idx WHERE container = ? AND path = ?`, name, o); err != nil {
 				return false, sqlitestore.Wrote("drop index", err)
 			}
@@ -154,8 +157,31 @@ func (r *Replica) buildIndexes(ctx context.Context, name string) error {
 	return r.reloadReady(ctx)
 }
 
+// unready stops queries using one path of a container's index.
+func (r *Replica) unready(container, path string) {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	cur := r.ready.Load()
+	next := readyIndexes{}
+	if cur != nil {
+		for c, ps := range *cur {
+			next[c] = ps
+		}
+	}
+	var keep []query.IndexPath
+	for _, p := range next[container] {
+		if p.Path != path {
+			keep = append(keep, p)
+		}
+	}
+	next[container] = keep
+	r.ready.Store(&next)
+}
+
 // reloadReady re-reads the built paths.
 func (r *Replica) reloadReady(ctx context.Context) error {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
 	rows, err := r.db.Read.QueryContext(ctx, `SELECT container, path FROM idx_paths WHERE ready = 1 ORDER BY container, ord`)
 	if err != nil {
 		return err
