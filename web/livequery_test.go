@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -140,4 +142,51 @@ func TestEdge_LiveQueryBadQuery(t *testing.T) {
 	checkError(t, resp, b, http.StatusBadRequest, "bad_request")
 	resp, b = s.do(t, http.MethodGet, "/api/v1/containers/nope/query/live?q="+url.QueryEscape("SELECT * FROM c"), "")
 	checkError(t, resp, b, http.StatusNotFound, "container_not_found")
+}
+
+// An edge keeps a container's indexing policy and explains the plan of a
+// query that uses it; a hub, which does not index, keeps none.
+func TestEdge_IndexingPolicyAndExplain(t *testing.T) {
+	s := newServer(t)
+	def := `{"partitionKey":"/kind","indexingPolicy":{"paths":["/price"]}}`
+	_, b := s.must(t, http.StatusCreated, http.MethodPut, "/api/v1/containers/items", def)
+	if !strings.Contains(string(b), `"indexingPolicy":{"paths":["/price"]}`) {
+		t.Fatalf("PUT answered %s", b)
+	}
+	_, b = s.must(t, http.StatusOK, http.MethodGet, "/api/v1/containers/items", "")
+	if !strings.Contains(string(b), `"indexingPolicy":{"paths":["/price"]}`) {
+		t.Fatalf("GET answered %s", b)
+	}
+	for i := range 5 {
+		s.must(t, http.StatusCreated, http.MethodPost, "/api/v1/containers/items/docs", fmt.Sprintf(`{"id":"i%d","kind":"k","price":%d}`, i, i))
+	}
+	_, b = s.must(t, http.StatusOK, http.MethodPost, "/api/v1/containers/items/query",
+		`{"query":"SELECT VALUE c.id FROM c WHERE c.price >= 2 ORDER BY c.price DESC","explain":true}`)
+	var p struct {
+		Documents []string
+		Plan      map[string]string
+	}
+	decode(t, b, &p)
+	if strings.Join(p.Documents, ",") != "i4,i3,i2" || p.Plan["scan"] != "index" || p.Plan["path"] != "/price" || p.Plan["order"] != "desc" {
+		t.Fatalf("explained query answered %s", b)
+	}
+	_, b = s.must(t, http.StatusOK, http.MethodPost, "/api/v1/containers/items/query", `{"query":"SELECT VALUE c.id FROM c WHERE c.price >= 2"}`)
+	if strings.Contains(string(b), `"plan"`) {
+		t.Fatalf("a query without explain answered %s", b)
+	}
+	_, _, err := s.r.PutContainer(context.Background(), replica.Container{Name: "bad", PartitionKey: "/k",
+		IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/_ts"}}})
+	if !errors.Is(err, replica.ErrInvalid) {
+		t.Fatalf("indexing a system property: %v", err)
+	}
+
+	h := newHubServer(t)
+	_, b = h.must(t, http.StatusCreated, http.MethodPut, "/api/v1/containers/items", def)
+	if strings.Contains(string(b), "indexingPolicy") {
+		t.Fatalf("hub PUT answered %s", b)
+	}
+	_, b = h.must(t, http.StatusOK, http.MethodGet, "/api/v1/containers/items", "")
+	if strings.Contains(string(b), "indexingPolicy") {
+		t.Fatalf("hub GET answered %s", b)
+	}
 }
