@@ -76,6 +76,10 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 				WHERE x.container = 'items' AND x.path = '/price' AND x.t = 3 AND x.v >= 1000 AND x.v < 2000 AND i.deleted = 0 ORDER BY x.t, x.v, x.id LIMIT 20`},
 		{"filter_not_indexed", `SELECT VALUE c.id FROM c WHERE CONTAINS(c.name, "777")`,
 			`SELECT i.id FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0 AND instr(json_extract(c.body, '$.name'), '777') > 0`, ""},
+		{"range_half_count", `SELECT VALUE COUNT(1) FROM c WHERE c.price >= 5000`,
+			`SELECT count(*) FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.price') >= 5000`,
+			`SELECT count(*) FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id
+				WHERE x.container = 'items' AND x.path = '/price' AND x.t = 3 AND x.v >= 5000 AND i.deleted = 0`},
 		{"count", `SELECT VALUE COUNT(1) FROM c`,
 			`SELECT count(*) FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0`, ""},
 	}

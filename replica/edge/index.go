@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,88 +233,164 @@ func (r *Replica) buildPending(ctx context.Context) error {
 	return nil
 }
 
+// maxIndexIDs bounds the ids an index scan collects to read them in id
+// order; a scan that selects more reads the whole container instead.
+const maxIndexIDs = 1 << 20
+
 // indexSource returns the built indexes of a container for a query over
-// the local view, or nil.
-func (r *Replica) indexSource(containerName string, st *SyncState, n *int64) *query.IndexSource {
+// the local view, or nil. full is the container's full scan.
+func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, full query.Source) *query.IndexSource {
 	ready := r.ready.Load()
 	if ready == nil || len((*ready)[containerName]) == 0 {
 		return nil
 	}
 	scoped := st.HubID != ""
+	var doc []byte
+	// emit scans one row (the document's columns, then extra) and passes
+	// the document on unless it is outside the node's scope.
+	emit := func(rows *sql.Rows, fn func([]byte) error, extra ...any) (string, error) {
+		it := replica.Item{Container: containerName}
+		dst := append([]any{&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &it.Body}, extra...)
+		if err := rows.Scan(dst...); err != nil {
+			return "", fmt.Errorf("query index: %w", err)
+		}
+		if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
+			return it.ID, nil
+		}
+		*n++
+		doc = it.AppendJSON(doc[:0])
+		return it.ID, fn(doc)
+	}
 	return &query.IndexSource{
 		Paths: (*ready)[containerName],
 		Scan: func(ctx context.Context, s *query.IndexScan, fn func([]byte) error) error {
-			cond, args := indexCond(containerName, s)
-			var doc []byte
+			where, args := indexWhere(containerName, s)
+			if s.Order == 0 {
+				return r.scanByID(ctx, containerName, where, args, fn, emit, full)
+			}
 			var key []any // the last row's (t, v, id)
 			for {
-				q, qargs := cond, args
+				q := indexRowsSQL + where
+				qargs := slices.Clone(args)
 				switch {
 				case key == nil:
-				case s.Order == 0:
-					q += ` AND +x.id > ?`
-					qargs = append(qargs[:len(qargs):len(qargs)], key[2])
 				case s.Order > 0:
 					q += ` AND (x.t, x.v, x.id) > (?, ?, ?)`
-					qargs = append(qargs[:len(qargs):len(qargs)], key...)
+					qargs = append(qargs, key...)
 				default:
 					q += ` AND ((x.t, x.v) < (?, ?) OR (x.t = ? AND x.v = ? AND x.id > ?))`
-					qargs = append(qargs[:len(qargs):len(qargs)], key[0], key[1], key[0], key[1], key[2])
+					qargs = append(qargs, key[0], key[1], key[0], key[1], key[2])
 				}
-				switch {
-				case s.Order == 0:
-					q += ` ORDER BY +x.id`
-				case s.Order > 0:
-					q += ` ORDER BY x.t, x.v, x.id`
-				default:
-					q += ` ORDER BY x.t DESC, x.v DESC, x.id`
+				if s.Order > 0 {
+					q += ` ORDER BY x.t, x.v, x.id LIMIT ?`
+				} else {
+					q += ` ORDER BY x.t DESC, x.v DESC, x.id LIMIT ?`
 				}
-				q += ` LIMIT ?`
-				qargs = append(qargs[:len(qargs):len(qargs)], QueryChunk)
-				stmt, release, err := r.indexStmt(ctx, q)
-				if err != nil {
-					return fmt.Errorf("query index: %w", err)
-				}
-				defer release()
-				rows, err := stmt.QueryContext(ctx, qargs...)
-				if err != nil {
-					return fmt.Errorf("query index: %w", err)
-				}
-				read := 0
-				for rows.Next() {
-					it := replica.Item{Container: containerName}
+				qargs = append(qargs, QueryChunk)
+				read, err := r.indexQuery(ctx, q, qargs, func(rows *sql.Rows) error {
 					var t int64
 					var v any
-					if err := rows.Scan(&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &it.Body, &t, &v); err != nil {
-						rows.Close()
-						return fmt.Errorf("query index: %w", err)
-					}
-					read++
-					key = []any{t, v, it.ID}
-					if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
-						continue
-					}
-					*n++
-					doc = it.AppendJSON(doc[:0])
-					if err := fn(doc); err != nil {
-						rows.Close()
-						return err
-					}
-				}
-				if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-					return fmt.Errorf("query index: %w", err)
-				}
-				if read < QueryChunk {
-					return nil
+					id, err := emit(rows, fn, &t, &v)
+					key = []any{t, v, id}
+					return err
+				})
+				if err != nil || read < QueryChunk {
+					return err
 				}
 			}
 		},
 	}
 }
 
+// indexRowsSQL reads the documents an index selects, with their index key;
+// indexIDsSQL only their ids; docsByIDSQL the documents of a JSON array of
+// ids, in id order.
+const (
+	indexRowsSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body, x.t, x.v FROM idx x
+		JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND `
+	indexIDsSQL = `SELECT x.id FROM idx x WHERE `
+	docsByIDSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body FROM items i JOIN changes c ON c.seq = i.seq
+		WHERE i.container = ? AND i.id IN (SELECT value FROM json_each(?)) AND i.deleted = 0 ORDER BY i.id`
+)
+
+// scanByID reads the documents an index selects in id order, as a full
+// scan does: it collects their ids (at most maxIndexIDs, else it scans the
+// whole container), sorts them, and reads the documents QueryChunk at a
+// time.
+func (r *Replica) scanByID(ctx context.Context, containerName, where string, args []any, fn func([]byte) error,
+	emit func(*sql.Rows, func([]byte) error, ...any) (string, error), full query.Source) error {
+	var ids []string
+	stmt, release, err := r.indexStmt(ctx, indexIDsSQL+where)
+	if err != nil {
+		return fmt.Errorf("query index: %w", err)
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("query index: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("query index: %w", err)
+		}
+		if len(ids) == maxIndexIDs {
+			rows.Close()
+			return full(ctx, fn)
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("query index: %w", err)
+	}
+	slices.Sort(ids) // SQLite's BINARY order of TEXT is Go's order of strings
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), QueryChunk)]
+		ids = ids[len(chunk):]
+		list, err := json.Marshal(chunk)
+		if err != nil {
+			return err
+		}
+		if _, err := r.indexQuery(ctx, docsByIDSQL, []any{containerName, string(list)}, func(rows *sql.Rows) error {
+			_, err := emit(rows, fn)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexQuery runs one of an index scan's statements and calls row for each
+// row; it returns how many rows it read.
+func (r *Replica) indexQuery(ctx context.Context, q string, args []any, row func(*sql.Rows) error) (int, error) {
+	stmt, release, err := r.indexStmt(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("query index: %w", err)
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return 0, fmt.Errorf("query index: %w", err)
+	}
+	read := 0
+	for rows.Next() {
+		read++
+		if err := row(rows); err != nil {
+			rows.Close()
+			return read, err
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return read, fmt.Errorf("query index: %w", err)
+	}
+	return read, nil
+}
+
 // maxIndexStmts bounds the index scan statements kept prepared: their
 // text varies only with the scan's shape (how many values, which bounds,
-// the order, the chunk).
+// the order).
 const maxIndexStmts = 64
 
 // indexStmt returns a statement prepared on the read pool for an index
@@ -340,11 +417,10 @@ func (r *Replica) indexStmt(ctx context.Context, q string) (*sql.Stmt, func(), e
 	return st, func() {}, nil
 }
 
-// indexCond is the SQL of an index scan, less its order and chunking.
-func indexCond(container string, s *query.IndexScan) (string, []any) {
+// indexWhere is the condition on idx x of an index scan.
+func indexWhere(container string, s *query.IndexScan) (string, []any) {
 	var b strings.Builder
-	b.WriteString(`SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body, x.t, x.v FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id
-		JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND x.container = ? AND x.path = ?`)
+	b.WriteString(`x.container = ? AND x.path = ?`)
 	args := []any{container, s.Path.Path}
 	if s.Values != nil {
 		if len(s.Values) == 0 {

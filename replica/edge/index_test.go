@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
@@ -277,4 +278,78 @@ func TestReplica_IndexModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(-1)
+}
+
+// Index scans that select more than a chunk of items return every one
+// once, in id order without ORDER BY and in the index's order with it.
+func TestReplica_IndexScanAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	r := edge.New(edge.Config{Dir: t.TempDir(), Durability: "normal"})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk",
+		IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/n", "/k"}}}); err != nil {
+		t.Fatal(err)
+	}
+	n := 2*edge.QueryChunk + 37
+	for i := range n {
+		// n descends as the id ascends; k is the same for every item.
+		if _, err := r.Create(ctx, "c", fmt.Appendf(nil, `{"id":"i%05d","pk":"p","n":%d,"k":"same"}`, i, n-i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		first string // the first id of the result
+		order string
+	}{
+		{`SELECT VALUE c.id FROM c WHERE c.n >= 1`, "i00000", ""},
+		{`SELECT VALUE c.id FROM c WHERE c.k = "same"`, "i00000", ""},
+		{`SELECT VALUE c.id FROM c WHERE c.k IN ("same", "other")`, "i00000", ""},
+		{`SELECT VALUE c.id FROM c WHERE c.n >= 1 ORDER BY c.n`, fmt.Sprintf("i%05d", n-1), "asc"},
+		{`SELECT VALUE c.id FROM c WHERE c.n >= 1 ORDER BY c.n DESC`, "i00000", "desc"},
+	} {
+		p, err := r.Query(ctx, "c", query.Request{Query: tc.query, Limit: 1000, Explain: true}, "", query.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Plan.Scan != "index" || p.Plan.Order != tc.order {
+			t.Fatalf("%s: plan %+v", tc.query, p.Plan)
+		}
+		var all []string
+		req := query.Request{Query: tc.query, Limit: 1000}
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatal("more than 10 pages")
+			}
+			p, err := r.Query(ctx, "c", req, "", query.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range p.Documents {
+				var id string
+				if err := json.Unmarshal(d, &id); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, id)
+			}
+			if p.Continuation == "" {
+				break
+			}
+			req.Continuation = p.Continuation
+		}
+		if len(all) != n || all[0] != tc.first {
+			t.Fatalf("%s: %d ids from %s, want %d from %s", tc.query, len(all), all[0], n, tc.first)
+		}
+		sorted := slices.IsSorted(all)
+		if rev := slices.Clone(all); tc.order == "asc" {
+			slices.Reverse(rev)
+			sorted = slices.IsSorted(rev)
+		}
+		if !sorted || len(slices.Compact(slices.Clone(all))) != n {
+			t.Fatalf("%s: ids out of order or repeated", tc.query)
+		}
+	}
 }

@@ -76,7 +76,7 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 	}
 	var ix *query.IndexSource
 	if consistency != ConsistencyConfirmed {
-		ix = r.indexSource(containerName, &st, &n)
+		ix = r.indexSource(containerName, &st, &n, src)
 	}
 	p, err := query.ExecuteIndexed(ctx, req, src, ix, opt)
 	r.stats.ReadsServed.Add(n)
