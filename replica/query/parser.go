@@ -448,39 +448,48 @@ func (p *parser) coalesce() (Expr, error) {
 	return l, nil
 }
 
-func (p *parser) or() (Expr, error) {
-	l, err := p.and()
+// leftAssoc parses operand (op operand)* into left-associative binary
+// expressions; op reports the operator at the current token, if any.
+func (p *parser) leftAssoc(operand func() (Expr, error), op func() (string, bool)) (Expr, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.isKw("OR") {
-		t := p.tok()
+	for {
+		name, ok := op()
+		if !ok {
+			return l, nil
+		}
+		col := p.tok().col
 		p.pos++
-		r, err := p.and()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = &Binary{Col: t.col, Op: "OR", L: l, R: r}
+		l = &Binary{Col: col, Op: name, L: l, R: r}
 	}
-	return l, nil
 }
 
-func (p *parser) and() (Expr, error) {
-	l, err := p.not()
-	if err != nil {
-		return nil, err
-	}
-	for p.isKw("AND") {
-		t := p.tok()
-		p.pos++
-		r, err := p.not()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Col: t.col, Op: "AND", L: l, R: r}
-	}
-	return l, nil
+// keyword matches the keyword kw as an operator.
+func (p *parser) keyword(kw string) func() (string, bool) {
+	return func() (string, bool) { return kw, p.isKw(kw) }
 }
+
+// punct matches any of ops as an operator.
+func (p *parser) punct(ops ...string) func() (string, bool) {
+	return func() (string, bool) {
+		for _, o := range ops {
+			if p.isPunct(o) {
+				return o, true
+			}
+		}
+		return "", false
+	}
+}
+
+func (p *parser) or() (Expr, error) { return p.leftAssoc(p.and, p.keyword("OR")) }
+
+func (p *parser) and() (Expr, error) { return p.leftAssoc(p.not, p.keyword("AND")) }
 
 func (p *parser) not() (Expr, error) {
 	if t := p.tok(); p.acceptKw("NOT") {
@@ -562,55 +571,12 @@ func (p *parser) comparison() (Expr, error) {
 	return l, nil
 }
 
-func (p *parser) concat() (Expr, error) {
-	l, err := p.additive()
-	if err != nil {
-		return nil, err
-	}
-	for p.isPunct("||") {
-		t := p.tok()
-		p.pos++
-		r, err := p.additive()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Col: t.col, Op: "||", L: l, R: r}
-	}
-	return l, nil
-}
+func (p *parser) concat() (Expr, error) { return p.leftAssoc(p.additive, p.punct("||")) }
 
-func (p *parser) additive() (Expr, error) {
-	l, err := p.multiplicative()
-	if err != nil {
-		return nil, err
-	}
-	for p.isPunct("+") || p.isPunct("-") {
-		t := p.tok()
-		p.pos++
-		r, err := p.multiplicative()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Col: t.col, Op: t.text, L: l, R: r}
-	}
-	return l, nil
-}
+func (p *parser) additive() (Expr, error) { return p.leftAssoc(p.multiplicative, p.punct("+", "-")) }
 
 func (p *parser) multiplicative() (Expr, error) {
-	l, err := p.unary()
-	if err != nil {
-		return nil, err
-	}
-	for p.isPunct("*") || p.isPunct("/") || p.isPunct("%") {
-		t := p.tok()
-		p.pos++
-		r, err := p.unary()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Col: t.col, Op: t.text, L: l, R: r}
-	}
-	return l, nil
+	return p.leftAssoc(p.unary, p.punct("*", "/", "%"))
 }
 
 func (p *parser) unary() (Expr, error) {
