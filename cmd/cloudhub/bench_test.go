@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"testing"
+
+	"github.com/edgesync/edgesync/internal/proctest"
 )
 
 // `cloudhub bench` reaches the benchmark (internal/hubbench, whose tests
@@ -18,7 +20,7 @@ func TestBenchCommand_Usage(t *testing.T) {
 		{name: "durability", args: []string{"--durability", "off"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr proctest.Buffer
 			if code := run(context.Background(), append([]string{"bench"}, tt.args...), &stdout, &stderr); code != 2 {
 				t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr.String())
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,9 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgesync/edgesync/internal/proctest"
 )
 
 // TestDemo_installsResolvers starts the demo in this process and checks that
@@ -42,7 +42,7 @@ func TestDemo_installsResolvers(t *testing.T) {
 
 func testDemoResolvers(t *testing.T, flags []string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	var out, logs proctest.Buffer
 	done := make(chan int, 1)
 	args := append([]string{"demo", "--listen", "127.0.0.1:0", "--edge-port", "0", "--edges", "1", "--dir", t.TempDir()}, flags...)
 	go func() { done <- run(ctx, args, &out, &logs) }()
@@ -108,7 +108,7 @@ func TestDemo_JSONLogsHaveNoDuplicateKeys(t *testing.T) {
 	}
 	t.Chdir(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	var out, logs proctest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"demo", "--log-format", "json", "--listen", "127.0.0.1:0", "--edge-port", "0", "--edges", "2", "--dir", t.TempDir()}, &out, &logs)
@@ -164,22 +164,4 @@ func duplicateKey(t *testing.T, line string) string {
 		}
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for the goroutines that log into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -8,30 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgesync/edgesync/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRun_Flags checks run's exit codes for flags and EDGENODE_* variables:
 // 0 for success and --version, 2 for usage errors.
@@ -89,7 +70,7 @@ func TestRun_Flags(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr proctest.Buffer
 			got := run(ctx, tt.args, &stdout, &stderr)
 			if got != tt.want {
 				t.Errorf("run(%q) = %d, want %d\nstdout: %s\nstderr: %s", tt.args, got, tt.want, stdout.String(), stderr.String())
@@ -137,7 +118,7 @@ func TestRun_Flags(t *testing.T) {
 		defer ln.Close()
 		t.Setenv("EDGENODE_DATA", t.TempDir())
 		t.Setenv("EDGENODE_LISTEN", ln.Addr().String())
-		var stderr syncBuffer
+		var stderr proctest.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if got, want := run(ctx, nil, io.Discard, &stderr), 1; got != want {

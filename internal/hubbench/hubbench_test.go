@@ -1,31 +1,13 @@
 package hubbench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/edgesync/edgesync/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the goroutines that log into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // smallBench are sizes that run in seconds.
 func smallBench(t *testing.T) []string {
@@ -39,7 +21,7 @@ func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr proctest.Buffer
 	if err := Run(context.Background(), smallBench(t), &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v; stderr:\n%s", err, stderr.String())
 	}
@@ -73,7 +55,7 @@ func TestBenchCommand_JSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr proctest.Buffer
 	if err := Run(context.Background(), append(smallBench(t), "--run", "sync", "--json"), &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v; stderr:\n%s", err, stderr.String())
 	}

@@ -310,3 +310,22 @@ func WaitHealthy(c *http.Client, base string, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Buffer is a bytes.Buffer safe for the goroutines that write into it (a
+// command's logger) and the test that reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
