@@ -272,13 +272,16 @@ func (h *Hub) Resolvers() []ResolverVersion {
 	return out
 }
 
-// bound is a resolver version bound to one conflict in the sequencer.
+// bound is a resolver version bound to one conflict in the sequencer, with
+// everything the resolver is given that is not in Decide's own input: the
+// versions confirmed between the incoming version's base and the item's
+// current one. They are read before Decide runs, so that deciding reads
+// nothing from storage.
 type bound struct {
-	h        *Hub
-	ctx      context.Context
-	v        ResolverVersion
-	base     string // the incoming version's base
-	existing string // the item's current version
+	host        ResolverHost
+	ctx         context.Context
+	v           ResolverVersion
+	conflicting []json.RawMessage
 }
 
 var _ replica.Resolver = (*bound)(nil)
@@ -286,9 +289,9 @@ var _ replica.Resolver = (*bound)(nil)
 func (b *bound) label() string { return b.v.Label() }
 
 // boundResolver returns the resolver that decides a conflict under policy
-// p, or nil when the hub has no such resolver (Decide then sends the
-// conflict to the feed).
-func (h *Hub) boundResolver(ctx context.Context, p replica.ConflictPolicy, base, existing string) *bound {
+// p with the chain of versions conflicting, or nil when the hub has no such
+// resolver (Decide then sends the conflict to the feed).
+func (h *Hub) boundResolver(ctx context.Context, p replica.ConflictPolicy) *bound {
 	if h.cfg.Resolvers == nil {
 		return nil
 	}
@@ -296,16 +299,12 @@ func (h *Hub) boundResolver(ctx context.Context, p replica.ConflictPolicy, base,
 	if !ok {
 		return nil
 	}
-	return &bound{h: h, ctx: ctx, v: v, base: base, existing: existing}
+	return &bound{host: h.cfg.Resolvers, ctx: ctx, v: v}
 }
 
 func (b *bound) Resolve(name string, in replica.ResolverInput) (replica.ResolverOutput, error) {
-	c, err := b.h.conflicting(b.ctx, in.Container, in.ID, b.base, b.existing)
-	if err != nil {
-		return replica.ResolverOutput{}, err
-	}
-	in.Conflicting = c
-	out, err := b.h.cfg.Resolvers.Resolve(b.ctx, name, b.v.Version, in)
+	in.Conflicting = b.conflicting
+	out, err := b.host.Resolve(b.ctx, name, b.v.Version, in)
 	if err != nil {
 		return out, fmt.Errorf("version %d: %w", b.v.Version, err)
 	}

@@ -288,7 +288,10 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	var res replica.Resolver
 	resolverVersion := ""
 	if p := c.Def.ConflictPolicy; p.Mode == replica.ModeCustom && curCand != nil && cur.cand.Version != v.Base {
-		if r := h.boundResolver(ctx, p, v.Base, cur.cand.Version); r != nil {
+		if r := h.boundResolver(ctx, p); r != nil {
+			if r.conflicting, err = h.conflicting(ctx, v.Container, v.ID, v.Base, cur.cand.Version); err != nil {
+				return o, err
+			}
 			res, resolverVersion = r, r.label()
 		}
 	}
