@@ -17,6 +17,7 @@ import (
 	"github.com/edgesync/edgesync/client"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -41,7 +42,7 @@ func newTestHub(t *testing.T) *testHub {
 		t.Fatalf("wasmhost.New: %v", err)
 	}
 	reg := wasmhost.NewRegistry(wh)
-	h := hub.New(hub.Config{Dir: dir, Durability: "normal", Resolvers: reg})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), Resolvers: reg})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("hub Open: %v", err)
 	}

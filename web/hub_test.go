@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/web"
 )
@@ -35,7 +36,7 @@ type hubServer struct {
 func newHubServer(t *testing.T) *hubServer {
 	t.Helper()
 	ctx := context.Background()
-	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

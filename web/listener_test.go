@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -53,7 +54,7 @@ func TestListener_MalformedRequest(t *testing.T) {
 	if err := r.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

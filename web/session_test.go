@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -35,7 +36,7 @@ func (c *clock) advance(d time.Duration) {
 func newClockedHubServer(t *testing.T, now func() time.Time) *hubServer {
 	t.Helper()
 	ctx := context.Background()
-	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal", Now: now})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"}), Now: now})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -199,7 +200,7 @@ func TestHub_SessionExpiry(t *testing.T) {
 // HttpOnly and SameSite=Strict.
 func TestHub_SessionCookieSecure(t *testing.T) {
 	ctx := context.Background()
-	h := hub.New(hub.Config{Dir: t.TempDir(), Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

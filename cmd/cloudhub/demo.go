@@ -22,6 +22,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
 )
@@ -87,7 +88,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	}
 	reg := wasmhost.NewRegistry(wh)
 	closers = append(closers, wh.Close, reg.Close)
-	h := hub.New(hub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With(demoMemberKey, "hub"), Resolvers: reg})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With(demoMemberKey, "hub")}), Logger: log.With(demoMemberKey, "hub"), Resolvers: reg})
 	if err := h.Open(ctx); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/internal/hubbench"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
@@ -131,7 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		cctx := context.WithoutCancel(ctx)
 		err = errors.Join(err, reg.Close(cctx), wh.Close(cctx))
 	}()
-	h := hub.New(hub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log}), Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/web"
@@ -369,7 +370,7 @@ type benchHub struct {
 }
 
 func (b *bencher) startHub(ctx context.Context, dir string, log *slog.Logger) (*benchHub, error) {
-	h := hub.New(hub.Config{Dir: dir, Durability: b.cfg.durability, Logger: log})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: b.cfg.durability, Logger: log}), Logger: log})
 	if err := h.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open hub: %w", err)
 	}

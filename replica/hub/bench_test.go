@@ -8,6 +8,7 @@ import (
 	"github.com/edgesync/edgesync/internal/bench"
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkPush(b *testing.B) {
 	for _, kind := range []string{"create", "replace"} {
 		b.Run(kind, func(b *testing.B) {
 			ctx := context.Background()
-			h := hub.New(hub.Config{Dir: b.TempDir(), Durability: "normal"})
+			h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: b.TempDir(), Durability: "normal"})})
 			if err := h.Open(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func BenchmarkPush(b *testing.B) {
 // both containers. Reported per LSN streamed past.
 func BenchmarkLogAfterScoped(b *testing.B) {
 	ctx := context.Background()
-	h := hub.New(hub.Config{Dir: b.TempDir(), Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: b.TempDir(), Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		b.Fatal(err)
 	}

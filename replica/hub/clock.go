@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
 // DefaultMaxClockSkew is how far ahead of the hub's clock a pushed _ts may
@@ -33,34 +31,9 @@ func clampNote(ts, decided int64) string {
 	return fmt.Sprintf("; incoming _ts %d was ahead of the hub clock, decided as %d", ts, decided)
 }
 
-// recordClamp records, inside the writer's transaction, that the pushed
-// version (and its log record at lsn, if it was confirmed as written) took
-// part in decisions at time at instead of its _ts, and counts it against
-// the node's edge.
-func (h *Hub) recordClamp(ctx context.Context, nodeID, version string, lsn, at int64) error {
-	if _, err := h.w.Exec(ctx, `UPDATE versions SET clamped_ts = ? WHERE version = ?`, at, version); err != nil {
-		return sqlitestore.Wrote("record clamp", err)
-	}
-	if lsn > 0 {
-		if _, err := h.w.Exec(ctx, `UPDATE log SET clamped_ts = ? WHERE lsn = ? AND version = ?`, at, lsn, version); err != nil {
-			return sqlitestore.Wrote("record clamp", err)
-		}
-	}
-	if _, err := h.w.Exec(ctx, `UPDATE edges SET clamped = clamped + 1 WHERE node_id = ?`, nodeID); err != nil {
-		return sqlitestore.Wrote("record clamp", err)
-	}
-	return nil
-}
-
 // ClampedTotal is the number of pushed versions whose _ts the hub clamped,
 // summed over the registered edges.
-func (h *Hub) ClampedTotal(ctx context.Context) (int64, error) {
-	var n int64
-	if err := h.db.Read.QueryRowContext(ctx, `SELECT coalesce(sum(clamped), 0) FROM edges`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count clamps: %w", err)
-	}
-	return n, nil
-}
+func (h *Hub) ClampedTotal(ctx context.Context) (int64, error) { return h.st.ClampedTotal(ctx) }
 
 // MaxClockSkew is the configured tolerance for a pushed _ts.
 func (h *Hub) MaxClockSkew() time.Duration { return h.cfg.MaxClockSkew }
@@ -123,11 +96,8 @@ func withoutClamps(cs []Conflict) {
 
 // recordClock stores an edge's last measured clock skew.
 func (h *Hub) recordClock(ctx context.Context, name string, skewMs, at int64) error {
-	return h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `UPDATE edges SET clock_skew_ms = ?, clock_measured_at = ? WHERE name = ?`, skewMs, at, name); err != nil {
-			return sqlitestore.Wrote("record clock", err)
-		}
-		return nil
+	return h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.RecordClock(ctx, name, skewMs, at)
 	}, nil)
 }
 

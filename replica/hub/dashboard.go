@@ -3,15 +3,12 @@ package hub
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
-	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
 // ContainerInfo is a container's definition with its counts.
@@ -28,12 +25,12 @@ func (h *Hub) ContainerInfos(ctx context.Context) ([]ContainerInfo, error) {
 	out := make([]ContainerInfo, 0, len(defs))
 	for _, d := range defs {
 		ci := ContainerInfo{Container: d}
-		if err := h.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE container = ? AND deleted = 0`, d.Name).Scan(&ci.ItemCount); err != nil {
-			return nil, fmt.Errorf("count items: %w", err)
+		var err error
+		if ci.ItemCount, err = h.st.CountItems(ctx, d.Name); err != nil {
+			return nil, err
 		}
-		if err := h.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE container = ? AND status = ?`, d.Name, replica.StatusUnresolved).
-			Scan(&ci.UnresolvedConflicts); err != nil {
-			return nil, fmt.Errorf("count conflicts: %w", err)
+		if ci.UnresolvedConflicts, err = h.st.CountUnresolved(ctx, d.Name); err != nil {
+			return nil, err
 		}
 		out = append(out, ci)
 	}
@@ -42,9 +39,7 @@ func (h *Hub) ContainerInfos(ctx context.Context) ([]ContainerInfo, error) {
 
 // UnresolvedConflicts counts the conflicts waiting for a decision.
 func (h *Hub) UnresolvedConflicts(ctx context.Context) (int64, error) {
-	var n int64
-	err := h.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE status = ?`, replica.StatusUnresolved).Scan(&n)
-	return n, err
+	return h.st.CountUnresolved(ctx, "")
 }
 
 // ItemVersion is one version of an item as the hub keeps it.
@@ -74,34 +69,14 @@ func (h *Hub) ItemVersions(ctx context.Context, containerName, id string) ([]Ite
 	if _, err := h.defs.Get(containerName); err != nil {
 		return nil, err
 	}
-	rows, err := h.db.Read.QueryContext(ctx, `SELECT * FROM (
-		SELECT v.version, v.op, v.origin, v.ts, v.base, l.lsn IS NOT NULL, coalesce(l.lsn, 0), coalesce(l.crts, 0), v.outcome, v.reason,
-			coalesce(l.policy, ''), coalesce(l.resolver, ''), coalesce(l.resolves, ''), v.body, v.rowid
-		FROM versions v LEFT JOIN log l ON l.version = v.version
-		WHERE v.container = ? AND v.id = ? ORDER BY v.rowid DESC LIMIT ?) ORDER BY rowid`, containerName, id, MaxItemVersions)
+	out, err := h.st.ItemVersions(ctx, containerName, id, MaxItemVersions)
 	if err != nil {
-		return nil, fmt.Errorf("read versions: %w", err)
-	}
-	defer rows.Close()
-	out := []ItemVersion{}
-	for rows.Next() {
-		var v ItemVersion
-		var body []byte
-		var rowid int64
-		if err := rows.Scan(&v.Version, &v.Op, &v.Origin, &v.TS, &v.Base, &v.Confirmed, &v.LSN, &v.CRTS, &v.Outcome, &v.Reason,
-			&v.Policy, &v.Resolver, &v.Resolves, &body, &rowid); err != nil {
-			return nil, fmt.Errorf("read versions: %w", err)
-		}
-		if v.Op != replica.OpDelete {
-			v.Document = body
-		}
-		if v.Confirmed {
-			v.Outcome = ""
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	for i := range out {
+		if out[i].Confirmed {
+			out[i].Outcome = ""
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: item %q in container %q has no versions", replica.ErrNotFound, id, containerName)
@@ -132,18 +107,18 @@ func (h *Hub) TryResolver(ctx context.Context, name string, version int, contain
 		return TryResult{}, fmt.Errorf("%w: resolver %s version %d", replica.ErrNotFound, name, version)
 	}
 	var in replica.ResolverInput
-	var incoming, existing, base string
-	err := h.db.Read.QueryRowContext(ctx, `SELECT kind, doc_id, incoming, existing, base FROM conflicts WHERE cid = ? AND container = ?`, cid, containerName).
-		Scan(&in.Kind, &in.ID, &incoming, &existing, &base)
-	if errors.Is(err, sql.ErrNoRows) {
-		return TryResult{}, fmt.Errorf("%w: conflict %d in container %q", replica.ErrNotFound, cid, containerName)
-	}
+	sides, found, err := h.st.ConflictSides(ctx, containerName, cid)
 	if err != nil {
 		return TryResult{}, err
 	}
+	if !found {
+		return TryResult{}, fmt.Errorf("%w: conflict %d in container %q", replica.ErrNotFound, cid, containerName)
+	}
+	in.Kind, in.ID = sides.Kind, sides.DocID
+	incoming, existing, base := sides.Incoming, sides.Existing, sides.Base
 	in.Container = containerName
 	body := func(version string) (json.RawMessage, bool, error) {
-		cv, err := h.conflictVersion(ctx, containerName, in.ID, version)
+		cv, err := h.st.ConflictVersion(ctx, containerName, in.ID, version)
 		if err != nil || cv == nil || cv.Deleted {
 			return json.RawMessage("null"), cv != nil && cv.Deleted, err
 		}
@@ -203,19 +178,8 @@ func (h *Hub) CreateSession(ctx context.Context, binding string, ttl time.Durati
 	id := "ess_" + base64.RawURLEncoding.EncodeToString(b[:])
 	now := h.cfg.Now()
 	s := Session{Binding: binding, ExpiresAt: now.Add(ttl)}
-	err := h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
-			return sqlitestore.Wrote("purge sessions", err)
-		}
-		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE id_hash IN (
-			SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)`, maxSessions-1); err != nil {
-			return sqlitestore.Wrote("bound sessions", err)
-		}
-		if _, err := h.w.Exec(ctx, `INSERT INTO sessions (id_hash, binding, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			hashToken(id), binding, now.UnixMilli(), s.ExpiresAt.UnixMilli()); err != nil {
-			return sqlitestore.Wrote("create session", err)
-		}
-		return nil
+	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.CreateSession(ctx, hashToken(id), binding, now.UnixMilli(), s.ExpiresAt.UnixMilli(), maxSessions)
 	}, nil)
 	if err != nil {
 		return "", Session{}, err
@@ -231,14 +195,14 @@ func (h *Hub) LookupSession(ctx context.Context, id string) (Session, error) {
 	}
 	hash := hashToken(id)
 	var s Session
-	var expires int64
-	err := h.db.Read.QueryRowContext(ctx, `SELECT binding, expires_at FROM sessions WHERE id_hash = ?`, hash).Scan(&s.Binding, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
+	binding, expires, found, err := h.st.Session(ctx, hash)
+	if err != nil {
+		return Session{}, err
+	}
+	if !found {
 		return Session{}, ErrUnauthorized
 	}
-	if err != nil {
-		return Session{}, fmt.Errorf("read session: %w", err)
-	}
+	s.Binding = binding
 	s.ExpiresAt = time.UnixMilli(expires)
 	if !h.cfg.Now().Before(s.ExpiresAt) {
 		if err := h.DeleteSession(ctx, id); err != nil {
@@ -252,10 +216,7 @@ func (h *Hub) LookupSession(ctx context.Context, id string) (Session, error) {
 // DeleteSession ends a session; ending one that does not exist is not an
 // error.
 func (h *Hub) DeleteSession(ctx context.Context, id string) error {
-	return h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, hashToken(id)); err != nil {
-			return sqlitestore.Wrote("delete session", err)
-		}
-		return nil
+	return h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.DeleteSession(ctx, hashToken(id))
 	}, nil)
 }

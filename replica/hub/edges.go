@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"sync/atomic"
 
 	"github.com/edgesync/edgesync/replica"
-	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -78,19 +76,8 @@ func (h *Hub) RegisterEdge(ctx context.Context, name string, scope []wire.ScopeE
 	if err != nil {
 		return "", err
 	}
-	err = h.submit(ctx, func(ctx context.Context) error {
-		var n int
-		if err := h.w.QueryRow(ctx, `SELECT count(*) FROM edges WHERE name = ?`, name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: edge %q is registered; revoke it first", replica.ErrExists, name)
-		}
-		if _, err := h.w.Exec(ctx, `INSERT INTO edges (name, token_hash, scope, created_at) VALUES (?, ?, ?, ?)`,
-			name, hashToken(token), string(scopeJSON), h.cfg.Now().Unix()); err != nil {
-			return sqlitestore.Wrote("register edge", err)
-		}
-		return nil
+	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.InsertEdge(ctx, name, hashToken(token), string(scopeJSON), h.cfg.Now().Unix())
 	}, nil)
 	if err != nil {
 		return "", err
@@ -109,44 +96,27 @@ func (h *Hub) Authenticate(ctx context.Context, token string) (Edge, error) {
 		return Edge{}, ErrUnauthorized
 	}
 	hash := hashToken(token)
-	var e Edge
-	var stored, scope string
-	err := h.db.Read.QueryRowContext(ctx, `SELECT name, token_hash, scope FROM edges WHERE token_hash = ?`, hash).Scan(&e.Name, &stored, &scope)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Edge{}, ErrUnauthorized
-	}
+	r, found, err := h.st.EdgeByTokenHash(ctx, hash)
 	if err != nil {
 		return Edge{}, fmt.Errorf("authenticate: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1 {
+	if !found || subtle.ConstantTimeCompare([]byte(r.TokenHash), []byte(hash)) != 1 {
 		return Edge{}, ErrUnauthorized
 	}
-	if err := json.Unmarshal([]byte(scope), &e.Scope); err != nil {
-		return Edge{}, fmt.Errorf("edge %s scope: %w", e.Name, err)
-	}
-	return e, nil
+	return Edge{Name: r.Name, Scope: r.Scope}, nil
 }
 
 // Edges lists the registered edges with their sync state.
 func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
-	rows, err := h.db.Read.QueryContext(ctx, `SELECT name, scope, created_at, node_id, last_seen, acked_lsn, pending,
-		clock_skew_ms, clock_measured_at, clamped FROM edges ORDER BY name`)
+	rs, err := h.st.Edges(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list edges: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	head := h.Head()
-	out := []Edge{}
-	for rows.Next() {
-		var e Edge
-		var scope string
-		if err := rows.Scan(&e.Name, &scope, &e.CreatedAt, &e.NodeID, &e.LastSeen, &e.AckedLSN, &e.Pending,
-			&e.ClockSkew, &e.ClockMeasuredAt, &e.Clamped); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(scope), &e.Scope); err != nil {
-			return nil, err
-		}
+	out := make([]Edge, 0, len(rs))
+	for _, r := range rs {
+		e := Edge{Name: r.Name, Scope: r.Scope, CreatedAt: r.CreatedAt, NodeID: r.NodeID, LastSeen: r.LastSeen, AckedLSN: r.AckedLSN,
+			Pending: r.Pending, ClockSkew: r.ClockSkew, ClockMeasuredAt: r.ClockMeasuredAt, Clamped: r.Clamped}
 		if live := h.conns.live(e.Name); live != nil {
 			e.Online = true
 			e.AckedLSN = max(e.AckedLSN, live.acked.Load())
@@ -159,20 +129,17 @@ func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
 		e.Lag = max(0, head-e.AckedLSN)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokeEdge deletes an edge's registration and closes its connections.
 func (h *Hub) RevokeEdge(ctx context.Context, name string) error {
-	err := h.submit(ctx, func(ctx context.Context) error {
-		res, err := h.w.Exec(ctx, `DELETE FROM edges WHERE name = ?`, name)
-		if err != nil {
-			return sqlitestore.Wrote("revoke edge", err)
+	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		found, err := tx.DeleteEdge(ctx, name)
+		if err == nil && !found {
+			err = fmt.Errorf("%w: edge %q", replica.ErrNotFound, name)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: edge %q", replica.ErrNotFound, name)
-		}
-		return nil
+		return err
 	}, nil)
 	if err != nil {
 		return err
@@ -188,45 +155,35 @@ func (h *Hub) RevokeEdge(ctx context.Context, name string) error {
 // (an edge that starts again from 0 shows its lag from 0). One writer job
 // does it all, so two first contacts cannot bind one node id twice.
 func (h *Hub) bindSession(ctx context.Context, name, nodeID string, pending, resume int64) error {
-	return h.submit(ctx, func(ctx context.Context) error {
-		var bound string
-		err := h.w.QueryRow(ctx, `SELECT node_id FROM edges WHERE name = ?`, name).Scan(&bound)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: edge %q was revoked", ErrUnauthorized, name)
-		}
+	return h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		bound, found, err := tx.EdgeNode(ctx, name)
 		if err != nil {
-			return fmt.Errorf("read edge: %w", err)
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: edge %q was revoked", ErrUnauthorized, name)
 		}
 		if bound != "" && bound != nodeID {
 			return fmt.Errorf("%w: the token of edge %q is bound to node %s, and this node is %s", ErrNodeMismatch, name, bound, nodeID)
 		}
 		if bound == "" {
-			var other string
-			err := h.w.QueryRow(ctx, `SELECT name FROM edges WHERE node_id = ? AND name != ?`, nodeID, name).Scan(&other)
-			if err == nil {
+			_, taken, err := tx.EdgeOfNode(ctx, nodeID, name)
+			if err != nil {
+				return err
+			}
+			if taken {
 				return fmt.Errorf("%w: node %s is bound to another edge's token", ErrNodeMismatch, nodeID)
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("read edges: %w", err)
-			}
 		}
-		if _, err := h.w.Exec(ctx, `UPDATE edges SET node_id = ?, pending = ?, acked_lsn = ?, last_seen = ? WHERE name = ?`,
-			nodeID, pending, resume, h.cfg.Now().Unix(), name); err != nil {
-			return sqlitestore.Wrote("record session", err)
-		}
-		return nil
+		return tx.BindEdge(ctx, name, nodeID, pending, resume, h.cfg.Now().Unix())
 	}, nil)
 }
 
 // recordSessionEnd stores an edge's applied LSN and its last reported
 // pending count when its session ends.
 func (h *Hub) recordSessionEnd(ctx context.Context, name, nodeID string, pending, acked int64) error {
-	return h.submit(ctx, func(ctx context.Context) error {
-		if _, err := h.w.Exec(ctx, `UPDATE edges SET acked_lsn = ?, pending = ?, last_seen = ? WHERE name = ? AND node_id = ?`,
-			acked, pending, h.cfg.Now().Unix(), name, nodeID); err != nil {
-			return sqlitestore.Wrote("record session", err)
-		}
-		return nil
+	return h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.RecordAck(ctx, name, nodeID, pending, acked, h.cfg.Now().Unix())
 	}, nil)
 }
 

@@ -5,38 +5,30 @@
 // resolves them with the container's policy (replica.Decide), and every edge
 // streams the log from its resume point, filtered by its scope.
 //
-// Writes go through one sqlitestore.Writer (group commit), so a push batch,
-// its outcomes and its conflicts commit atomically, and nothing is confirmed
-// before it is durable.
+// Everything the hub keeps is in a Store (store.go); sqlitehub is the
+// embedded backend.
 package hub
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
-	"github.com/edgesync/edgesync/replica/wire"
 )
-
-// DBFile is the name of the database inside the data directory.
-const DBFile = "hub.db"
 
 // Config configures a Hub.
 type Config struct {
-	Dir        string
-	Durability string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Store keeps everything the hub keeps; the hub opens and closes it.
+	Store  Store
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Resolvers compiles and runs wasm resolvers; nil sends custom-policy
 	// conflicts to the feed as unresolved and refuses uploads.
 	Resolvers ResolverHost
@@ -51,9 +43,9 @@ type Config struct {
 type Hub struct {
 	cfg   Config
 	log   *slog.Logger
-	db    *sqlitestore.DB
-	w     *sqlitestore.Writer
+	st    Store
 	hubID string
+	open  bool
 
 	defs   replica.Containers
 	notify replica.Notifier
@@ -69,11 +61,6 @@ type Hub struct {
 	stopCounts chan struct{} // stops saveResolverCountsEvery
 	countsDone chan struct{}
 	savedCalls map[string]int64 // resolver version label -> calls last saved (saveResolverCounts only)
-
-	// owned by the writer
-	lsn, lsn0   int64
-	cseq, cseq0 int64 // conflict sequence numbers (conflicts.cseq)
-	stmts       stmts
 }
 
 // New returns a hub for cfg; call Open.
@@ -87,65 +74,56 @@ func New(cfg Config) *Hub {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+	return &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
 }
 
-// Open opens or creates the data directory and the database and starts the
-// writer.
+// Open opens the store and loads the definitions and resolvers.
 func (h *Hub) Open(ctx context.Context) (err error) {
-	if h.cfg.Dir == "" {
-		return fmt.Errorf("%w: data directory is empty", replica.ErrInvalid)
+	if h.st == nil {
+		return fmt.Errorf("%w: no store", replica.ErrInvalid)
 	}
-	if err := os.MkdirAll(h.cfg.Dir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	h.db, err = sqlitestore.Open(ctx, filepath.Join(h.cfg.Dir, DBFile), sqlitestore.Options{Durability: h.cfg.Durability, Logger: h.log}, migrations)
-	if err != nil {
+	if err := h.st.Open(ctx, h.committed); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			h.db.Close()
+			h.st.Close(ctx)
 		}
 	}()
 	if err := h.load(ctx); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	h.w = sqlitestore.NewWriter(h.db, sqlitestore.WriterConfig{
-		Logger:     h.log,
-		OnBegin:    func() { h.lsn0, h.cseq0 = h.lsn, h.cseq },
-		OnRollback: func() { h.lsn, h.cseq = h.lsn0, h.cseq0 },
-		OnCommit:   func() { h.head.Store(h.lsn); h.cseqHead.Store(h.cseq); h.wake() },
-	})
-	if err := h.w.Open(ctx); err != nil {
-		return err
-	}
-	if err := h.stmts.prepare(ctx, h.w, h.db.Read); err != nil {
-		h.w.Close(ctx)
-		return fmt.Errorf("prepare: %w", err)
-	}
+	h.open = true
 	h.stopCounts, h.countsDone, h.savedCalls = make(chan struct{}), make(chan struct{}), map[string]int64{}
 	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
-	h.log.Info("hub open", "dir", h.cfg.Dir, "hub", h.hubID, "lsn", h.head.Load())
+	h.log.Info("hub open", "hub", h.hubID, "lsn", h.head.Load())
 	return nil
 }
 
+// committed runs after every committed write transaction.
+func (h *Hub) committed(hd Heads) {
+	h.head.Store(hd.LSN)
+	h.cseqHead.Store(hd.Cseq)
+	h.wake()
+}
+
 func (h *Hub) load(ctx context.Context) error {
-	db := h.db.Write
 	var err error
-	if h.hubID, err = sqlitestore.MetaID(ctx, db, "hub_id", wire.HubNodePrefix); err != nil {
+	if h.hubID, err = h.st.HubID(ctx); err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(lsn), 0) FROM log`).Scan(&h.lsn); err != nil {
+	hd, err := h.st.Heads(ctx)
+	if err != nil {
 		return err
 	}
-	h.head.Store(h.lsn)
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(cseq), 0) FROM conflicts`).Scan(&h.cseq); err != nil {
+	h.head.Store(hd.LSN)
+	h.cseqHead.Store(hd.Cseq)
+	defs, err := h.st.Containers(ctx)
+	if err != nil {
 		return err
 	}
-	h.cseqHead.Store(h.cseq)
-	if err := h.defs.Load(ctx, db); err != nil {
-		return err
+	for _, c := range defs {
+		h.defs.Set(c)
 	}
 	return h.loadResolvers(ctx)
 }
@@ -158,7 +136,7 @@ func (h *Hub) Close(ctx context.Context) error {
 }
 
 func (h *Hub) close(ctx context.Context) error {
-	if h.w == nil {
+	if !h.open {
 		return nil
 	}
 	h.conns.closeAll()
@@ -176,11 +154,7 @@ func (h *Hub) close(ctx context.Context) error {
 			h.log.Warn("save resolver call counts", "err", err)
 		}
 	}
-	if err := h.w.Close(ctx); err != nil {
-		return err
-	}
-	h.stmts.close()
-	err := h.db.Close()
+	err := h.st.Close(ctx)
 	h.wake()
 	h.log.Info("hub closed", "hub", h.hubID)
 	return err
@@ -196,22 +170,23 @@ func (h *Hub) Head() int64 { return h.head.Load() }
 func (h *Hub) ConflictHead() int64 { return h.cseqHead.Load() }
 
 // WriterStats are the write path's counters.
-func (h *Hub) WriterStats() *sqlitestore.WriterStats { return h.w.Stats() }
+func (h *Hub) WriterStats() *sqlitestore.WriterStats { return h.st.WriterStats() }
 
 // Changed returns a channel closed at the next commit.
 func (h *Hub) Changed() <-chan struct{} { return h.notify.Changed() }
 
 // Done is closed when the hub's writer has stopped.
-func (h *Hub) Done() <-chan struct{} { return h.w.Done() }
+func (h *Hub) Done() <-chan struct{} { return h.st.Done() }
 
 func (h *Hub) wake() { h.notify.Wake() }
 
-func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context) error, after func()) error {
-	err := h.w.Do(ctx, fn, after)
-	if errors.Is(err, sqlitestore.ErrWriterClosed) {
-		return replica.ErrClosed
+// submit runs fn in a write transaction and waits for its commit.
+func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context, tx Tx) error, after func()) error {
+	wait, err := h.st.Queue(ctx, fn, after)
+	if err != nil {
+		return err
 	}
-	return err
+	return wait()
 }
 
 // Container returns a container's definition.
@@ -235,24 +210,21 @@ func (h *Hub) PutContainer(ctx context.Context, c replica.Container) (bool, repl
 		return false, c, err
 	}
 	var created bool
-	err = h.submit(ctx, func(ctx context.Context) error {
+	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		created, err = h.putContainerTx(ctx, c)
+		created, err = h.putContainerTx(ctx, tx, c)
 		return err
 	}, func() { h.defs.Set(c) })
 	return created, c, err
 }
 
-// putContainerTx runs in a writer job.
-func (h *Hub) putContainerTx(ctx context.Context, c replica.Container) (bool, error) {
-	var pk string
-	created := false
-	err := h.stmts.getContainer.QueryRowContext(ctx, c.Name).Scan(&pk)
+// putContainerTx runs in a write transaction.
+func (h *Hub) putContainerTx(ctx context.Context, tx Tx, c replica.Container) (bool, error) {
+	pk, found, err := tx.ContainerPK(ctx, c.Name)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		created = true
 	case err != nil:
 		return false, err
+	case !found:
 	case pk != c.PartitionKey:
 		return false, fmt.Errorf("%w: container %q has partition key %q, not %q (a partition key path cannot change)",
 			replica.ErrContainerMismatch, c.Name, pk, c.PartitionKey)
@@ -261,8 +233,15 @@ func (h *Hub) putContainerTx(ctx context.Context, c replica.Container) (bool, er
 	if err != nil {
 		return false, err
 	}
-	if _, err := h.stmts.putContainer.ExecContext(ctx, c.Name, c.PartitionKey, string(policy), h.cfg.Now().Unix()); err != nil {
-		return false, sqlitestore.Wrote("store container", err)
+	if err := tx.PutContainer(ctx, c.Name, c.PartitionKey, string(policy), h.cfg.Now().Unix()); err != nil {
+		return false, err
 	}
-	return created, nil
+	return !found, nil
 }
+
+// SQLiteMigrations are the migrations of the hub's SQLite database, in
+// order (sqlitehub applies them).
+func SQLiteMigrations() []string { return append([]string(nil), migrations...) }
+
+// versionOf is the version id the hub gives what it writes at lsn.
+func (h *Hub) versionOf(lsn int64) string { return h.hubID + "-" + strconv.FormatInt(lsn, 10) }

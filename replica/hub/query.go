@@ -2,9 +2,8 @@ package hub
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
+	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/query"
 )
 
@@ -28,27 +27,13 @@ func (h *Hub) Query(ctx context.Context, containerName string, req query.Request
 		var doc []byte
 		after := ""
 		for {
-			rows, err := h.db.Read.QueryContext(ctx, itemQuery+`i.deleted = 0 AND i.container = ? AND i.id > ? ORDER BY i.id LIMIT ?`, containerName, after, QueryChunk)
-			if err != nil {
-				return fmt.Errorf("query items: %w", err)
-			}
-			read := 0
-			for rows.Next() {
-				it, err := scanItem(rows)
-				if err != nil {
-					rows.Close()
-					return fmt.Errorf("query items: %w", err)
-				}
-				read++
+			read, err := h.st.ScanItems(ctx, containerName, after, QueryChunk, func(it replica.Item) error {
 				after = it.ID
 				doc = it.AppendJSON(doc[:0])
-				if err := fn(doc); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-				return fmt.Errorf("query items: %w", err)
+				return fn(doc)
+			})
+			if err != nil {
+				return err
 			}
 			if read < QueryChunk {
 				return nil

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
-	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
 // ResolverHost compiles and runs wasm conflict resolvers; the wasmhost
@@ -67,11 +65,10 @@ func (h *Hub) saveResolverCounts(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return h.submit(ctx, func(ctx context.Context) error {
+	return h.submit(ctx, func(ctx context.Context, tx Tx) error {
 		for _, r := range rows {
-			if _, err := h.w.Exec(ctx, `UPDATE resolvers SET calls = ?, failures = ? WHERE name = ? AND version = ?`,
-				r.calls, string(r.failures), r.name, r.version); err != nil {
-				return sqlitestore.Wrote("save resolver counts", err)
+			if err := tx.SaveResolverCounts(ctx, r.name, r.version, r.calls, string(r.failures)); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -186,34 +183,27 @@ func (s *resolverSet) pick(name string, version int) (ResolverVersion, bool) {
 // no longer loads (stricter limits, say) is logged and left out: its
 // conflicts go to the feed with reason "missing".
 func (h *Hub) loadResolvers(ctx context.Context) error {
-	rows, err := h.db.Write.QueryContext(ctx, `SELECT name, version, sha256, size, uploaded_at, wasm, calls, failures FROM resolvers ORDER BY name, version`)
+	stored, err := h.st.Resolvers(ctx)
 	if err != nil {
-		return fmt.Errorf("read resolvers: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var v ResolverVersion
-		var wasm []byte
-		var calls int64
-		var failures string
-		if err := rows.Scan(&v.Name, &v.Version, &v.SHA256, &v.Size, &v.UploadedAt, &wasm, &calls, &failures); err != nil {
-			return fmt.Errorf("read resolvers: %w", err)
-		}
+	for _, r := range stored {
+		v := r.ResolverVersion
 		if h.cfg.Resolvers != nil {
-			if err := h.cfg.Resolvers.Load(ctx, v.Name, v.Version, wasm); err != nil {
+			if err := h.cfg.Resolvers.Load(ctx, v.Name, v.Version, r.Wasm); err != nil {
 				h.log.Warn("resolver does not load; its conflicts go to the feed", "resolver", v.Label(), "err", err)
-			} else if rc, ok := h.cfg.Resolvers.(ResolverCounter); ok && calls > 0 {
+			} else if rc, ok := h.cfg.Resolvers.(ResolverCounter); ok && r.Calls > 0 {
 				var byReason map[string]int64
-				if err := json.Unmarshal([]byte(failures), &byReason); err != nil {
+				if err := json.Unmarshal([]byte(r.Failures), &byReason); err != nil {
 					h.log.Warn("resolver call counts unreadable; starting from zero", "resolver", v.Label(), "err", err)
 				} else {
-					rc.Seed(v.Name, v.Version, calls, byReason)
+					rc.Seed(v.Name, v.Version, r.Calls, byReason)
 				}
 			}
 		}
 		h.resolvers.add(v)
 	}
-	return rows.Err()
+	return nil
 }
 
 // PutResolver validates, compiles and stores a new version of a resolver.
@@ -239,10 +229,8 @@ func (h *Hub) PutResolver(ctx context.Context, name string, wasm []byte) (Resolv
 		h.resolvers.release(name, v.Version)
 		return ResolverVersion{}, false, err
 	}
-	err := h.submit(ctx, func(ctx context.Context) error {
-		_, err := h.w.Exec(ctx, `INSERT INTO resolvers (name, version, sha256, size, uploaded_at, wasm) VALUES (?, ?, ?, ?, ?, ?)`,
-			v.Name, v.Version, v.SHA256, v.Size, v.UploadedAt, wasm)
-		return sqlitestore.Wrote("store resolver", err)
+	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.InsertResolver(ctx, v, wasm)
 	}, func() { h.resolvers.add(v) })
 	if err != nil {
 		h.resolvers.release(name, v.Version)
@@ -314,18 +302,18 @@ func (b *bound) Resolve(name string, in replica.ResolverInput) (replica.Resolver
 // conflicting walks back from the existing version's base to the incoming
 // version's base: the confirmed versions in between, oldest first (at most
 // 16; tombstones are null).
-func (h *Hub) conflicting(ctx context.Context, container, id, base, existing string) ([]json.RawMessage, error) {
+func (h *Hub) conflicting(ctx context.Context, tx Tx, container, id, base, existing string) ([]json.RawMessage, error) {
 	out := []json.RawMessage{}
 	if base == "" {
 		return out, nil
 	}
 	var chain []json.RawMessage
-	prev, err := h.versionBase(ctx, existing)
+	prev, err := tx.VersionBase(ctx, existing)
 	if err != nil {
 		return out, err
 	}
 	for i := 0; i < 16 && prev != "" && prev != base; i++ {
-		v, err := h.loadVersion(ctx, container, id, prev)
+		v, err := h.loadVersion(ctx, tx, container, id, prev)
 		if err != nil {
 			return out, err
 		}
@@ -333,7 +321,7 @@ func (h *Hub) conflicting(ctx context.Context, container, id, base, existing str
 			return out, nil // the chain does not lead back to base
 		}
 		chain = append(chain, rawOrNull(v))
-		if prev, err = h.versionBase(ctx, prev); err != nil {
+		if prev, err = tx.VersionBase(ctx, prev); err != nil {
 			return out, err
 		}
 	}
@@ -349,20 +337,6 @@ func rawOrNull(c *replica.Candidate) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return c.Body
-}
-
-// versionBase is the version a version was written over ("" for none or
-// an unknown version).
-func (h *Hub) versionBase(ctx context.Context, version string) (string, error) {
-	var base string
-	err := h.w.QueryRow(ctx, `SELECT base FROM versions WHERE version = ?`, version).Scan(&base)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read version base: %w", err)
-	}
-	return base, nil
 }
 
 // Resolution is a decision for an unresolved conflict: Keep "existing" or
@@ -382,8 +356,8 @@ var ErrConflictSettled = errors.New("conflict already resolved")
 // edge that wrote it records the outcome. It returns the settled conflict's
 // new LSN (0 when the existing version was kept).
 func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int64, r Resolution) (int64, error) {
-	h.w.Enter()
-	defer h.w.Leave()
+	h.st.Enter()
+	defer h.st.Leave()
 	c, err := h.defs.Get(containerName)
 	if err != nil {
 		return 0, err
@@ -400,32 +374,29 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 		return 0, fmt.Errorf("%w: keep %q: want \"existing\" or \"incoming\", or a document", replica.ErrInvalid, r.Keep)
 	}
 	var lsn int64
-	err = h.submit(ctx, func(ctx context.Context) error {
-		var docID, pk, status, incoming string
-		err := h.w.QueryRow(ctx, `SELECT doc_id, pk, status, incoming FROM conflicts WHERE cid = ? AND container = ?`, cid, containerName).
-			Scan(&docID, &pk, &status, &incoming)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: conflict %d in container %q", replica.ErrNotFound, cid, containerName)
-		}
+	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		sides, pk, status, found, err := tx.ConflictToSettle(ctx, containerName, cid)
 		if err != nil {
 			return err
 		}
+		if !found {
+			return fmt.Errorf("%w: conflict %d in container %q", replica.ErrNotFound, cid, containerName)
+		}
+		docID, incoming := sides.DocID, sides.Incoming
 		if status != replica.StatusUnresolved {
 			return fmt.Errorf("%w: conflict %d was resolved before", ErrConflictSettled, cid)
 		}
 		if r.Keep == "existing" {
-			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept existing', cseq = ? WHERE cid = ?`,
-				replica.StatusResolved, h.nextCseq(), cid)
-			return sqlitestore.Wrote("resolve conflict", err)
+			return tx.SettleConflict(ctx, cid, 0, "resolved: kept existing")
 		}
-		cur, err := h.loadHead(ctx, containerName, docID)
+		cur, err := h.loadHead(ctx, tx, containerName, docID)
 		if err != nil {
 			return err
 		}
 		var body []byte
 		deleted, outcome, how := false, replica.OutcomeMerged, "resolved: document supplied"
 		if r.Keep == "incoming" {
-			in, err := h.loadVersion(ctx, containerName, docID, incoming)
+			in, err := h.loadVersion(ctx, tx, containerName, docID, incoming)
 			if err != nil {
 				return err
 			}
@@ -450,28 +421,26 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 			base = cur.cand.Version
 		}
 		if deleted && (cur == nil || cur.deleted) {
-			_, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, reason = reason || '; resolved: kept incoming (already deleted)', cseq = ? WHERE cid = ?`,
-				replica.StatusResolved, h.nextCseq(), cid)
-			return sqlitestore.Wrote("resolve conflict", err)
+			return tx.SettleConflict(ctx, cid, 0, "resolved: kept incoming (already deleted)")
 		}
-		lsn = h.nextLSN()
-		now := h.cfg.Now().Unix()
-		version := h.hubID + "-" + strconv.FormatInt(lsn, 10)
-		if _, err := h.stmts.insertVersion.ExecContext(ctx, version, containerName, docID, pk, op, base, h.hubID, now, body,
-			replica.OutcomeConfirmed, lsn, "", 0); err != nil {
-			return sqlitestore.Wrote("store version", err)
-		}
-		if err := h.confirm(ctx, c, logEntry{lsn: lsn, id: docID, pk: pk, op: op, version: version, base: base, origin: h.hubID,
-			ts: now, crts: now, deleted: deleted, resolves: incoming}); err != nil {
+		if lsn, err = tx.NextLSN(ctx); err != nil {
 			return err
 		}
-		if _, err := h.w.Exec(ctx, `UPDATE conflicts SET status = ?, winner_lsn = ?, reason = reason || '; ' || ?, cseq = ? WHERE cid = ?`,
-			replica.StatusResolved, lsn, how, h.nextCseq(), cid); err != nil {
-			return sqlitestore.Wrote("resolve conflict", err)
+		now := h.cfg.Now().Unix()
+		version := h.versionOf(lsn)
+		if err := tx.InsertVersion(ctx, VersionRecord{Version: version, Container: containerName, ID: docID, PK: pk, Op: op, Base: base,
+			Origin: h.hubID, TS: now, Body: body, Outcome: replica.OutcomeConfirmed, LSN: lsn}); err != nil {
+			return err
+		}
+		if err := h.confirm(ctx, tx, c, LogRecord{LSN: lsn, ID: docID, PK: pk, Op: op, Version: version, Base: base, Origin: h.hubID,
+			TS: now, CRTS: now, Deleted: deleted, Resolves: incoming}, false); err != nil {
+			return err
+		}
+		if err := tx.SettleConflict(ctx, cid, lsn, how); err != nil {
+			return err
 		}
 		// A retried push of the incoming version gets the settled outcome.
-		_, err = h.w.Exec(ctx, `UPDATE versions SET outcome = ?, lsn = ?, reason = ? WHERE version = ?`, outcome, lsn, how, incoming)
-		return sqlitestore.Wrote("record outcome", err)
+		return tx.SetOutcome(ctx, incoming, outcome, lsn, how)
 	}, nil)
 	return lsn, err
 }

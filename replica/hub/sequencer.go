@@ -2,14 +2,10 @@ package hub
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/edgesync/edgesync/replica"
-	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -22,23 +18,20 @@ type head struct {
 	cand          replica.Candidate
 }
 
-func (h *Hub) loadHead(ctx context.Context, containerName, id string) (*head, error) {
-	hd := head{container: containerName, id: id}
-	err := h.stmts.getHead.QueryRowContext(ctx, containerName, id).Scan(&hd.pk, &hd.cand.Version, &hd.lsn, &hd.deleted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+func (h *Hub) loadHead(ctx context.Context, tx Tx, containerName, id string) (*head, error) {
+	ih, found, err := tx.Head(ctx, containerName, id)
+	if err != nil || !found {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read item: %w", err)
-	}
-	hd.cand.Deleted = hd.deleted
+	hd := head{container: containerName, id: id, pk: ih.PK, lsn: ih.LSN, deleted: ih.Deleted}
+	hd.cand.Version, hd.cand.Deleted = ih.Version, ih.Deleted
 	return &hd, nil
 }
 
 // loadContent fills in the current version's body, origin and time, which
 // only a conflict needs.
-func (h *Hub) loadContent(ctx context.Context, hd *head) error {
-	c, err := h.loadVersion(ctx, hd.container, hd.id, hd.cand.Version)
+func (h *Hub) loadContent(ctx context.Context, tx Tx, hd *head) error {
+	c, err := h.loadVersion(ctx, tx, hd.container, hd.id, hd.cand.Version)
 	if err != nil {
 		return err
 	}
@@ -56,35 +49,16 @@ func (h *Hub) loadContent(ctx context.Context, hd *head) error {
 // weigh it: its TS is the hub's receipt time if its _ts was clamped. A
 // version id that is not one of that item's (an edge may push any id as a
 // base) is as unknown as one the hub never saw: nil.
-func (h *Hub) loadVersion(ctx context.Context, container, id, version string) (*replica.Candidate, error) {
-	var c replica.Candidate
-	var op string
-	var clamped int64
-	err := h.stmts.getVersionBody.QueryRowContext(ctx, version, container, id).Scan(&c.Body, &op, &c.Origin, &c.TS, &clamped)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+func (h *Hub) loadVersion(ctx context.Context, tx Tx, container, id, version string) (*replica.Candidate, error) {
+	v, found, err := tx.Version(ctx, container, id, version)
+	if err != nil || !found {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read version: %w", err)
+	c := replica.Candidate{Version: version, Body: v.Body, Origin: v.Origin, TS: v.TS, Deleted: v.Op == replica.OpDelete}
+	if v.ClampedTS != 0 {
+		c.TS = v.ClampedTS
 	}
-	if clamped != 0 {
-		c.TS = clamped
-	}
-	c.Version = version
-	c.Deleted = op == replica.OpDelete
 	return &c, nil
-}
-
-// nextLSN hands out the next log position (writer-owned).
-func (h *Hub) nextLSN() int64 {
-	h.lsn++
-	return h.lsn
-}
-
-// nextCseq hands out the next conflict sequence number (writer-owned).
-func (h *Hub) nextCseq() int64 {
-	h.cseq++
-	return h.cseq
 }
 
 // Push sequences a batch of tentative versions from the edge node nodeID,
@@ -114,10 +88,10 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		parsed[i].parse(&h.defs, &versions[i])
 	}
 	var maxLSN int64
-	apply := func(ctx context.Context, lookup bool) error {
+	apply := func(ctx context.Context, tx Tx, lookup bool) error {
 		maxLSN = 0
 		for i := range versions {
-			o, err := h.applyPushed(ctx, nodeID, scope, &versions[i], &parsed[i], lookup)
+			o, err := h.applyPushed(ctx, tx, nodeID, scope, &versions[i], &parsed[i], lookup)
 			if err != nil {
 				return err
 			}
@@ -126,42 +100,20 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		}
 		return nil
 	}
-	wait, err := h.w.Queue(ctx, func(ctx context.Context) error {
+	wait, err := h.st.Queue(ctx, func(ctx context.Context, tx Tx) error {
 		// Versions are not looked up before they are decided: one seen
 		// before fails to be stored again (its id is the key of versions),
 		// and then the push is undone and applied again, this time looking
 		// every version up, so that each gets the outcome it got then.
 		// Pushes are new versions but after a reconnection: this saves the
 		// writer a lookup per version.
-		if _, err := h.w.Exec(ctx, "SAVEPOINT push"); err != nil {
-			return sqlitestore.Wrote("savepoint", err)
-		}
-		lsn, cseq := h.lsn, h.cseq
-		undo := func() error {
-			h.lsn, h.cseq = lsn, cseq
-			_, err := h.w.Exec(ctx, "ROLLBACK TO push")
-			return err
-		}
-		err := apply(ctx, false)
+		err := tx.Try(ctx, func() error { return apply(ctx, tx, false) })
 		if err != nil {
-			if uerr := undo(); uerr != nil {
-				return sqlitestore.Wrote("roll back to savepoint", uerr)
-			}
-			if err = apply(ctx, true); err != nil {
-				if uerr := undo(); uerr != nil {
-					return sqlitestore.Wrote("roll back to savepoint", uerr)
-				}
-			}
-		}
-		if _, rerr := h.w.Exec(ctx, "RELEASE push"); rerr != nil && err == nil {
-			return sqlitestore.Wrote("release savepoint", rerr)
+			err = tx.Try(ctx, func() error { return apply(ctx, tx, true) })
 		}
 		return err
 	}, nil)
 	if err != nil {
-		if errors.Is(err, sqlitestore.ErrWriterClosed) {
-			err = replica.ErrClosed
-		}
 		return nil, err
 	}
 	return func() ([]wire.Outcome, int64, error) {
@@ -199,29 +151,24 @@ func (p *parsedBody) parse(defs *replica.Containers, v *wire.Version) {
 // Only storage failures are errors; everything else is an outcome. pre, if
 // it was parsed for the container's partition key path as it is now, saves
 // parsing the body again.
-func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool) (wire.Outcome, error) {
+func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
 	if nodeID == h.hubID || !wire.IsVersionOf(v.Version, nodeID) {
 		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q: want the node id, '-' and a decimal counter", v.Version, nodeID)
 		return o, nil
 	}
-	var prev struct {
-		outcome, reason string
-		lsn, cid        int64
-	}
-	err := sql.ErrNoRows
 	if lookup {
-		err = h.stmts.getOutcome.QueryRowContext(ctx, v.Version).Scan(&prev.outcome, &prev.lsn, &prev.reason, &prev.cid, &o.CRTS)
-	}
-	switch {
-	case err == nil:
-		o.Outcome, o.LSN, o.Reason, o.ConflictID = prev.outcome, prev.lsn, prev.reason, prev.cid
-		if o.Outcome == "" {
-			o.Outcome, o.Reason = replica.OutcomeRejected, "version id already used"
+		prev, found, err := tx.Outcome(ctx, v.Version)
+		if err != nil {
+			return o, err
 		}
-		return o, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return o, fmt.Errorf("read version: %w", err)
+		if found {
+			o.Outcome, o.LSN, o.Reason, o.ConflictID, o.CRTS = prev.Outcome, prev.LSN, prev.Reason, prev.ConflictID, prev.CRTS
+			if o.Outcome == "" {
+				o.Outcome, o.Reason = replica.OutcomeRejected, "version id already used"
+			}
+			return o, nil
+		}
 	}
 	// A rejected version leaves no trace: stored, its id would stand for
 	// content the hub refused (and an id the hub or its node may issue
@@ -234,10 +181,10 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if err != nil {
 		return reject(err.Error())
 	}
-	if ok, err := h.pushNew(ctx, nodeID, scope, c, v, pre, &o); ok || err != nil {
+	if ok, err := h.pushNew(ctx, tx, nodeID, scope, c, v, pre, &o); ok || err != nil {
 		return o, err
 	}
-	cur, err := h.loadHead(ctx, v.Container, v.ID)
+	cur, err := h.loadHead(ctx, tx, v.Container, v.ID)
 	if err != nil {
 		return o, err
 	}
@@ -275,11 +222,11 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	if cur != nil {
 		curCand = &cur.cand
 		if cur.cand.Version != v.Base { // a conflict: the deciders need the contents
-			if err := h.loadContent(ctx, cur); err != nil {
+			if err := h.loadContent(ctx, tx, cur); err != nil {
 				return o, err
 			}
 			if v.Base != "" {
-				if base, err = h.loadVersion(ctx, v.Container, v.ID, v.Base); err != nil {
+				if base, err = h.loadVersion(ctx, tx, v.Container, v.ID, v.Base); err != nil {
 					return o, err
 				}
 			}
@@ -289,7 +236,7 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	resolverVersion := ""
 	if p := c.Def.ConflictPolicy; p.Mode == replica.ModeCustom && curCand != nil && cur.cand.Version != v.Base {
 		if r := h.boundResolver(ctx, p); r != nil {
-			if r.conflicting, err = h.conflicting(ctx, v.Container, v.ID, v.Base, cur.cand.Version); err != nil {
+			if r.conflicting, err = h.conflicting(ctx, tx, v.Container, v.ID, v.Base, cur.cand.Version); err != nil {
 				return o, err
 			}
 			res, resolverVersion = r, r.label()
@@ -315,28 +262,33 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 	}
 	switch d.Commit {
 	case replica.CommitIncoming:
-		o.LSN, o.CRTS = h.nextLSN(), now
-		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: v.Op, version: v.Version, base: v.Base, origin: nodeID, ts: v.TS, crts: now, deleted: in.Deleted,
-			samePK: cur != nil && cur.pk == pk}
-		if d.Conflict != nil {
-			e.resolver = resolverVersion
+		if o.LSN, err = tx.NextLSN(ctx); err != nil {
+			return o, err
 		}
-		if err := h.confirm(ctx, c, e); err != nil {
+		o.CRTS = now
+		e := LogRecord{LSN: o.LSN, ID: v.ID, PK: pk, Op: v.Op, Version: v.Version, Base: v.Base, Origin: nodeID, TS: v.TS, CRTS: now, Deleted: in.Deleted}
+		if d.Conflict != nil {
+			e.Resolver = resolverVersion
+		}
+		if err := h.confirm(ctx, tx, c, e, cur != nil && cur.pk == pk); err != nil {
 			return o, err
 		}
 	case replica.CommitMerged:
-		o.LSN = h.nextLSN()
-		mv := h.hubID + "-" + strconv.FormatInt(o.LSN, 10)
+		if o.LSN, err = tx.NextLSN(ctx); err != nil {
+			return o, err
+		}
+		mv := h.versionOf(o.LSN)
 		op := replica.OpReplace
 		if d.Deleted {
 			op = replica.OpDelete
 		}
-		if _, err := h.stmts.insertVersion.ExecContext(ctx, mv, v.Container, v.ID, pk, op, cur.cand.Version, h.hubID, now, d.Body, "", 0, "", 0); err != nil {
-			return o, sqlitestore.Wrote("store merged version", err)
+		if err := tx.InsertVersion(ctx, VersionRecord{Version: mv, Container: v.Container, ID: v.ID, PK: pk, Op: op, Base: cur.cand.Version,
+			Origin: h.hubID, TS: now, Body: d.Body}); err != nil {
+			return o, err
 		}
-		e := logEntry{lsn: o.LSN, id: v.ID, pk: pk, op: op, version: mv, base: cur.cand.Version, origin: h.hubID, ts: now, crts: now,
-			deleted: d.Deleted, resolver: resolverVersion, samePK: cur.pk == pk}
-		if err := h.confirm(ctx, c, e); err != nil {
+		e := LogRecord{LSN: o.LSN, ID: v.ID, PK: pk, Op: op, Version: mv, Base: cur.cand.Version, Origin: h.hubID, TS: now, CRTS: now,
+			Deleted: d.Deleted, Resolver: resolverVersion}
+		if err := h.confirm(ctx, tx, c, e, cur.pk == pk); err != nil {
 			return o, err
 		}
 	default:
@@ -348,26 +300,23 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 		if cur != nil {
 			existing = cur.cand.Version
 		}
-		res, err := h.stmts.insertConflict.ExecContext(ctx, v.Container, v.ID, pk, d.Conflict.Kind, d.Conflict.Status, c.Def.ConflictPolicy.Mode,
-			d.Conflict.Loser, v.Version, existing, v.Base, o.LSN, d.Conflict.Reason, now, resolverVersion, h.nextCseq())
-		if err != nil {
-			return o, sqlitestore.Wrote("record conflict", err)
-		}
-		if o.ConflictID, err = res.LastInsertId(); err != nil {
-			return o, sqlitestore.Wrote("record conflict", err)
+		if o.ConflictID, err = tx.InsertConflict(ctx, ConflictRecord{Container: v.Container, DocID: v.ID, PK: pk, Kind: d.Conflict.Kind,
+			Status: d.Conflict.Status, Policy: c.Def.ConflictPolicy.Mode, Loser: d.Conflict.Loser, Incoming: v.Version, Existing: existing,
+			Base: v.Base, WinnerLSN: o.LSN, Reason: d.Conflict.Reason, CreatedAt: now, Resolver: resolverVersion}); err != nil {
+			return o, err
 		}
 	}
 	// The version with its outcome, so that a retried push gets the same.
-	if _, err := h.stmts.insertVersion.ExecContext(ctx, v.Version, v.Container, v.ID, pk, v.Op, v.Base, nodeID, v.TS, in.Body,
-		o.Outcome, o.LSN, o.Reason, o.ConflictID); err != nil {
-		return o, sqlitestore.Wrote("store version", err)
+	if err := tx.InsertVersion(ctx, VersionRecord{Version: v.Version, Container: v.Container, ID: v.ID, PK: pk, Op: v.Op, Base: v.Base,
+		Origin: nodeID, TS: v.TS, Body: in.Body, Outcome: o.Outcome, LSN: o.LSN, Reason: o.Reason, ConflictID: o.ConflictID}); err != nil {
+		return o, err
 	}
 	if clamped {
 		logged := int64(0)
 		if d.Commit == replica.CommitIncoming {
 			logged = o.LSN
 		}
-		if err := h.recordClamp(ctx, nodeID, v.Version, logged, decideTS); err != nil {
+		if err := tx.RecordClamp(ctx, nodeID, v.Version, logged, decideTS); err != nil {
 			return o, err
 		}
 	}
@@ -379,32 +328,27 @@ func (h *Hub) applyPushed(ctx context.Context, nodeID string, scope []wire.Scope
 // and only if the item exists (or the version is one applyPushed refuses)
 // does applyPushed take its full path. For an item the hub does not have,
 // every decision of the full path is to confirm the version as written.
-func (h *Hub) pushNew(ctx context.Context, nodeID string, scope []wire.ScopeEntry, c *replica.ContainerDef, v *wire.Version, pre *parsedBody, o *wire.Outcome) (bool, error) {
+func (h *Hub) pushNew(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, c *replica.ContainerDef, v *wire.Version, pre *parsedBody, o *wire.Outcome) (bool, error) {
 	if v.Op == replica.OpDelete || !pre.ok || pre.err != nil || !slices.Equal(pre.pkPath, c.PKPath) ||
 		pre.doc.ID != v.ID || !wire.InScope(scope, v.Container, pre.doc.PK) {
 		return false, nil
 	}
-	lsn := h.nextLSN()
-	res, err := h.stmts.insertNewItem.ExecContext(ctx, c.Def.Name, v.ID, pre.doc.PK, v.Version, lsn)
-	if err != nil {
-		return false, sqlitestore.Wrote("store item", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		h.lsn-- // the item exists: the full path takes this LSN
-		return false, nil
+	lsn, created, err := tx.CreateItem(ctx, c.Def.Name, v.ID, pre.doc.PK, v.Version)
+	if err != nil || !created {
+		return false, err // an item the hub has: the full path
 	}
 	now := h.cfg.Now().Unix()
-	if _, err := h.stmts.insertLogNew.ExecContext(ctx, lsn, c.Def.Name, v.ID, pre.doc.PK, v.Op, v.Version, v.Base, nodeID, v.TS, now,
-		c.Def.ConflictPolicy.Mode); err != nil {
-		return false, sqlitestore.Wrote("append to log", err)
+	if err := tx.AppendLog(ctx, LogRecord{LSN: lsn, Container: c.Def.Name, ID: v.ID, PK: pre.doc.PK, Op: v.Op, Version: v.Version, Base: v.Base,
+		Origin: nodeID, TS: v.TS, CRTS: now, Policy: c.Def.ConflictPolicy.Mode}); err != nil {
+		return false, err
 	}
 	o.Outcome, o.LSN, o.CRTS = replica.OutcomeConfirmed, lsn, now
-	if _, err := h.stmts.insertVersionNew.ExecContext(ctx, v.Version, v.Container, v.ID, pre.doc.PK, v.Op, v.Base, nodeID, v.TS, pre.doc.Body,
-		o.LSN); err != nil {
-		return false, sqlitestore.Wrote("store version", err)
+	if err := tx.InsertVersion(ctx, VersionRecord{Version: v.Version, Container: v.Container, ID: v.ID, PK: pre.doc.PK, Op: v.Op, Base: v.Base,
+		Origin: nodeID, TS: v.TS, Body: pre.doc.Body, Outcome: replica.OutcomeConfirmed, LSN: o.LSN}); err != nil {
+		return false, err
 	}
 	if decideTS, clamped := h.decisionTS(v.TS, now); clamped {
-		if err := h.recordClamp(ctx, nodeID, v.Version, lsn, decideTS); err != nil {
+		if err := tx.RecordClamp(ctx, nodeID, v.Version, lsn, decideTS); err != nil {
 			return false, err
 		}
 	}
@@ -420,47 +364,14 @@ func unresolvedDecision(d replica.Decision, reason string) replica.Decision {
 		Conflict: &replica.ConflictDecision{Kind: kind, Status: replica.StatusUnresolved, Loser: "incoming", Reason: reason}}
 }
 
-// logEntry is a confirmed version as the log records it.
-type logEntry struct {
-	lsn                               int64
-	id, pk, op, version, base, origin string
-	ts, crts                          int64
-	deleted                           bool
-	resolver, resolves                string
-	// samePK: the item exists with partition key pk. It is then updated
-	// without naming the key, so that SQLite leaves the partition key index
-	// alone (rewriting its entry made an update several times dearer).
-	samePK bool
-}
-
-// confirm appends a version to the log and makes it the item's current one.
-func (h *Hub) confirm(ctx context.Context, c *replica.ContainerDef, e logEntry) error {
-	if err := h.appendLog(ctx, c, e); err != nil {
+// confirm appends a version to the log and makes it the item's current
+// one; samePK says the item exists with partition key e.PK.
+func (h *Hub) confirm(ctx context.Context, tx Tx, c *replica.ContainerDef, e LogRecord, samePK bool) error {
+	e.Container, e.Policy = c.Def.Name, c.Def.ConflictPolicy.Mode
+	if err := tx.AppendLog(ctx, e); err != nil {
 		return err
 	}
-	st := h.stmts.upsertItem
-	if e.samePK {
-		st = h.stmts.updateItem
-	}
-	res, err := st.ExecContext(ctx, c.Def.Name, e.id, e.pk, e.version, e.lsn, e.deleted)
-	if err == nil {
-		if n, _ := res.RowsAffected(); n != 1 {
-			err = fmt.Errorf("%d rows changed, want 1", n)
-		}
-	}
-	if err != nil {
-		return sqlitestore.Wrote("store item", err)
-	}
-	return nil
-}
-
-// appendLog appends a confirmed version to the log.
-func (h *Hub) appendLog(ctx context.Context, c *replica.ContainerDef, e logEntry) error {
-	if _, err := h.stmts.insertLog.ExecContext(ctx, e.lsn, c.Def.Name, e.id, e.pk, e.op, e.version, e.base, e.origin, e.ts, e.crts,
-		c.Def.ConflictPolicy.Mode, e.resolver, e.resolves); err != nil {
-		return sqlitestore.Wrote("append to log", err)
-	}
-	return nil
+	return tx.SetItem(ctx, e, samePK)
 }
 
 // WriteOptions are the preconditions of a write made at the hub.
@@ -486,8 +397,8 @@ func (h *Hub) Delete(ctx context.Context, containerName, id string, opt WriteOpt
 }
 
 func (h *Hub) write(ctx context.Context, kind int, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
-	h.w.Enter()
-	defer h.w.Leave()
+	h.st.Enter()
+	defer h.st.Leave()
 	c, err := h.defs.Get(containerName)
 	if err != nil {
 		return replica.Item{}, false, err
@@ -498,8 +409,8 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 	}
 	var it replica.Item
 	var created bool
-	err = h.submit(ctx, func(ctx context.Context) error {
-		cur, err := h.loadHead(ctx, c.Def.Name, doc.ID)
+	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := h.loadHead(ctx, tx, c.Def.Name, doc.ID)
 		if err != nil {
 			return err
 		}
@@ -513,17 +424,20 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 			return err
 		}
 		doc.PK = pk
-		lsn := h.nextLSN()
+		lsn, err := tx.NextLSN(ctx)
+		if err != nil {
+			return err
+		}
 		now := h.cfg.Now().Unix()
-		it = replica.Item{Container: c.Def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.hubID + "-" + strconv.FormatInt(lsn, 10),
+		it = replica.Item{Container: c.Def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.versionOf(lsn),
 			Base: base, Origin: h.hubID, TS: now, LSN: lsn, CRTS: now, Deleted: kind == replica.WriteDelete}
-		if _, err := h.stmts.insertVersion.ExecContext(ctx, it.Version, it.Container, it.ID, it.PK, op, base, h.hubID, now, it.Body,
-			replica.OutcomeConfirmed, lsn, "", 0); err != nil {
-			return sqlitestore.Wrote("store version", err)
+		if err := tx.InsertVersion(ctx, VersionRecord{Version: it.Version, Container: it.Container, ID: it.ID, PK: it.PK, Op: op, Base: base,
+			Origin: h.hubID, TS: now, Body: it.Body, Outcome: replica.OutcomeConfirmed, LSN: lsn}); err != nil {
+			return err
 		}
 		created = op == replica.OpCreate
-		return h.confirm(ctx, c, logEntry{lsn: lsn, id: it.ID, pk: it.PK, op: op, version: it.Version, base: base, origin: h.hubID,
-			ts: now, crts: now, deleted: it.Deleted, samePK: cur != nil && cur.pk == it.PK})
+		return h.confirm(ctx, tx, c, LogRecord{LSN: lsn, ID: it.ID, PK: it.PK, Op: op, Version: it.Version, Base: base, Origin: h.hubID,
+			TS: now, CRTS: now, Deleted: it.Deleted}, cur != nil && cur.pk == it.PK)
 	}, nil)
 	if err != nil {
 		return replica.Item{}, false, err

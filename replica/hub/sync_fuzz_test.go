@@ -15,7 +15,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
-	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -64,7 +64,7 @@ func newSyncFuzz(f *testing.F) *syncFuzz {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "query_only(1)")
-	sf.db, err = sql.Open("sqlite", "file:"+filepath.Join(c.dir, hub.DBFile)+"?"+q.Encode())
+	sf.db, err = sql.Open("sqlite", "file:"+filepath.Join(c.dir, sqlitehub.DBFile)+"?"+q.Encode())
 	if err != nil {
 		f.Fatal(err)
 	}

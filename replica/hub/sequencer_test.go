@@ -1,10 +1,12 @@
-package hub
+package hub_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -13,7 +15,7 @@ import (
 // item gets the partition key the container defines now.
 func TestApplyPushed_StaleParse(t *testing.T) {
 	ctx := context.Background()
-	h := New(Config{Dir: t.TempDir(), Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -23,22 +25,7 @@ func TestApplyPushed_StaleParse(t *testing.T) {
 	}
 	v := wire.Version{Container: "c", ID: "a", Op: replica.OpCreate, Version: "n1-1", TS: 1,
 		Body: []byte(`{"id":"a","pk":"right","other":"wrong"}`)}
-	var fresh parsedBody
-	fresh.parse(&h.defs, &v)
-	if !fresh.ok || fresh.err != nil || fresh.doc.PK != "right" {
-		t.Fatalf("parse: %+v", fresh)
-	}
-	stale := parsedBody{ok: true, pkPath: []string{"other"}}
-	stale.doc, stale.err = replica.ParseDocument(v.Body, stale.pkPath)
-	if stale.doc.PK != "wrong" {
-		t.Fatalf("stale parse: %+v", stale)
-	}
-	var o wire.Outcome
-	err := h.w.Do(ctx, func(ctx context.Context) error {
-		var err error
-		o, err = h.applyPushed(ctx, "n1", nil, &v, &stale, true)
-		return err
-	}, nil)
+	o, err := h.PushParsedFor(ctx, "n1", &v, []string{"other"})
 	if err != nil || o.Outcome != replica.OutcomeConfirmed {
 		t.Fatalf("outcome %+v, err %v", o, err)
 	}

@@ -1,18 +1,46 @@
-package hub
+package hub_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 )
 
+// openSessionHub opens a hub in dir on clock, and a read-only connection to
+// its database to look at what it stores.
+func openSessionHub(t *testing.T, clock func() time.Time) (*hub.Hub, *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), Now: clock})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitehub.DBFile)+"?"+q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return h, db
+}
+
 // sessionCount counts the stored dashboard sessions.
-func sessionCount(t *testing.T, h *Hub) int {
+func sessionCount(t *testing.T, db *sql.DB) int {
 	t.Helper()
 	var n int
-	if err := h.db.Read.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
+	if err := db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -27,28 +55,24 @@ func TestHub_SessionLifecycle(t *testing.T) {
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	h := New(Config{Dir: t.TempDir(), Durability: "normal", Now: clock})
-	if err := h.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
+	h, db := openSessionHub(t, clock)
 
 	id, s, err := h.CreateSession(ctx, "b1", time.Hour)
 	if err != nil || !s.ExpiresAt.Equal(clock().Add(time.Hour)) {
 		t.Fatalf("CreateSession = %+v, %v; want an expiry in 1h", s, err)
 	}
 	var stored string
-	if err := h.db.Read.QueryRow(`SELECT id_hash FROM sessions`).Scan(&stored); err != nil || stored == id || stored != hashToken(id) {
+	if err := db.QueryRow(`SELECT id_hash FROM sessions`).Scan(&stored); err != nil || stored == id || stored != hub.HashToken(id) {
 		t.Fatalf("stored %q (%v), want the SHA-256 of the id, not the id", stored, err)
 	}
 	if got, err := h.LookupSession(ctx, id); err != nil || got.Binding != "b1" {
 		t.Fatalf("LookupSession = %+v, %v; want binding b1", got, err)
 	}
 	advance(time.Hour)
-	if _, err := h.LookupSession(ctx, id); !errors.Is(err, ErrUnauthorized) {
+	if _, err := h.LookupSession(ctx, id); !errors.Is(err, hub.ErrUnauthorized) {
 		t.Fatalf("LookupSession at expiry: %v, want ErrUnauthorized", err)
 	}
-	if n := sessionCount(t, h); n != 0 {
+	if n := sessionCount(t, db); n != 0 {
 		t.Fatalf("%d sessions stored after the expired one was looked up, want 0", n)
 	}
 
@@ -59,7 +83,7 @@ func TestHub_SessionLifecycle(t *testing.T) {
 	if err := h.DeleteSession(ctx, id2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.LookupSession(ctx, id2); !errors.Is(err, ErrUnauthorized) {
+	if _, err := h.LookupSession(ctx, id2); !errors.Is(err, hub.ErrUnauthorized) {
 		t.Fatalf("LookupSession after DeleteSession: %v, want ErrUnauthorized", err)
 	}
 	if _, _, err := h.CreateSession(ctx, "b1", 0); err == nil {
@@ -71,18 +95,14 @@ func TestHub_SessionLifecycle(t *testing.T) {
 // more than MaxSessions live at once (the oldest go). The bound is lowered
 // to 20 here.
 func TestHub_SessionBound(t *testing.T) {
-	defer func(n int) { maxSessions = n }(maxSessions)
-	maxSessions = 20
+	const maxSessions = 20
+	defer hub.SetMaxSessions(maxSessions)()
 	ctx := context.Background()
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	h := New(Config{Dir: t.TempDir(), Durability: "normal", Now: clock})
-	if err := h.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
+	h, db := openSessionHub(t, clock)
 
 	for range 3 {
 		if _, _, err := h.CreateSession(ctx, "b", time.Minute); err != nil {
@@ -94,7 +114,7 @@ func TestHub_SessionBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := sessionCount(t, h); n != 1 {
+	if n := sessionCount(t, db); n != 1 {
 		t.Fatalf("%d sessions after the expired ones were purged, want 1", n)
 	}
 	for range maxSessions {
@@ -103,10 +123,10 @@ func TestHub_SessionBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := sessionCount(t, h); n != maxSessions {
+	if n := sessionCount(t, db); n != maxSessions {
 		t.Fatalf("%d sessions, want at most %d", n, maxSessions)
 	}
-	if _, err := h.LookupSession(ctx, first); !errors.Is(err, ErrUnauthorized) {
+	if _, err := h.LookupSession(ctx, first); !errors.Is(err, hub.ErrUnauthorized) {
 		t.Fatalf("the oldest session past the bound: %v, want ErrUnauthorized", err)
 	}
 }

@@ -1,4 +1,4 @@
-package hub
+package sqlitehub_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 )
 
@@ -15,7 +17,7 @@ import (
 func TestOpen_DropsStoredRejectedVersions(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlitestore.Open(ctx, filepath.Join(dir, DBFile), sqlitestore.Options{Durability: "normal"}, migrations[:5])
+	db, err := sqlitestore.Open(ctx, filepath.Join(dir, sqlitehub.DBFile), sqlitestore.Options{Durability: "normal"}, hub.SQLiteMigrations()[:5])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func TestOpen_DropsStoredRejectedVersions(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Config{Dir: dir, Durability: "normal"})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,33 @@
+package hub
+
+import (
+	"context"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// SetMaxSessions lowers the bound on live dashboard sessions until restore.
+func SetMaxSessions(n int) (restore func()) {
+	old := maxSessions
+	maxSessions = n
+	return func() { maxSessions = old }
+}
+
+// HashToken is the hash the hub stores of a token or session id.
+func HashToken(token string) string { return hashToken(token) }
+
+// PushParsedFor sequences one pushed version whose body was parsed before
+// for the partition key path pkPath, which may no longer be the
+// container's.
+func (h *Hub) PushParsedFor(ctx context.Context, nodeID string, v *wire.Version, pkPath []string) (wire.Outcome, error) {
+	pre := parsedBody{ok: true, pkPath: pkPath}
+	pre.doc, pre.err = replica.ParseDocument(v.Body, pkPath)
+	var o wire.Outcome
+	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		o, err = h.applyPushed(ctx, tx, nodeID, nil, v, &pre, true)
+		return err
+	}, nil)
+	return o, err
+}
