@@ -190,9 +190,9 @@ func PrepareWrite(kind int, pkPath []string, id string, body []byte) (Document, 
 	return doc, nil
 }
 
-// encodeContinuation makes an opaque page token from the last id of a page;
+// EncodeContinuation makes an opaque page token from the last id of a page;
 // prefix names the issuer so that a token from elsewhere is refused.
-func encodeContinuation(prefix, lastID string) string {
+func EncodeContinuation(prefix, lastID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(prefix + lastID))
 }
 
@@ -251,7 +251,7 @@ func ScanPage(rows *sql.Rows, limit int, prefix string, scan func(*sql.Rows) (It
 	var items []Item
 	for rows.Next() {
 		if len(items) == limit {
-			return items, encodeContinuation(prefix, items[len(items)-1].ID), nil
+			return items, EncodeContinuation(prefix, items[len(items)-1].ID), nil
 		}
 		it, err := scan(rows)
 		if err != nil {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/edgesync/edgesync/client"
 	"github.com/edgesync/edgesync/internal/proctest"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -511,8 +512,11 @@ func newE2EClusterDurability(t *testing.T, durability string) *e2eCluster {
 	hubBin, edgeBin := e2eBinaries(t)
 	// The compile timeout is long: the tests upload the Go examples, which
 	// take seconds to compile, more under -race.
-	h := newE2ENode(t, "hub", "cloudhub listening", hubBin, t.TempDir(), "--admin-token", e2eAdminToken, "--durability", durability,
-		"--resolver-compile-timeout", "1h")
+	flags := []string{"--admin-token", e2eAdminToken, "--durability", durability, "--resolver-compile-timeout", "1h"}
+	if os.Getenv("EDGESYNC_TEST_HUB_STORE") == "postgres" {
+		flags = append(flags, "--postgres", pgtest.Database(t))
+	}
+	h := newE2ENode(t, "hub", "cloudhub listening", hubBin, t.TempDir(), flags...)
 	h.auth = e2eAdminToken
 	h.start()
 	h.listen = h.addr

@@ -2,7 +2,7 @@
 // into one log, resolves conflicts, and streams confirmed state back.
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
-//	         [--tls-cert FILE --tls-key FILE]
+//	         [--tls-cert FILE --tls-key FILE] [--postgres URL]
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
@@ -29,6 +29,7 @@ import (
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/internal/hubbench"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/pghub"
 	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/wasmhost"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
+	postgres                                        string
 	version, secureCookie                           bool
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
@@ -82,6 +84,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.data, "data", "./cloudhub-data", "data directory (SQLite log, admin token)")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "admin token for the API (default: generated once and saved in the data dir)")
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal (see README)")
+	fs.StringVar(&cfg.postgres, "postgres", "",
+		"keep the hub in this PostgreSQL database (postgres://user:password@host:port/db) instead of SQLite in the data directory, which then holds only the admin token and the resolvers' compilation cache")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a dashboard login lasts")
 	fs.BoolVar(&cfg.secureCookie, "secure-cookie", false,
@@ -132,7 +136,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		cctx := context.WithoutCancel(ctx)
 		err = errors.Join(err, reg.Close(cctx), wh.Close(cctx))
 	}()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log}), Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
+	var store hub.Store = sqlitehub.New(sqlitehub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
+	storeName := "sqlite"
+	if cfg.postgres != "" {
+		store, storeName = pghub.New(pghub.Config{URL: cfg.postgres, Logger: log}), "postgres"
+	}
+	h := hub.New(hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}
@@ -157,7 +166,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	srv.UseTLS(tlsConfig)
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
-	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
+	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
 	}

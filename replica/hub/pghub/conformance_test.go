@@ -1,0 +1,16 @@
+package pghub_test
+
+import (
+	"testing"
+
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/pghub"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
+	"github.com/edgesync/edgesync/replica/hub/storetest"
+)
+
+func TestStore_Conformance(t *testing.T) {
+	storetest.RunConformance(t, func(t *testing.T) hub.Store {
+		return pghub.New(pghub.Config{URL: pgtest.Database(t)})
+	})
+}

@@ -1,0 +1,247 @@
+package pghub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edgesync/edgesync/replica/sqlitestore"
+)
+
+// errWriterClosed is returned by queue after close.
+var errWriterClosed = errors.New("writer closed")
+
+// writer commits the jobs of all callers in groups, as sqlitestore.Writer
+// does for SQLite: it begins a transaction for the first queued job, runs
+// every job that arrives while callers are on their way (for at most
+// linger), and commits. A job that fails before writing fails alone; one
+// that fails in a statement (spoilt, which aborts a PostgreSQL transaction)
+// has the group rolled back and replayed one job per transaction.
+type writer struct {
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	maxBatch int
+	linger   time.Duration
+
+	// begin runs at the start of each transaction; beforeCommit just before
+	// COMMIT (an error fails the group); rollback after a rollback; commit
+	// after a commit with at least one job done.
+	begin        func(pgx.Tx)
+	beforeCommit func(ctx context.Context) error
+	rollback     func()
+	commit       func()
+
+	jobs     chan *job
+	inflight atomic.Int64
+	kick     chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	closed   atomic.Bool
+	stats    sqlitestore.WriterStats
+}
+
+type job struct {
+	fn    func(ctx context.Context) error
+	after func()
+	err   error
+	done  chan struct{}
+}
+
+// spoiltError marks a job's failure that aborted the transaction.
+type spoiltError struct{ err error }
+
+func (e *spoiltError) Error() string { return e.err.Error() }
+func (e *spoiltError) Unwrap() error { return e.err }
+
+// spoilt wraps a failed statement's error: op names what failed. A nil err
+// stays nil.
+func spoilt(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &spoiltError{fmt.Errorf("%s: %w", op, err)}
+}
+
+func newWriter(pool *pgxpool.Pool, log *slog.Logger) *writer {
+	const maxBatch = 256
+	return &writer{pool: pool, log: log, maxBatch: maxBatch, linger: time.Millisecond, jobs: make(chan *job, maxBatch),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (w *writer) open() {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go w.run(ctx)
+}
+
+func (w *writer) close(ctx context.Context) error {
+	if !w.closed.CompareAndSwap(false, true) || w.cancel == nil {
+		return nil
+	}
+	w.cancel()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close writer: %w", ctx.Err())
+	}
+}
+
+func (w *writer) enter() { w.inflight.Add(1) }
+
+func (w *writer) leave() {
+	w.inflight.Add(-1)
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writer) queue(ctx context.Context, fn func(ctx context.Context) error, after func()) (func() error, error) {
+	if w.closed.Load() {
+		return nil, errWriterClosed
+	}
+	j := &job{fn: fn, after: after, done: make(chan struct{})}
+	select {
+	case w.jobs <- j:
+	case <-w.done:
+		return nil, errWriterClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return func() error {
+		<-j.done
+		return j.err
+	}, nil
+}
+
+func (w *writer) run(ctx context.Context) {
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case j := <-w.jobs:
+			w.group(j, timer)
+		case <-ctx.Done():
+			for {
+				select {
+				case j := <-w.jobs:
+					w.group(j, nil)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// group runs first and the jobs that follow it in one transaction. With a
+// nil timer it takes no other job.
+func (w *writer) group(first *job, timer *time.Timer) {
+	ctx := context.Background()
+	start := time.Now()
+	batch := []*job{first}
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		w.fail(batch, err)
+		return
+	}
+	w.begin(tx)
+	broken := w.runJob(first)
+	armed := false
+fill:
+	for !broken && timer != nil && len(batch) < w.maxBatch {
+		var j *job
+		select {
+		case j = <-w.jobs:
+		default:
+			if w.linger <= 0 || w.inflight.Load() <= int64(len(batch)) {
+				break fill
+			}
+			if !armed {
+				timer.Reset(w.linger)
+				armed = true
+			}
+			select {
+			case j = <-w.jobs:
+			case <-w.kick:
+				continue
+			case <-timer.C:
+				armed = false
+				break fill
+			}
+		}
+		batch = append(batch, j)
+		broken = w.runJob(j)
+	}
+	if armed {
+		timer.Stop()
+	}
+	if !broken {
+		err = w.beforeCommit(ctx)
+	}
+	if !broken && err == nil {
+		err = tx.Commit(ctx)
+	}
+	if broken || err != nil {
+		if rerr := tx.Rollback(ctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+			w.log.Error("rollback failed", "err", rerr)
+		}
+		w.rollback()
+		if broken && len(batch) > 1 {
+			for _, j := range batch {
+				j.err = nil
+				w.group(j, nil)
+			}
+		} else {
+			w.fail(batch, err)
+		}
+		return
+	}
+	ok := 0
+	for _, j := range batch {
+		if j.err == nil {
+			ok++
+			if j.after != nil {
+				j.after()
+			}
+		}
+	}
+	w.stats.Commits.Add(1)
+	w.stats.Writes.Add(int64(ok))
+	w.stats.WriteErrors.Add(int64(len(batch) - ok))
+	w.stats.CommitNanos.Add(int64(time.Since(start)))
+	if n := int64(len(batch)); n > w.stats.MaxBatch.Load() {
+		w.stats.MaxBatch.Store(n)
+	}
+	if ok > 0 {
+		w.commit()
+	}
+	for _, j := range batch {
+		close(j.done)
+	}
+}
+
+func (w *writer) runJob(j *job) bool {
+	j.err = j.fn(context.Background())
+	return errors.As(j.err, new(*spoiltError))
+}
+
+func (w *writer) fail(batch []*job, err error) {
+	w.stats.CommitErrors.Add(1)
+	w.log.Error("commit failed", "writes", len(batch), "err", err)
+	for _, j := range batch {
+		if j.err == nil {
+			j.err = fmt.Errorf("commit: %w", err)
+		}
+		w.stats.WriteErrors.Add(1)
+		close(j.done)
+	}
+}
