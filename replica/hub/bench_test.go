@@ -8,7 +8,6 @@ import (
 	"github.com/edgesync/edgesync/internal/bench"
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -20,7 +19,7 @@ func BenchmarkPush(b *testing.B) {
 	for _, kind := range []string{"create", "replace"} {
 		b.Run(kind, func(b *testing.B) {
 			ctx := context.Background()
-			h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: b.TempDir(), Durability: "normal"})})
+			h := hub.New(hub.Config{Store: newStore(b, b.TempDir())})
 			if err := h.Open(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -84,7 +83,7 @@ func BenchmarkPush(b *testing.B) {
 // both containers. Reported per LSN streamed past.
 func BenchmarkLogAfterScoped(b *testing.B) {
 	ctx := context.Background()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: b.TempDir(), Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(b, b.TempDir())})
 	if err := h.Open(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -26,7 +25,7 @@ func (c *testClock) now() time.Time { return time.Unix(c.sec.Load(), 0) }
 func newClockHub(t *testing.T, clk *testClock) *hub.Hub {
 	t.Helper()
 	ctx := context.Background()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"}), Now: clk.now})
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir()), Now: clk.now})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -114,7 +113,7 @@ func versionCounter(t testing.TB, version string) int64 {
 func TestSync_HubIDClaimLeavesHubWritesWorking(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(t, dir)})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +167,7 @@ func TestSync_HubIDClaimLeavesHubWritesWorking(t *testing.T) {
 	if err := h.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h = hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})})
+	h = hub.New(hub.Config{Store: newStore(t, dir)})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

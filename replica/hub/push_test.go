@@ -12,7 +12,6 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -22,7 +21,7 @@ import (
 func newPushHub(t *testing.T) *hub.Hub {
 	t.Helper()
 	ctx := context.Background()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir())})
 	if err := h.Open(ctx); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/wasmhost/resolvertest"
@@ -50,7 +49,7 @@ func openWithLimits(t *testing.T, dir string, limits wasmhost.Limits) (*hub.Hub,
 		t.Fatal(err)
 	}
 	reg := wasmhost.NewRegistry(wh)
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), Resolvers: reg})
+	h := hub.New(hub.Config{Store: newStore(t, dir), Resolvers: reg})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

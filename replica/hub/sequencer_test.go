@@ -6,7 +6,6 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -15,7 +14,7 @@ import (
 // item gets the partition key the container defines now.
 func TestApplyPushed_StaleParse(t *testing.T) {
 	ctx := context.Background()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir())})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

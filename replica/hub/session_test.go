@@ -18,6 +18,7 @@ import (
 // its database to look at what it stores.
 func openSessionHub(t *testing.T, clock func() time.Time) (*hub.Hub, *sql.DB) {
 	t.Helper()
+	skipOnPostgres(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), Now: clock})

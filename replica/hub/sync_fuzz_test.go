@@ -61,6 +61,7 @@ func newSyncFuzz(f *testing.F) *syncFuzz {
 	sf.good1 = c.edge("good1", nil)
 	sf.good2 = c.edge("good2", fuzzScope)
 	eventually(f, 10*time.Second, func() error { return errors.Join(sf.good1.synced(), sf.good2.synced()) })
+	skipOnPostgres(f)
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "query_only(1)")

@@ -14,7 +14,6 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -32,7 +31,7 @@ func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(t, dir)})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
