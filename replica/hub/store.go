@@ -128,7 +128,9 @@ type Heads struct {
 // (the store then undoes the job); an error before any write leaves the
 // transaction usable.
 type Tx interface {
-	// NextLSN hands out the next log position of this transaction.
+	// NextLSN hands out the next log position of this transaction. A job
+	// takes a number only to write with it at once: it then either appends
+	// it to the log or fails with the error of a write, which undoes it.
 	NextLSN(ctx context.Context) (int64, error)
 	// Try runs fn; if it fails, everything fn wrote and every number it
 	// took is undone (the transaction stays usable) and its error
