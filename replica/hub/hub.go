@@ -5,8 +5,8 @@
 // resolves them with the container's policy (replica.Decide), and every edge
 // streams the log from its resume point, filtered by its scope.
 //
-// Everything the hub keeps is in a Store (store.go); sqlitehub is the
-// embedded backend.
+// Everything the hub keeps is in a Store (store.go): replica/hub/sqlitehub
+// (the embedded default) or replica/hub/pghub (PostgreSQL).
 package hub
 
 import (

@@ -146,14 +146,14 @@ func testContainers(t *testing.T, s *store) {
 	policy := `{"mode":"lww"}`
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		if _, found, err := tx.ContainerPK(ctx, "c"); err != nil || found {
-			return fmt.Errorf("ContainerPK of a new container: found %v, %v", found, err)
+			return fmt.Errorf("tx.ContainerPK of a new container: found %v, %v", found, err)
 		}
 		return tx.PutContainer(ctx, "c", "/pk", policy, 1)
 	}))
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		pk, found, err := tx.ContainerPK(ctx, "c")
 		if err != nil || !found || pk != "/pk" {
-			return fmt.Errorf("ContainerPK = %q, %v, %v; want /pk", pk, found, err)
+			return fmt.Errorf("tx.ContainerPK = %q, %v, %v; want /pk", pk, found, err)
 		}
 		return tx.PutContainer(ctx, "c", "/pk", `{"mode":"merge"}`, 2)
 	}))
@@ -229,7 +229,7 @@ func testLSNsWithoutGaps(t *testing.T, s *store) {
 				case err == nil:
 					mu.Lock()
 					if prev, dup := got[*lsns[i]]; dup {
-						errc <- fmt.Errorf("LSN %d reported for %s and %s", *lsns[i], prev, versions[i])
+						errc <- fmt.Errorf("lsn %d reported for %s and %s", *lsns[i], prev, versions[i])
 					}
 					got[*lsns[i]] = versions[i]
 					mu.Unlock()
@@ -294,15 +294,15 @@ func testTryGivesBackNumbers(t *testing.T, s *store) {
 			return errRefused
 		})
 		if !errors.Is(err, errRefused) {
-			return fmt.Errorf("Try returned %v, want fn's error", err)
+			return fmt.Errorf("tx.Try returned %v, want fn's error", err)
 		}
 		lsn, created, err := tx.CreateItem(ctx, "c", "a", "p", "n1-1")
 		if err != nil || !created {
-			return fmt.Errorf("CreateItem after the Try: %v, %v", created, err)
+			return fmt.Errorf("tx.CreateItem after the Try: %v, %v", created, err)
 		}
 		lsns = append(lsns, lsn)
 		if _, created, err := tx.CreateItem(ctx, "c", "a", "p", "n1-2"); err != nil || created {
-			return fmt.Errorf("CreateItem of an item that exists: created %v, %v", created, err)
+			return fmt.Errorf("tx.CreateItem of an item that exists: created %v, %v", created, err)
 		}
 		lsn, err = tx.NextLSN(ctx)
 		lsns = append(lsns, lsn)
@@ -364,28 +364,28 @@ func testIdempotentVersions(t *testing.T, s *store) {
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		p, found, err := tx.Outcome(ctx, "n1-1")
 		if err != nil || !found || p.Outcome != replica.OutcomeConfirmed || p.LSN != 1 || p.CRTS != 1001 {
-			return fmt.Errorf("Outcome(n1-1) = %+v, %v, %v; want confirmed at LSN 1, crts 1001", p, found, err)
+			return fmt.Errorf("tx.Outcome(n1-1) = %+v, %v, %v; want confirmed at LSN 1, crts 1001", p, found, err)
 		}
 		p, found, err = tx.Outcome(ctx, "n2-1")
 		if err != nil || !found || p.Outcome != replica.OutcomeLost || p.Reason != "older" || p.ConflictID != 7 || p.CRTS != 0 {
-			return fmt.Errorf("Outcome(n2-1) = %+v, %v, %v; want lost, older, conflict 7", p, found, err)
+			return fmt.Errorf("tx.Outcome(n2-1) = %+v, %v, %v; want lost, older, conflict 7", p, found, err)
 		}
 		if _, found, err := tx.Outcome(ctx, "n3-1"); err != nil || found {
-			return fmt.Errorf("Outcome of an unknown version: found %v, %v", found, err)
+			return fmt.Errorf("tx.Outcome of an unknown version: found %v, %v", found, err)
 		}
 		if err := tx.SetOutcome(ctx, "n2-1", replica.OutcomeConfirmed, 1, "resolved"); err != nil {
 			return err
 		}
 		p, _, err = tx.Outcome(ctx, "n2-1")
 		if err != nil || p.Outcome != replica.OutcomeConfirmed || p.Reason != "resolved" {
-			return fmt.Errorf("Outcome after SetOutcome = %+v, %v", p, err)
+			return fmt.Errorf("tx.Outcome after SetOutcome = %+v, %v", p, err)
 		}
 		v, found, err := tx.Version(ctx, "c", "a", "n2-1")
 		if err != nil || !found || string(v.Body) != string(doc("a", "p", "lost")) || v.Origin != "n2" || v.TS != 5 || v.Op != replica.OpReplace {
-			return fmt.Errorf("Version(n2-1) = %+v, %v, %v", v, found, err)
+			return fmt.Errorf("tx.Version(n2-1) = %+v, %v, %v", v, found, err)
 		}
 		if _, found, err := tx.Version(ctx, "c", "other", "n2-1"); err != nil || found {
-			return fmt.Errorf("Version of another item's version: found %v, %v; want not found", found, err)
+			return fmt.Errorf("tx.Version of another item's version: found %v, %v; want not found", found, err)
 		}
 		return nil
 	}))
@@ -409,20 +409,20 @@ func testHeads(t *testing.T, s *store) {
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		hd, found, err := tx.Head(ctx, "c", "i1")
 		if err != nil || !found || hd != (hub.ItemHead{PK: "p1", Version: "n1-10", LSN: 6}) {
-			return fmt.Errorf("Head(i1) = %+v, %v, %v", hd, found, err)
+			return fmt.Errorf("tx.Head(i1) = %+v, %v, %v", hd, found, err)
 		}
 		hd, found, err = tx.Head(ctx, "c", "i2")
 		if err != nil || !found || !hd.Deleted || hd.LSN != 7 {
-			return fmt.Errorf("Head(i2) = %+v, %v, %v; want deleted at 7", hd, found, err)
+			return fmt.Errorf("tx.Head(i2) = %+v, %v, %v; want deleted at 7", hd, found, err)
 		}
 		if _, found, err := tx.Head(ctx, "c", "none"); err != nil || found {
-			return fmt.Errorf("Head of an unknown item: found %v, %v", found, err)
+			return fmt.Errorf("tx.Head of an unknown item: found %v, %v", found, err)
 		}
 		if b, err := tx.VersionBase(ctx, "n1-10"); err != nil || b != "n1-2" {
-			return fmt.Errorf("VersionBase(n1-10) = %q, %v", b, err)
+			return fmt.Errorf("tx.VersionBase(n1-10) = %q, %v", b, err)
 		}
 		if b, err := tx.VersionBase(ctx, "unknown"); err != nil || b != "" {
-			return fmt.Errorf("VersionBase(unknown) = %q, %v", b, err)
+			return fmt.Errorf("tx.VersionBase(unknown) = %q, %v", b, err)
 		}
 		return nil
 	}))
@@ -562,10 +562,10 @@ func testConflicts(t *testing.T, s *store) {
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		sides, pk, status, found, err := tx.ConflictToSettle(ctx, "c", cids[1])
 		if err != nil || !found || pk != "p" || status != replica.StatusUnresolved || sides.Incoming != "n1-2" || sides.DocID != "a" {
-			return fmt.Errorf("ConflictToSettle = %+v %q %q %v %v", sides, pk, status, found, err)
+			return fmt.Errorf("tx.ConflictToSettle = %+v %q %q %v %v", sides, pk, status, found, err)
 		}
 		if _, _, _, found, err := tx.ConflictToSettle(ctx, "c", cids[4]); err != nil || found {
-			return fmt.Errorf("ConflictToSettle of another container's conflict: found %v, %v", found, err)
+			return fmt.Errorf("tx.ConflictToSettle of another container's conflict: found %v, %v", found, err)
 		}
 		return tx.SettleConflict(ctx, cids[1], 2, "resolved: kept incoming")
 	}))
@@ -626,22 +626,22 @@ func testEdges(t *testing.T, s *store) {
 	}
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		if n, found, err := tx.EdgeNode(ctx, "e1"); err != nil || !found || n != "" {
-			return fmt.Errorf("EdgeNode before binding = %q, %v, %v", n, found, err)
+			return fmt.Errorf("tx.EdgeNode before binding = %q, %v, %v", n, found, err)
 		}
 		if err := tx.BindEdge(ctx, "e1", "n1", 3, 7, 20); err != nil {
 			return err
 		}
 		if n, _, err := tx.EdgeNode(ctx, "e1"); err != nil || n != "n1" {
-			return fmt.Errorf("EdgeNode after binding = %q, %v", n, err)
+			return fmt.Errorf("tx.EdgeNode after binding = %q, %v", n, err)
 		}
 		if other, found, err := tx.EdgeOfNode(ctx, "n1", "e2"); err != nil || !found || other != "e1" {
-			return fmt.Errorf("EdgeOfNode(n1, e2) = %q, %v, %v; want e1", other, found, err)
+			return fmt.Errorf("tx.EdgeOfNode(n1, e2) = %q, %v, %v; want e1", other, found, err)
 		}
 		if _, found, err := tx.EdgeOfNode(ctx, "n1", "e1"); err != nil || found {
-			return fmt.Errorf("EdgeOfNode(n1, e1) found %v, %v; want none", found, err)
+			return fmt.Errorf("tx.EdgeOfNode(n1, e1) found %v, %v; want none", found, err)
 		}
 		if _, found, err := tx.EdgeNode(ctx, "nobody"); err != nil || found {
-			return fmt.Errorf("EdgeNode(nobody) found %v, %v", found, err)
+			return fmt.Errorf("tx.EdgeNode(nobody) found %v, %v", found, err)
 		}
 		if err := tx.RecordAck(ctx, "e1", "n1", 4, 9, 30); err != nil {
 			return err
