@@ -14,3 +14,8 @@ func TestStore_Conformance(t *testing.T) {
 		return pghub.New(pghub.Config{URL: pgtest.Database(t)})
 	})
 }
+
+func TestStore_Reopen(t *testing.T) {
+	url := pgtest.Database(t)
+	storetest.RunReopen(t, func() hub.Store { return pghub.New(pghub.Config{URL: url}) })
+}

@@ -13,3 +13,8 @@ func TestStore_Conformance(t *testing.T) {
 		return sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})
 	})
 }
+
+func TestStore_Reopen(t *testing.T) {
+	dir := t.TempDir()
+	storetest.RunReopen(t, func() hub.Store { return sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}) })
+}

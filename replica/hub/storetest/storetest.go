@@ -750,3 +750,46 @@ func testResolvers(t *testing.T, s *store) {
 		t.Fatalf("Resolvers() = %v, want %s", got, want)
 	}
 }
+
+// RunReopen checks that a store opened again on the same storage reads its
+// heads and hub id from it and numbers on from them. open returns a new,
+// not yet opened store over the same storage on every call.
+func RunReopen(t *testing.T, open func() hub.Store) {
+	ctx := context.Background()
+	s := open()
+	must(t, s.Open(ctx, nil))
+	id, err := s.HubID(ctx)
+	must(t, err)
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		for i := range 3 {
+			if _, err := confirm(ctx, tx, "c", fmt.Sprintf("i%d", i), "p", fmt.Sprintf("n1-%d", i+1), "", "n1", false); err != nil {
+				return err
+			}
+		}
+		_, err := tx.InsertConflict(ctx, hub.ConflictRecord{Container: "c", DocID: "i0", PK: "p", Kind: replica.KindReplace,
+			Status: replica.StatusUnresolved, Loser: "incoming", Incoming: "n1-1"})
+		return err
+	}))
+	must(t, s.Close(ctx))
+
+	s = open()
+	must(t, s.Open(ctx, nil))
+	defer s.Close(ctx)
+	again, err := s.HubID(ctx)
+	if err != nil || again != id {
+		t.Fatalf("HubID() after reopening = %q, %v; want %q", again, err, id)
+	}
+	hd, err := s.Heads(ctx)
+	if err != nil || hd != (hub.Heads{LSN: 3, Cseq: 1}) {
+		t.Fatalf("Heads() after reopening = %+v, %v; want LSN 3, conflict sequence 1", hd, err)
+	}
+	var lsn int64
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		var err error
+		lsn, err = confirm(ctx, tx, "c", "i3", "p", "n1-4", "", "n1", false)
+		return err
+	}))
+	if lsn != 4 {
+		t.Fatalf("first LSN after reopening %d, want 4", lsn)
+	}
+}
