@@ -8,7 +8,6 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
-	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/query"
 )
 
@@ -16,7 +15,7 @@ import (
 // more than two chunks it sees every live item once, in id order.
 func TestHub_QueryAcrossChunks(t *testing.T) {
 	ctx := context.Background()
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"})})
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir())})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

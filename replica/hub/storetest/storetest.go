@@ -453,6 +453,24 @@ func testHeads(t *testing.T, s *store) {
 	if err != nil || len(page) != 2 || page[0].ID != "i1" || page[1].ID != "i3" {
 		t.Fatalf("ListItems(pk p1) = %+v, %v", page, err)
 	}
+	ids = ids[:0]
+	for after, chunks := "", 0; chunks < 10; chunks++ {
+		read, err := s.ScanItems(ctx, "c", after, 3, func(it replica.Item) error {
+			ids, after = append(ids, it.ID), it.ID
+			return nil
+		})
+		must(t, err)
+		if read < 3 {
+			break
+		}
+	}
+	if got := strings.Join(ids, ","); got != "i0,i1,i3,i4" {
+		t.Fatalf("ScanItems chunks: %s, want i0,i1,i3,i4", got)
+	}
+	stop := errors.New("stop")
+	if read, err := s.ScanItems(ctx, "c", "", 10, func(replica.Item) error { return stop }); read != 1 || !errors.Is(err, stop) {
+		t.Fatalf("ScanItems with fn failing = %d, %v; want 1, fn's error", read, err)
+	}
 	if n, err := s.CountItems(ctx, "c"); err != nil || n != 4 {
 		t.Fatalf("CountItems = %d, %v; want 4", n, err)
 	}
