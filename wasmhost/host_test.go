@@ -67,7 +67,6 @@ func TestHost_Compile_refuses(t *testing.T) {
 		wasm    []byte
 		tooBig  bool
 		message string
-		limits  wasmhost.Limits
 	}
 	tests := []test{
 		{name: "empty", wasm: nil, message: "not a WebAssembly binary"},
