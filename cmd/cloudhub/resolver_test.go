@@ -85,7 +85,7 @@ func TestResolverTest_limits(t *testing.T) {
 	}{
 		{name: "out of fuel", args: []string{"--resolver-fuel", "1000000"}, reason: "fuel", fuelUsed: 1_000_000},
 		{name: "timeout", args: []string{"--resolver-fuel", "1000000000000000", "--resolver-timeout", "300ms"}, reason: "timeout"},
-		{name: "canceled", args: []string{"--resolver-fuel", "1000000000000000", "--resolver-timeout", "1h"}, cancel: 300 * time.Millisecond, reason: "canceled"},
+		{name: "canceled", args: []string{"--resolver-fuel", "1000000000000000", "--resolver-timeout", "1h"}, cancel: time.Second, reason: "canceled"},
 	}
 	// Guest code cannot be preempted: a collection that starts while the
 	// endless calls run would wait for them (and stop the goroutine that
@@ -102,7 +102,8 @@ func TestResolverTest_limits(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			start := time.Now()
 			code := run(ctx, append([]string{"resolver", "test", "--wasm", loop, "--input", input}, tt.args...), &stdout, &stderr)
-			if took := time.Since(start); took > 3*time.Second {
+			// Endless without the bound; the margin is for a loaded machine.
+			if took := time.Since(start); took > 10*time.Second {
 				t.Fatalf("took %v, want the call stopped within a second or two", took)
 			}
 			var rep report
