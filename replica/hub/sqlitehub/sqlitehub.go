@@ -369,43 +369,7 @@ func (s *Store) readConflicts(ctx context.Context, maxBytes int, q string, args 
 	if err != nil {
 		return nil, fmt.Errorf("read conflicts: %w", err)
 	}
-	type ids struct{ incoming, existing, base string }
-	var out []hub.Conflict
-	var vs []ids
-	for rows.Next() {
-		var c hub.Conflict
-		var v ids
-		if err := rows.Scan(&c.ID, &c.Seq, &c.Kind, &c.Status, &c.Container, &c.DocID, &c.PK, &c.Policy, &c.Loser, &v.incoming, &v.existing, &v.base,
-			&c.WinnerLSN, &c.Reason, &c.CreatedAt, &c.Resolver); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read conflicts: %w", err)
-		}
-		out = append(out, c)
-		vs = append(vs, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read conflicts: %w", err)
-	}
-	size := 0
-	for i := range out {
-		c := &out[i]
-		// Each side is read as a version of the conflict's own item, which
-		// the caller checked against the scope: a base pushed as the id of
-		// another item's version reads as unknown.
-		if c.Incoming, err = s.ConflictVersion(ctx, c.Container, c.DocID, vs[i].incoming); err == nil {
-			if c.Existing, err = s.ConflictVersion(ctx, c.Container, c.DocID, vs[i].existing); err == nil {
-				c.Base, err = s.ConflictVersion(ctx, c.Container, c.DocID, vs[i].base)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if size += c.Size(); maxBytes > 0 && size >= maxBytes && i+1 < len(out) {
-			return out[:i+1], nil
-		}
-	}
-	return out, nil
+	return hub.ScanConflicts(ctx, rows, func() { rows.Close() }, s.ConflictVersion, maxBytes)
 }
 
 // ConflictsAfter returns the records of the conflicts feed after after.
