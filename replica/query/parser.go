@@ -227,15 +227,9 @@ func (p *parser) query() error {
 		if err := p.expectKw("BY"); err != nil {
 			return err
 		}
-		for {
-			e, err := p.expr()
-			if err != nil {
-				return err
-			}
-			q.GroupBy = append(q.GroupBy, e)
-			if !p.acceptPunct(",") {
-				break
-			}
+		var err error
+		if q.GroupBy, err = p.exprs(); err != nil {
+			return err
 		}
 	}
 	if p.acceptKw("ORDER") {
@@ -448,6 +442,21 @@ func (p *parser) coalesce() (Expr, error) {
 	return l, nil
 }
 
+// exprs parses one or more expressions separated by commas.
+func (p *parser) exprs() ([]Expr, error) {
+	var list []Expr
+	for {
+		e, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, e)
+		if !p.acceptPunct(",") {
+			return list, nil
+		}
+	}
+}
+
 // leftAssoc parses operand (op operand)* into left-associative binary
 // expressions; op reports the operator at the current token, if any.
 func (p *parser) leftAssoc(operand func() (Expr, error), op func() (string, bool)) (Expr, error) {
@@ -550,17 +559,11 @@ func (p *parser) comparison() (Expr, error) {
 		if err := p.expectPunct("("); err != nil {
 			return nil, err
 		}
-		in := &In{Col: t.col, X: l, Not: not}
-		for {
-			e, err := p.expr()
-			if err != nil {
-				return nil, err
-			}
-			in.List = append(in.List, e)
-			if !p.acceptPunct(",") {
-				break
-			}
+		list, err := p.exprs()
+		if err != nil {
+			return nil, err
 		}
+		in := &In{Col: t.col, X: l, Not: not, List: list}
 		if err := p.expectPunct(")"); err != nil {
 			return nil, err
 		}
@@ -706,15 +709,9 @@ func (p *parser) primary() (Expr, error) {
 			defer func() { p.depth-- }()
 			a := &ArrayLit{Col: t.col}
 			if !p.acceptPunct("]") {
-				for {
-					e, err := p.expr()
-					if err != nil {
-						return nil, err
-					}
-					a.Elems = append(a.Elems, e)
-					if !p.acceptPunct(",") {
-						break
-					}
+				var err error
+				if a.Elems, err = p.exprs(); err != nil {
+					return nil, err
 				}
 				if err := p.expectPunct("]"); err != nil {
 					return nil, err
