@@ -307,13 +307,19 @@ func TestRun_MovesHub(t *testing.T) {
 	dir := t.TempDir()
 	s1 := serveHub(t, sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), dir+"/cache", nil)
 	a, b := populate(t, s1)
+	a.disconnect()
+	b.disconnect()
+	eventually(t, func() error {
+		if n := s1.h.EdgesOnline(); n != 0 {
+			return fmt.Errorf("%d edges online", n)
+		}
+		return nil
+	})
 	want := readState(t, s1.h)
 	if want.Head < 25 || want.CHead < 2 || len(want.Resolvers) != 1 || len(want.Edges) != 2 {
 		t.Fatalf("populated hub: head %d, conflict head %d, %d resolvers, %d edges; want a history to move",
 			want.Head, want.CHead, len(want.Resolvers), len(want.Edges))
 	}
-	a.disconnect()
-	b.disconnect()
 	s1.close()
 	// Written while the hub moves.
 	a.write("docs", "offline", `{"id":"offline","pk":"p2","n":7}`)
@@ -380,6 +386,22 @@ func TestRun_MovesHub(t *testing.T) {
 	}
 	if !bytes.Contains(m1.Body, []byte(`"count":`)) || s2.h.ConflictHead() <= want.CHead {
 		t.Fatalf("m1 %s, conflict head %d (was %d): want a new conflict decided by the counter resolver", m1.Body, s2.h.ConflictHead(), want.CHead)
+	}
+	// New versions are stored after the moved ones: the history lists
+	// them first, then the new ones.
+	hist, err := s2.h.ItemVersions(ctx, "meters", "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var history, moved []string
+	for _, v := range hist {
+		history = append(history, fmt.Sprintf("%s@%d", v.Version, v.LSN))
+	}
+	for _, v := range want.Versions["meters/m1"] {
+		moved = append(moved, fmt.Sprintf("%s@%d", v.Version, v.LSN))
+	}
+	if len(history) <= len(moved) || !reflect.DeepEqual(history[:len(moved)], moved) {
+		t.Fatalf("m1 history on PostgreSQL: %v; want the moved versions %v, then the new ones", history, moved)
 	}
 }
 
