@@ -3,6 +3,7 @@
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
 //	         [--tls-cert FILE --tls-key FILE] [--postgres URL]
+//	cloudhub migrate --data DIR --postgres URL
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
@@ -50,6 +51,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Dispatch(ctx, "cloudhub", "serve", []cli.Sub{
 		{Name: "serve", Summary: "run the hub: HTTP API, sync endpoint and dashboard", Run: serve},
+		{Name: "migrate", Summary: "migrate --data DIR --postgres URL: move a stopped SQLite hub into an empty PostgreSQL database, verified", Run: migrateCmd},
 		{Name: "demo", Summary: "run a hub and a few edges in this process with sample data", Run: demo},
 		{Name: "resolver", Summary: "resolver test --wasm FILE --input CASE.json: run a conflict resolver on one input", Run: resolverCmd},
 		{Name: "bench", Summary: "measure sync, catch-up and fan-out", Run: hubbench.Run},
