@@ -97,7 +97,7 @@ func (r *Report) RowsPerSecond() float64 {
 
 // Print writes the verification table and the totals.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "%-10s %10s %10s  %-16s  %-16s  %s\n", "table", "sqlite", "postgres", "sqlite sha256", "postgres sha256", "")
+	fmt.Fprintf(w, "%-10s %10s %10s  %-16s  %s\n", "table", "sqlite", "postgres", "sqlite sha256", "postgres sha256")
 	for _, t := range r.Tables {
 		mark := "ok"
 		if !t.OK() {
