@@ -29,7 +29,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/hub/pghub"
@@ -248,7 +249,7 @@ func openSource(ctx context.Context, dir string) (*source, error) {
 	}
 	var n int
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil {
-		if strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked") {
+		if se := (*sqlite.Error)(nil); errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY {
 			return fail(fmt.Errorf("%w: %s is open in another process (stop the hub first)", ErrSourceInUse, path))
 		}
 		return fail(fmt.Errorf("read %s: %w", path, err))

@@ -3,12 +3,14 @@ package migrate_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -460,6 +462,29 @@ func TestRun_RefusesOpenSource(t *testing.T) {
 	}
 	if _, err := migrate.Run(ctx, migrate.Config{Dir: t.TempDir(), URL: url}); !errors.Is(err, migrate.ErrNoSource) {
 		t.Fatalf("Run on a directory without a hub: %v, want ErrNoSource", err)
+	}
+}
+
+// TestRun_RefusesOtherSchema: a hub database of another schema version
+// than the binary's is refused, and left as it was.
+func TestRun_RefusesOtherSchema(t *testing.T) {
+	url := pgtest.Database(t)
+	dir := t.TempDir()
+	serveHub(t, sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), dir+"/cache", nil).close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlitehub.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := len(hub.SQLiteMigrations()) - 1
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", older)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = migrate.Run(context.Background(), migrate.Config{Dir: dir, URL: url})
+	if !errors.Is(err, migrate.ErrSourceSchema) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", older)) {
+		t.Fatalf("Run on a database at version %d: %v, want ErrSourceSchema naming the version", older, err)
 	}
 }
 
