@@ -444,7 +444,8 @@ func TestRun_RefusesNonEmptyTarget(t *testing.T) {
 }
 
 // TestRun_RefusesOpenSource: a hub that has its database open (running)
-// is refused; once it is closed, the same migration goes through.
+// is refused; once it is closed, the same migration goes through, and a
+// hub started while it runs cannot open the database.
 func TestRun_RefusesOpenSource(t *testing.T) {
 	url := pgtest.Database(t)
 	ctx := context.Background()
@@ -457,8 +458,20 @@ func TestRun_RefusesOpenSource(t *testing.T) {
 		t.Fatalf("Run beside a running hub: %v, want ErrSourceInUse", err)
 	}
 	s1.close()
+	// While the copy runs, a hub cannot open the database.
+	var opened error
+	defer migrate.SetBeforeVerify(func(ctx context.Context, tx pgx.Tx) error {
+		st := sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})
+		if opened = st.Open(ctx, nil); opened == nil {
+			st.Close(ctx)
+		}
+		return nil
+	})()
 	if _, err := migrate.Run(ctx, migrate.Config{Dir: dir, URL: url}); err != nil {
 		t.Fatalf("Run after the hub stopped: %v", err)
+	}
+	if opened == nil || !strings.Contains(opened.Error(), "database is locked") {
+		t.Fatalf("a hub opening the database during the copy: %v, want it locked", opened)
 	}
 	if _, err := migrate.Run(ctx, migrate.Config{Dir: t.TempDir(), URL: url}); !errors.Is(err, migrate.ErrNoSource) {
 		t.Fatalf("Run on a directory without a hub: %v, want ErrNoSource", err)
