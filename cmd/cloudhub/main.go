@@ -3,10 +3,10 @@
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
 //	         [--tls-cert FILE --tls-key FILE] [--postgres URL]
-//	cloudhub migrate --data DIR --postgres URL
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
+//	cloudhub migrate --data DIR --postgres URL
 //	cloudhub --version
 //	cloudhub --help
 //
