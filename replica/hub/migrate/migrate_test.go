@@ -552,3 +552,30 @@ func TestRun_VerificationCatchesCorruptRow(t *testing.T) {
 		t.Fatalf("Run after the failed ones: %+v, %v", rep, err)
 	}
 }
+
+// TestRun_CanceledLeavesTargetEmpty: a migration interrupted after the
+// copy (Ctrl-C) returns the cancellation and commits nothing: the next
+// one finds the target empty and goes through.
+func TestRun_CanceledLeavesTargetEmpty(t *testing.T) {
+	url := pgtest.Database(t)
+	dir := t.TempDir()
+	s1 := serveHub(t, sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"}), dir+"/cache", nil)
+	if _, _, err := s1.h.PutContainer(context.Background(), replica.Container{Name: "docs", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.h.Create(context.Background(), "docs", []byte(`{"id":"d","pk":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s1.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	restore := migrate.SetBeforeVerify(func(context.Context, pgx.Tx) error { cancel(); return nil })
+	_, err := migrate.Run(ctx, migrate.Config{Dir: dir, URL: url})
+	restore()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run canceled after the copy: %v, want context.Canceled", err)
+	}
+	rep, err := migrate.Run(context.Background(), migrate.Config{Dir: dir, URL: url})
+	if err != nil || rep.Heads.LSN != 1 {
+		t.Fatalf("Run after the canceled one: %+v, %v; want the hub moved up to LSN 1", rep, err)
+	}
+}
