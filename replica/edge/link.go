@@ -11,10 +11,11 @@ import (
 // on accepting reads and writes; online, a new Syncer resumes from the
 // replica's durable sync state.
 type Link struct {
-	r   *Replica
-	cfg SyncConfig
-	mu  sync.Mutex
-	s   *Syncer
+	r    *Replica
+	cfg  SyncConfig
+	home *home // the hub last synced with and the rehome count, across Syncers
+	mu   sync.Mutex
+	s    *Syncer
 }
 
 // NewLink returns an offline link; call SetOnline(true).
@@ -22,7 +23,7 @@ func NewLink(r *Replica, cfg SyncConfig) (*Link, error) {
 	if _, err := NewSyncer(r, cfg); err != nil { // check the config once
 		return nil, err
 	}
-	return &Link{r: r, cfg: cfg}, nil
+	return &Link{r: r, cfg: cfg, home: &home{}}, nil
 }
 
 // linkCloseTimeout bounds how long going offline waits for the sync session
@@ -45,6 +46,7 @@ func (l *Link) set(ctx context.Context, on bool) error {
 		if err != nil {
 			return err
 		}
+		s.home = l.home
 		if err := s.Open(context.Background()); err != nil {
 			return err
 		}
@@ -69,7 +71,7 @@ func (l *Link) Status() SyncStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.s == nil {
-		return SyncStatus{LastError: "offline: syncing was turned off"}
+		return SyncStatus{LastError: "offline: syncing was turned off", Rehomes: l.home.rehomes.Load()}
 	}
 	return l.s.Status()
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,9 +28,19 @@ type SyncConfig struct {
 	Hubs   []string
 	Token  string
 	Logger *slog.Logger
-	// MaxBackoff caps the wait between connection attempts. Default 10s;
-	// the first retry comes within a second.
+	// MaxBackoff caps the wait between rounds of connection attempts
+	// (rehome.go). Default 10s; the first wait is at most BaseBackoff.
 	MaxBackoff time.Duration
+	// HeartbeatTimeout: a hub from which nothing arrives (no frame, ping
+	// or pong) for this long is taken as gone, and the edge moves to the
+	// next hub of the list. The edge pings every third of it, at most
+	// every wire.PingInterval. Default wire.PongWait.
+	HeartbeatTimeout time.Duration
+	// ProbeInterval is how often, while syncing with a hub other than the
+	// first of Hubs, the edge checks whether an earlier one answers again
+	// (GET /healthz) to return to it; each wait is uniform in
+	// [ProbeInterval/2, 3*ProbeInterval/2]. Default DefaultProbeInterval.
+	ProbeInterval time.Duration
 	// ProgressEvery is how often catch-up progress is logged. Default 2s.
 	ProgressEvery time.Duration
 	// TLS verifies wss:// hubs (RootCAs: a private CA); nil: the system's
@@ -39,30 +48,43 @@ type SyncConfig struct {
 	TLS *tls.Config
 }
 
-// Syncer keeps an edge replica in sync with the first reachable hub: it
-// pushes the outbox, applies the confirmed stream and the outcomes of its
-// writes, and reconnects with capped, jittered backoff.
+// Syncer keeps an edge replica in sync with the first hub of its list that
+// answers: it pushes the outbox, applies the confirmed stream and the
+// outcomes of its writes, moves to the next hub when its hub goes away and
+// returns to an earlier one when that one is back (rehome.go).
 type Syncer struct {
-	r    *Replica
-	cfg  SyncConfig
-	log  *slog.Logger
-	urls []string
+	r      *Replica
+	cfg    SyncConfig
+	log    *slog.Logger
+	urls   []string
+	health []string // the hubs' /healthz URLs, for probes
+	probes *http.Client
+	jitter func(time.Duration) time.Duration
+	home   *home
 
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	connected bool
-	hub       string
-	lastErr   string
-	headLSN   atomic.Int64 // newest LSN the hub has announced
-	sessions  atomic.Int64
+	mu          sync.Mutex
+	connected   bool
+	hub         string
+	hubName     string
+	connectedAt time.Time
+	lastErr     string
+	headLSN     atomic.Int64 // newest LSN the hub has announced
+	sessions    atomic.Int64
 }
 
 // SyncStatus is the sync client's state.
 type SyncStatus struct {
 	Connected bool   `json:"connected"`
-	Hub       string `json:"hub"`
+	Hub       string `json:"hub"`               // the hub's sync URL; "" when not connected
+	HubName   string `json:"hubName,omitempty"` // the hub's name in its tier, if it tells
+	// ConnectedAt is when the session with Hub got going (zero: not
+	// connected).
+	ConnectedAt time.Time `json:"connectedAt,omitzero"`
+	// Rehomes counts the moves from one hub of the list to another.
+	Rehomes   int64  `json:"rehomes"`
 	LastError string `json:"lastError,omitempty"`
 	HeadLSN   int64  `json:"headLsn"`
 }
@@ -78,18 +100,35 @@ func NewSyncer(r *Replica, cfg SyncConfig) (*Syncer, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 2 * time.Second
 	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = wire.PongWait
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Syncer{r: r, cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	s := &Syncer{r: r, cfg: cfg, log: cfg.Logger, done: make(chan struct{}), jitter: fullJitter, home: &home{},
+		probes: &http.Client{Timeout: probeTimeout, Transport: &http.Transport{TLSClientConfig: cfg.TLS, DisableKeepAlives: true}}}
 	for _, h := range cfg.Hubs {
 		u, err := SyncURL(h)
 		if err != nil {
 			return nil, err
 		}
-		s.urls = append(s.urls, u)
+		health, err := healthURL(u)
+		if err != nil {
+			return nil, err
+		}
+		s.urls, s.health = append(s.urls, u), append(s.health, health)
 	}
 	return s, nil
+}
+
+// pingEvery is the interval of the edge's pings: a third of the heartbeat
+// timeout, at most wire.PingInterval.
+func (s *Syncer) pingEvery() time.Duration {
+	return min(wire.PingInterval, s.cfg.HeartbeatTimeout/3)
 }
 
 // SyncURL turns a --hub value into the WebSocket URL of its sync endpoint.
@@ -140,17 +179,28 @@ func (s *Syncer) Close(ctx context.Context) error {
 func (s *Syncer) Status() SyncStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return SyncStatus{Connected: s.connected, Hub: s.hub, LastError: s.lastErr, HeadLSN: s.headLSN.Load()}
+	return SyncStatus{Connected: s.connected, Hub: s.hub, HubName: s.hubName, ConnectedAt: s.connectedAt,
+		Rehomes: s.home.rehomes.Load(), LastError: s.lastErr, HeadLSN: s.headLSN.Load()}
 }
 
-func (s *Syncer) setState(connected bool, hub string, err error) {
+// disconnected records the end of a session, or a failed attempt.
+func (s *Syncer) disconnected(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.connected, s.hub = connected, hub
+	s.connected, s.hub, s.hubName, s.connectedAt = false, "", "", time.Time{}
 	if err != nil {
 		s.lastErr = err.Error()
-	} else if connected {
-		s.lastErr = ""
+	}
+}
+
+// connectedTo records a session with hub u that got going and logs the
+// move when the edge came from another hub (why: why it left that one).
+func (s *Syncer) connectedTo(u, name, why string) {
+	s.mu.Lock()
+	s.connected, s.hub, s.hubName, s.connectedAt, s.lastErr = true, u, name, time.Now(), ""
+	s.mu.Unlock()
+	if from := s.home.arrived(u); from != "" {
+		s.log.Info("rehomed", "from", from, "to", u, "hubName", name, "reason", why, "rehomes", s.home.rehomes.Load())
 	}
 }
 
@@ -162,64 +212,64 @@ var ErrTokenRejected = errors.New("hub refused the edge token")
 // the edge's token.
 const MaxRejectedBackoff = 5 * time.Minute
 
-// loop connects to the first reachable hub, runs a session until it ends,
-// and starts over after a backoff that resets once a session got going.
-// While every hub refuses the token the wait grows up to
-// MaxRejectedBackoff.
+// loop runs one session after another, choosing the hub of each
+// (hubChoice in rehome.go) until the Syncer is closed.
 func (s *Syncer) loop(ctx context.Context) {
 	defer close(s.done)
-	attempt := 0
-	for ctx.Err() == nil {
-		rejected := true
-		for _, u := range s.urls {
-			established, err := s.session(ctx, u)
-			s.setState(false, "", err)
-			if ctx.Err() != nil {
+	choice := newHubChoice(len(s.urls), s.cfg.MaxBackoff, s.jitter)
+	i, wait := 0, time.Duration(0)
+	why := "syncing started"
+	for {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
 				return
 			}
-			if established {
-				attempt = 0
-			}
-			var re *errRemote
-			var certErr *tls.CertificateVerificationError
-			switch {
-			case err == nil:
-			case errors.As(err, &re) && (re.code == wire.CodeNodeMismatch || re.code == wire.CodeBadNodeID):
-				// Retrying will not help: the operator must act.
-				s.log.Error("the hub refused this node's id; revoke the edge at the hub and register it again",
-					"hub", u, "node", s.r.NodeID(), "err", err)
-			case errors.Is(err, ErrTokenRejected):
-				s.log.Warn("hub refused the edge token", "hub", u, "err", err)
-			case errors.As(err, &certErr):
-				s.log.Warn("hub certificate not trusted", "hub", u, "err", err)
-			default:
-				s.log.Info("sync session ended", "hub", u, "err", err)
-			}
-			rejected = rejected && errors.Is(err, ErrTokenRejected)
-			if established {
-				break // retry from the first hub
-			}
 		}
-		limit := s.cfg.MaxBackoff
-		if rejected {
-			limit = max(limit, MaxRejectedBackoff)
-		}
-		wait := backoff(attempt, limit)
-		attempt++
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return
 		}
+		u, start := s.urls[i], time.Now()
+		established, err := s.session(ctx, i, why)
+		s.disconnected(err)
+		if ctx.Err() != nil {
+			return
+		}
+		var back *errReturn
+		var re *errRemote
+		var certErr *tls.CertificateVerificationError
+		switch {
+		case errors.As(err, &back):
+			why = fmt.Sprintf("%s answers again and comes before %s in the list", s.urls[back.hub], u)
+			s.log.Info("returning to an earlier hub", "from", u, "to", s.urls[back.hub])
+			i, wait = choice.back(back.hub)
+			continue
+		case established:
+			why = fmt.Sprintf("session with %s ended: %v", u, err)
+			i, wait = choice.lost(i, time.Since(start) >= stableSession)
+		default:
+			if s.home.lastHub() == u {
+				why = fmt.Sprintf("%s does not answer: %v", u, err)
+			}
+			i, wait = choice.failed(i, errors.Is(err, ErrTokenRejected))
+		}
+		switch {
+		case err == nil:
+		case errors.As(err, &re) && (re.code == wire.CodeNodeMismatch || re.code == wire.CodeBadNodeID):
+			// Retrying will not help: the operator must act.
+			s.log.Error("the hub refused this node's id; revoke the edge at the hub and register it again",
+				"hub", u, "node", s.r.NodeID(), "err", err)
+		case errors.Is(err, ErrTokenRejected):
+			s.log.Warn("hub refused the edge token", "hub", u, "err", err)
+		case errors.As(err, &certErr):
+			s.log.Warn("hub certificate not trusted", "hub", u, "err", err)
+		default:
+			s.log.Info("sync session ended", "hub", u, "err", err, "next", s.urls[i], "wait", wait.Round(time.Millisecond))
+		}
 	}
-}
-
-// backoff is the wait before attempt n: 250ms doubled each time, capped,
-// with full jitter in its upper half. The first wait is under a second.
-func backoff(n int, limit time.Duration) time.Duration {
-	d := 250 * time.Millisecond << min(n, 10)
-	d = min(d, limit)
-	return d/2 + rand.N(d/2+1)
 }
 
 // refusal is the reason in a hub's {"code","message"} error response.
@@ -237,9 +287,12 @@ type errRemote struct{ code, msg string }
 
 func (e *errRemote) Error() string { return fmt.Sprintf("hub refused: %s: %s", e.code, e.msg) }
 
-// session runs one connection. It reports whether the hub welcomed us.
-func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
-	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: s.cfg.TLS, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+// session runs one connection with hub i of the list (why: why the edge
+// left its previous hub, for the log). It reports whether the hub welcomed
+// the edge. It ends with *errReturn when an earlier hub answered a probe.
+func (s *Syncer) session(ctx context.Context, i int, why string) (bool, error) {
+	u := s.urls[i]
+	dialer := websocket.Dialer{HandshakeTimeout: min(10*time.Second, s.cfg.HeartbeatTimeout), TLSClientConfig: s.cfg.TLS, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
 	hdr := http.Header{}
 	hdr.Set("Authorization", "Bearer "+s.cfg.Token)
 	conn, resp, err := dialer.DialContext(ctx, u, hdr)
@@ -268,7 +321,7 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	if err := writeFrame(conn, hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
-	conn.SetReadDeadline(time.Now().Add(wire.PongWait))
+	conn.SetReadDeadline(time.Now().Add(s.cfg.HeartbeatTimeout))
 	welcome, err := readFrame(conn)
 	if err != nil {
 		return false, fmt.Errorf("read welcome: %w", err)
@@ -287,16 +340,21 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	}
 	s.headLSN.Store(welcome.HeadLSN)
 	s.sessions.Add(1)
-	s.setState(true, u, nil)
+	s.connectedTo(u, welcome.HubName, why)
 	if len(welcome.Mismatched) > 0 {
 		s.log.Warn("containers differ from the hub's definitions; their writes are held", "containers", strings.Join(welcome.Mismatched, ","))
 	}
-	s.log.Info("connected to hub", "hub", u, "hubId", welcome.HubID, "edge", welcome.Edge,
+	s.log.Info("connected to hub", "hub", u, "hubName", welcome.HubName, "hubId", welcome.HubID, "edge", welcome.Edge,
 		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
 
 	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush)}
 	queued := make(chan queuedFrame, 2*wire.MaxInFlightPush)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	workers := 3
+	if i > 0 {
+		workers++
+		go func() { errc <- s.prober(sctx, i, out) }()
+	}
 	go func() {
 		defer close(queued)
 		errc <- s.reader(sctx, conn, out, queued)
@@ -307,7 +365,7 @@ func (s *Syncer) session(ctx context.Context, u string) (bool, error) {
 	// end); the applier ends when the reader has, once it has waited for
 	// what the reader queued, or at the first write that failed.
 	err = nil
-	for range 3 {
+	for range workers {
 		if e := <-errc; e != nil && err == nil {
 			err = e
 			cancel(err)
@@ -324,6 +382,15 @@ type outQueue struct {
 	slots chan struct{} // one token per push frame in flight
 	// saveClock: a pong measured an offset worth storing (Replica.SaveClock).
 	saveClock atomic.Bool
+	// returnTo is 1 + the index of the earlier hub to return to (0: stay).
+	returnTo atomic.Int64
+}
+
+// leave asks the writer to end the session for the earlier hub j once the
+// pushes in flight are answered.
+func (q *outQueue) leave(j int) {
+	q.returnTo.CompareAndSwap(0, int64(j)+1)
+	q.poke()
 }
 
 func (q *outQueue) poke() {
@@ -347,7 +414,7 @@ type queuedFrame struct {
 // decoded and queued, and several frames can share a commit. At most
 // cap(queued) frames wait to be applied.
 func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, queued chan<- queuedFrame) error {
-	extend := func() { conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
+	extend := func() { conn.SetReadDeadline(time.Now().Add(s.cfg.HeartbeatTimeout)) }
 	conn.SetPingHandler(func(data string) error {
 		extend()
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
@@ -380,16 +447,26 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 			q.lsn = f.LSN
 			q.wait, err = s.r.QueueConfirmed(ctx, f.Containers, f.Changes, f.LSN)
 		case wire.TypeOutcomes:
-			// The push is answered: its slot is free for the next one
-			// while these outcomes commit.
-			select {
-			case <-out.slots:
-			default:
+			// Only the reader takes slots back, so one is there to take
+			// below. The slot is freed once the outcomes are queued for
+			// the applier (a writer that leaves for another hub when no
+			// push is in flight drops none) and before they commit, so
+			// that the next push goes out meanwhile.
+			if len(out.slots) == 0 {
 				return errors.New("hub sent outcomes for no push")
 			}
-			out.poke()
 			q.lsn = f.LSN
-			q.wait, err = s.r.QueueOutcomes(ctx, f.Outcomes, f.LSN)
+			if q.wait, err = s.r.QueueOutcomes(ctx, f.Outcomes, f.LSN); err != nil {
+				return fmt.Errorf("apply %s: %w", f.Type, err)
+			}
+			select {
+			case queued <- q:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			<-out.slots
+			out.poke()
+			continue
 		case wire.TypeConflicts:
 			q.wait, err = s.r.QueueConflicts(ctx, f.Conflicts, f.ConflictSeq)
 		case wire.TypeError:
@@ -443,10 +520,15 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 // writer is the only goroutine writing to conn: pushes (at most
 // MaxInFlightPush unanswered), acks and pings. Every ping carries this
 // node's clock, the first one goes out at once: the hub's pongs measure the
-// clock's offset (clock.go), which the writer stores when it moved.
+// clock's offset (clock.go), which the writer stores when it moved. Asked
+// to leave for an earlier hub (outQueue.leave), it pushes nothing more and
+// ends the session with *errReturn once every push in flight is answered,
+// or after drainTimeout.
 func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue) error {
-	ping := time.NewTicker(wire.PingInterval)
+	ping := time.NewTicker(s.pingEvery())
 	defer ping.Stop()
+	leaving := -1
+	var drained <-chan time.Time
 	if err := conn.WriteControl(websocket.PingMessage, s.r.ClockPing(), time.Now().Add(wire.WriteWait)); err != nil {
 		return err
 	}
@@ -454,7 +536,16 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 	reported := s.r.Pending() // as the hello said
 	for {
 		changed := s.r.LocalChanged()
-		for len(out.slots) < cap(out.slots) {
+		if j := out.returnTo.Load(); j > 0 && leaving < 0 {
+			leaving = int(j - 1)
+			t := time.NewTimer(drainTimeout)
+			defer t.Stop()
+			drained = t.C
+		}
+		if leaving >= 0 && len(out.slots) == 0 {
+			return &errReturn{hub: leaving}
+		}
+		for leaving < 0 && len(out.slots) < cap(out.slots) {
 			versions, last, err := s.r.Outbox(ctx, cursor, wire.MaxPushVersions, wire.MaxPushBytes)
 			if err != nil {
 				return err
@@ -489,6 +580,9 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 			if err := conn.WriteControl(websocket.PingMessage, s.r.ClockPing(), time.Now().Add(wire.WriteWait)); err != nil {
 				return err
 			}
+		case <-drained:
+			s.log.Warn("pushes still unanswered when leaving for an earlier hub; it answers them again", "unanswered", len(out.slots))
+			return &errReturn{hub: leaving}
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}

@@ -135,8 +135,9 @@ type Frame struct {
 
 	// welcome
 	HubID      string       `json:"hubId,omitempty"`
-	Edge       string       `json:"edge,omitempty"`  // the edge's registered name
-	Scope      []ScopeEntry `json:"scope,omitempty"` // empty: everything
+	HubName    string       `json:"hubName,omitempty"` // the hub's name in its tier (edge status shows it); absent: unnamed
+	Edge       string       `json:"edge,omitempty"`    // the edge's registered name
+	Scope      []ScopeEntry `json:"scope,omitempty"`   // empty: everything
 	HeadLSN    int64        `json:"headLsn,omitempty"`
 	Mismatched []string     `json:"mismatched,omitempty"` // containers whose local definition disagrees with the hub's
 
