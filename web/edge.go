@@ -188,6 +188,11 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	}
 	reg := prometheus.NewRegistry()
 	registerEdgeMetrics(reg, r)
+	if opt.Sync != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "edgesync_edge_rehomes_total",
+			Help: "Moves of the sync session from one hub of the --hub list to another."},
+			func() float64 { return float64(opt.Sync.Status().Rehomes) }))
+	}
 	if opt.AllowedHosts == nil {
 		opt.AllowedHosts = DefaultAllowedHosts(opt.Listen)
 	}
@@ -219,16 +224,21 @@ func (a *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.echo.ServeH
 // EdgeStatus is the body of GET /api/v1/status on an edge.
 type EdgeStatus struct {
 	edge.Status
-	Connected bool           `json:"connected"`
-	Hub       string         `json:"hub"` // the hub currently connected, "" if none
-	Hubs      []string       `json:"hubs"`
-	LastLSN   int64          `json:"lastLsn"` // hub LSN applied up to
-	HeadLSN   int64          `json:"headLsn"` // newest LSN the hub announced
-	LastError string         `json:"lastError,omitempty"`
-	Offline   bool           `json:"offline"` // syncing turned off (POST /api/v1/sync/offline)
-	Sync      edge.SyncState `json:"sync"`
-	Version   string         `json:"version"`
-	UptimeSec int64          `json:"uptimeSeconds"`
+	Connected bool   `json:"connected"`
+	Hub       string `json:"hub"`               // the hub currently connected, "" if none
+	HubName   string `json:"hubName,omitempty"` // its name in its tier, if it tells
+	// ConnectedAt is when the session with Hub began (absent when not
+	// connected); Rehomes counts the moves from one hub of Hubs to another.
+	ConnectedAt *time.Time     `json:"connectedAt,omitempty"`
+	Rehomes     int64          `json:"rehomes"`
+	Hubs        []string       `json:"hubs"`
+	LastLSN     int64          `json:"lastLsn"` // hub LSN applied up to
+	HeadLSN     int64          `json:"headLsn"` // newest LSN the hub announced
+	LastError   string         `json:"lastError,omitempty"`
+	Offline     bool           `json:"offline"` // syncing turned off (POST /api/v1/sync/offline)
+	Sync        edge.SyncState `json:"sync"`
+	Version     string         `json:"version"`
+	UptimeSec   int64          `json:"uptimeSeconds"`
 }
 
 func (a *Edge) status(c echo.Context) error { return c.JSON(http.StatusOK, a.statusValue()) }
@@ -248,7 +258,11 @@ func (a *Edge) statusValue() EdgeStatus {
 	}
 	if a.opt.Sync != nil {
 		ss := a.opt.Sync.Status()
-		st.Connected, st.Hub, st.LastError, st.HeadLSN = ss.Connected, ss.Hub, ss.LastError, ss.HeadLSN
+		st.Connected, st.Hub, st.HubName, st.Rehomes, st.LastError, st.HeadLSN = ss.Connected, ss.Hub, ss.HubName, ss.Rehomes, ss.LastError, ss.HeadLSN
+		if !ss.ConnectedAt.IsZero() {
+			at := ss.ConnectedAt.UTC()
+			st.ConnectedAt = &at
+		}
 		if l, ok := a.opt.Sync.(onlineSetter); ok {
 			st.Offline = !l.Online()
 		}

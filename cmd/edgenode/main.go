@@ -4,6 +4,7 @@
 //	edgenode [serve] [--listen 127.0.0.1:7070] [--data ./edgenode-data] [--hub URL,...] [--token T]
 //	         [--allowed-hosts H,...] [--cors-origin ORIGIN,...] [--local-token T]
 //	         [--hub-ca FILE] [--tls-cert FILE --tls-key FILE]
+//	         [--hub-timeout 30s] [--hub-probe-interval 5s]
 //	edgenode bench [--docs N] [--clients N] ...
 //	edgenode --version
 //	edgenode --help
@@ -34,6 +35,7 @@ import (
 	"github.com/edgesync/edgesync/internal/edgebench"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -76,12 +78,20 @@ type serveConfig struct {
 
 	tls   cli.TLSFlags
 	hubCA string
+
+	hubTimeout       time.Duration
+	hubProbeInterval time.Duration
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:7070", "address of the local HTTP API (loopback by default)")
 	fs.StringVar(&c.data, "data", "./edgenode-data", "data directory (SQLite replica, node id)")
-	fs.StringVar(&c.hubs, "hub", "", "hub URLs, comma-separated, tried in order: http(s)://host:port or ws(s)://host:port/api/v1/sync")
+	fs.StringVar(&c.hubs, "hub", "", "hub URLs, comma-separated, tried in order: http(s)://host:port or ws(s)://host:port/api/v1/sync; "+
+		"the node syncs with the first that answers, moves to the next when it goes away and returns to an earlier one when it is back")
+	fs.DurationVar(&c.hubTimeout, "hub-timeout", wire.PongWait,
+		"a hub from which nothing arrives (no frame, ping or pong) for this long is taken as gone: the node moves to the next of --hub")
+	fs.DurationVar(&c.hubProbeInterval, "hub-probe-interval", edge.DefaultProbeInterval,
+		"while syncing with a hub other than the first of --hub, how often (with jitter: half to one and a half times) the node checks whether an earlier one answers again, to return to it")
 	fs.StringVar(&c.token, "token", "", "edge token issued by the hub")
 	fs.StringVar(&c.durability, "durability", sqlitestore.DurabilityFull,
 		"full: every acknowledged write is fsynced (survives power loss); normal: survives a process crash, the last writes may roll back on power loss")
@@ -211,6 +221,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	default:
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
+	if cfg.hubTimeout < time.Second {
+		return cli.UsageError(fmt.Sprintf("--hub-timeout %s: want at least 1s", cfg.hubTimeout))
+	}
+	if cfg.hubProbeInterval < 100*time.Millisecond {
+		return cli.UsageError(fmt.Sprintf("--hub-probe-interval %s: want at least 100ms", cfg.hubProbeInterval))
+	}
 	tlsConfig, err := cfg.tls.Config()
 	if err != nil {
 		return err
@@ -245,7 +261,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 
 	var link *edge.Link
 	if len(hubs) > 0 {
-		if link, err = edge.NewLink(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log, TLS: hubTLS}); err != nil {
+		if link, err = edge.NewLink(r, edge.SyncConfig{Hubs: hubs, Token: cfg.token, Logger: log, TLS: hubTLS,
+			HeartbeatTimeout: cfg.hubTimeout, ProbeInterval: cfg.hubProbeInterval}); err != nil {
 			return cli.UsageError(err.Error())
 		}
 		if err := link.SetOnline(true); err != nil {

@@ -28,6 +28,7 @@ const el = {
   notice: $('notice'),
   connection: $('connection'),
   hub: $('hub'),
+  hubDetail: $('hub-detail'),
   outbox: $('outbox'),
   lastLsn: $('last-lsn'),
   headLsn: $('head-lsn'),
@@ -273,6 +274,17 @@ function clockText(st) {
   return `${amount} ${where}${err}, measured ${new Date(st.clockMeasuredAt).toLocaleTimeString()})`;
 }
 
+/** "since 12:00:03, moved between hubs 2 times" */
+function hubDetailText(st) {
+  const parts = [];
+  if (st.connected && typeof st.connectedAt === 'string') {
+    const at = new Date(st.connectedAt);
+    if (!Number.isNaN(at.getTime())) parts.push(`since ${at.toLocaleTimeString()}`);
+  }
+  if (isNum(st.rehomes) && st.rehomes > 0) parts.push(`moved between hubs ${st.rehomes} time${st.rehomes === 1 ? '' : 's'}`);
+  return parts.join(', ');
+}
+
 function renderStatus(st) {
   if (!st || typeof st !== 'object') return;
   const prev = state.status;
@@ -283,9 +295,10 @@ function renderStatus(st) {
   setText(el.connection, conn.text);
   el.connection.dataset.state = conn.state;
 
-  if (st.connected && st.hub) setText(el.hub, st.hub);
+  if (st.connected && st.hub) setText(el.hub, typeof st.hubName === 'string' && st.hubName ? `${st.hubName} (${st.hub})` : st.hub);
   else if (conn.hubs.length) setText(el.hub, conn.hubs.join(', '));
   else setText(el.hub, 'none configured');
+  setText(el.hubDetail, hubDetailText(st));
 
   setText(el.outbox, isNum(st.pending) ? st.pending : 0);
   const last = isNum(st.lastLsn) ? st.lastLsn : 0;
