@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Conflict policy modes (Container.ConflictPolicy.Mode).
@@ -301,6 +302,9 @@ type EdgeStatus struct {
 	LastTS          int64     `json:"lastTs"`
 	Connected       bool      `json:"connected"`
 	Hub             string    `json:"hub"`
+	HubName         string    `json:"hubName,omitempty"`    // the hub's name in its tier, if it tells
+	ConnectedAt     time.Time `json:"connectedAt,omitzero"` // when the session with Hub began
+	Rehomes         int64     `json:"rehomes"`              // moves from one hub of Hubs to another
 	Hubs            []string  `json:"hubs"`
 	LastLSN         int64     `json:"lastLsn"`
 	HeadLSN         int64     `json:"headLsn"`
