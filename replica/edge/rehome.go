@@ -65,10 +65,33 @@ type hubChoice struct {
 	tried   int  // hubs tried in this round without a session
 	rounds  int  // failed rounds (and unstable sessions) in a row
 	refused bool // every hub tried in this round refused the token
+
+	returning  int // the earlier hub a return is under way to; -1: none
+	probeFails int // returns in a row that found no session
 }
 
+// maxProbeDoubling bounds how often failed returns double the probe
+// interval (16 times the interval at most).
+const maxProbeDoubling = 4
+
 func newHubChoice(n int, limit time.Duration, jitter func(time.Duration) time.Duration) *hubChoice {
-	return &hubChoice{n: n, limit: limit, jitter: jitter, refused: true}
+	return &hubChoice{n: n, limit: limit, jitter: jitter, refused: true, returning: -1}
+}
+
+// welcomed: hub i welcomed the edge. A return to it succeeded.
+func (c *hubChoice) welcomed(i int) {
+	if c.returning == i {
+		c.probeFails = 0
+	}
+	c.returning = -1
+}
+
+// probeInterval is the probe interval for the session about to start:
+// interval, doubled for each return in a row that found no session there
+// (a hub that answers /healthz but refuses edges), so that the edge does
+// not leave a working hub every few seconds for nothing.
+func (c *hubChoice) probeInterval(interval time.Duration) time.Duration {
+	return interval << min(c.probeFails, maxProbeDoubling)
 }
 
 // window is the backoff window after rounds failures: BaseBackoff doubled
@@ -94,7 +117,7 @@ func (c *hubChoice) lost(i int, stable bool) (next int, wait time.Duration) {
 // back: the edge leaves its hub for the earlier hub j, which answered a
 // probe; it connects at once.
 func (c *hubChoice) back(j int) (next int, wait time.Duration) {
-	c.tried, c.rounds, c.refused = 0, 0, true
+	c.tried, c.rounds, c.refused, c.returning = 0, 0, true, j
 	return j, 0
 }
 
@@ -104,6 +127,10 @@ func (c *hubChoice) back(j int) (next int, wait time.Duration) {
 // doubles with each failed round, capped at limit (MaxRejectedBackoff when
 // every hub of the round refused the token).
 func (c *hubChoice) failed(i int, refused bool) (next int, wait time.Duration) {
+	if c.returning == i {
+		c.probeFails++
+	}
+	c.returning = -1
 	c.tried++
 	c.refused = c.refused && refused
 	if c.tried < c.n {
@@ -160,11 +187,11 @@ func (s *Syncer) probe(ctx context.Context, health string) bool {
 }
 
 // prober runs while the edge syncs with hub i > 0: it probes the hubs
-// before i in list order, every ProbeInterval with jitter, and hands the
-// first that answers to out.leave. It ends with the session.
-func (s *Syncer) prober(ctx context.Context, i int, out *outQueue) error {
+// before i in list order, every interval with jitter, and hands the first
+// that answers to out.leave. It ends with the session.
+func (s *Syncer) prober(ctx context.Context, i int, interval time.Duration, out *outQueue) error {
 	for {
-		t := time.NewTimer(probeWait(s.cfg.ProbeInterval, s.jitter))
+		t := time.NewTimer(probeWait(interval, s.jitter))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

@@ -207,3 +207,24 @@ func TestHome_Arrived(t *testing.T) {
 		}
 	}
 }
+
+// A hub that answers probes but refuses edges does not pull the edge off a
+// working hub every probe interval: each failed return doubles the
+// interval, up to 16 times; a return that works restores it.
+func TestHubChoice_FailedReturnsSlowProbes(t *testing.T) {
+	c := newHubChoice(2, 10*time.Second, widest)
+	for _, want := range []time.Duration{1, 2, 4, 8, 16, 16} {
+		if got := c.probeInterval(time.Second); got != want*time.Second {
+			t.Fatalf("probeInterval(1s)=%s, want %s", got, want*time.Second)
+		}
+		c.back(0)
+		c.failed(0, false) // the first hub refuses
+		c.failed(1, false) // and the edge is back on the second
+		c.welcomed(1)
+	}
+	c.back(0)
+	c.welcomed(0)
+	if got := c.probeInterval(time.Second); got != time.Second {
+		t.Fatalf("probeInterval(1s)=%s after a return that worked, want 1s", got)
+	}
+}

@@ -233,7 +233,7 @@ func (s *Syncer) loop(ctx context.Context) {
 			return
 		}
 		u, start := s.urls[i], time.Now()
-		established, err := s.session(ctx, i, why)
+		established, err := s.session(ctx, choice, i, why)
 		s.disconnected(err)
 		if ctx.Err() != nil {
 			return
@@ -290,7 +290,7 @@ func (e *errRemote) Error() string { return fmt.Sprintf("hub refused: %s: %s", e
 // session runs one connection with hub i of the list (why: why the edge
 // left its previous hub, for the log). It reports whether the hub welcomed
 // the edge. It ends with *errReturn when an earlier hub answered a probe.
-func (s *Syncer) session(ctx context.Context, i int, why string) (bool, error) {
+func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why string) (bool, error) {
 	u := s.urls[i]
 	dialer := websocket.Dialer{HandshakeTimeout: min(10*time.Second, s.cfg.HeartbeatTimeout), TLSClientConfig: s.cfg.TLS, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
 	hdr := http.Header{}
@@ -340,6 +340,7 @@ func (s *Syncer) session(ctx context.Context, i int, why string) (bool, error) {
 	}
 	s.headLSN.Store(welcome.HeadLSN)
 	s.sessions.Add(1)
+	choice.welcomed(i)
 	s.connectedTo(u, welcome.HubName, why)
 	if len(welcome.Mismatched) > 0 {
 		s.log.Warn("containers differ from the hub's definitions; their writes are held", "containers", strings.Join(welcome.Mismatched, ","))
@@ -353,7 +354,8 @@ func (s *Syncer) session(ctx context.Context, i int, why string) (bool, error) {
 	workers := 3
 	if i > 0 {
 		workers++
-		go func() { errc <- s.prober(sctx, i, out) }()
+		interval := choice.probeInterval(s.cfg.ProbeInterval)
+		go func() { errc <- s.prober(sctx, i, interval, out) }()
 	}
 	go func() {
 		defer close(queued)

@@ -319,3 +319,81 @@ func waitUntil(t *testing.T, d time.Duration, f func() error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A hub that falls silent (no frame, no pong: a paused process keeps its
+// connections open) is left after the heartbeat timeout for the next hub.
+func TestSyncer_SilentHubLeftAfterHeartbeatTimeout(t *testing.T) {
+	second := newScriptedHub(t)
+	quiet := make(chan struct{})
+	up := websocket.Upgrader{Subprotocols: []string{wire.Subprotocol}}
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, err := readTestFrame(conn); err != nil {
+			return
+		}
+		b, _ := wire.Encode(&wire.Frame{Type: wire.TypeWelcome, HubID: "hub", Protocol: wire.ProtocolVersion, Edge: "e"})
+		conn.WriteMessage(websocket.TextMessage, b)
+		<-quiet // reads nothing, so answers no ping
+	}))
+	t.Cleanup(first.Close)
+	t.Cleanup(func() { close(quiet) })
+	r := openReplica(t, t.TempDir())
+	s, err := edge.NewSyncer(r, edge.SyncConfig{Hubs: []string{first.URL, second.url}, Token: "t",
+		HeartbeatTimeout: time.Second, MaxBackoff: time.Second, ProbeInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Open(context.Background())
+	defer s.Close(context.Background())
+	waitUntil(t, 5*time.Second, func() error {
+		if st := s.Status(); st.Hub != mustSyncURL(t, first.URL) {
+			return fmt.Errorf("status %+v, want on the first hub", st)
+		}
+		return nil
+	})
+	start := time.Now()
+	waitUntil(t, 4*time.Second, func() error {
+		if st := s.Status(); st.Hub != mustSyncURL(t, second.url) {
+			return fmt.Errorf("status %+v, want on the second hub", st)
+		}
+		return nil
+	})
+	if took := time.Since(start); took < 500*time.Millisecond {
+		t.Fatalf("left the silent hub after %s, before the heartbeat timeout", took)
+	}
+}
+
+// A hub that answers /healthz but refuses edges draws the edge back from
+// the later hub at a slowing rate, not at every probe.
+func TestSyncer_RefusingEarlierHubProbedLessOften(t *testing.T) {
+	first, second := newScriptedHub(t), newScriptedHub(t)
+	first.refuse.Store(true)
+	first.health.Store(http.StatusServiceUnavailable)
+	r := openReplica(t, t.TempDir())
+	s, err := edge.NewSyncer(r, edge.SyncConfig{Hubs: []string{first.url, second.url}, Token: "t", ProbeInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Open(context.Background())
+	defer s.Close(context.Background())
+	waitUntil(t, 5*time.Second, func() error {
+		if hellos, _, _ := second.snapshot(); len(hellos) == 0 {
+			return errors.New("not on the second hub yet")
+		}
+		return nil
+	})
+	first.health.Store(http.StatusOK) // answers probes, still refuses edges
+	time.Sleep(2 * time.Second)
+	// Without slowing down: a return every 25-75 ms, 25 or more in 2 s.
+	// Doubling up to 16 times 50 ms: at most about 9.
+	if hellos, _, _ := second.snapshot(); len(hellos) > 12 {
+		t.Fatalf("%d sessions at the second hub in 2 s, want the returns to slow down", len(hellos))
+	}
+	if st := s.Status(); st.Rehomes != 0 {
+		t.Fatalf("Status().Rehomes=%d, want 0: the edge never synced with another hub", st.Rehomes)
+	}
+}
