@@ -1398,3 +1398,70 @@ func TestEdge_ConflictsFeed(t *testing.T) {
 		{name: "resolving is the hub's", method: "POST", path: feed + "/1/resolve", body: `{"keep":"existing"}`, want: 404, code: "not_found"},
 	})
 }
+
+// An edge syncing with a hub shows in its status which hub, since when and
+// how many times it moved between hubs, and counts the moves in
+// edgesync_edge_rehomes_total.
+func TestEdge_StatusShowsTheHub(t *testing.T) {
+	hs := newHubServer(t)
+	token, err := hs.h.RegisterEdge(context.Background(), "laptop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UTC().Truncate(time.Second)
+	r := edge.New(edge.Config{Dir: t.TempDir(), Durability: "normal"})
+	if err := r.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	link, err := edge.NewLink(r, edge.SyncConfig{Hubs: []string{hs.url}, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := link.SetOnline(true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close(context.Background()) })
+	srv := newHTTPServer(t, web.NewEdge(r, web.EdgeOptions{Sync: link, Hubs: []string{hs.url}}))
+	s := &server{url: srv.URL, r: r, c: srv.Client()}
+	wantHub, err := edge.SyncURL(hs.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, b := s.must(t, http.StatusOK, http.MethodGet, "/api/v1/status", "")
+		m = object(t, b)
+		if m["connected"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %s: not connected", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := m["hub"]; got != wantHub {
+		t.Fatalf("hub=%v, want %s", got, wantHub)
+	}
+	if got := m["rehomes"]; got != 0.0 {
+		t.Fatalf("rehomes=%v, want 0", got)
+	}
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["connectedAt"]))
+	if err != nil || at.Before(before) || at.After(time.Now().Add(time.Second)) {
+		t.Fatalf("connectedAt=%v (%v), want a time since the test began", m["connectedAt"], err)
+	}
+	if _, ok := m["hubName"]; ok {
+		t.Fatalf("hubName=%v from a hub that names none, want it absent", m["hubName"])
+	}
+	if _, b := s.must(t, http.StatusOK, http.MethodGet, "/metrics", ""); !strings.Contains(string(b), "\nedgesync_edge_rehomes_total 0\n") {
+		t.Fatalf("metrics lack edgesync_edge_rehomes_total 0")
+	}
+	if err := link.SetOnline(false); err != nil {
+		t.Fatal(err)
+	}
+	_, b := s.must(t, http.StatusOK, http.MethodGet, "/api/v1/status", "")
+	if m := object(t, b); m["connectedAt"] != nil || m["hub"] != "" {
+		t.Fatalf("offline status %s: want no hub and no connectedAt", b)
+	}
+}
