@@ -82,7 +82,9 @@ func TestE2E_EdgeRehomesBetweenHubsOfOneDatabase(t *testing.T) {
 	}
 
 	a.kill9()
+	killed := time.Now()
 	e2eWaitFor(t, 15*time.Second, "edge on hub b", onHub(b))
+	t.Logf("edge on hub b %s after hub a was killed", time.Since(killed).Round(time.Millisecond))
 	writeAndConfirm(5)
 	// The hub logs the resume point of each edge's hello.
 	if !regexp.MustCompile(`msg="edge connected".* resume=` + strconv.FormatInt(resume, 10) + `\b`).MatchString(b.log.String()) {

@@ -337,7 +337,9 @@ func TestSyncer_RehomesAcrossHubsOfOneDatabase(t *testing.T) {
 	}
 
 	a.stop()
+	stopped := time.Now()
 	waitFor(t, 10*time.Second, onHub(b))
+	t.Logf("on the second hub %s after the first stopped", time.Since(stopped).Round(time.Millisecond))
 	for i := range 5 {
 		write(fmt.Sprintf("on-b-%d", i))
 	}

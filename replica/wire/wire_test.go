@@ -122,6 +122,7 @@ func TestDecode_Valid(t *testing.T) {
 			Scope: []wire.ScopeEntry{{Container: "c", PartitionKeys: []string{"a", "b"}}}, HeadLSN: 10,
 			Containers: []replica.Container{{Name: "c", PartitionKey: "/pk", ConflictPolicy: replica.ConflictPolicy{Mode: "merge"}}}, Mismatched: []string{"d"}}},
 		{name: "welcome of an empty hub", in: `{"type":"welcome","hubId":"h1"}`, want: wire.Frame{Type: "welcome", HubID: "h1"}},
+		{name: "welcome from a named hub", in: `{"type":"welcome","hubId":"h1","hubName":"hub-b"}`, want: wire.Frame{Type: "welcome", HubID: "h1", HubName: "hub-b"}},
 		{name: "error", in: errorFrame, want: wire.Frame{Type: "error", Code: "bad_frame", Message: "what went wrong"}},
 		{name: "push", in: pushFrame, want: wire.Frame{Type: "push", Batch: 3, Versions: []wire.Version{
 			{Container: "c", ID: "x", Op: "create", Version: "n1-1", TS: 100, Body: json.RawMessage(`{"id":"x","pk":"a"}`)},
