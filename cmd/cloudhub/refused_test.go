@@ -56,9 +56,11 @@ func TestE2E_RejectedTokenWarnsAndBacksOff(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	n, elapsed := hubUnauthorized(t, c.hub), time.Since(start)
-	// Waits of 125-250 ms, 250-500 ms, 0.5-1 s, 1-2 s, 2-4 s, ...: at most
-	// 2+log2(elapsed/125ms) attempts.
-	if limit := 2 + int(elapsedLog2(elapsed/(125*time.Millisecond))); n < 2 || n > limit {
+	// Waits drawn from [0, 0.5 s], [0, 1 s], [0, 2 s], ... (full jitter):
+	// more than 4+log2(elapsed/125ms) attempts has a probability under
+	// one in a million; a wait that did not grow would make about
+	// elapsed/250ms.
+	if limit := 4 + int(elapsedLog2(elapsed/(125*time.Millisecond))); n < 2 || n > limit {
 		t.Errorf("edgesync_hub_sync_unauthorized_total=%d after %v, want 2..%d (a growing wait)", n, elapsed.Round(time.Millisecond), limit)
 	}
 }
