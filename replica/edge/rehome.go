@@ -211,10 +211,21 @@ func (s *Syncer) prober(ctx context.Context, i int, interval time.Duration, out 
 	}
 }
 
-// errReturn ends a session to return to the earlier hub of index hub.
-type errReturn struct{ hub int }
+// errReturn ends a session to return to the earlier hub of index hub;
+// cause is set when the session ended otherwise while leaving.
+type errReturn struct {
+	hub   int
+	cause error
+}
 
-func (e *errReturn) Error() string { return fmt.Sprintf("returning to hub %d of the list", e.hub+1) }
+func (e *errReturn) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("returning to hub %d of the list: %v", e.hub+1, e.cause)
+	}
+	return fmt.Sprintf("returning to hub %d of the list", e.hub+1)
+}
+
+func (e *errReturn) Unwrap() error { return e.cause }
 
 // home is what the Syncers of one Link share in turn: the hub of the last
 // session that got going, and how many times the edge moved between hubs.

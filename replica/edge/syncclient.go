@@ -373,6 +373,12 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 			cancel(err)
 		}
 	}
+	var back *errReturn
+	if j := out.returnTo.Load(); j > 0 && !errors.As(err, &back) {
+		// The session ended otherwise while leaving: go where it was
+		// leaving for all the same.
+		err = &errReturn{hub: int(j - 1), cause: err}
+	}
 	return true, err
 }
 

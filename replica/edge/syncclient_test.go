@@ -397,3 +397,43 @@ func TestSyncer_RefusingEarlierHubProbedLessOften(t *testing.T) {
 		t.Fatalf("Status().Rehomes=%d, want 0: the edge never synced with another hub", st.Rehomes)
 	}
 }
+
+// A hub that falls silent while the edge waits to leave it for an earlier
+// hub sends the edge to that earlier hub, not down the list.
+func TestSyncer_SilentWhileLeavingStillReturns(t *testing.T) {
+	first, second, third := newScriptedHub(t), newScriptedHub(t), newScriptedHub(t)
+	first.refuse.Store(true)
+	first.health.Store(http.StatusServiceUnavailable)
+	silent := make(chan struct{})
+	t.Cleanup(func() { close(silent) })
+	second.onPush = func(*websocket.Conn, *wire.Frame) { <-silent } // never answers, reads nothing more
+	r := openReplica(t, t.TempDir())
+	defineProducts(t, r)
+	s, err := edge.NewSyncer(r, edge.SyncConfig{Hubs: []string{first.url, second.url, third.url}, Token: "t",
+		HeartbeatTimeout: time.Second, MaxBackoff: time.Second, ProbeInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Open(context.Background())
+	defer s.Close(context.Background())
+	if _, _, err := r.Upsert(context.Background(), "products", "p1", []byte(`{"id":"p1","category":"c"}`), edge.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, func() error {
+		if _, pushes, _ := second.snapshot(); len(pushes) == 0 {
+			return errors.New("no push at the second hub yet")
+		}
+		return nil
+	})
+	first.refuse.Store(false)
+	first.health.Store(http.StatusOK)
+	waitUntil(t, 5*time.Second, func() error {
+		if st := s.Status(); st.Hub != mustSyncURL(t, first.url) {
+			return fmt.Errorf("status %+v, want on the first hub", st)
+		}
+		return nil
+	})
+	if hellos, _, _ := third.snapshot(); len(hellos) != 0 {
+		t.Fatalf("the edge went to the third hub %d times on its way back to the first", len(hellos))
+	}
+}
