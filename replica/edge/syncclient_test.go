@@ -241,12 +241,12 @@ func TestSyncer_ReturnWaitsForPushInFlight(t *testing.T) {
 		}
 		return nil
 	})
-	hellos, pushes, _ := first.snapshot()
+	hellos, _, _ := first.snapshot()
 	if len(hellos) != 1 || hellos[0].Pending != 0 || hellos[0].ResumeLSN != 1 {
 		t.Fatalf("hellos at the first hub: %+v, want one with nothing pending, resuming from 1", hellos)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if _, pushes, _ = first.snapshot(); len(pushes) != 0 {
+	if _, pushes, _ := first.snapshot(); len(pushes) != 0 {
 		t.Fatalf("the first hub got %d pushes of a version already answered", len(pushes))
 	}
 	if st := s.Status(); st.Rehomes != 1 || st.HubName != "scripted" {
