@@ -91,6 +91,11 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
+// ErrorStatus maps err to its status and body exactly as every error
+// response of the API does. Protocols served beside the API (web/cosmos)
+// take the status from here and shape the body their own way.
+func ErrorStatus(err error) (int, Error) { return errorResponse(err) }
+
 // errorResponse maps a domain error to its status and body; anything it
 // does not know is a 500 "internal".
 func errorResponse(err error) (int, Error) {

@@ -5,6 +5,7 @@
 //	         [--allowed-hosts H,...] [--cors-origin ORIGIN,...] [--local-token T]
 //	         [--hub-ca FILE] [--tls-cert FILE --tls-key FILE]
 //	         [--hub-timeout 30s] [--hub-probe-interval 5s]
+//	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	edgenode bench [--docs N] [--clients N] ...
 //	edgenode --version
 //	edgenode --help
@@ -37,6 +38,7 @@ import (
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/web"
+	"github.com/edgesync/edgesync/web/cosmos"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; without
@@ -81,6 +83,8 @@ type serveConfig struct {
 
 	hubTimeout       time.Duration
 	hubProbeInterval time.Duration
+	cosmosListen string
+	cosmosKey    string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -107,6 +111,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 			"otherwise generated once and saved in the data dir as local-token")
 	fs.DurationVar(&c.clockOffset, "clock-offset", 0,
 		"simulate a wrong device clock for tests and demos: everything that reads this node's clock sees it shifted by this much (e.g. 1h, -90s); the node corrects its _ts once a hub has measured the offset")
+	fs.StringVar(&c.cosmosListen, "cosmos-listen", "",
+		"address of the Azure Cosmos DB API for the official SDKs (docs/cosmos.md), e.g. 127.0.0.1:8081; default: not served")
+	fs.StringVar(&c.cosmosKey, "cosmos-key", "",
+		"master key (base64) the Cosmos DB API's clients sign with; default: generated once and saved in the data dir as cosmos-key")
 	c.tls.Register(fs)
 	fs.StringVar(&c.hubCA, "hub-ca", "",
 		"PEM bundle of the CA certificates that sign the hub's certificate (a private CA); default: the system's roots")
@@ -298,6 +306,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if created {
 		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)
 	}
+	if cfg.cosmosListen != "" {
+		cs, err := serveCosmos(cfg.cosmosListen, cfg.cosmosKey, cfg.data, cosmos.EdgeEngine{R: r}, tlsConfig, log, stdout)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if serr := cs.Shutdown(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("close cosmos api: %w", serr))
+			}
+		}()
+	}
 	if len(hubs) > 0 {
 		log.Info("syncing", "hubs", strings.Join(hubs, ","))
 		if cfg.token == "" {
@@ -305,4 +324,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}
 	}
 	return srv.Run(ctx, log)
+}
+
+// serveCosmos serves the Cosmos DB API over engine on addr, keyed with key
+// or the one saved in dir (generated and printed the first time).
+func serveCosmos(addr, key, dir string, engine cosmos.Engine, tlsConfig *tls.Config, log *slog.Logger, stdout io.Writer) (*cli.Server, error) {
+	created := false
+	if key == "" {
+		var err error
+		if key, created, err = cli.SavedKey(dir, "cosmos-key"); err != nil {
+			return nil, err
+		}
+	}
+	k, err := cosmos.ParseKey(key)
+	if err != nil {
+		return nil, cli.UsageError("--cosmos-key: " + err.Error())
+	}
+	srv, err := cli.Listen(addr, log)
+	if err != nil {
+		return nil, fmt.Errorf("cosmos: %w", err)
+	}
+	srv.WrapListener(web.Listener)
+	srv.UseTLS(tlsConfig)
+	srv.Serve(cosmos.New(cosmos.Config{Engine: engine, Key: k, Logger: log}))
+	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
+	if created {
+		fmt.Fprintf(stdout, "Cosmos DB API key (saved in %s, shown once): %s\n", filepath.Join(dir, "cosmos-key"), key)
+	}
+	return srv, nil
 }

@@ -26,7 +26,31 @@ func SavedToken(dir, name, prefix string) (string, bool, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", false, err
 	}
-	token := prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return saveSecret(dir, name, prefix+base64.RawURLEncoding.EncodeToString(b[:]))
+}
+
+// SavedKey is SavedToken for a 64-byte key in standard base64, the form of
+// an Azure Cosmos DB account key (the SDKs decode it so).
+func SavedKey(dir, name string) (string, bool, error) {
+	path := filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read %s: %w", name, err)
+	}
+	var b [64]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, err
+	}
+	return saveSecret(dir, name, base64.StdEncoding.EncodeToString(b[:]))
+}
+
+// saveSecret writes token to dir/name (mode 0600, atomically) and reports
+// it as new.
+func saveSecret(dir, name, token string) (string, bool, error) {
+	path := filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", false, err
 	}
