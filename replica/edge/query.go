@@ -56,7 +56,7 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 				}
 				read++
 				after = it.ID
-				if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
+				if scoped && !wire.InScope(st.Scope, containerName, it.PK) || req.PartitionKey != nil && it.PK != *req.PartitionKey {
 					continue
 				}
 				n++
@@ -75,7 +75,7 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 		}
 	}
 	var ix *query.IndexSource
-	if consistency != ConsistencyConfirmed {
+	if consistency != ConsistencyConfirmed && req.PartitionKey == nil {
 		ix = r.indexSource(containerName, &st, &n, src)
 	}
 	p, err := query.ExecuteIndexed(ctx, req, src, ix, opt)

@@ -29,6 +29,9 @@ func (h *Hub) Query(ctx context.Context, containerName string, req query.Request
 		for {
 			read, err := h.st.ScanItems(ctx, containerName, after, QueryChunk, func(it replica.Item) error {
 				after = it.ID
+				if req.PartitionKey != nil && it.PK != *req.PartitionKey {
+					return nil
+				}
 				doc = it.AppendJSON(doc[:0])
 				return fn(doc)
 			})

@@ -23,6 +23,10 @@ type Request struct {
 	Limit        int         `json:"limit,omitempty"`        // documents per page; default replica.DefaultPageSize
 	Continuation string      `json:"continuation,omitempty"` // from the previous page
 	Explain      bool        `json:"explain,omitempty"`      // return the plan beside the page
+	// PartitionKey, when set, limits the query to the items with this
+	// partition key value: the engine's source reads only those (a Cosmos
+	// DB query scoped to one logical partition).
+	PartitionKey *string `json:"-"`
 }
 
 // Parameter is one @name and its JSON value.

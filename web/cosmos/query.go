@@ -46,8 +46,15 @@ func (s *Server) query(q *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.e.Query(q.ctx, c.Name, query.Request{Query: spec.Query, Parameters: spec.Parameters, Limit: n,
-		Continuation: q.r.Header.Get("x-ms-continuation")})
+	req := query.Request{Query: spec.Query, Parameters: spec.Parameters, Limit: n, Continuation: q.r.Header.Get("x-ms-continuation")}
+	pk, hasPK, err := partitionKeyHeader(q.r.Header.Get("x-ms-documentdb-partitionkey"))
+	if err != nil {
+		return err
+	}
+	if hasPK {
+		req.PartitionKey = &pk
+	}
+	p, err := s.e.Query(q.ctx, c.Name, req)
 	if err != nil {
 		return err
 	}
