@@ -3,6 +3,7 @@
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
 //	         [--tls-cert FILE --tls-key FILE] [--postgres URL]
+//	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
@@ -35,6 +36,7 @@ import (
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
+	"github.com/edgesync/edgesync/web/cosmos"
 )
 
 var version = ""
@@ -66,6 +68,7 @@ type serveConfig struct {
 	resolvers                                       resolverFlags
 	maxClockSkew                                    time.Duration
 	tls                                             cli.TLSFlags
+	cosmos                                          cli.CosmosFlags
 }
 
 // adminToken returns the configured token, or the one saved in the data dir,
@@ -97,6 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		"how far a pushed _ts may be ahead of the hub's clock; a later one takes part in conflict decisions with the hub's receipt time (whole seconds, at least 1s)")
 	cfg.resolvers.register(fs)
 	cfg.tls.Register(fs)
+	cfg.cosmos.Register(fs)
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_"); err != nil {
 		return err
 	}
@@ -171,6 +175,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
+	}
+	cs, err := cfg.cosmos.Serve(cfg.data, cosmos.Config{Engine: cosmos.HubEngine{H: h}, Logger: log}, tlsConfig, stdout)
+	if err != nil {
+		return errors.Join(err, srv.Shutdown())
+	}
+	if cs != nil {
+		defer func() {
+			if serr := cs.Shutdown(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("close cosmos api: %w", serr))
+			}
+		}()
 	}
 	return srv.Run(ctx, log)
 }

@@ -83,8 +83,8 @@ type serveConfig struct {
 
 	hubTimeout       time.Duration
 	hubProbeInterval time.Duration
-	cosmosListen string
-	cosmosKey    string
+
+	cosmos cli.CosmosFlags
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -111,10 +111,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 			"otherwise generated once and saved in the data dir as local-token")
 	fs.DurationVar(&c.clockOffset, "clock-offset", 0,
 		"simulate a wrong device clock for tests and demos: everything that reads this node's clock sees it shifted by this much (e.g. 1h, -90s); the node corrects its _ts once a hub has measured the offset")
-	fs.StringVar(&c.cosmosListen, "cosmos-listen", "",
-		"address of the Azure Cosmos DB API for the official SDKs (docs/cosmos.md), e.g. 127.0.0.1:8081; default: not served")
-	fs.StringVar(&c.cosmosKey, "cosmos-key", "",
-		"master key (base64) the Cosmos DB API's clients sign with; default: generated once and saved in the data dir as cosmos-key")
+	c.cosmos.Register(fs)
 	c.tls.Register(fs)
 	fs.StringVar(&c.hubCA, "hub-ca", "",
 		"PEM bundle of the CA certificates that sign the hub's certificate (a private CA); default: the system's roots")
@@ -306,11 +303,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if created {
 		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)
 	}
-	if cfg.cosmosListen != "" {
-		cs, err := serveCosmos(cfg.cosmosListen, cfg.cosmosKey, cfg.data, cosmos.EdgeEngine{R: r}, tlsConfig, log, stdout)
-		if err != nil {
-			return err
-		}
+	ccfg := cosmos.Config{Engine: cosmos.EdgeEngine{R: r}, Logger: log}
+	if link != nil {
+		ccfg.ContainerCreated = func(context.Context) error { return resync(link) }
+	}
+	cs, err := cfg.cosmos.Serve(cfg.data, ccfg, tlsConfig, stdout)
+	if err != nil {
+		return errors.Join(err, srv.Shutdown())
+	}
+	if cs != nil {
 		defer func() {
 			if serr := cs.Shutdown(); serr != nil {
 				err = errors.Join(err, fmt.Errorf("close cosmos api: %w", serr))
@@ -326,30 +327,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	return srv.Run(ctx, log)
 }
 
-// serveCosmos serves the Cosmos DB API over engine on addr, keyed with key
-// or the one saved in dir (generated and printed the first time).
-func serveCosmos(addr, key, dir string, engine cosmos.Engine, tlsConfig *tls.Config, log *slog.Logger, stdout io.Writer) (*cli.Server, error) {
-	created := false
-	if key == "" {
-		var err error
-		if key, created, err = cli.SavedKey(dir, "cosmos-key"); err != nil {
-			return nil, err
-		}
+// resync starts a new sync session when the link is online, so that its
+// hello carries the containers defined since the last one: the hub creates
+// a container an edge defined only from a hello.
+func resync(l *edge.Link) error {
+	if !l.Online() {
+		return nil
 	}
-	k, err := cosmos.ParseKey(key)
-	if err != nil {
-		return nil, cli.UsageError("--cosmos-key: " + err.Error())
+	if err := l.SetOnline(false); err != nil {
+		return err
 	}
-	srv, err := cli.Listen(addr, log)
-	if err != nil {
-		return nil, fmt.Errorf("cosmos: %w", err)
-	}
-	srv.WrapListener(web.Listener)
-	srv.UseTLS(tlsConfig)
-	srv.Serve(cosmos.New(cosmos.Config{Engine: engine, Key: k, Logger: log}))
-	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
-	if created {
-		fmt.Fprintf(stdout, "Cosmos DB API key (saved in %s, shown once): %s\n", filepath.Join(dir, "cosmos-key"), key)
-	}
-	return srv, nil
+	return l.SetOnline(true)
 }
