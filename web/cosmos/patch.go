@@ -141,6 +141,9 @@ func applyPatch(doc any, op patchOp, pkPath string) (any, error) {
 		if val, err = decodeNumbers(op.Value); err != nil {
 			return nil, fmt.Errorf("value: %v", err)
 		}
+		if _, ok := val.(json.Number); op.Op == "incr" && !ok {
+			return nil, errors.New("incr needs a number")
+		}
 	case "remove":
 	case "move":
 		from, err := splitPointer(op.From)

@@ -1,0 +1,196 @@
+package cosmos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/web/cosmos"
+)
+
+// testKey is the master key of the tests' endpoints.
+var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 64))
+
+// node is a Cosmos endpoint over a real edge replica, on loopback.
+type node struct {
+	t   *testing.T
+	url string
+	key cosmos.Key
+	r   *edge.Replica
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	r := edge.New(edge.Config{Dir: t.TempDir(), Durability: "normal"})
+	if err := r.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	k, err := cosmos.ParseKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cosmos.New(cosmos.Config{Engine: cosmos.EdgeEngine{R: r}, Key: k}))
+	t.Cleanup(srv.Close)
+	n := &node{t: t, url: srv.URL, key: k, r: r}
+	n.ok(n.do("POST", "/dbs", "dbs", "", `{"id":"shop"}`, nil), http.StatusCreated)
+	n.ok(n.do("POST", "/dbs/shop/colls", "colls", "dbs/shop", `{"id":"products","partitionKey":{"paths":["/region"],"kind":"Hash"}}`, nil), http.StatusCreated)
+	return n
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request signed as the SDKs sign it (typ and link as they
+// compute them), with headers h.
+func (n *node) do(method, path, typ, link, body string, h map[string]string) response {
+	n.t.Helper()
+	req, err := http.NewRequest(method, n.url+path, strings.NewReader(body))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	date := time.Now().UTC().Format(http.TimeFormat)
+	req.Header.Set("x-ms-date", date)
+	req.Header.Set("Authorization", n.key.Authorization(method, typ, link, date))
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (n *node) ok(r response, want int) response {
+	n.t.Helper()
+	if r.status != want {
+		n.t.Fatalf("status %d, want %d: %s", r.status, want, r.body)
+	}
+	return r
+}
+
+const (
+	docs     = "/dbs/shop/colls/products/docs"
+	collLink = "dbs/shop/colls/products"
+)
+
+func pkHeader(v string) map[string]string {
+	b, _ := json.Marshal([]string{v})
+	return map[string]string{"x-ms-documentdb-partitionkey": string(b)}
+}
+
+func TestServer_Unauthorized(t *testing.T) {
+	n := newNode(t)
+	for _, tt := range []struct {
+		name string
+		h    map[string]string
+	}{
+		{"unsigned", map[string]string{"Authorization": ""}},
+		{"signed for another link", map[string]string{"Authorization": n.key.Authorization("GET", "dbs", "dbs/other", time.Now().UTC().Format(http.TimeFormat))}},
+		{"an old date", map[string]string{"x-ms-date": time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)}},
+	} {
+		r := n.do("GET", "/dbs", "dbs", "", "", tt.h)
+		var e struct{ Code, Message string }
+		if err := json.Unmarshal(r.body, &e); err != nil || r.status != http.StatusUnauthorized || e.Code != "Unauthorized" || e.Message == "" {
+			t.Errorf("%s: %d %s, want 401 {\"code\":\"Unauthorized\",\"message\":...}", tt.name, r.status, r.body)
+		}
+	}
+	n.ok(n.do("GET", "/dbs", "dbs", "", "", nil), http.StatusOK)
+}
+
+func TestServer_Items(t *testing.T) {
+	n := newNode(t)
+	made := n.ok(n.do("POST", docs, "docs", collLink, `{"id":"a b","region":"east","price":1}`, pkHeader("east")), http.StatusCreated)
+	etag := made.header.Get("etag")
+	n.ok(n.do("POST", docs, "docs", collLink, `{"id":"a b","region":"east"}`, pkHeader("east")), http.StatusConflict)
+	n.ok(n.do("POST", docs, "docs", collLink, `{"id":"c","region":"east"}`, pkHeader("west")), http.StatusBadRequest)
+
+	item := docs + "/" + url.PathEscape("a b")
+	link := collLink + "/docs/a b"
+	n.ok(n.do("GET", item, "docs", link, "", pkHeader("east")), http.StatusOK)
+	n.ok(n.do("GET", item, "docs", link, "", pkHeader("west")), http.StatusNotFound)
+
+	// A document read back and written again keeps one _rid, _self and
+	// _attachments: the ones it had are dropped, not stored.
+	var read map[string]any
+	json.Unmarshal(n.ok(n.do("GET", item, "docs", link, "", pkHeader("east")), http.StatusOK).body, &read)
+	read["price"] = 2
+	body, _ := json.Marshal(read)
+	rep := n.ok(n.do("PUT", item, "docs", link, string(body), map[string]string{"If-Match": etag}), http.StatusOK)
+	if c := bytes.Count(rep.body, []byte(`"_rid"`)); c != 1 {
+		t.Fatalf("replaced item has %d _rid: %s", c, rep.body)
+	}
+	n.ok(n.do("PUT", item, "docs", link, string(body), map[string]string{"If-Match": etag}), http.StatusPreconditionFailed)
+	n.ok(n.do("PUT", docs+"/nope", "docs", collLink+"/docs/nope", `{"id":"nope","region":"east"}`, nil), http.StatusNotFound)
+
+	n.ok(n.do("DELETE", item, "docs", link, "", map[string]string{"If-Match": etag}), http.StatusPreconditionFailed)
+	n.ok(n.do("DELETE", item, "docs", link, "", nil), http.StatusNoContent)
+	n.ok(n.do("GET", item, "docs", link, "", nil), http.StatusNotFound)
+
+	big := `{"id":"big","region":"east","pad":"` + strings.Repeat("x", 3<<20) + `"}`
+	n.ok(n.do("POST", docs, "docs", collLink, big, nil), http.StatusRequestEntityTooLarge)
+	n.ok(n.do("GET", "/dbs/shop/users", "users", "dbs/shop", "", nil), http.StatusBadRequest)
+	n.ok(n.do("DELETE", "/dbs/shop/colls/products", "colls", collLink, "", nil), http.StatusBadRequest)
+}
+
+// A query with a partition key reads that partition only (Cosmos DB's
+// partition-scoped query); without one, the whole container.
+func TestServer_QueryPartitionKey(t *testing.T) {
+	n := newNode(t)
+	for _, d := range []string{`{"id":"1","region":"east"}`, `{"id":"2","region":"west"}`, `{"id":"3","region":"east"}`} {
+		n.ok(n.do("POST", docs, "docs", collLink, d, nil), http.StatusCreated)
+	}
+	query := func(h map[string]string) []string {
+		h["x-ms-documentdb-isquery"] = "True"
+		h["Content-Type"] = "application/query+json"
+		r := n.ok(n.do("POST", docs, "docs", collLink, `{"query":"SELECT VALUE c.id FROM c ORDER BY c.id","parameters":[]}`, h), http.StatusOK)
+		var page struct{ Documents []string }
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		return page.Documents
+	}
+	if got := strings.Join(query(pkHeader("east")), ","); got != "1,3" {
+		t.Fatalf("query in partition east = %s, want 1,3", got)
+	}
+	if got := strings.Join(query(map[string]string{}), ","); got != "1,2,3" {
+		t.Fatalf("query of the container = %s, want 1,2,3", got)
+	}
+}
+
+func TestServer_ChangeFeedFromNow(t *testing.T) {
+	n := newNode(t)
+	n.ok(n.do("POST", docs, "docs", collLink, `{"id":"old","region":"east"}`, nil), http.StatusCreated)
+	feed := func(inm string) response {
+		return n.do("GET", docs, "docs", collLink, "", map[string]string{"A-IM": "Incremental Feed", "If-None-Match": inm})
+	}
+	now := n.ok(feed("*"), http.StatusNotModified)
+	n.ok(n.do("POST", docs, "docs", collLink, `{"id":"new","region":"east"}`, nil), http.StatusCreated)
+	r := n.ok(feed(now.header.Get("etag")), http.StatusOK)
+	var page struct {
+		Documents []struct{ ID string }
+	}
+	json.Unmarshal(r.body, &page)
+	if len(page.Documents) != 1 || page.Documents[0].ID != "new" {
+		t.Fatalf("feed from now: %s, want only new", r.body)
+	}
+	n.ok(feed(r.header.Get("etag")), http.StatusNotModified)
+}
