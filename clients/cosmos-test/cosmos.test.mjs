@@ -409,3 +409,26 @@ test('the hub\'s Cosmos endpoint: confirmed state, writes confirmed at once and 
     changeFeedMode: sdk.ChangeFeedMode.AllVersionsAndDeletes, maxItemCount: 1000 }).readNext();
   assert.ok(feed.result.every((r) => r.metadata.lsn > 0 && r.metadata.crts > 0));
 });
+
+test('queries over databases and containers; what edgesync does not do fails with 400 and says so', { skip }, async () => {
+  const c = client('east');
+  const { resources: dbs } = await c.databases.query({ query: 'SELECT VALUE d.id FROM d WHERE d.id = @id', parameters: [{ name: '@id', value: 'shop' }] }).fetchAll();
+  assert.deepEqual(dbs, ['shop']);
+  const db = c.database('shop');
+  const { resources: colls } = await db.containers.query('SELECT VALUE c.id FROM c').fetchAll();
+  assert.ok(colls.includes('products'), JSON.stringify(colls));
+  const products = db.container('products');
+  for (const [what, f] of [
+    ['deleting a container', () => products.delete()],
+    ['stored procedures', () => products.scripts.storedProcedures.create({ id: 's', body: 'function () {}' })],
+    ['offers', () => products.readOffer()],
+    ['a patch with a condition', () => products.item('crud-1', 'east').patch({ condition: 'from c where c.price > 0', operations: [{ op: 'set', path: '/x', value: 1 }] })],
+    ['hierarchical partition keys', () => db.containers.create({ id: 'h', partitionKey: { paths: ['/a', '/b'], kind: 'MultiHash', version: 2 } })],
+  ]) {
+    await assert.rejects(f(), (err) => {
+      assert.equal(err.code, 400, `${what}: ${err.code} ${err.message}`);
+      assert.match(err.message, /not supported/, what);
+      return true;
+    });
+  }
+});

@@ -2,6 +2,7 @@ package cosmos
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -98,5 +99,34 @@ func (s *Server) queryPlan(q *request) error {
 		`"rewrittenQuery":"","hasSelectValue":false,"dCountInfo":null,"hasNonStreamingOrderBy":false},` +
 		`"queryRanges":[{"min":"","max":"FF","isMinInclusive":true,"isMaxInclusive":false}]}`)
 	s.writeBody(q, http.StatusOK, bytes.Clone(plan))
+	return nil
+}
+
+// queryResources runs a query over databases or containers (docs, each a
+// resource's JSON) with the node's query engine, and answers in one page
+// under key (Databases, DocumentCollections).
+func (s *Server) queryResources(q *request, key string, docs [][]byte) error {
+	spec, err := readQuery(q)
+	if err != nil {
+		return err
+	}
+	src := func(ctx context.Context, fn func([]byte) error) error {
+		for _, d := range docs {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p, err := query.Execute(q.ctx, query.Request{Query: spec.Query, Parameters: spec.Parameters, Limit: replica.MaxPageSize,
+		Continuation: q.r.Header.Get("x-ms-continuation")}, src, query.Options{})
+	if err != nil {
+		return err
+	}
+	if p.Continuation != "" {
+		q.w.Header().Set("x-ms-continuation", p.Continuation)
+	}
+	q.w.Header().Set("x-ms-item-count", strconv.Itoa(len(p.Documents)))
+	s.writeJSON(q, http.StatusOK, map[string]any{"_rid": "", key: p.Documents, "_count": len(p.Documents)})
 	return nil
 }

@@ -70,6 +70,31 @@ func databaseJSON(db string) map[string]any {
 	return map[string]any{"id": db, "_rid": r, "_self": "dbs/" + r + "/", "_etag": `"` + r + `"`, "_colls": "colls/", "_users": "users/", "_ts": 0}
 }
 
+// databaseDocs returns every database as JSON, for queries over them.
+func (s *Server) databaseDocs() [][]byte {
+	var out [][]byte
+	for _, db := range s.databases() {
+		b, err := json.Marshal(databaseJSON(db))
+		if err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// containerDocs returns the containers of database db as JSON.
+func (s *Server) containerDocs(db string) [][]byte {
+	var out [][]byte
+	for _, c := range s.e.Containers() {
+		if d, _, ok := splitName(c.Name); ok && d == db {
+			if b, err := json.Marshal(containerJSON(c)); err == nil {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
 func (s *Server) listDatabases(q *request) error {
 	list := []any{}
 	for _, db := range s.databases() {

@@ -140,6 +140,9 @@ func (s *Server) serve(q *request) error {
 		case http.MethodGet:
 			return s.listDatabases(q)
 		case http.MethodPost:
+			if isQuery(q) {
+				return s.queryResources(q, "Databases", s.databaseDocs())
+			}
 			return s.createDatabase(q)
 		}
 	case res.typ == typeDatabases:
@@ -154,6 +157,12 @@ func (s *Server) serve(q *request) error {
 		case http.MethodGet:
 			return s.listContainers(q)
 		case http.MethodPost:
+			if isQuery(q) {
+				if !s.databaseExists(q.res.db) {
+					return fmt.Errorf("%w: database %q", replica.ErrNotFound, q.res.db)
+				}
+				return s.queryResources(q, "DocumentCollections", s.containerDocs(q.res.db))
+			}
 			return s.createContainer(q)
 		}
 	case res.typ == typeContainers:
@@ -172,10 +181,13 @@ func (s *Server) serve(q *request) error {
 	case res.typ == typeItems && res.feed:
 		switch m {
 		case http.MethodPost:
+			if isTrue(q.r.Header.Get("x-ms-cosmos-is-batch-request")) {
+				return fmt.Errorf("%w: transactional batch and bulk requests (send the operations one by one)", errNotSupported)
+			}
 			if isTrue(q.r.Header.Get("x-ms-cosmos-is-query-plan-request")) {
 				return s.queryPlan(q)
 			}
-			if isTrue(q.r.Header.Get("x-ms-documentdb-isquery")) || strings.HasPrefix(q.r.Header.Get("Content-Type"), "application/query+json") {
+			if isQuery(q) {
 				return s.query(q)
 			}
 			return s.createItem(q)
@@ -278,6 +290,11 @@ func pageSize(q *request) (int, error) {
 }
 
 func isTrue(v string) bool { return strings.EqualFold(v, "true") }
+
+// isQuery reports whether a POST to a feed is a query.
+func isQuery(q *request) bool {
+	return isTrue(q.r.Header.Get("x-ms-documentdb-isquery")) || strings.HasPrefix(q.r.Header.Get("Content-Type"), "application/query+json")
+}
 
 func newUUID() string {
 	var b [16]byte

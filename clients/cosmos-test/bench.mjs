@@ -1,0 +1,86 @@
+// Item creates per second against one edgenode, in one run from one Node
+// process: through its Cosmos DB API with @azure/cosmos, and through its own
+// HTTP API with fetch. Usage:
+//
+//	node clients/cosmos-test/bench.mjs [--docs 3000] [--concurrency 16] [--durability full]
+//
+// EDGESYNC_BIN names a directory holding edgenode, else it is built here.
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { CosmosClient } from '@azure/cosmos';
+
+const { values: opt } = parseArgs({ options: {
+  docs: { type: 'string', default: '3000' },
+  concurrency: { type: 'string', default: '16' },
+  durability: { type: 'string', default: 'full' },
+} });
+const N = Number(opt.docs);
+const C = Number(opt.concurrency);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'edgesync-cosmos-bench-'));
+const KEY = randomBytes(64).toString('base64');
+
+let bin = process.env.EDGESYNC_BIN;
+if (!bin) {
+  bin = path.join(TMP, 'bin');
+  execFileSync('go', ['build', '-o', bin + path.sep, './cmd/edgenode'], { cwd: ROOT, stdio: 'inherit' });
+}
+const proc = spawn(path.join(bin, 'edgenode'), ['serve', '--listen', '127.0.0.1:0', '--data', path.join(TMP, 'edge'),
+  '--durability', opt.durability, '--cosmos-listen', '127.0.0.1:0', '--cosmos-key', KEY], { stdio: ['ignore', 'pipe', 'pipe'] });
+const addrs = await new Promise((resolve, reject) => {
+  const found = {};
+  const timer = setTimeout(() => reject(new Error('edgenode did not start')), 15_000);
+  const onLine = (line) => {
+    const m = /\baddr=("?)([^\s"]+)\1/.exec(line);
+    if (m && line.includes('edgenode listening')) found.api = `http://${m[2]}`;
+    if (m && line.includes('cosmos api listening')) found.cosmos = `http://${m[2]}`;
+    if (found.api && found.cosmos) { clearTimeout(timer); resolve(found); }
+  };
+  readline.createInterface({ input: proc.stdout }).on('line', onLine);
+  readline.createInterface({ input: proc.stderr }).on('line', onLine);
+});
+
+async function run(name, create) {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: C }, async () => {
+    while (next < N) {
+      const i = next++;
+      await create({ id: `${name}-${i}`, region: `r${i % 8}`, price: i, name: 'item ' + i });
+    }
+  }));
+  const s = (performance.now() - t0) / 1000;
+  return { name, docs: N, seconds: +s.toFixed(2), createsPerSec: Math.round(N / s) };
+}
+
+const client = new CosmosClient({ endpoint: addrs.cosmos, key: KEY });
+const { database } = await client.databases.createIfNotExists({ id: 'bench' });
+const { container } = await database.containers.createIfNotExists({ id: 'items', partitionKey: { paths: ['/region'] } });
+await fetch(`${addrs.api}/api/v1/containers/native`, { method: 'PUT', headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ partitionKey: '/region' }) });
+const native = async (doc) => {
+  const res = await fetch(`${addrs.api}/api/v1/containers/native/docs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`create: ${res.status}`);
+};
+const sdk = async (doc) => { await container.items.create(doc); };
+
+// Warm both paths, then alternate, so that neither runs on a colder node.
+await run('warm-sdk', sdk);
+await run('warm-api', native);
+const results = [];
+for (let round = 0; round < 2; round++) {
+  results.push(await run(`cosmos-sdk-${round}`, sdk));
+  results.push(await run(`edgesync-api-${round}`, native));
+}
+console.log(JSON.stringify({ docs: N, concurrency: C, durability: opt.durability, node: process.version, results }, null, 1));
+proc.kill('SIGTERM');
+await new Promise((r) => proc.once('exit', r));
+fs.rmSync(TMP, { recursive: true, force: true });
