@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/internal/proctest"
+	"github.com/edgesync/edgesync/web/cosmos"
 )
 
 // TestRun_Flags checks run's exit codes for flags and EDGENODE_* variables:
@@ -54,6 +55,8 @@ func TestRun_Flags(t *testing.T) {
 		{name: "tls cert without key", args: []string{"--tls-cert", "cert.pem"}, want: 2, wantStderr: "give both or neither"},
 		{name: "tls key without cert from env", env: map[string]string{"EDGENODE_TLS_KEY": "key.pem"}, want: 2, wantStderr: "give both or neither"},
 		{name: "tls cert missing", args: []string{"--tls-cert", "no-such.pem", "--tls-key", "no-such.pem"}, want: 2, wantStderr: "no-such.pem"},
+		{name: "cosmos key not base64", args: []string{"--cosmos-listen", "127.0.0.1:0", "--cosmos-key", "not a key!"}, want: 2, wantStderr: "--cosmos-key"},
+		{name: "cosmos key too short from env", args: []string{"--cosmos-listen", "127.0.0.1:0"}, env: map[string]string{"EDGENODE_COSMOS_KEY": "c2hvcnQ="}, want: 2, wantStderr: "at least 16"},
 		{name: "hub ca missing", args: []string{"--hub", "https://h:8080", "--hub-ca", "no-such-ca.pem"}, want: 2, wantStderr: "--hub-ca"},
 		{name: "hub ca without certificates from env", env: map[string]string{"EDGENODE_HUB_CA": "main.go"}, want: 2, wantStderr: "no PEM certificate"},
 		// --version is never read from the environment: the log-format error
@@ -302,5 +305,89 @@ func TestServe_BadEscapeJSON(t *testing.T) {
 	if !strings.HasPrefix(string(b), "HTTP/1.1 400 ") || !strings.Contains(string(b), "Content-Type: application/json") ||
 		!strings.Contains(string(b), `{"code":"bad_request","message":`) {
 		t.Fatalf("response %q, want 400 with a JSON {\"code\":\"bad_request\"} body", b)
+	}
+}
+
+// TestServe_CosmosKey: with --cosmos-listen and no key, a node generates
+// one at first start, saves it with mode 0600, prints it once, and signs
+// nothing else: the Cosmos API accepts requests signed with that key, and
+// the next start keeps it without printing it.
+func TestServe_CosmosKey(t *testing.T) {
+	dir := t.TempDir()
+	// start runs the node until it logs its Cosmos address; stop ends it
+	// (the data directory is locked while it runs).
+	start := func() (addr, out string, stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		log := proctest.NewLog("cosmos api listening")
+		var stdout proctest.Buffer
+		done := make(chan int, 1)
+		args := []string{"--listen", "127.0.0.1:0", "--data", dir, "--cosmos-listen", "127.0.0.1:0"}
+		go func() { done <- run(ctx, args, &stdout, log) }()
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("run = %d after cancel, want 0\nstderr: %s", code, log)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("run still running 10s after cancel")
+			}
+		}
+		t.Cleanup(stop)
+		select {
+		case addr = <-log.Addr():
+			return addr, stdout.String(), stop
+		case code := <-done:
+			t.Fatalf("run = %d before it listened\nstderr: %s", code, log)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run did not log its Cosmos address within 10s\nstderr: %s", log)
+		}
+		return "", "", stop
+	}
+	addr, out, stop := start()
+	fi, err := os.Stat(filepath.Join(dir, "cosmos-key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("cosmos-key file: %v, %v; want mode 0600", fi, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "cosmos-key"))
+	key := strings.TrimSpace(string(b))
+	if !strings.Contains(out, key) {
+		t.Fatalf("stdout %q does not show the generated key", out)
+	}
+	k, err := cosmos.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(key cosmos.Key) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/dbs", nil)
+		date := time.Now().UTC().Format(http.TimeFormat)
+		req.Header.Set("x-ms-date", date)
+		req.Header.Set("Authorization", key.Authorization("GET", "dbs", "", date))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(k); got != http.StatusOK {
+		t.Fatalf("GET /dbs signed with the saved key: %d, want 200", got)
+	}
+	other, _ := cosmos.ParseKey(strings.Repeat("AAAA", 22))
+	if got := get(other); got != http.StatusUnauthorized {
+		t.Fatalf("GET /dbs signed with another key: %d, want 401", got)
+	}
+	stop()
+	if _, out, _ := start(); strings.Contains(out, key) {
+		t.Fatalf("second start printed the key again: %q", out)
+	}
+	if b2, _ := os.ReadFile(filepath.Join(dir, "cosmos-key")); strings.TrimSpace(string(b2)) != key {
+		t.Fatalf("second start changed the key")
 	}
 }

@@ -53,9 +53,9 @@ func (f *CosmosFlags) Serve(dir string, cfg cosmos.Config, tlsConfig *tls.Config
 	srv.WrapListener(web.Listener)
 	srv.UseTLS(tlsConfig)
 	srv.Serve(cosmos.New(cfg))
-	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
 	if created {
 		fmt.Fprintf(stdout, "Cosmos DB API key (saved in %s, shown once): %s\n", filepath.Join(dir, "cosmos-key"), key)
 	}
+	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
 	return srv, nil
 }

@@ -93,7 +93,7 @@ func parseAuth(header string) (authToken, error) {
 		seen++
 	}
 	if seen != 3 || t.typ == "" || t.ver == "" || sig == "" {
-		return authToken{}, errors.New("Authorization header: want type=master&ver=1.0&sig=...")
+		return authToken{}, errors.New("Authorization header: want type=master&ver=1.0&sig=<base64 signature>")
 	}
 	if t.typ != "master" {
 		return authToken{}, fmt.Errorf("Authorization header: token type %q: only master keys are supported", t.typ)
