@@ -22,13 +22,14 @@ var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 64))
 
 // node is a Cosmos endpoint over a real edge replica, on loopback.
 type node struct {
-	t   *testing.T
-	url string
-	key cosmos.Key
-	r   *edge.Replica
+	t       testing.TB
+	url     string
+	key     cosmos.Key
+	r       *edge.Replica
+	handler http.Handler
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	r := edge.New(edge.Config{Dir: t.TempDir(), Durability: "normal"})
 	if err := r.Open(context.Background()); err != nil {
@@ -39,9 +40,10 @@ func newNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cosmos.New(cosmos.Config{Engine: cosmos.EdgeEngine{R: r}, Key: k}))
+	h := cosmos.New(cosmos.Config{Engine: cosmos.EdgeEngine{R: r}, Key: k})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	n := &node{t: t, url: srv.URL, key: k, r: r}
+	n := &node{t: t, url: srv.URL, key: k, r: r, handler: h}
 	n.ok(n.do("POST", "/dbs", "dbs", "", `{"id":"shop"}`, nil), http.StatusCreated)
 	n.ok(n.do("POST", "/dbs/shop/colls", "colls", "dbs/shop", `{"id":"products","partitionKey":{"paths":["/region"],"kind":"Hash"}}`, nil), http.StatusCreated)
 	return n
