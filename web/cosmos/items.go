@@ -228,23 +228,29 @@ func (s *Server) replaceItem(q *request) error {
 }
 
 func (s *Server) deleteItem(q *request) error {
-	c, it, err := s.item(q)
-	if err != nil {
-		return err
-	}
 	ifMatch := q.r.Header.Get("If-Match")
-	if ifMatch == "" {
-		// Delete the version read, so that the partition key check holds.
-		ifMatch = it.ETag()
-	}
-	if err := s.e.Delete(q.ctx, c.Name, it.ID, ifMatch); err != nil {
-		if q.r.Header.Get("If-Match") == "" && errors.Is(err, replica.ErrPreconditionFailed) {
-			return fmt.Errorf("%w: item %q changed while it was deleted; try again", replica.ErrPreconditionFailed, it.ID)
+	for range maxPatchRetries {
+		c, it, err := s.item(q)
+		if err != nil {
+			return err
 		}
-		return err
+		cond := ifMatch
+		if cond == "" {
+			// Delete the version read, so that the partition key check
+			// holds; a newer version is read and deleted in its turn.
+			cond = it.ETag()
+		}
+		err = s.e.Delete(q.ctx, c.Name, it.ID, cond)
+		if ifMatch == "" && errors.Is(err, replica.ErrPreconditionFailed) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		q.w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	q.w.WriteHeader(http.StatusNoContent)
-	return nil
+	return fmt.Errorf("%w: item %q kept changing while it was deleted", replica.ErrPreconditionFailed, q.res.id)
 }
 
 // readItems is GET .../docs: every item, a page at a time.

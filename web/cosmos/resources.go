@@ -119,6 +119,8 @@ func (s *Server) createDatabase(q *request) error {
 	if err := checkDatabaseID(def.ID); err != nil {
 		return err
 	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
 	if s.databaseExists(def.ID) {
 		return fmt.Errorf("%w: database %q", replica.ErrExists, def.ID)
 	}
@@ -250,6 +252,8 @@ func (s *Server) createContainer(q *request) error {
 	if err != nil {
 		return err
 	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
 	if _, err := s.e.Container(c.Name); err == nil {
 		return fmt.Errorf("%w: container %q", replica.ErrExists, c.Name)
 	}

@@ -63,8 +63,13 @@ type Server struct {
 	now     func() time.Time
 	created func(ctx context.Context) error
 
-	mu  sync.Mutex
-	dbs map[string]int64 // databases created here without a container yet: id -> _ts
+	// createMu serializes creating databases and containers, so that of
+	// two creates of one id, one is 201 and the other 409 (a container
+	// definition is otherwise written over, not refused). Lock order:
+	// createMu, then mu.
+	createMu sync.Mutex
+	mu       sync.Mutex
+	dbs      map[string]int64 // databases created here without a container yet: id -> _ts
 }
 
 // New returns a Server.
