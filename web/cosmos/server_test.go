@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -195,4 +196,44 @@ func TestServer_ChangeFeedFromNow(t *testing.T) {
 		t.Fatalf("feed from now: %s, want only new", r.body)
 	}
 	n.ok(feed(r.header.Get("etag")), http.StatusNotModified)
+}
+
+// Of concurrent creates of one container id, one is 201 and the others 409,
+// and the definition is the one created (none is written over it).
+func TestServer_ConcurrentContainerCreates(t *testing.T) {
+	n := newNode(t)
+	const creates = 8
+	statuses := make(chan int, creates)
+	bodies := make(chan string, creates)
+	for i := range creates {
+		go func() {
+			body := fmt.Sprintf(`{"id":"race","partitionKey":{"paths":["/region"]},"conflictResolutionPolicy":{"mode":"LastWriterWins","conflictResolutionPath":"/v%d"}}`, i)
+			r := n.do("POST", "/dbs/shop/colls", "colls", "dbs/shop", body, nil)
+			statuses <- r.status
+			if r.status == http.StatusCreated {
+				bodies <- string(r.body)
+			}
+		}()
+	}
+	created := 0
+	for range creates {
+		switch s := <-statuses; s {
+		case http.StatusCreated:
+			created++
+		case http.StatusConflict:
+		default:
+			t.Fatalf("status %d, want 201 or 409", s)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d creates answered 201, want 1", created)
+	}
+	var made, now struct {
+		ConflictResolutionPolicy struct{ ConflictResolutionPath string }
+	}
+	json.Unmarshal([]byte(<-bodies), &made)
+	json.Unmarshal(n.ok(n.do("GET", "/dbs/shop/colls/race", "colls", "dbs/shop/colls/race", "", nil), http.StatusOK).body, &now)
+	if now != made {
+		t.Fatalf("container has %+v, want the created %+v", now, made)
+	}
 }
