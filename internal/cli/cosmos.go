@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 
 	"github.com/edgesync/edgesync/web"
@@ -56,6 +57,19 @@ func (f *CosmosFlags) Serve(dir string, cfg cosmos.Config, tlsConfig *tls.Config
 	if created {
 		fmt.Fprintf(stdout, "Cosmos DB API key (saved in %s, shown once): %s\n", filepath.Join(dir, "cosmos-key"), key)
 	}
+	if tlsConfig == nil && !loopbackAddr(f.Listen) {
+		log.Warn("the Cosmos DB API is served over plain HTTP beyond loopback: its traffic can be read, and a captured request replayed within 15 minutes; use --tls-cert and --tls-key", "addr", srv.Addr())
+	}
 	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
 	return srv, nil
+}
+
+// loopbackAddr reports whether addr (host:port) is on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
