@@ -57,6 +57,7 @@ var errorStatus = []struct {
 	{hub.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{replica.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
+	{hub.ErrNotSequencer, http.StatusServiceUnavailable, "unavailable"},
 	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
 }
 

@@ -91,6 +91,7 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	api.POST("/edges", a.registerEdge)
 	api.GET("/edges", a.listEdges)
 	api.DELETE("/edges/:name", a.revokeEdge)
+	api.DELETE("/hubs/:name", a.removeHub)
 	return a
 }
 
@@ -115,15 +116,52 @@ type HubStatus struct {
 	Containers          int    `json:"containers"`
 	Version             string `json:"version"`
 	UptimeSec           int64  `json:"uptimeSeconds"`
+	// Name is this hub's name in its tier; Sequencer the hub that holds
+	// the lease ("" while none does); Hubs the tier in order; Takeovers
+	// the newest changes of sequencer, newest first.
+	Name      string         `json:"name"`
+	Sequencer string         `json:"sequencer"`
+	Hubs      []hub.TierHub  `json:"hubs"`
+	Takeovers []hub.Takeover `json:"takeovers"`
 }
 
+// statusTakeovers bounds the takeovers the status lists.
+const statusTakeovers = 20
+
 func (a *Hub) status(c echo.Context) error {
-	n, err := a.h.UnresolvedConflicts(c.Request().Context())
+	ctx := c.Request().Context()
+	n, err := a.h.UnresolvedConflicts(ctx)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, HubStatus{HubID: a.h.HubID(), LSN: a.h.Head(), EdgesOnline: a.h.EdgesOnline(), UnresolvedConflicts: n,
-		Containers: len(a.h.Containers()), Version: a.opt.Version, UptimeSec: int64(time.Since(a.started).Seconds())})
+	hubs, err := a.h.Hubs(ctx)
+	if err != nil {
+		return err
+	}
+	takeovers, err := a.h.Takeovers(ctx, statusTakeovers)
+	if err != nil {
+		return err
+	}
+	st := HubStatus{HubID: a.h.HubID(), LSN: a.h.Head(), EdgesOnline: a.h.EdgesOnline(), UnresolvedConflicts: n,
+		Containers: len(a.h.Containers()), Version: a.opt.Version, UptimeSec: int64(time.Since(a.started).Seconds()),
+		Name: a.h.Name(), Hubs: hubs, Takeovers: takeovers}
+	for _, th := range hubs {
+		if th.Sequencer {
+			st.Sequencer = th.Name
+		}
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (a *Hub) removeHub(c echo.Context) error {
+	name, err := pathParam(c, "name")
+	if err != nil {
+		return err
+	}
+	if err := a.h.RemoveHub(c.Request().Context(), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 func (a *Hub) conflicts(c echo.Context) error {
@@ -254,6 +292,14 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 		counter("edgesync_hub_sync_unauthorized_total", "Sync attempts refused for a missing, unknown or revoked edge token.",
 			func() float64 { return float64(h.SyncUnauthorized()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_edges_online", Help: "Edges with a live sync session."}, func() float64 { return float64(h.EdgesOnline()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lease_held", Help: "1 while this hub holds the tier's lease (sequences), else 0."},
+			func() float64 {
+				if h.Sequencing() {
+					return 1
+				}
+				return 0
+			}),
+		counter("edgesync_hub_takeovers_total", "Times this hub took the tier's lease since it started.", func() float64 { return float64(h.TakeoverCount()) }),
 	)
 	reg.MustRegister(hubClockMetrics(h)...)
 }

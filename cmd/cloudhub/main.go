@@ -2,7 +2,7 @@
 // into one log, resolves conflicts, and streams confirmed state back.
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
-//	         [--tls-cert FILE --tls-key FILE] [--postgres URL]
+//	         [--tls-cert FILE --tls-key FILE] [--postgres URL [--hub-name NAME] [--lease-timeout 5s]]
 //	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
@@ -62,7 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
-	postgres                                        string
+	postgres, hubName                               string
+	leaseTimeout                                    time.Duration
 	version, secureCookie                           bool
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
@@ -91,6 +92,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal (see README)")
 	fs.StringVar(&cfg.postgres, "postgres", "",
 		"keep the hub in this PostgreSQL database (postgres://user:password@host:port/db) instead of SQLite in the data directory, which then holds only the admin token and the resolvers' compilation cache")
+	fs.StringVar(&cfg.hubName, "hub-name", "", "this hub's name in its tier of hubs on one PostgreSQL database (default: the host name, ':' and the listen port)")
+	fs.DurationVar(&cfg.leaseTimeout, "lease-timeout", pghub.DefaultLeaseTimeout,
+		"with --postgres: how long the sequencer's lease lasts without renewal; the next hub takes over within it (plus a fifth of it) when the sequencer stops")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a dashboard login lasts")
 	fs.BoolVar(&cfg.secureCookie, "secure-cookie", false,
@@ -126,6 +130,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if cfg.maxClockSkew < time.Second {
 		return cli.UsageError(fmt.Sprintf("--max-clock-skew %s: want at least 1s", cfg.maxClockSkew))
 	}
+	if cfg.leaseTimeout < 100*time.Millisecond {
+		return cli.UsageError(fmt.Sprintf("--lease-timeout %s: want at least 100ms", cfg.leaseTimeout))
+	}
+	if cfg.hubName == "" {
+		cfg.hubName = hub.DefaultHubName(cfg.listen)
+	}
+	if len(cfg.hubName) > 200 {
+		return cli.UsageError(fmt.Sprintf("--hub-name %q: at most 200 bytes", cfg.hubName))
+	}
 	if cfg.durability != sqlitestore.DurabilityFull && cfg.durability != sqlitestore.DurabilityNormal {
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
@@ -144,10 +157,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	}()
 	var store hub.Store = sqlitehub.New(sqlitehub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
 	storeName := "sqlite"
+	var tier *pghub.Tier
 	if cfg.postgres != "" {
-		store, storeName = pghub.New(pghub.Config{URL: cfg.postgres, Logger: log}), "postgres"
+		pg := pghub.New(pghub.Config{URL: cfg.postgres, Logger: log})
+		store, storeName = pg, "postgres"
+		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: cfg.listen, LeaseTimeout: cfg.leaseTimeout, Logger: log})
 	}
-	h := hub.New(hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew})
+	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName}
+	if tier != nil {
+		hcfg.Tier = tier
+	}
+	h := hub.New(hcfg)
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}
@@ -168,11 +188,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	if tier != nil {
+		tier.SetAddress(srv.Addr())
+	}
 	srv.WrapListener(web.Listener)
 	srv.UseTLS(tlsConfig)
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
-	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
+	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "hub_name", h.Name(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
 	}

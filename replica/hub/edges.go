@@ -45,6 +45,9 @@ type Edge struct {
 	ClockMeasuredAt int64 `json:"clockMeasuredAt"`
 	Clamped         int64 `json:"clamped"`
 	ClockSuspect    bool  `json:"clockSuspect"`
+	// Hub is the name of the hub the edge is connected to ("" while it is
+	// offline).
+	Hub string `json:"hub"`
 }
 
 // RegisterEdge registers an edge with a scope (nil: everything) and returns
@@ -112,13 +115,26 @@ func (h *Hub) Edges(ctx context.Context) ([]Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	online := map[string]bool{} // hubs of the tier that are online
+	if h.cfg.Tier != nil {
+		hubs, err := h.cfg.Tier.Hubs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, th := range hubs {
+			online[th.Name] = th.Online
+		}
+	}
 	head := h.Head()
 	out := make([]Edge, 0, len(rs))
 	for _, r := range rs {
 		e := Edge{Name: r.Name, Scope: r.Scope, CreatedAt: r.CreatedAt, NodeID: r.NodeID, LastSeen: r.LastSeen, AckedLSN: r.AckedLSN,
 			Pending: r.Pending, ClockSkew: r.ClockSkew, ClockMeasuredAt: r.ClockMeasuredAt, Clamped: r.Clamped}
+		if r.Hub != "" && r.Hub != h.Name() && online[r.Hub] {
+			e.Online, e.Hub = true, r.Hub // on another hub of the tier
+		}
 		if live := h.conns.live(e.Name); live != nil {
-			e.Online = true
+			e.Online, e.Hub = true, h.Name()
 			e.AckedLSN = max(e.AckedLSN, live.acked.Load())
 			e.Pending = live.pending.Load()
 			if at := live.clock.measuredAt.Load(); at != 0 {
@@ -236,7 +252,14 @@ func (r *connRegistry) live(name string) *session {
 	return nil
 }
 
-func (r *connRegistry) count() int {
+// count returns the number of live sessions of an edge.
+func (r *connRegistry) count(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byEdge[name])
+}
+
+func (r *connRegistry) edges() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.byEdge)
@@ -270,4 +293,4 @@ func (r *connRegistry) closeAll() {
 }
 
 // EdgesOnline is the number of edges with a live session.
-func (h *Hub) EdgesOnline() int { return h.conns.count() }
+func (h *Hub) EdgesOnline() int { return h.conns.edges() }

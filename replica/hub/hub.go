@@ -12,6 +12,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -37,15 +38,22 @@ type Config struct {
 	// time instead (clock.go). Whole seconds count. Default
 	// DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// Name is this hub's name in its tier. Default DefaultHubName of
+	// ":8080".
+	Name string
+	// Tier is the hubs sharing the store (PostgreSQL); nil for a hub alone
+	// on its store, which always sequences. The hub opens and closes it.
+	Tier Tier
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
 type Hub struct {
-	cfg   Config
-	log   *slog.Logger
-	st    Store
-	hubID string
-	open  bool
+	cfg    Config
+	log    *slog.Logger
+	st     Store
+	hubID  string
+	open   bool
+	leaser Leaser
 
 	defs   replica.Containers
 	notify replica.Notifier
@@ -58,6 +66,8 @@ type Hub struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	stopTier   context.CancelFunc // stops followTier
+	tierDone   chan struct{}
 	stopCounts chan struct{} // stops saveResolverCountsEvery
 	countsDone chan struct{}
 	savedCalls map[string]int64 // resolver version label -> calls last saved (saveResolverCounts only)
@@ -74,7 +84,15 @@ func New(cfg Config) *Hub {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+	if cfg.Name == "" {
+		cfg.Name = DefaultHubName(":8080")
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+	h.leaser = StaticLeaser{HubName: cfg.Name}
+	if cfg.Tier != nil {
+		h.leaser = cfg.Tier
+	}
+	return h
 }
 
 // Open opens the store and loads the definitions and resolvers.
@@ -93,17 +111,24 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	if err := h.load(ctx); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
+	if h.cfg.Tier != nil {
+		if err := h.cfg.Tier.Open(ctx); err != nil {
+			return fmt.Errorf("join the tier: %w", err)
+		}
+		tctx, cancel := context.WithCancel(context.Background())
+		h.stopTier, h.tierDone = cancel, make(chan struct{})
+		go h.followTier(tctx, h.tierDone)
+	}
 	h.open = true
 	h.stopCounts, h.countsDone, h.savedCalls = make(chan struct{}), make(chan struct{}), map[string]int64{}
 	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
-	h.log.Info("hub open", "hub", h.hubID, "lsn", h.head.Load())
+	h.log.Info("hub open", "hub", h.hubID, "name", h.Name(), "lsn", h.head.Load(), "sequencer", h.Sequencing())
 	return nil
 }
 
 // committed runs after every committed write transaction.
 func (h *Hub) committed(hd Heads) {
-	h.head.Store(hd.LSN)
-	h.cseqHead.Store(hd.Cseq)
+	h.advance(hd)
 	h.wake()
 }
 
@@ -154,7 +179,13 @@ func (h *Hub) close(ctx context.Context) error {
 			h.log.Warn("save resolver call counts", "err", err)
 		}
 	}
-	err := h.st.Close(ctx)
+	var terr error
+	if h.stopTier != nil {
+		h.stopTier()
+		<-h.tierDone
+		terr = h.cfg.Tier.Close(ctx)
+	}
+	err := errors.Join(h.st.Close(ctx), terr)
 	h.wake()
 	h.log.Info("hub closed", "hub", h.hubID)
 	return err

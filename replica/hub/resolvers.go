@@ -355,26 +355,78 @@ var ErrConflictSettled = errors.New("conflict already resolved")
 // to the edges; it names the incoming version (Change.Resolves) so that the
 // edge that wrote it records the outcome. It returns the settled conflict's
 // new LSN (0 when the existing version was kept).
+//
+// On a hub of a tier that does not hold the lease, the resolution is
+// forwarded to the sequencer.
 func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int64, r Resolution) (int64, error) {
+	req := resolveRequest{Container: containerName, CID: cid, Resolution: r}
+	var lsn int64
+	if !h.Sequencing() {
+		if _, _, err := h.checkResolution(containerName, r); err != nil {
+			return 0, err
+		}
+		err := h.forward(ctx, forwardResolve, req, &lsn)
+		return lsn, err
+	}
 	h.st.Enter()
 	defer h.st.Leave()
-	c, err := h.defs.Get(containerName)
+	wait, err := h.queueResolveJob(ctx, req, nil, &lsn)
 	if err != nil {
 		return 0, err
 	}
+	return lsn, wait()
+}
+
+// checkResolution checks a resolution against its container's definition.
+func (h *Hub) checkResolution(containerName string, r Resolution) (*replica.ContainerDef, replica.Document, error) {
 	var doc replica.Document
+	c, err := h.defs.Get(containerName)
+	if err != nil {
+		return nil, doc, err
+	}
 	switch {
 	case r.Document != nil && r.Keep != "":
-		return 0, fmt.Errorf("%w: give either keep or document, not both", replica.ErrInvalid)
+		return nil, doc, fmt.Errorf("%w: give either keep or document, not both", replica.ErrInvalid)
 	case r.Document != nil:
 		if doc, err = replica.ParseDocument(r.Document, c.PKPath); err != nil {
-			return 0, err
+			return nil, doc, err
 		}
 	case r.Keep != "existing" && r.Keep != "incoming":
-		return 0, fmt.Errorf("%w: keep %q: want \"existing\" or \"incoming\", or a document", replica.ErrInvalid, r.Keep)
+		return nil, doc, fmt.Errorf("%w: keep %q: want \"existing\" or \"incoming\", or a document", replica.ErrInvalid, r.Keep)
 	}
-	var lsn int64
-	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
+	return c, doc, nil
+}
+
+// queueResolve queues a forwarded resolution's job.
+func (h *Hub) queueResolve(ctx context.Context, r resolveRequest, c *claim) (func() error, error) {
+	return h.queueResolveJob(ctx, r, c, new(int64))
+}
+
+// queueResolveJob queues the job of a resolution, with the LSN it settled
+// the conflict at in res; cl, if not nil, is the forwarded decision it
+// decides.
+func (h *Hub) queueResolveJob(ctx context.Context, req resolveRequest, cl *claim, res *int64) (func() error, error) {
+	containerName, cid, r := req.Container, req.CID, req.Resolution
+	c, doc, err := h.checkResolution(containerName, r)
+	if err != nil {
+		return nil, err
+	}
+	return h.st.Queue(ctx, func(ctx context.Context, tx Tx) error {
+		if err := h.claimTx(ctx, tx, cl); err != nil {
+			return err
+		}
+		lsn, err := h.resolveTx(ctx, tx, c, doc, containerName, cid, r)
+		if err != nil {
+			return err
+		}
+		*res = lsn
+		return h.finishTx(ctx, tx, cl, lsn)
+	}, nil)
+}
+
+// resolveTx settles a conflict in a write transaction.
+func (h *Hub) resolveTx(ctx context.Context, tx Tx, c *replica.ContainerDef, doc replica.Document, containerName string, cid int64, r Resolution) (lsn int64, err error) {
+	err = func() error {
 		sides, pk, status, found, err := tx.ConflictToSettle(ctx, containerName, cid)
 		if err != nil {
 			return err
@@ -441,6 +493,6 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 		}
 		// A retried push of the incoming version gets the settled outcome.
 		return tx.SetOutcome(ctx, incoming, outcome, lsn, how)
-	}, nil)
+	}()
 	return lsn, err
 }

@@ -81,7 +81,34 @@ func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, 
 // Documents are parsed and validated here, on the caller's goroutine, so
 // that the writer, which every push goes through one after the other, does
 // not spend its time on it.
+//
+// On a hub of a tier that does not hold the lease, the push is forwarded to
+// the sequencer (in the order QueuePush is called), which decides it with
+// the same code.
 func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) (func() ([]wire.Outcome, int64, error), error) {
+	if !h.Sequencing() {
+		wait, err := h.forwardQueue(ctx, forwardPush, pushRequest{NodeID: nodeID, Scope: scope, Versions: versions})
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]wire.Outcome, int64, error) {
+			b, err := wait(ctx)
+			if err != nil {
+				return nil, 0, err
+			}
+			var r pushResult
+			if err := decodeResult(b, &r); err != nil {
+				return nil, 0, err
+			}
+			return r.Outcomes, r.LSN, nil
+		}, nil
+	}
+	return h.queuePush(ctx, nodeID, scope, versions, nil)
+}
+
+// queuePush queues a push's job; c, if not nil, is the forwarded decision
+// it decides.
+func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version, c *claim) (func() ([]wire.Outcome, int64, error), error) {
 	out := make([]wire.Outcome, len(versions))
 	parsed := make([]parsedBody, len(versions))
 	for i := range versions {
@@ -101,6 +128,9 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		return nil
 	}
 	wait, err := h.st.Queue(ctx, func(ctx context.Context, tx Tx) error {
+		if err := h.claimTx(ctx, tx, c); err != nil {
+			return err
+		}
 		// Versions are not looked up before they are decided: one seen
 		// before fails to be stored again (its id is the key of versions),
 		// and then the push is undone and applied again, this time looking
@@ -111,7 +141,10 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		if err != nil {
 			err = tx.Try(ctx, func() error { return apply(ctx, tx, true) })
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return h.finishTx(ctx, tx, c, pushResult{Outcomes: out, LSN: maxLSN})
 	}, nil)
 	if err != nil {
 		return nil, err
@@ -397,19 +430,54 @@ func (h *Hub) Delete(ctx context.Context, containerName, id string, opt WriteOpt
 }
 
 func (h *Hub) write(ctx context.Context, kind int, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
+	r := writeRequest{Kind: kind, Container: containerName, ID: id, Body: body, IfMatch: opt.IfMatch}
+	if !h.Sequencing() {
+		// Checked here too, so that a bad write fails without a round trip.
+		c, err := h.defs.Get(containerName)
+		if err != nil {
+			return replica.Item{}, false, err
+		}
+		if _, err := replica.PrepareWrite(kind, c.PKPath, id, body); err != nil {
+			return replica.Item{}, false, err
+		}
+		var res writeResult
+		err = h.forward(ctx, forwardWrite, r, &res)
+		return res.Item, res.Created, err
+	}
 	h.st.Enter()
 	defer h.st.Leave()
-	c, err := h.defs.Get(containerName)
+	var res writeResult
+	wait, err := h.queueWriteJob(ctx, r, nil, &res)
 	if err != nil {
 		return replica.Item{}, false, err
 	}
-	doc, err := replica.PrepareWrite(kind, c.PKPath, id, body)
-	if err != nil {
+	if err := wait(); err != nil {
 		return replica.Item{}, false, err
 	}
-	var it replica.Item
-	var created bool
-	err = h.submit(ctx, func(ctx context.Context, tx Tx) error {
+	return res.Item, res.Created, nil
+}
+
+// queueWrite queues a forwarded write's job.
+func (h *Hub) queueWrite(ctx context.Context, r writeRequest, c *claim) (func() error, error) {
+	return h.queueWriteJob(ctx, r, c, new(writeResult))
+}
+
+// queueWriteJob queues the job of a write made at the hub, with its result
+// in res; c, if not nil, is the forwarded decision it decides.
+func (h *Hub) queueWriteJob(ctx context.Context, r writeRequest, cl *claim, res *writeResult) (func() error, error) {
+	kind := r.Kind
+	c, err := h.defs.Get(r.Container)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := replica.PrepareWrite(kind, c.PKPath, r.ID, r.Body)
+	if err != nil {
+		return nil, err
+	}
+	return h.st.Queue(ctx, func(ctx context.Context, tx Tx) error {
+		if err := h.claimTx(ctx, tx, cl); err != nil {
+			return err
+		}
 		cur, err := h.loadHead(ctx, tx, c.Def.Name, doc.ID)
 		if err != nil {
 			return err
@@ -419,7 +487,7 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 			head = replica.Head{Exists: true, Deleted: cur.deleted, Version: cur.cand.Version, PK: cur.pk}
 			base = cur.cand.Version
 		}
-		op, pk, err := replica.CheckWrite(kind, c.Def.Name, doc.ID, head, doc.PK, opt.IfMatch)
+		op, pk, err := replica.CheckWrite(kind, c.Def.Name, doc.ID, head, doc.PK, r.IfMatch)
 		if err != nil {
 			return err
 		}
@@ -429,18 +497,17 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 			return err
 		}
 		now := h.cfg.Now().Unix()
-		it = replica.Item{Container: c.Def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.versionOf(lsn),
+		it := replica.Item{Container: c.Def.Name, ID: doc.ID, PK: doc.PK, Body: doc.Body, Version: h.versionOf(lsn),
 			Base: base, Origin: h.hubID, TS: now, LSN: lsn, CRTS: now, Deleted: kind == replica.WriteDelete}
 		if err := tx.InsertVersion(ctx, VersionRecord{Version: it.Version, Container: it.Container, ID: it.ID, PK: it.PK, Op: op, Base: base,
 			Origin: h.hubID, TS: now, Body: it.Body, Outcome: replica.OutcomeConfirmed, LSN: lsn}); err != nil {
 			return err
 		}
-		created = op == replica.OpCreate
-		return h.confirm(ctx, tx, c, LogRecord{LSN: lsn, ID: it.ID, PK: it.PK, Op: op, Version: it.Version, Base: base, Origin: h.hubID,
-			TS: now, CRTS: now, Deleted: it.Deleted}, cur != nil && cur.pk == it.PK)
+		if err := h.confirm(ctx, tx, c, LogRecord{LSN: lsn, ID: it.ID, PK: it.PK, Op: op, Version: it.Version, Base: base, Origin: h.hubID,
+			TS: now, CRTS: now, Deleted: it.Deleted}, cur != nil && cur.pk == it.PK); err != nil {
+			return err
+		}
+		*res = writeResult{Item: it, Created: op == replica.OpCreate}
+		return h.finishTx(ctx, tx, cl, *res)
 	}, nil)
-	if err != nil {
-		return replica.Item{}, false, err
-	}
-	return it, created, nil
 }

@@ -283,6 +283,9 @@ type EdgeRecord struct {
 	ClockSkew       int64
 	ClockMeasuredAt int64
 	Clamped         int64
+	// Hub is the tier hub the edge is connected to ("" for none, and
+	// always on a hub alone on its store, which knows its own sessions).
+	Hub string
 }
 
 // StoredResolver is a stored resolver version with its module and saved

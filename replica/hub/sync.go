@@ -155,9 +155,19 @@ func (s *session) run() {
 		return
 	}
 	defer s.h.conns.remove(s)
+	if t := s.h.cfg.Tier; t != nil {
+		if err := t.EdgeHub(s.ctx, s.edge.Name, true); err != nil {
+			s.log.Warn("record the edge's hub", "err", err)
+		}
+	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if t := s.h.cfg.Tier; t != nil && s.h.conns.count(s.edge.Name) == 1 {
+			if err := t.EdgeHub(ctx, s.edge.Name, false); err != nil {
+				s.log.Warn("record the edge's hub", "err", err)
+			}
+		}
 		if err := s.h.recordSessionEnd(ctx, s.edge.Name, s.nodeID, s.pending.Load(), s.acked.Load()); err != nil && !errors.Is(err, replica.ErrClosed) {
 			s.log.Warn("record session end", "err", err)
 		}
@@ -173,7 +183,7 @@ func (s *session) run() {
 			defs = append(defs, c)
 		}
 	}
-	welcome := &wire.Frame{Type: wire.TypeWelcome, HubID: s.h.hubID, Protocol: wire.ProtocolVersion, Edge: s.edge.Name,
+	welcome := &wire.Frame{Type: wire.TypeWelcome, HubID: s.h.hubID, HubName: s.h.Name(), Protocol: wire.ProtocolVersion, Edge: s.edge.Name,
 		Scope: s.edge.Scope, HeadLSN: s.h.Head(), Containers: defs, Mismatched: mismatched}
 	if err := s.write(welcome); err != nil {
 		return

@@ -48,7 +48,8 @@ type Store struct {
 	commit func(hub.Heads)
 	heads  atomic.Pointer[hub.Heads] // committed
 
-	tx tx // the open group's transaction (writer-owned)
+	tx   tx    // the open group's transaction (writer-owned)
+	tier *Tier // set by NewTier: fences decisions
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -188,8 +189,24 @@ func (s *Store) WriterStats() *sqlitestore.WriterStats { return &s.w.stats }
 // HubID is the hub's id.
 func (s *Store) HubID(ctx context.Context) (string, error) { return s.hubID, nil }
 
-// Heads are the newest committed LSN and conflict sequence number.
-func (s *Store) Heads(ctx context.Context) (hub.Heads, error) { return *s.heads.Load(), nil }
+// Heads are the newest committed LSN and conflict sequence number, as the
+// database has them (other hubs of a tier commit too).
+func (s *Store) Heads(ctx context.Context) (hub.Heads, error) {
+	var hd hub.Heads
+	if err := s.pool.QueryRow(ctx, `SELECT lsn, cseq FROM heads WHERE id = 1`).Scan(&hd.LSN, &hd.Cseq); err != nil {
+		return hd, fmt.Errorf("read heads: %w", err)
+	}
+	return hd, nil
+}
+
+// ResolverCount counts the stored resolver versions.
+func (s *Store) ResolverCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM resolvers`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count resolvers: %w", err)
+	}
+	return n, nil
+}
 
 // Containers returns every container definition.
 func (s *Store) Containers(ctx context.Context) ([]replica.Container, error) {
@@ -554,13 +571,13 @@ func (s *Store) ItemVersions(ctx context.Context, container, id string, max int)
 	return out, rows.Err()
 }
 
-const edgeColumns = `SELECT name, token_hash, scope, created_at, node_id, last_seen, acked_lsn, pending, clock_skew_ms, clock_measured_at, clamped FROM edges `
+const edgeColumns = `SELECT name, token_hash, scope, created_at, node_id, last_seen, acked_lsn, pending, clock_skew_ms, clock_measured_at, clamped, hub FROM edges `
 
 func scanEdge(row pgx.Row) (hub.EdgeRecord, error) {
 	var e hub.EdgeRecord
 	var scope string
 	if err := row.Scan(&e.Name, &e.TokenHash, &scope, &e.CreatedAt, &e.NodeID, &e.LastSeen, &e.AckedLSN, &e.Pending,
-		&e.ClockSkew, &e.ClockMeasuredAt, &e.Clamped); err != nil {
+		&e.ClockSkew, &e.ClockMeasuredAt, &e.Clamped, &e.Hub); err != nil {
 		return e, err
 	}
 	if err := json.Unmarshal([]byte(scope), &e.Scope); err != nil {

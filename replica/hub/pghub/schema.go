@@ -10,7 +10,9 @@ package pghub
 // rolled-back one gives them back: a sequence would leave gaps);
 // versions.seq, the order versions were stored in (SQLite's rowid); and
 // the C collation on the text columns lists are ordered by, so that ids
-// sort by their bytes as in SQLite.
+// sort by their bytes as in SQLite. The second migration adds the tier
+// (tier.go): hubs, the lease, takeovers, the queue of forwarded decisions
+// and the hub each edge is connected to.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -128,4 +130,40 @@ CREATE TABLE sessions (
 	expires_at bigint NOT NULL
 );
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+`, `
+CREATE SEQUENCE hub_order;
+CREATE TABLE hubs (
+	name      text COLLATE "C" PRIMARY KEY,
+	ord       bigint NOT NULL DEFAULT nextval('hub_order'),
+	address   text NOT NULL DEFAULT '',
+	joined_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	heartbeat timestamptz NOT NULL,
+	removed   boolean NOT NULL DEFAULT false
+);
+CREATE TABLE lease (
+	id         int PRIMARY KEY CHECK (id = 1),
+	holder     text NOT NULL,
+	epoch      bigint NOT NULL,
+	renewed_at timestamptz NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+INSERT INTO lease (id, holder, epoch, renewed_at, expires_at) VALUES (1, '', 0, 'epoch', 'epoch');
+CREATE TABLE takeovers (
+	epoch    bigint PRIMARY KEY,
+	holder   text NOT NULL,
+	previous text NOT NULL,
+	taken_at timestamptz NOT NULL,
+	gap_ms   bigint NOT NULL
+);
+CREATE TABLE forwarded (
+	seq        bigserial PRIMARY KEY,
+	hub        text NOT NULL,
+	kind       text NOT NULL,
+	payload    bytea NOT NULL,
+	result     bytea,
+	queued_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+	decided_at timestamptz
+);
+CREATE INDEX forwarded_pending ON forwarded (seq) WHERE result IS NULL;
+ALTER TABLE edges ADD COLUMN hub text NOT NULL DEFAULT '';
 `}

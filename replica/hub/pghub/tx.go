@@ -21,6 +21,7 @@ type tx struct {
 	locked         bool
 	lsn, cseq, cid int64
 	took           bool // numbers were handed out: the heads row is updated at commit
+	forwarded      bool // a forwarded decision was finished
 	savepoint      int
 }
 
@@ -28,7 +29,7 @@ var _ hub.Tx = (*tx)(nil)
 
 func (t *tx) begin(pg pgx.Tx) { t.reset(); t.pg = pg }
 
-func (t *tx) reset() { t.pg, t.locked, t.took, t.savepoint = nil, false, false, 0 }
+func (t *tx) reset() { t.pg, t.locked, t.took, t.forwarded, t.savepoint = nil, false, false, false, 0 }
 
 // lock locks the heads row for the rest of the transaction and reads the
 // newest committed numbers.
@@ -43,8 +44,15 @@ func (t *tx) lock(ctx context.Context) error {
 	return nil
 }
 
-// beforeCommit stores the numbers the transaction took.
+// beforeCommit stores the numbers the transaction took. In a tier, a
+// transaction that decided anything (took numbers or finished a forwarded
+// decision) is fenced by the lease (Tier.fence).
 func (t *tx) beforeCommit(ctx context.Context) error {
+	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
+		if err := tier.fence(ctx, t.pg); err != nil {
+			return err
+		}
+	}
 	if !t.took {
 		return nil
 	}
@@ -70,11 +78,11 @@ func (t *tx) Try(ctx context.Context, fn func() error) error {
 		return spoilt("savepoint", err)
 	}
 	t.savepoint++
-	locked, lsn, cseq, cid, took := t.locked, t.lsn, t.cseq, t.cid, t.took
+	locked, lsn, cseq, cid, took, forwarded := t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded
 	err := fn()
 	t.savepoint--
 	if err != nil {
-		t.locked, t.lsn, t.cseq, t.cid, t.took = locked, lsn, cseq, cid, took
+		t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded = locked, lsn, cseq, cid, took, forwarded
 		if _, uerr := t.pg.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); uerr != nil {
 			return spoilt("roll back to savepoint", uerr)
 		}

@@ -1,0 +1,572 @@
+package pghub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+)
+
+// DefaultLeaseTimeout is how long a lease lasts without renewal.
+const DefaultLeaseTimeout = 5 * time.Second
+
+// notifyChannel is the LISTEN/NOTIFY channel on which hubs announce
+// commits and forwarded decisions.
+const notifyChannel = "edgesync"
+
+// TierConfig configures a Tier.
+type TierConfig struct {
+	// Store is the hub's store; the tier uses its connections.
+	Store *Store
+	// Name is this hub's name in the tier (unique among its hubs).
+	Name string
+	// Address is where this hub listens, as the status shows it.
+	Address string
+	// LeaseTimeout is how long the lease lasts without renewal: the holder
+	// renews it every LeaseTimeout/5, and the next hub takes over at most
+	// LeaseTimeout (plus one renewal interval) after the holder stopped.
+	// Default DefaultLeaseTimeout.
+	LeaseTimeout time.Duration
+	// Poll is how often a hub reads the heads without a notification.
+	// Default 1s.
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Tier is a hub's place among the hubs that share one PostgreSQL database:
+// its row in hubs (heartbeat by the database's clock), the lease (one row:
+// holder, epoch, expiry), the takeovers, and the queue of decisions the
+// hubs that do not sequence forward to the one that does.
+//
+// Fencing: a write transaction of the store that takes an LSN or a conflict
+// sequence number checks, just before it commits, that this hub holds the
+// lease at its epoch and that it has not expired, locking the lease row
+// FOR SHARE (tx.beforeCommit); a takeover updates that row, so it waits for
+// such a transaction to end, and a transaction after it finds the lease
+// gone and rolls back. A hub that lost the lease commits no decision.
+type Tier struct {
+	cfg  TierConfig
+	s    *Store
+	log  *slog.Logger
+	held atomic.Pointer[lease] // nil while this hub does not hold the lease
+
+	notify    replica.Notifier
+	takeovers atomic.Int64
+	address   atomic.Pointer[string]
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ hub.Tier  = (*Tier)(nil)
+	_ hub.Lease = (*lease)(nil)
+)
+
+// lease is the lease as this hub holds it.
+type lease struct {
+	holder string
+	epoch  int64
+	until  time.Time // by this process's monotonic clock: renewal start + timeout
+}
+
+func (l *lease) Holder() string { return l.holder }
+func (l *lease) Epoch() int64   { return l.epoch }
+
+// NewTier returns the tier of cfg.Store; call Open (the hub does).
+func NewTier(cfg TierConfig) *Tier {
+	if cfg.LeaseTimeout <= 0 {
+		cfg.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Tier{cfg: cfg, s: cfg.Store, log: cfg.Logger.With("hub_name", cfg.Name)}
+	t.address.Store(&cfg.Address)
+	cfg.Store.tier = t
+	return t
+}
+
+// SetAddress changes the address the tier lists for this hub (once it
+// listens, on a port chosen then); the next heartbeat records it.
+func (t *Tier) SetAddress(addr string) { t.address.Store(&addr) }
+
+// Name is this hub's name.
+func (t *Tier) Name() string { return t.cfg.Name }
+
+// Lease returns the lease while this hub holds it and has renewed it
+// within the lease timeout by its own clock.
+func (t *Tier) Lease() hub.Lease {
+	l := t.held.Load()
+	if l == nil || time.Now().After(l.until) {
+		return nil
+	}
+	return l
+}
+
+// Changed returns a channel closed at the next notification or poll.
+func (t *Tier) Changed() <-chan struct{} { return t.notify.Changed() }
+
+// TakeoverCount counts this hub's takeovers.
+func (t *Tier) TakeoverCount() int64 { return t.takeovers.Load() }
+
+// Open joins the tier, runs one round of the lease, and starts the
+// heartbeat and the listener.
+func (t *Tier) Open(ctx context.Context) error {
+	if err := t.join(ctx); err != nil {
+		return err
+	}
+	if err := t.tick(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	t.wg.Add(2)
+	go t.heartbeat(rctx)
+	go t.listen(rctx)
+	return nil
+}
+
+// Close stops the heartbeat and the listener and releases the lease if
+// this hub holds it, so that the next hub takes over at once.
+func (t *Tier) Close(ctx context.Context) error {
+	if t.cancel == nil {
+		return nil
+	}
+	t.cancel()
+	t.wg.Wait()
+	l := t.held.Swap(nil)
+	if l == nil {
+		return nil
+	}
+	_, err := t.s.pool.Exec(ctx, `UPDATE lease SET expires_at = clock_timestamp(), renewed_at = clock_timestamp()
+		WHERE id = 1 AND holder = $1 AND epoch = $2`, l.holder, l.epoch)
+	if err != nil {
+		return fmt.Errorf("release the lease: %w", err)
+	}
+	t.log.Info("lease released", "epoch", l.epoch)
+	return nil
+}
+
+// join adds this hub to the tier, or records it back: a hub removed from
+// the tier that starts again joins it last in order.
+func (t *Tier) join(ctx context.Context) error {
+	_, err := t.s.pool.Exec(ctx, `INSERT INTO hubs (name, address, heartbeat) VALUES ($1, $2, clock_timestamp())
+		ON CONFLICT (name) DO UPDATE SET address = excluded.address, heartbeat = excluded.heartbeat,
+			ord = CASE WHEN hubs.removed THEN nextval('hub_order') ELSE hubs.ord END, removed = false`, t.cfg.Name, *t.address.Load())
+	if err != nil {
+		return fmt.Errorf("join the tier: %w", err)
+	}
+	return nil
+}
+
+func (t *Tier) heartbeat(ctx context.Context) {
+	defer t.wg.Done()
+	every := max(t.cfg.LeaseTimeout/5, 10*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		tctx, cancel := context.WithTimeout(ctx, t.cfg.LeaseTimeout)
+		err := t.tick(tctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			t.log.Warn("lease round", "err", err)
+		}
+	}
+}
+
+// interval formats d for PostgreSQL.
+func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
+
+// tick heartbeats this hub's row and renews, takes or gives up the lease,
+// in one transaction by the database's clock.
+func (t *Tier) tick(ctx context.Context) error {
+	start := time.Now()
+	tx, err := t.s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE hubs SET heartbeat = clock_timestamp(), address = $2 WHERE name = $1 AND NOT removed`, t.cfg.Name, *t.address.Load())
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	removed := tag.RowsAffected() == 0
+	var holder string
+	var epoch, sinceRenewMs int64
+	var live bool
+	if err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > clock_timestamp(),
+			(extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint FROM lease WHERE id = 1 FOR UPDATE`).
+		Scan(&holder, &epoch, &live, &sinceRenewMs); err != nil {
+		return fmt.Errorf("read the lease: %w", err)
+	}
+	timeout := interval(t.cfg.LeaseTimeout)
+	mine := t.held.Load()
+	var next *lease
+	switch {
+	case mine != nil && holder == t.cfg.Name && epoch == mine.epoch && live && !removed:
+		if _, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $1::interval WHERE id = 1`,
+			timeout); err != nil {
+			return fmt.Errorf("renew the lease: %w", err)
+		}
+		next = &lease{holder: holder, epoch: epoch, until: start.Add(t.cfg.LeaseTimeout)}
+	case mine != nil && holder == t.cfg.Name && epoch == mine.epoch && removed:
+		if _, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() WHERE id = 1`); err != nil {
+			return fmt.Errorf("release the lease: %w", err)
+		}
+	case !removed && (!live || holder == t.cfg.Name):
+		// Free, expired, or held under this name by an earlier process:
+		// the first live hub in order takes it.
+		var first string
+		err := tx.QueryRow(ctx, `SELECT name FROM hubs WHERE NOT removed AND heartbeat > clock_timestamp() - $1::interval ORDER BY ord LIMIT 1`,
+			timeout).Scan(&first)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read the hubs: %w", err)
+		}
+		if first != t.cfg.Name && holder != t.cfg.Name {
+			break
+		}
+		gap := sinceRenewMs
+		if holder == "" {
+			gap = 0
+		}
+		epoch++
+		if _, err := tx.Exec(ctx, `UPDATE lease SET holder = $1, epoch = $2, renewed_at = clock_timestamp(),
+			expires_at = clock_timestamp() + $3::interval WHERE id = 1`, t.cfg.Name, epoch, timeout); err != nil {
+			return fmt.Errorf("take the lease: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO takeovers (epoch, holder, previous, taken_at, gap_ms) VALUES ($1, $2, $3, clock_timestamp(), $4)`,
+			epoch, t.cfg.Name, holder, gap); err != nil {
+			return fmt.Errorf("record the takeover: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'lease')`, notifyChannel); err != nil {
+			return fmt.Errorf("take the lease: %w", err)
+		}
+		next = &lease{holder: t.cfg.Name, epoch: epoch, until: start.Add(t.cfg.LeaseTimeout)}
+		defer func() {
+			if err == nil {
+				t.takeovers.Add(1)
+				t.log.Info("lease taken: this hub sequences", "epoch", epoch, "previous", holder, "gap_ms", gap)
+			}
+		}()
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("lease round: %w", err)
+	}
+	if prev := t.held.Swap(next); prev != nil && next == nil {
+		t.log.Info("lease lost: this hub follows", "epoch", prev.epoch, "removed", removed)
+	}
+	if next == nil || mine == nil || next.epoch != mine.epoch {
+		t.notify.Wake()
+	}
+	return nil
+}
+
+// stepDown forgets the lease of epoch after a fenced commit.
+func (t *Tier) stepDown(epoch int64) {
+	if l := t.held.Load(); l != nil && l.epoch == epoch && t.held.CompareAndSwap(l, nil) {
+		t.log.Warn("lease lost at commit: this hub follows", "epoch", epoch)
+		t.notify.Wake()
+	}
+}
+
+// fence runs in a write transaction that took numbers, just before it
+// commits: it holds the lease row FOR SHARE until the commit, and fails
+// with hub.ErrNotSequencer if this hub does not hold the lease it
+// sequences under.
+func (t *Tier) fence(ctx context.Context, tx pgx.Tx) error {
+	l := t.held.Load()
+	if l == nil {
+		return fmt.Errorf("%w: hub %s holds no lease", hub.ErrNotSequencer, t.cfg.Name)
+	}
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT true FROM lease WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > clock_timestamp() FOR SHARE`,
+		l.holder, l.epoch).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		t.stepDown(l.epoch)
+		return fmt.Errorf("%w: hub %s lost the lease of epoch %d", hub.ErrNotSequencer, t.cfg.Name, l.epoch)
+	}
+	if err != nil {
+		return fmt.Errorf("check the lease: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'commit')`, notifyChannel); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+// listen wakes Changed at every notification and at every poll; its
+// connection is its own, made again when it breaks.
+func (t *Tier) listen(ctx context.Context) {
+	defer t.wg.Done()
+	poll := time.NewTicker(t.cfg.Poll)
+	defer poll.Stop()
+	go func() {
+		for {
+			select {
+			case <-poll.C:
+				t.notify.Wake()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := t.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		t.log.Warn("listen for commits; connecting again", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (t *Tier) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, t.s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	t.notify.Wake() // what was committed while not listening
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		t.notify.Wake()
+	}
+}
+
+// Hubs lists the tier's hubs (not removed) in order.
+func (t *Tier) Hubs(ctx context.Context) ([]hub.TierHub, error) {
+	rows, err := t.s.pool.Query(ctx, `SELECT h.name, h.ord, h.address, h.heartbeat > clock_timestamp() - $1::interval,
+			coalesce(l.holder = h.name AND l.expires_at > clock_timestamp(), false),
+			(SELECT count(*) FROM edges e WHERE e.hub = h.name)
+		FROM hubs h LEFT JOIN lease l ON l.id = 1 WHERE NOT h.removed ORDER BY h.ord`, interval(t.cfg.LeaseTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("list hubs: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.TierHub{}
+	for rows.Next() {
+		var h hub.TierHub
+		if err := rows.Scan(&h.Name, &h.Order, &h.Address, &h.Online, &h.Sequencer, &h.Edges); err != nil {
+			return nil, fmt.Errorf("list hubs: %w", err)
+		}
+		if !h.Online {
+			h.Edges = 0 // its rows outlive a hub that died
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Takeovers returns the newest takeovers, newest first.
+func (t *Tier) Takeovers(ctx context.Context, limit int) ([]hub.Takeover, error) {
+	rows, err := t.s.pool.Query(ctx, `SELECT epoch, holder, previous, taken_at, gap_ms FROM takeovers ORDER BY epoch DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list takeovers: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.Takeover{}
+	for rows.Next() {
+		var k hub.Takeover
+		if err := rows.Scan(&k.Epoch, &k.Holder, &k.Previous, &k.At, &k.GapMs); err != nil {
+			return nil, fmt.Errorf("list takeovers: %w", err)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// Remove removes a hub from the tier; if it holds the lease, the lease
+// expires now and the next live hub in order takes it.
+func (t *Tier) Remove(ctx context.Context, name string) error {
+	tx, err := t.s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE hubs SET removed = true WHERE name = $1 AND NOT removed`, name)
+	if err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: hub %q is not in the tier", replica.ErrNotFound, name)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE lease SET expires_at = least(expires_at, clock_timestamp()), renewed_at = clock_timestamp()
+		WHERE id = 1 AND holder = $1`, name); err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE edges SET hub = '' WHERE hub = $1`, name); err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'hubs')`, notifyChannel); err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("remove hub: %w", err)
+	}
+	if name == t.cfg.Name {
+		if l := t.held.Swap(nil); l != nil {
+			t.log.Info("removed from the tier: this hub follows", "epoch", l.epoch)
+		}
+	}
+	return nil
+}
+
+// EdgeHub records the hub an edge is connected to.
+func (t *Tier) EdgeHub(ctx context.Context, edge string, connected bool) error {
+	var err error
+	if connected {
+		_, err = t.s.pool.Exec(ctx, `UPDATE edges SET hub = $1 WHERE name = $2`, t.cfg.Name, edge)
+	} else {
+		_, err = t.s.pool.Exec(ctx, `UPDATE edges SET hub = '' WHERE name = $1 AND hub = $2`, edge, t.cfg.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("record the edge's hub: %w", err)
+	}
+	return nil
+}
+
+// forwardedKeep is how long a decided record stays in the queue for the
+// hub that forwarded it to read.
+const forwardedKeep = 10 * time.Minute
+
+// Forward queues a decision and announces it.
+func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error) {
+	var seq int64
+	err := t.s.pool.QueryRow(ctx, `WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq)
+		SELECT seq FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).Scan(&seq)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return func(ctx context.Context) ([]byte, error) { return t.await(ctx, seq) }, nil
+}
+
+// await waits for a forwarded decision's result, reading it at every
+// notification and poll, and deletes the record.
+func (t *Tier) await(ctx context.Context, seq int64) ([]byte, error) {
+	for {
+		changed := t.Changed()
+		var result []byte
+		err := t.s.pool.QueryRow(ctx, `SELECT result FROM forwarded WHERE seq = $1`, seq).Scan(&result)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("forwarded decision %d is gone", seq)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read forwarded result: %w", err)
+		}
+		if result != nil {
+			if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE seq = $1`, seq); err != nil {
+				return nil, fmt.Errorf("delete forwarded decision: %w", err)
+			}
+			return result, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return t.withdraw(seq, ctx.Err())
+		}
+	}
+}
+
+// withdraw takes a forwarded decision back from the queue when its caller
+// stops waiting, unless it was decided already: then its result is
+// returned all the same.
+func (t *Tier) withdraw(seq int64, cause error) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var result []byte
+	err := t.s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM forwarded WHERE seq = $1 RETURNING result) SELECT result FROM d`, seq).Scan(&result)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, cause
+	case err != nil:
+		return nil, fmt.Errorf("withdraw forwarded decision: %w", err)
+	case result == nil:
+		return nil, cause
+	}
+	return result, nil
+}
+
+// Pending returns the queued decisions not decided yet, in order, and
+// deletes decided ones nobody read.
+func (t *Tier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) {
+	if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE result IS NOT NULL AND decided_at < clock_timestamp() - $1::interval`,
+		interval(forwardedKeep)); err != nil {
+		return nil, fmt.Errorf("trim forwarded: %w", err)
+	}
+	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL ORDER BY seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read forwarded: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.Forwarded
+	for rows.Next() {
+		var f hub.Forwarded
+		if err := rows.Scan(&f.Seq, &f.Kind, &f.Payload); err != nil {
+			return nil, fmt.Errorf("read forwarded: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Claim locks a queued decision in the writer's transaction.
+func (t *Tier) Claim(ctx context.Context, htx hub.Tx, seq int64) (bool, error) {
+	tx, ok := htx.(*tx)
+	if !ok {
+		return false, fmt.Errorf("claim: not a PostgreSQL transaction")
+	}
+	var decided bool
+	found, err := tx.row(ctx, "claim forwarded", `SELECT result IS NOT NULL FROM forwarded WHERE seq = $1 FOR UPDATE`, []any{seq}, &decided)
+	return found && !decided, err
+}
+
+// Finish records a decision's result in the transaction that decided it.
+func (t *Tier) Finish(ctx context.Context, htx hub.Tx, seq int64, result []byte) error {
+	tx, ok := htx.(*tx)
+	if !ok {
+		return fmt.Errorf("finish: not a PostgreSQL transaction")
+	}
+	if _, err := tx.exec(ctx, "finish forwarded", `UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq); err != nil {
+		return err
+	}
+	tx.forwarded = true
+	return nil
+}
+
+// Refuse records the result of a decision that committed nothing.
+func (t *Tier) Refuse(ctx context.Context, seq int64, result []byte) error {
+	_, err := t.s.pool.Exec(ctx, `WITH u AS (UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2 AND result IS NULL)
+		SELECT pg_notify($3, 'forward')`, result, seq, notifyChannel)
+	if err != nil {
+		return fmt.Errorf("refuse forwarded: %w", err)
+	}
+	return nil
+}

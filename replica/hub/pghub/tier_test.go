@@ -1,0 +1,228 @@
+package pghub_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/pghub"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
+)
+
+// testTimeout is the lease timeout of the tests: short, so that takeovers
+// are quick, and long enough for a loaded machine's heartbeats.
+const testTimeout = time.Second
+
+// tierHub is a hub of a tier in the test: its store, tier and hub.
+type tierHub struct {
+	st   *pghub.Store
+	tier *pghub.Tier
+	h    *hub.Hub
+}
+
+func openHub(t *testing.T, url, name string) *tierHub {
+	t.Helper()
+	st := pghub.New(pghub.Config{URL: url, MaxConns: 4})
+	tier := pghub.NewTier(pghub.TierConfig{Store: st, Name: name, Address: "127.0.0.1:0", LeaseTimeout: testTimeout, Poll: 200 * time.Millisecond})
+	h := hub.New(hub.Config{Store: st, Name: name, Tier: tier})
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return &tierHub{st: st, tier: tier, h: h}
+}
+
+// waitSequencer waits until want holds the lease and returns the takeover
+// that gave it the lease.
+func waitSequencer(t *testing.T, want *tierHub, within time.Duration) hub.Takeover {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !want.h.Sequencing() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not hold the lease after %s", want.h.Name(), within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ks, err := want.h.Takeovers(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) != 1 || ks[0].Holder != want.h.Name() {
+		t.Fatalf("newest takeover %+v, want one by %s", ks, want.h.Name())
+	}
+	return ks[0]
+}
+
+func sequencerOf(t *testing.T, h *tierHub) string {
+	t.Helper()
+	hubs, err := h.h.Hubs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range hubs {
+		if th.Sequencer {
+			return th.Name
+		}
+	}
+	return ""
+}
+
+func TestTier_TakeRenewExpire(t *testing.T) {
+	url := pgtest.Database(t)
+	a := openHub(t, url, "a")
+	if !a.h.Sequencing() {
+		t.Fatal("the first hub of a tier does not sequence after Open")
+	}
+	b := openHub(t, url, "b")
+	if b.h.Sequencing() {
+		t.Fatal("the second hub sequences while the first holds the lease")
+	}
+	first := waitSequencer(t, a, 0)
+	if first.Epoch != 1 || first.Previous != "" || first.GapMs != 0 {
+		t.Fatalf("first takeover %+v, want epoch 1 from nobody", first)
+	}
+	// Renewed: held across several lease timeouts.
+	time.Sleep(3 * testTimeout)
+	if !a.h.Sequencing() || b.h.Sequencing() {
+		t.Fatalf("after 3 lease timeouts: a sequences %v, b %v; want a only", a.h.Sequencing(), b.h.Sequencing())
+	}
+	if got := sequencerOf(t, b); got != "a" {
+		t.Fatalf("b lists sequencer %q, want a", got)
+	}
+	// Expired: a stalls, b takes over within the lease timeout plus a
+	// renewal interval (and the poll of this test).
+	stalled := time.Now()
+	a.tier.Pause()
+	k := waitSequencer(t, b, testTimeout+testTimeout/5+time.Second)
+	t.Logf("takeover after a stall: %s by this test's clock, %d ms without a sequencer by the database's", time.Since(stalled).Round(time.Millisecond), k.GapMs)
+	if k.Epoch != 2 || k.Previous != "a" {
+		t.Fatalf("takeover %+v, want epoch 2 from a", k)
+	}
+	if max := (testTimeout + testTimeout/5 + 500*time.Millisecond).Milliseconds(); k.GapMs > max || k.GapMs < testTimeout.Milliseconds()/2 {
+		t.Fatalf("gap %d ms, want about the lease timeout (at most %d)", k.GapMs, max)
+	}
+	if a.h.Sequencing() {
+		t.Fatal("a stalled past its lease still believes it sequences")
+	}
+	if got := a.tier.TakeoverCount() + b.tier.TakeoverCount(); got != 2 {
+		t.Fatalf("takeovers counted %d, want 2", got)
+	}
+}
+
+func TestTier_Order(t *testing.T) {
+	url := pgtest.Database(t)
+	a := openHub(t, url, "a")
+	b := openHub(t, url, "b")
+	c := openHub(t, url, "c")
+	hubs, err := c.h.Hubs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hubs) != 3 || hubs[0].Name != "a" || hubs[1].Name != "b" || hubs[2].Name != "c" || !hubs[0].Sequencer {
+		t.Fatalf("hubs %+v, want a (sequencer), b, c in join order", hubs)
+	}
+	for _, th := range hubs {
+		if !th.Online {
+			t.Fatalf("hub %s is not online", th.Name)
+		}
+	}
+	a.tier.Pause()
+	k := waitSequencer(t, b, 3*testTimeout)
+	t.Logf("takeover by the next in order: %d ms", k.GapMs)
+	if c.h.Sequencing() {
+		t.Fatal("c sequences: the lease went past b, the next in order")
+	}
+	b.tier.Pause()
+	k = waitSequencer(t, c, 3*testTimeout)
+	t.Logf("takeover by the last: %d ms", k.GapMs)
+	if k.Epoch != 3 || k.Previous != "b" {
+		t.Fatalf("takeover %+v, want epoch 3 from b", k)
+	}
+}
+
+func TestTier_Remove(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := openHub(t, url, "a")
+	b := openHub(t, url, "b")
+	c := openHub(t, url, "c")
+	if err := a.h.RemoveHub(ctx, "nope"); !errors.Is(err, replica.ErrNotFound) {
+		t.Fatalf("RemoveHub(unknown)=%v, want ErrNotFound", err)
+	}
+	// Removing a follower leaves the lease where it is.
+	if err := a.h.RemoveHub(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	hubs, err := a.h.Hubs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hubs) != 2 || hubs[0].Name != "a" || hubs[1].Name != "c" {
+		t.Fatalf("hubs after removing b: %+v, want a, c", hubs)
+	}
+	// Removing the sequencer passes the lease to the next live hub in
+	// order (c: b is removed), at once, not after the lease timeout.
+	removed := time.Now()
+	if err := c.h.RemoveHub(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	k := waitSequencer(t, c, testTimeout)
+	t.Logf("takeover after removing the sequencer: %s", time.Since(removed).Round(time.Millisecond))
+	if k.Previous != "a" {
+		t.Fatalf("takeover %+v, want one from a", k)
+	}
+	// The removed hubs keep running as followers: they never take the
+	// lease back.
+	time.Sleep(2 * testTimeout)
+	if a.h.Sequencing() || b.h.Sequencing() || !c.h.Sequencing() {
+		t.Fatalf("a %v, b %v, c %v sequence; want c only", a.h.Sequencing(), b.h.Sequencing(), c.h.Sequencing())
+	}
+}
+
+// TestTier_Fencing: a hub that believes it holds the lease, after another
+// hub took it, commits nothing: its transaction fails and is rolled back,
+// and it steps down.
+func TestTier_Fencing(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := openHub(t, url, "a")
+	if _, _, err := a.h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.h.Upsert(ctx, "c", "before", []byte(`{"id":"before","pk":"p"}`), hub.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.tier.Pause() // its lease stays valid, by its own clock, for a lease timeout
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Another hub takes the lease (as a takeover does: the next epoch).
+	if _, err := conn.Exec(ctx, `UPDATE lease SET holder = 'b', epoch = epoch + 1, expires_at = clock_timestamp() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if !a.h.Sequencing() {
+		t.Fatal("a does not believe it sequences: the test must run within its lease")
+	}
+	_, _, err = a.h.Upsert(ctx, "c", "after", []byte(`{"id":"after","pk":"p"}`), hub.WriteOptions{})
+	if !errors.Is(err, hub.ErrNotSequencer) {
+		t.Fatalf("Upsert by a deposed sequencer: %v, want ErrNotSequencer", err)
+	}
+	var lsn, logged, items int64
+	if err := conn.QueryRow(ctx, `SELECT (SELECT lsn FROM heads), (SELECT count(*) FROM log), (SELECT count(*) FROM items WHERE id = 'after')`).
+		Scan(&lsn, &logged, &items); err != nil {
+		t.Fatal(err)
+	}
+	if lsn != 1 || logged != 1 || items != 0 {
+		t.Fatalf("after the fenced write: head %d, %d log records, %d items 'after'; want 1, 1, 0", lsn, logged, items)
+	}
+	if a.h.Sequencing() {
+		t.Fatal("a still sequences after a fenced commit")
+	}
+}
