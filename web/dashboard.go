@@ -218,6 +218,11 @@ type hubEventStatus struct {
 	WritesPerSecond     float64    `json:"writesPerSecond"`
 	Edges               []hub.Edge `json:"edges"`
 	Time                int64      `json:"time"` // unix milliseconds
+	// The tier, as GET /api/v1/status has it.
+	Name      string         `json:"name"`
+	Sequencer string         `json:"sequencer"`
+	Hubs      []hub.TierHub  `json:"hubs"`
+	Takeovers []hub.Takeover `json:"takeovers"`
 }
 
 // hubEvents is one client's event stream.
@@ -259,11 +264,25 @@ func (s *hubEvents) status(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	hubs, err := s.h.Hubs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	takeovers, err := s.h.Takeovers(ctx, statusTakeovers)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	lsn := s.h.Head()
 	// changes keeps the unresolved count current; it runs before each status.
-	return hubEventStatus{HubID: s.h.HubID(), LSN: lsn, EdgesOnline: s.h.EdgesOnline(), UnresolvedConflicts: s.unresolved,
-		WritesPerSecond: s.rate(lsn, now), Edges: edges, Time: now.UnixMilli()}, nil
+	st := hubEventStatus{HubID: s.h.HubID(), LSN: lsn, EdgesOnline: s.h.EdgesOnline(), UnresolvedConflicts: s.unresolved,
+		WritesPerSecond: s.rate(lsn, now), Edges: edges, Time: now.UnixMilli(), Name: s.h.Name(), Hubs: hubs, Takeovers: takeovers}
+	for _, th := range hubs {
+		if th.Sequencer {
+			st.Sequencer = th.Name
+		}
+	}
+	return st, nil
 }
 
 // hubChange is the "change" event: a log record without its document.

@@ -66,7 +66,7 @@ const MaxItemVersions = 500
 // ItemVersions returns every version of an item the hub has (confirmed,
 // lost, rejected, merged), oldest first, at most MaxItemVersions.
 func (h *Hub) ItemVersions(ctx context.Context, containerName, id string) ([]ItemVersion, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return nil, err
 	}
 	out, err := h.st.ItemVersions(ctx, containerName, id, MaxItemVersions)

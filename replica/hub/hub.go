@@ -222,7 +222,7 @@ func (h *Hub) submit(ctx context.Context, fn func(ctx context.Context, tx Tx) er
 
 // Container returns a container's definition.
 func (h *Hub) Container(name string) (replica.Container, error) {
-	c, err := h.defs.Get(name)
+	c, err := h.def(name)
 	if err != nil {
 		return replica.Container{}, err
 	}

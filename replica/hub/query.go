@@ -20,7 +20,7 @@ const QueryChunk = 1000
 // chunk was read. A query never holds up the sequencer's writes, and its
 // cost grows with the container.
 func (h *Hub) Query(ctx context.Context, containerName string, req query.Request, opt query.Options) (query.Page, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return query.Page{}, err
 	}
 	src := func(ctx context.Context, fn func([]byte) error) error {

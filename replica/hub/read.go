@@ -10,7 +10,7 @@ import (
 
 // Get reads an item's confirmed version.
 func (h *Hub) Get(ctx context.Context, containerName, id string) (replica.Item, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return replica.Item{}, err
 	}
 	it, found, err := h.st.Item(ctx, containerName, id)
@@ -35,7 +35,7 @@ const continuationPrefix = "h1:"
 
 // List returns live items in id order, a page at a time.
 func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (replica.Page, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return replica.Page{}, err
 	}
 	var pk *string
@@ -49,7 +49,7 @@ func (h *Hub) List(ctx context.Context, containerName string, opt ListOptions) (
 // Changes returns a container's confirmed versions and deletes after LSN
 // since, in LSN order, and the LSN to continue from.
 func (h *Hub) Changes(ctx context.Context, containerName string, since int64, limit int) ([]replica.Change, int64, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return nil, since, err
 	}
 	limit, err := replica.PageLimit(limit)
@@ -117,7 +117,7 @@ type (
 // Conflicts returns a container's conflicts after id after, oldest first,
 // optionally only those with status.
 func (h *Hub) Conflicts(ctx context.Context, containerName, status string, after int64, limit int) ([]Conflict, int64, error) {
-	if _, err := h.defs.Get(containerName); err != nil {
+	if _, err := h.def(containerName); err != nil {
 		return nil, after, err
 	}
 	if status != "" && status != replica.StatusResolved && status != replica.StatusUnresolved {

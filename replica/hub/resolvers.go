@@ -380,7 +380,7 @@ func (h *Hub) ResolveConflict(ctx context.Context, containerName string, cid int
 // checkResolution checks a resolution against its container's definition.
 func (h *Hub) checkResolution(containerName string, r Resolution) (*replica.ContainerDef, replica.Document, error) {
 	var doc replica.Document
-	c, err := h.defs.Get(containerName)
+	c, err := h.def(containerName)
 	if err != nil {
 		return nil, doc, err
 	}

@@ -210,7 +210,7 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 		o.Outcome, o.Reason = replica.OutcomeRejected, reason
 		return o, nil
 	}
-	c, err := h.defs.Get(v.Container)
+	c, err := h.def(v.Container)
 	if err != nil {
 		return reject(err.Error())
 	}
@@ -433,7 +433,7 @@ func (h *Hub) write(ctx context.Context, kind int, containerName, id string, bod
 	r := writeRequest{Kind: kind, Container: containerName, ID: id, Body: body, IfMatch: opt.IfMatch}
 	if !h.Sequencing() {
 		// Checked here too, so that a bad write fails without a round trip.
-		c, err := h.defs.Get(containerName)
+		c, err := h.def(containerName)
 		if err != nil {
 			return replica.Item{}, false, err
 		}
@@ -466,7 +466,7 @@ func (h *Hub) queueWrite(ctx context.Context, r writeRequest, c *claim) (func() 
 // in res; c, if not nil, is the forwarded decision it decides.
 func (h *Hub) queueWriteJob(ctx context.Context, r writeRequest, cl *claim, res *writeResult) (func() error, error) {
 	kind := r.Kind
-	c, err := h.defs.Get(r.Container)
+	c, err := h.def(r.Container)
 	if err != nil {
 		return nil, err
 	}

@@ -419,6 +419,14 @@ func (h *Hub) follow(ctx context.Context) error {
 	if h.advance(hd) {
 		h.wake()
 	}
+	if err := h.followDefs(ctx); err != nil {
+		return err
+	}
+	return h.followResolvers(ctx)
+}
+
+// followDefs reads the container definitions other hubs may have changed.
+func (h *Hub) followDefs(ctx context.Context) error {
 	defs, err := h.st.Containers(ctx)
 	if err != nil {
 		return err
@@ -429,7 +437,23 @@ func (h *Hub) follow(ctx context.Context) error {
 			h.defs.Set(c)
 		}
 	}
-	return h.followResolvers(ctx)
+	return nil
+}
+
+// def returns a container's definition. In a tier, a container this hub
+// does not know may have been defined on another hub since it last read
+// the definitions: it reads them again first.
+func (h *Hub) def(name string) (*replica.ContainerDef, error) {
+	c, err := h.defs.Get(name)
+	if err == nil || h.cfg.Tier == nil || !errors.Is(err, replica.ErrContainerNotFound) {
+		return c, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.followDefs(ctx); err != nil {
+		return nil, fmt.Errorf("read container definitions: %w", err)
+	}
+	return h.defs.Get(name)
 }
 
 // advance moves the cached heads forward to hd; true if they moved.

@@ -78,6 +78,13 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 		return fmt.Errorf("%w: PostgreSQL URL: %v", replica.ErrInvalid, err)
 	}
 	pc.MaxConns = s.cfg.MaxConns
+	if s.tier != nil {
+		// A hub that stalls (paused, swapped out) inside a transaction
+		// holds its locks (the heads row, the lease row) until the
+		// server ends its session: at most a lease timeout, so that the
+		// next hub can take over and commit.
+		pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(s.tier.cfg.LeaseTimeout.Milliseconds())
+	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}

@@ -22,6 +22,7 @@ type tx struct {
 	lsn, cseq, cid int64
 	took           bool // numbers were handed out: the heads row is updated at commit
 	forwarded      bool // a forwarded decision was finished
+	defined        bool // a container definition or resolver was stored: other hubs are told at commit
 	savepoint      int
 }
 
@@ -29,7 +30,9 @@ var _ hub.Tx = (*tx)(nil)
 
 func (t *tx) begin(pg pgx.Tx) { t.reset(); t.pg = pg }
 
-func (t *tx) reset() { t.pg, t.locked, t.took, t.forwarded, t.savepoint = nil, false, false, false, 0 }
+func (t *tx) reset() {
+	t.pg, t.locked, t.took, t.forwarded, t.defined, t.savepoint = nil, false, false, false, false, 0
+}
 
 // lock locks the heads row for the rest of the transaction and reads the
 // newest committed numbers.
@@ -51,6 +54,11 @@ func (t *tx) beforeCommit(ctx context.Context) error {
 	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
 		if err := tier.fence(ctx, t.pg); err != nil {
 			return err
+		}
+	}
+	if t.s.tier != nil && t.defined && !t.took && !t.forwarded {
+		if _, err := t.pg.Exec(ctx, `SELECT pg_notify($1, 'defined')`, notifyChannel); err != nil {
+			return fmt.Errorf("notify: %w", err)
 		}
 	}
 	if !t.took {
@@ -122,6 +130,7 @@ func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error)
 
 // PutContainer stores a definition.
 func (t *tx) PutContainer(ctx context.Context, name, pk, policy string, at int64) error {
+	t.defined = true
 	_, err := t.exec(ctx, "store container", `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, pk, policy, at)
 	return err
@@ -341,6 +350,7 @@ func (t *tx) DeleteSession(ctx context.Context, idHash string) error {
 
 // InsertResolver stores a resolver version.
 func (t *tx) InsertResolver(ctx context.Context, v hub.ResolverVersion, wasm []byte) error {
+	t.defined = true
 	_, err := t.exec(ctx, "store resolver", `INSERT INTO resolvers (name, version, sha256, size, uploaded_at, wasm) VALUES ($1, $2, $3, $4, $5, $6)`,
 		v.Name, v.Version, v.SHA256, v.Size, v.UploadedAt, wasm)
 	return err

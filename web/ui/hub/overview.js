@@ -1,7 +1,7 @@
 // Overview: the log position, confirmed writes per second, edges online,
 // unresolved conflicts, and two live charts, all from the "status" events.
 
-import { fmtNum } from "/ui/dom.js";
+import { empty, fill, fmtNum, h, table } from "/ui/dom.js";
 import { LineChart } from "/ui/chart.js";
 
 const MAX_LAG_SERIES = 6;
@@ -33,6 +33,8 @@ function init(ctx) {
     text("overview-unresolved", fmtNum(s.unresolvedConflicts));
     document.getElementById("overview-unresolved-card").classList.toggle("attention", s.unresolvedConflicts > 0);
 
+    tier(s);
+
     const t = s.time || Date.now();
     writes.push(t, { writes: s.writesPerSecond || 0 });
     const list = s.edges || [];
@@ -54,6 +56,32 @@ function init(ctx) {
     writes.clear();
     lag.clear();
   });
+}
+
+// tier shows the hubs sharing the log, which one sequences, and the
+// newest takeovers (who took the lease from whom, and how long the tier had
+// no sequencer).
+function tier(s) {
+  text("overview-tier-name", s.name ? `(this hub: ${s.name})` : "");
+  text("overview-sequencer", s.sequencer || "none: waiting for a hub to take the lease");
+  const hubs = s.hubs || [];
+  fill(document.getElementById("overview-hubs"), table({ testid: "hubs-table", "aria-label": "Hubs" },
+    [{ text: "Order", attrs: { class: "num" } }, "Hub", "State", { text: "Edges", attrs: { class: "num" } }],
+    hubs.map((x) => h("tr", { testid: `hub-${x.name}` },
+      h("td", { class: "num" }, String(x.order)),
+      h("td", {}, x.name),
+      h("td", {}, x.sequencer ? "sequencer" : x.online ? "online" : "offline"),
+      h("td", { class: "num" }, fmtNum(x.edges))))));
+  const ks = s.takeovers || [];
+  fill(document.getElementById("overview-takeovers"), ks.length === 0 ? empty("No takeovers yet.") :
+    table({ testid: "takeovers-table", "aria-label": "Takeovers" },
+      [{ text: "Epoch", attrs: { class: "num" } }, "When", "New sequencer", "Previous", { text: "Without a sequencer", attrs: { class: "num" } }],
+      ks.map((k) => h("tr", {},
+        h("td", { class: "num" }, String(k.epoch)),
+        h("td", {}, new Date(k.at).toLocaleString()),
+        h("td", {}, k.holder),
+        h("td", {}, k.previous || "—"),
+        h("td", { class: "num" }, k.previous ? `${fmtNum(k.gapMs)} ms` : "—")))));
 }
 
 function text(id, v) {
