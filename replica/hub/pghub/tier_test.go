@@ -226,3 +226,25 @@ func TestTier_Fencing(t *testing.T) {
 		t.Fatal("a still sequences after a fenced commit")
 	}
 }
+
+// TestTier_TakeoverPastAStalledTransaction: the sequencer stalls inside a
+// transaction that locks the lease row; the server ends that transaction
+// after a lease timeout, and the next hub takes over.
+func TestTier_TakeoverPastAStalledTransaction(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := openHub(t, url, "a")
+	b := openHub(t, url, "b")
+	a.tier.Pause()
+	tx, err := a.st.BeginLocked(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	stalled := time.Now()
+	k := waitSequencer(t, b, 3*testTimeout)
+	t.Logf("takeover past a stalled transaction: %s, %d ms without a sequencer", time.Since(stalled).Round(time.Millisecond), k.GapMs)
+	if k.Previous != "a" {
+		t.Fatalf("takeover %+v, want one from a", k)
+	}
+}
