@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,6 +54,38 @@ func (n *e2eNode) tierStatus() tierStatus {
 	return st
 }
 
+// waitStopped waits until every thread of process pid is stopped (state T
+// in /proc), so that nothing the test sends after it reaches the process
+// before it is resumed.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Skipf("cannot read the process's threads: %v", err)
+		}
+		stopped := 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // a thread that ended
+			}
+			// pid (comm) state ...: comm may hold spaces, not ')'.
+			if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d: %d of %d threads stopped after SIGSTOP", pid, stopped, len(tasks))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestE2E_TierPausedSequencerCommitsNothing runs two cloudhub processes on
 // one database. The sequencer is paused with SIGSTOP past its lease while
 // a write to it waits; the other hub takes over; resumed, the old
@@ -97,6 +130,7 @@ func TestE2E_TierPausedSequencerCommitsNothing(t *testing.T) {
 			a.proc.Cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
+	waitStopped(t, a.proc.Cmd.Process.Pid)
 	// A write to the paused sequencer waits in its socket.
 	waiting := make(chan int64, 1)
 	go func() {
