@@ -193,3 +193,17 @@ func TestTier_WritesThroughFollower(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSync_WelcomeNamesTheHub: the welcome carries the hub's name in its
+// tier, so that an edge can show which hub it is on.
+func TestSync_WelcomeNamesTheHub(t *testing.T) {
+	c := newCluster(t)
+	tok, err := c.hub.RegisterEdge(c.ctx, "raw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := dialRaw(t, c.srv.URL, tok).hello("e00000000000000ab", false)
+	if f.Type != wire.TypeWelcome || f.HubName == "" || f.HubName != c.hub.Name() {
+		t.Fatalf("answer to hello: %+v, want a welcome with hubName %q", f, c.hub.Name())
+	}
+}
