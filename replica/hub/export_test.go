@@ -31,3 +31,11 @@ func (h *Hub) PushParsedFor(ctx context.Context, nodeID string, v *wire.Version,
 	}, nil)
 	return o, err
 }
+
+// ForwardWrite forwards a hub write to the sequencer as it is, without
+// the checks a hub makes before it forwards one.
+func (h *Hub) ForwardWrite(ctx context.Context, container, id string, body []byte) (replica.Item, error) {
+	var res writeResult
+	err := h.forward(ctx, forwardWrite, writeRequest{Kind: replica.WriteUpsert, Container: container, ID: id, Body: body}, &res)
+	return res.Item, err
+}

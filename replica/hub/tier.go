@@ -386,9 +386,16 @@ const forwardBatch = 128
 // lease, decides the queue of forwarded decisions in order.
 func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
+	var defsAt time.Time
 	for {
 		changed := h.cfg.Tier.Changed()
-		if err := h.follow(ctx); err != nil && ctx.Err() == nil {
+		// The heads at every notification; definitions and resolvers,
+		// which change seldom, at most every followDefsEvery.
+		withDefs := time.Since(defsAt) >= followDefsEvery
+		if withDefs {
+			defsAt = time.Now()
+		}
+		if err := h.follow(ctx, withDefs); err != nil && ctx.Err() == nil {
 			h.log.Warn("follow the tier", "err", err)
 		}
 		for h.Sequencing() && ctx.Err() == nil {
@@ -409,15 +416,23 @@ func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 	}
 }
 
-// follow reads the heads, container definitions and resolvers other hubs
-// may have changed.
-func (h *Hub) follow(ctx context.Context) error {
+// followDefsEvery bounds how often a hub of a tier reads the container
+// definitions and resolvers (a container it does not know is read at
+// once: def).
+const followDefsEvery = 250 * time.Millisecond
+
+// follow reads the heads and, withDefs, the container definitions and
+// resolvers other hubs may have changed.
+func (h *Hub) follow(ctx context.Context, withDefs bool) error {
 	hd, err := h.st.Heads(ctx)
 	if err != nil {
 		return err
 	}
 	if h.advance(hd) {
 		h.wake()
+	}
+	if !withDefs {
+		return nil
 	}
 	if err := h.followDefs(ctx); err != nil {
 		return err
@@ -530,9 +545,9 @@ func (h *Hub) drain(ctx context.Context) (int, error) {
 	waits := make([]func() error, 0, len(pending))
 	for _, f := range pending {
 		wait, err := h.decideForwarded(ctx, f)
-		if errors.Is(err, replica.ErrInvalid) {
-			// A record this hub cannot read: refused, not retried.
-			b, _ := errorResult(err)
+		if b, ok := errorResult(err); ok {
+			// Refused before it was queued (a record this hub cannot read,
+			// a container that does not exist...): answered, not retried.
 			wait = func() error { return h.cfg.Tier.Refuse(ctx, f.Seq, b) }
 		} else if err != nil {
 			return 0, err

@@ -207,3 +207,24 @@ func TestSync_WelcomeNamesTheHub(t *testing.T) {
 		t.Fatalf("answer to hello: %+v, want a welcome with hubName %q", f, c.hub.Name())
 	}
 }
+
+// TestTier_RefusedForwardedWriteDoesNotBlockTheQueue: a forwarded write
+// the sequencer refuses before deciding it (its container does not exist)
+// is answered with the error, and the writes queued after it are decided.
+func TestTier_RefusedForwardedWriteDoesNotBlockTheQueue(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := newTierCluster(t, url, "a")
+	b := newTierCluster(t, url, "b")
+	if _, _, err := a.hub.PutContainer(ctx, replica.Container{Name: "notes", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.hub.ForwardWrite(ctx, "missing", "x", []byte(`{"id":"x","pk":"p"}`)); !errors.Is(err, replica.ErrContainerNotFound) {
+		t.Fatalf("forwarded write to a missing container: %v, want ErrContainerNotFound", err)
+	}
+	it, err := b.hub.ForwardWrite(ctx, "notes", "n1", []byte(`{"id":"n1","pk":"p"}`))
+	if err != nil || it.LSN != 1 {
+		t.Fatalf("the next forwarded write: %+v, %v; want it confirmed at LSN 1", it, err)
+	}
+}

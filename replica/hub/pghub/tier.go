@@ -60,6 +60,7 @@ type Tier struct {
 
 	notify    replica.Notifier
 	takeovers atomic.Int64
+	trimmedAt atomic.Int64 // unix nanoseconds of the last trim of the queue
 	address   atomic.Pointer[string]
 
 	cancel context.CancelFunc
@@ -517,9 +518,12 @@ func (t *Tier) withdraw(seq int64, cause error) ([]byte, error) {
 // Pending returns the queued decisions not decided yet, in order, and
 // deletes decided ones nobody read.
 func (t *Tier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) {
-	if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE result IS NOT NULL AND decided_at < clock_timestamp() - $1::interval`,
-		interval(forwardedKeep)); err != nil {
-		return nil, fmt.Errorf("trim forwarded: %w", err)
+	if now := time.Now().UnixNano(); now-t.trimmedAt.Load() > int64(forwardedKeep/10) {
+		t.trimmedAt.Store(now)
+		if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE result IS NOT NULL AND decided_at < clock_timestamp() - $1::interval`,
+			interval(forwardedKeep)); err != nil {
+			return nil, fmt.Errorf("trim forwarded: %w", err)
+		}
 	}
 	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL ORDER BY seq LIMIT $1`, limit)
 	if err != nil {
