@@ -216,6 +216,13 @@ func (h *Hub) PutResolver(ctx context.Context, name string, wasm []byte) (Resolv
 	if h.cfg.Resolvers == nil {
 		return ResolverVersion{}, false, fmt.Errorf("%w: this hub runs no wasm resolvers", replica.ErrInvalid)
 	}
+	if h.cfg.Tier != nil {
+		// Another hub of the tier may have stored versions since this
+		// one last read them: the next number follows them.
+		if err := h.followResolvers(ctx); err != nil {
+			return ResolverVersion{}, false, fmt.Errorf("read resolvers: %w", err)
+		}
+	}
 	sum := sha256.Sum256(wasm)
 	v := ResolverVersion{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(wasm), UploadedAt: h.cfg.Now().Unix()}
 	version, same, isSame := h.resolvers.reserve(name, v.SHA256)

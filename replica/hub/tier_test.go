@@ -15,16 +15,23 @@ import (
 	"github.com/edgesync/edgesync/replica/hub/pghub"
 	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 	"github.com/edgesync/edgesync/replica/wire"
+	"github.com/edgesync/edgesync/wasmhost"
 )
 
 // newTierCluster is a hub named name of a tier on the PostgreSQL database
 // url, served on loopback, with its own edges.
 func newTierCluster(t *testing.T, url, name string) *cluster {
 	t.Helper()
+	return newTierClusterWith(t, url, name, nil)
+}
+
+// newTierClusterWith is newTierCluster with a resolver host.
+func newTierClusterWith(t *testing.T, url, name string, res hub.ResolverHost) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := pghub.New(pghub.Config{URL: url, MaxConns: 4})
 	tier := pghub.NewTier(pghub.TierConfig{Store: st, Name: name, LeaseTimeout: time.Second, Poll: 200 * time.Millisecond})
-	h := hub.New(hub.Config{Store: st, Name: name, Tier: tier})
+	h := hub.New(hub.Config{Store: st, Name: name, Tier: tier, Resolvers: res})
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -227,4 +234,40 @@ func TestTier_RefusedForwardedWriteDoesNotBlockTheQueue(t *testing.T) {
 	if err != nil || it.LSN != 1 {
 		t.Fatalf("the next forwarded write: %+v, %v; want it confirmed at LSN 1", it, err)
 	}
+}
+
+// TestTier_ResolverUploadsOnTwoHubs: a resolver version uploaded on one
+// hub is followed by the next number when another hub uploads a new
+// version at once, and every hub lists and runs both.
+func TestTier_ResolverUploadsOnTwoHubs(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	registry := func() hub.ResolverHost {
+		wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: t.TempDir(), Limits: wasmhost.Limits{CompileTimeout: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := wasmhost.NewRegistry(wh)
+		t.Cleanup(func() { reg.Close(ctx); wh.Close(ctx) })
+		return reg
+	}
+	a := newTierClusterWith(t, url, "a", registry())
+	b := newTierClusterWith(t, url, "b", registry())
+	v1, _, err := a.hub.PutResolver(ctx, "r", readWasm(t, "prefer-incoming.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, _, err := b.hub.PutResolver(ctx, "r", readWasm(t, "echo.wasm"))
+	if err != nil {
+		t.Fatalf("upload on the second hub right after the first: %v", err)
+	}
+	if v1.Version != 1 || v2.Version != 2 {
+		t.Fatalf("versions %d and %d, want 1 and 2", v1.Version, v2.Version)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := len(a.hub.Resolvers()); got != 2 {
+			return fmt.Errorf("a lists %d resolver versions, want 2", got)
+		}
+		return nil
+	})
 }
