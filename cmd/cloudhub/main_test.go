@@ -104,3 +104,25 @@ func TestServe_SessionTTLFlag(t *testing.T) {
 		t.Fatalf("stderr %q does not name --session-ttl", stderr.String())
 	}
 }
+
+// TestServe_TierFlags: a lease timeout under 100ms or an overlong hub name
+// is a usage error that names the flag.
+func TestServe_TierFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name, flag, value string
+	}{
+		{name: "short lease", flag: "--lease-timeout", value: "50ms"},
+		{name: "long name", flag: "--hub-name", value: strings.Repeat("h", 201)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr lockedBuffer
+			args := []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", tc.flag, tc.value}
+			if got := run(context.Background(), args, io.Discard, &stderr); got != 2 {
+				t.Fatalf("run(%s %s) = %d, want 2\nstderr: %s", tc.flag, tc.value, got, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.flag) {
+				t.Fatalf("stderr %q does not name %s", stderr.String(), tc.flag)
+			}
+		})
+	}
+}
