@@ -259,6 +259,17 @@ func (r *connRegistry) count(name string) int {
 	return len(r.byEdge[name])
 }
 
+// names returns the names of the edges with live sessions.
+func (r *connRegistry) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.byEdge))
+	for name := range r.byEdge {
+		out = append(out, name)
+	}
+	return out
+}
+
 func (r *connRegistry) edges() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

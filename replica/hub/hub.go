@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 )
 
 // Config configures a Hub.
@@ -112,6 +113,9 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("load: %w", err)
 	}
 	if h.cfg.Tier != nil {
+		if r, ok := h.cfg.Tier.(interface{ OnRevoke(func(edge string)) }); ok {
+			r.OnRevoke(func(edge string) { h.conns.closeEdge(edge, wire.CodeRevoked, "the edge's token was revoked") })
+		}
 		if err := h.cfg.Tier.Open(ctx); err != nil {
 			return fmt.Errorf("join the tier: %w", err)
 		}

@@ -386,9 +386,15 @@ const forwardBatch = 128
 // lease, decides the queue of forwarded decisions in order.
 func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	var defsAt time.Time
+	var defsAt, edgesAt time.Time
 	for {
 		changed := h.cfg.Tier.Changed()
+		if time.Since(edgesAt) >= followEdgesEvery {
+			edgesAt = time.Now()
+			if err := h.endRevokedSessions(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("check the edges' registrations", "err", err)
+			}
+		}
 		// The heads at every notification; definitions and resolvers,
 		// which change seldom, at most every followDefsEvery.
 		withDefs := time.Since(defsAt) >= followDefsEvery
@@ -414,6 +420,33 @@ func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 			return
 		}
 	}
+}
+
+// followEdgesEvery is how often a hub of a tier checks that the edges of
+// its sessions are still registered: a revocation on another hub ends
+// them at its notification, and at the latest then.
+const followEdgesEvery = 2 * time.Second
+
+// endRevokedSessions ends the sessions of edges no longer registered.
+func (h *Hub) endRevokedSessions(ctx context.Context) error {
+	live := h.conns.names()
+	if len(live) == 0 {
+		return nil
+	}
+	rs, err := h.st.Edges(ctx)
+	if err != nil {
+		return err
+	}
+	registered := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		registered[r.Name] = true
+	}
+	for _, name := range live {
+		if !registered[name] {
+			h.conns.closeEdge(name, wire.CodeRevoked, "the edge's token was revoked")
+		}
+	}
+	return nil
 }
 
 // followDefsEvery bounds how often a hub of a tier reads the container

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
@@ -270,4 +273,35 @@ func TestTier_ResolverUploadsOnTwoHubs(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestTier_RevokeEndsSessionsOnEveryHub: an edge revoked on one hub is
+// disconnected from the other hub it syncs with, with the reason.
+func TestTier_RevokeEndsSessionsOnEveryHub(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := newTierCluster(t, url, "a")
+	b := newTierCluster(t, url, "b")
+	tok, err := a.hub.RegisterEdge(ctx, "raw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, b.srv.URL, tok)
+	if f := r.hello("e00000000000000ac", false); f.Type != wire.TypeWelcome {
+		t.Fatalf("answer to hello on b: %+v, want a welcome", f)
+	}
+	if err := a.hub.RevokeEdge(ctx, "raw"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, err := r.next(time.Until(deadline))
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && strings.HasPrefix(ce.Text, wire.CodeRevoked) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("session on b after the revocation on a: %v, want closed as %s", err, wire.CodeRevoked)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,12 @@ import (
 const DefaultLeaseTimeout = 5 * time.Second
 
 // notifyChannel is the LISTEN/NOTIFY channel on which hubs announce
-// commits and forwarded decisions.
-const notifyChannel = "edgesync"
+// commits and forwarded decisions; revokePrefix and an edge's name, that
+// the edge was revoked.
+const (
+	notifyChannel = "edgesync"
+	revokePrefix  = "revoke:"
+)
 
 // TierConfig configures a Tier.
 type TierConfig struct {
@@ -62,6 +67,8 @@ type Tier struct {
 	takeovers atomic.Int64
 	trimmedAt atomic.Int64 // unix nanoseconds of the last trim of the queue
 	address   atomic.Pointer[string]
+
+	revoked func(edge string) // set by OnRevoke before Open
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -106,6 +113,10 @@ func (t *Tier) SetAddress(addr string) { t.address.Store(&addr) }
 // Name is this hub's name.
 func (t *Tier) Name() string { return t.cfg.Name }
 
+// OnRevoke sets what runs when any hub of the tier revokes an edge; call
+// it before Open.
+func (t *Tier) OnRevoke(fn func(edge string)) { t.revoked = fn }
+
 // Lease returns the lease while this hub holds it and has renewed it
 // within the lease timeout by its own clock.
 func (t *Tier) Lease() hub.Lease {
@@ -133,9 +144,19 @@ func (t *Tier) Open(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
+	listening := make(chan struct{})
 	t.wg.Add(2)
 	go t.heartbeat(rctx)
-	go t.listen(rctx)
+	go t.listen(rctx, listening)
+	// Notifications sent before this hub listens are not delivered to it:
+	// it starts serving once it listens (or, if the listener cannot
+	// connect, with the poll alone).
+	select {
+	case <-listening:
+	case <-time.After(5 * time.Second):
+		t.log.Warn("not listening for commits yet; following by polling")
+	case <-ctx.Done():
+	}
 	return nil
 }
 
@@ -314,7 +335,7 @@ func (t *Tier) fence(ctx context.Context, tx pgx.Tx) error {
 
 // listen wakes Changed at every notification and at every poll; its
 // connection is its own, made again when it breaks.
-func (t *Tier) listen(ctx context.Context) {
+func (t *Tier) listen(ctx context.Context, listening chan<- struct{}) {
 	defer t.wg.Done()
 	poll := time.NewTicker(t.cfg.Poll)
 	defer poll.Stop()
@@ -329,8 +350,10 @@ func (t *Tier) listen(ctx context.Context) {
 		}
 	}()
 	backoff := 100 * time.Millisecond
+	var once sync.Once
+	ready := func() { once.Do(func() { close(listening) }) }
 	for ctx.Err() == nil {
-		err := t.listenOnce(ctx)
+		err := t.listenOnce(ctx, ready)
 		if ctx.Err() != nil {
 			return
 		}
@@ -344,7 +367,7 @@ func (t *Tier) listen(ctx context.Context) {
 	}
 }
 
-func (t *Tier) listenOnce(ctx context.Context) error {
+func (t *Tier) listenOnce(ctx context.Context, ready func()) error {
 	conn, err := pgx.ConnectConfig(ctx, t.s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -353,10 +376,15 @@ func (t *Tier) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return err
 	}
+	ready()
 	t.notify.Wake() // what was committed while not listening
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if edge, ok := strings.CutPrefix(n.Payload, revokePrefix); ok && t.revoked != nil {
+			t.revoked(edge)
 		}
 		t.notify.Wake()
 	}

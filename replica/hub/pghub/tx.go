@@ -291,6 +291,10 @@ func (t *tx) InsertEdge(ctx context.Context, name, tokenHash, scope string, at i
 // DeleteEdge deletes an edge's registration.
 func (t *tx) DeleteEdge(ctx context.Context, name string) (bool, error) {
 	n, err := t.exec(ctx, "revoke edge", `DELETE FROM edges WHERE name = $1`, name)
+	if err == nil && n > 0 && t.s.tier != nil {
+		// Every hub of the tier ends the edge's sessions at the commit.
+		_, err = t.exec(ctx, "revoke edge", `SELECT pg_notify($1, $2)`, notifyChannel, revokePrefix+name)
+	}
 	return n > 0, err
 }
 
