@@ -1,10 +1,14 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/web"
 )
 
@@ -12,7 +16,7 @@ import (
 // one: it lists itself as the sequencer, with its edges, and cannot be
 // removed.
 func TestHub_StatusTierAlone(t *testing.T) {
-	s := newHubServer(t)
+	s := newNamedHubServer(t, "solo:8080")
 	_, b := s.must(t, http.StatusOK, http.MethodGet, "/api/v1/status", "", hubAuth...)
 	var st web.HubStatus
 	hubDecode(t, b, &st)
@@ -44,4 +48,24 @@ func TestHub_StatusTierAlone(t *testing.T) {
 			t.Fatalf("metrics lack %q", want)
 		}
 	}
+}
+
+// newNamedHubServer is newHubServer with a hub named name.
+func newNamedHubServer(t *testing.T, name string) *hubServer {
+	t.Helper()
+	ctx := context.Background()
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: t.TempDir(), Durability: "normal"}), Name: name})
+	if err := h.Open(ctx); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	base, cancel := context.WithCancel(ctx)
+	srv := httptest.NewServer(web.NewHub(h, web.HubOptions{AdminToken: hubAdminToken, BaseContext: base}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(cancel)
+	return &hubServer{url: srv.URL, h: h, c: srv.Client()}
 }

@@ -88,7 +88,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 	}
 	reg := wasmhost.NewRegistry(wh)
 	closers = append(closers, wh.Close, reg.Close)
-	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With(demoMemberKey, "hub")}), Logger: log.With(demoMemberKey, "hub"), Resolvers: reg})
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: filepath.Join(root, "hub"), Logger: log.With(demoMemberKey, "hub")}), Logger: log.With(demoMemberKey, "hub"), Resolvers: reg,
+		Name: hub.DefaultHubName(*listen)})
 	if err := h.Open(ctx); err != nil {
 		return fmt.Errorf("open hub: %w", err)
 	}

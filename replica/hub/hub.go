@@ -39,8 +39,8 @@ type Config struct {
 	// time instead (clock.go). Whole seconds count. Default
 	// DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
-	// Name is this hub's name in its tier. Default DefaultHubName of
-	// ":8080".
+	// Name is this hub's name in its tier, which the welcome tells edges
+	// and the status lists (cloudhub: --hub-name); "" for none.
 	Name string
 	// Tier is the hubs sharing the store (PostgreSQL); nil for a hub alone
 	// on its store, which always sequences. The hub opens and closes it.
@@ -84,9 +84,6 @@ func New(cfg Config) *Hub {
 	}
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
-	}
-	if cfg.Name == "" {
-		cfg.Name = DefaultHubName(":8080")
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
 	h.leaser = StaticLeaser{HubName: cfg.Name}

@@ -207,14 +207,27 @@ func TestTier_WritesThroughFollower(t *testing.T) {
 // TestSync_WelcomeNamesTheHub: the welcome carries the hub's name in its
 // tier, so that an edge can show which hub it is on.
 func TestSync_WelcomeNamesTheHub(t *testing.T) {
-	c := newCluster(t)
-	tok, err := c.hub.RegisterEdge(c.ctx, "raw", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := dialRaw(t, c.srv.URL, tok).hello("e00000000000000ab", false)
-	if f.Type != wire.TypeWelcome || f.HubName == "" || f.HubName != c.hub.Name() {
-		t.Fatalf("answer to hello: %+v, want a welcome with hubName %q", f, c.hub.Name())
+	for _, tc := range []struct{ name, hubName string }{
+		{name: "named", hubName: "hub-b:8080"},
+		{name: "unnamed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hub.New(hub.Config{Store: newStore(t, t.TempDir()), Name: tc.hubName})
+			if err := h.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close(context.Background()) })
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeSync(context.Background(), w, r) }))
+			t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+			tok, err := h.RegisterEdge(context.Background(), "raw", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := dialRaw(t, srv.URL, tok).hello("e00000000000000ab", false)
+			if f.Type != wire.TypeWelcome || f.HubName != tc.hubName {
+				t.Fatalf("answer to hello: %+v, want a welcome with hubName %q", f, tc.hubName)
+			}
+		})
 	}
 }
 
