@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 
@@ -211,6 +212,17 @@ type connRegistry struct {
 	wg     sync.WaitGroup // sessions between add and remove
 
 	unauthorized atomic.Int64 // sync attempts refused for their token
+
+	// edgeLocks order the records of which hub an edge is connected to
+	// (a session's start and the end of an earlier one), by edge name.
+	edgeLocks [64]sync.Mutex
+}
+
+// edgeLock returns the lock of an edge's hub records.
+func (r *connRegistry) edgeLock(name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return &r.edgeLocks[h.Sum32()%uint32(len(r.edgeLocks))]
 }
 
 // SyncUnauthorized is the number of sync attempts refused because their

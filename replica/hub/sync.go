@@ -156,15 +156,28 @@ func (s *session) run() {
 	}
 	defer s.h.conns.remove(s)
 	if t := s.h.cfg.Tier; t != nil {
-		if err := t.EdgeHub(s.ctx, s.edge.Name, true); err != nil {
+		mu := s.h.conns.edgeLock(s.edge.Name)
+		mu.Lock()
+		err := t.EdgeHub(s.ctx, s.edge.Name, true)
+		mu.Unlock()
+		if err != nil {
 			s.log.Warn("record the edge's hub", "err", err)
 		}
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if t := s.h.cfg.Tier; t != nil && s.h.conns.count(s.edge.Name) == 1 {
-			if err := t.EdgeHub(ctx, s.edge.Name, false); err != nil {
+		if t := s.h.cfg.Tier; t != nil {
+			// Cleared unless another session of the edge started here
+			// meanwhile (the lock orders the two records).
+			mu := s.h.conns.edgeLock(s.edge.Name)
+			mu.Lock()
+			var err error
+			if s.h.conns.count(s.edge.Name) == 1 {
+				err = t.EdgeHub(ctx, s.edge.Name, false)
+			}
+			mu.Unlock()
+			if err != nil {
 				s.log.Warn("record the edge's hub", "err", err)
 			}
 		}
