@@ -478,8 +478,16 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		return nil, callErr(ReasonInit, "instance lacks its exports")
 	}
 	g.mu.Lock()
-	g.fuel = fuel
-	g.depth, _ = mod.ExportedGlobal(meter.DepthGlobalName).(api.MutableGlobal)
+	if fuel != nil {
+		g.bind(mod)
+		if g.fuel == nil {
+			g.mu.Unlock()
+			_ = mod.Close(ctx)
+			return nil, callErr(ReasonInit, "instance lacks its metering globals")
+		}
+	} else {
+		g.fuel = nil
+	}
 	g.mu.Unlock()
 	if init := mod.ExportedFunction(exportInit); init != nil {
 		end, err := m.h.begin(ctx, g, m.h.limits.InitFuel)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -398,20 +397,9 @@ func TestHost_stackOverflow(t *testing.T) {
 	}
 }
 
-// withoutGC turns the collector off until the test ends. Guest code cannot
-// be preempted: a collection that starts while a call runs stops every
-// other goroutine, the one that would interrupt the call included, until
-// the call ends, which with the endless fuel of a test is never.
-func withoutGC(t *testing.T) {
-	runtime.GC()
-	old := debug.SetGCPercent(-1)
-	t.Cleanup(func() { debug.SetGCPercent(old) })
-}
-
 // TestHost_timeout: a call that has fuel left but runs past the wall-clock
 // bound is stopped with reason timeout, having used the fuel it used.
 func TestHost_timeout(t *testing.T) {
-	withoutGC(t)
 	h := newHost(t, wasmhost.Limits{Fuel: 1 << 60, Timeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	m, err := h.Compile(ctx, readFixture(t, "malicious/infinite-loop.wasm"))
@@ -436,7 +424,6 @@ func TestHost_timeout(t *testing.T) {
 // time to spare: the call ends at once with reason canceled, and Close
 // returns.
 func TestHost_Close_stopsCalls(t *testing.T) {
-	withoutGC(t)
 	ctx := context.Background()
 	h, err := wasmhost.New(ctx, wasmhost.Config{Limits: wasmhost.Limits{Fuel: 1 << 60, Timeout: time.Hour}})
 	if err != nil {

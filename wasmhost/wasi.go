@@ -68,11 +68,14 @@ type guest struct {
 	wall int64 // the next readings of the fake clocks
 	mono int64
 
-	// mu orders the host's reads and writes of the fuel global: the
-	// call's goroutine charges host calls, another interrupts the call.
-	// (The guest's own code reads and writes it too: interrupt repeats.)
+	// mu orders the host's reads and writes of the instance's globals:
+	// the call's goroutine charges host calls, another stops the call.
+	// (The guest's own code reads and writes them too, on the call's
+	// goroutine.)
 	mu          sync.Mutex
 	fuel        api.MutableGlobal // nil on an unmetered host
+	reserve     api.MutableGlobal // meter.ReserveGlobalName
+	stopFlag    api.MutableGlobal // meter.StopGlobalName
 	depth       api.MutableGlobal // the stack weight of the calls under way (meter.DepthGlobalName)
 	running     bool              // a call (or _initialize) is running
 	gen         uint64            // counts the calls
@@ -105,22 +108,39 @@ func (g *guest) charge(mod api.Module, units uint64) {
 	g.mu.Lock()
 	if g.fuel == nil {
 		// A start function runs before the host has the instance.
-		g.fuel, _ = mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
+		g.bind(mod)
 		if g.fuel == nil {
 			g.mu.Unlock()
 			return // an unmetered host
 		}
 	}
-	left := int64(g.fuel.Get())
-	cost := int64(min(units, 1<<62))
-	left -= cost
-	if left < 0 {
-		g.fuel.Set(uint64(min(left, -1)))
+	left := int64(g.fuel.Get()) - int64(min(units, 1<<62))
+	if left >= 0 {
+		g.fuel.Set(uint64(left))
 		g.mu.Unlock()
+		return
+	}
+	// Refill from the reserve as the guest does (meter.Slice).
+	total := left + int64(g.reserve.Get())
+	inFuel := min(total, meter.Slice)
+	g.fuel.Set(uint64(inFuel))
+	g.reserve.Set(uint64(total - inFuel))
+	g.mu.Unlock()
+	if total < 0 {
 		panic(errOutOfFuel)
 	}
-	g.fuel.Set(uint64(left))
-	g.mu.Unlock()
+}
+
+// bind finds the instance's metering globals (nil on an unmetered host);
+// g.mu is held.
+func (g *guest) bind(mod api.Module) {
+	g.fuel, _ = mod.ExportedGlobal(meter.GlobalName).(api.MutableGlobal)
+	g.reserve, _ = mod.ExportedGlobal(meter.ReserveGlobalName).(api.MutableGlobal)
+	g.stopFlag, _ = mod.ExportedGlobal(meter.StopGlobalName).(api.MutableGlobal)
+	g.depth, _ = mod.ExportedGlobal(meter.DepthGlobalName).(api.MutableGlobal)
+	if g.reserve == nil || g.stopFlag == nil || g.depth == nil {
+		g.fuel = nil
+	}
 }
 
 // begin starts a call with n fuel and returns its number.
@@ -130,9 +150,10 @@ func (g *guest) begin(n int64) uint64 {
 	g.gen++
 	g.running, g.interrupted, g.cause = true, false, nil
 	if g.fuel != nil {
-		g.fuel.Set(uint64(n))
-	}
-	if g.depth != nil {
+		inFuel := min(n, meter.Slice)
+		g.fuel.Set(uint64(inFuel))
+		g.reserve.Set(uint64(n - inFuel))
+		g.stopFlag.Set(0)
 		g.depth.Set(0)
 	}
 	return g.gen
@@ -168,43 +189,39 @@ func (g *guest) fuelLeftNow() (left int64, cause error) {
 		return g.fuelLeft, g.cause
 	}
 	if g.fuel != nil {
-		left = int64(g.fuel.Get())
+		left = g.left()
 	}
 	return left, nil
 }
 
-// interruptFuel is what interrupt leaves in the fuel global: the guest
-// traps at its next charge, and no charge brings it back above zero.
-const interruptFuel int64 = -1 << 62
-
-// interrupt makes call gen, if it still runs, stop at its next charge (a
-// function entry, loop iteration, join point or host call) by emptying its
-// fuel, and reports whether it still ran. The guest may write the global
-// back between its read and its write of a charge: the caller repeats until
-// interrupt returns false.
-func (g *guest) interrupt(gen uint64, cause error) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.running || g.gen != gen || g.fuel == nil {
-		return false
-	}
-	if !g.interrupted {
-		g.interrupted, g.cause, g.fuelLeft = true, cause, int64(g.fuel.Get())
-	}
-	empty := interruptFuel
-	g.fuel.Set(uint64(empty))
-	return true
+// left is the fuel left: in the fuel global and in the reserve (g.mu is
+// held, g.fuel is not nil).
+func (g *guest) left() int64 {
+	return int64(g.fuel.Get()) + int64(g.reserve.Get())
 }
 
-// interruptEvery is how often a call that must stop is interrupted again,
-// until it has.
-const interruptEvery = 5 * time.Millisecond
+// interruptFuel is what stop leaves in the fuel global: the guest goes
+// to refill it at its next charge, and finds the stop flag set.
+const interruptFuel int64 = -1 << 62
 
-// stop interrupts call gen until it has ended.
+// stop makes call gen, if it still runs, stop at its next refill: within
+// a meter.Slice of fuel, which the guest spends in about a millisecond.
+// It sets the stop flag, which the guest only reads; it also empties the
+// fuel so that the call stops at its next charge instead, unless the
+// guest's own write of a charge, under way, undoes that (the flag stays).
+// Whatever runs the guest's code leaves it for the host at every refill,
+// so that this goroutine gets to run even with GOMAXPROCS 1 or while a
+// garbage collection stops the world.
 func (g *guest) stop(gen uint64, cause error) {
-	for g.interrupt(gen, cause) {
-		time.Sleep(interruptEvery)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.running || g.gen != gen || g.fuel == nil || g.interrupted {
+		return
 	}
+	g.interrupted, g.cause, g.fuelLeft = true, cause, g.left()
+	g.stopFlag.Set(1)
+	empty := interruptFuel
+	g.fuel.Set(uint64(empty))
 }
 
 // watch stops call gen when timeout has passed or ctx ends, and returns

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -262,11 +260,6 @@ func TestHub_ResolverDoesNotHoldWriter(t *testing.T) {
 		{"random_get amplification, default limits", "random-get.wasm", wasmhost.Limits{}, wasmhost.ReasonFuel},
 		{"fuel to spare, stopped by the timeout", "infinite-loop.wasm", wasmhost.Limits{Fuel: 1 << 60, Timeout: 500 * time.Millisecond}, wasmhost.ReasonTimeout},
 	}
-	// Guest code cannot be preempted: a collection that starts while the
-	// endless call runs would wait for it (and stop the goroutine that
-	// interrupts it).
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()

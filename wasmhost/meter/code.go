@@ -51,6 +51,13 @@ const (
 	opI32Sub       = 0x6b
 	opI64GeS       = 0x59
 	opI64Sub       = 0x7d
+	opI64Add       = 0x7c
+	opI64LtS       = 0x53
+	opI64ShrU      = 0x88
+	opI64ExtendU   = 0xad
+	opDrop         = 0x1a
+	opSelect       = 0x1b
+	opMemoryGrow   = 0x40
 	opEmptyBlock   = 0x40
 	opMiscPrefix   = 0xfc
 	opSIMDPrefix   = 0xfd
@@ -71,13 +78,17 @@ type bodyCoder struct {
 	weights     []uint32 // stack weight of a call of each function
 	typeWeights []uint32 // of a call_indirect of each type
 	calls       []callSite
+	memory      bool // the module has a memory: the refill leaves to the host with memory.grow
 }
 
 // callSite is a call in a function body: the depth global goes up by
-// weight before it (at pos) and back down after it (at after).
+// weight before it (at pos) and back down after it (at after). Or, with
+// bulk set, a bulk memory or table instruction at pos (after == pos),
+// charged for its size before it.
 type callSite struct {
 	pos, after int
 	weight     uint32
+	bulk       bool
 }
 
 // appendBody reads one function body (size, locals, expression) from r and
@@ -143,6 +154,11 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 		for ; ci < len(c.calls) && c.calls[ci].after <= upTo; ci++ {
 			cs := c.calls[ci]
 			w = append(w, r.b[from:cs.pos]...)
+			if cs.bulk {
+				w = c.appendBulkCharge(w)
+				from = cs.pos
+				continue
+			}
 			w = c.appendDepthUp(w, cs.weight)
 			w = append(w, r.b[cs.pos:cs.after]...)
 			w = c.appendDepthDown(w, cs.weight)
@@ -176,26 +192,88 @@ func (c *bodyCoder) appendBody(w []byte, r *reader) ([]byte, error) {
 //
 //	global.get $fuel; i64.const cost; i64.sub; global.set $fuel
 //	global.get $fuel; i64.const 0; i64.ge_s
-//	if else unreachable end
+//	if else (refill) end
 //
 // It leaves the operand stack and the branch depths of the code around it as
-// they were. The trap is in the else arm so that wazero's compiler, which
+// they were. The refill is in the else arm so that wazero's compiler, which
 // lays out blocks in reverse post-order, makes the path that goes on the
-// fall-through: with `i64.lt_s; if unreachable end` it puts the trap inline
+// fall-through: with `i64.lt_s; if (refill) end` it puts the refill inline
 // and jumps over it on every pass, and the one-add loop of
 // BenchmarkMeteredLoop/sum took 2.0 times as long as unmetered instead of 1.5.
 // wazero keeps the value that global.set stored in a register for the
 // global.get that follows, so the second read costs no load.
 func (c *bodyCoder) appendCharge(w []byte, cost int64) []byte {
-	w = append(w, opGlobalGet)
-	w = appendU32(w, c.fuel)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
 	w = append(w, opI64Const)
 	w = appendS64(w, cost)
-	w = append(w, opI64Sub, opGlobalSet)
-	w = appendU32(w, c.fuel)
-	w = append(w, opGlobalGet)
-	w = appendU32(w, c.fuel)
-	return append(w, opI64Const, 0x00, opI64GeS, opIf, opEmptyBlock, opElse, opUnreachable, opEnd)
+	w = append(w, opI64Sub)
+	return c.appendCheck(w)
+}
+
+// appendBulkCharge appends, before a bulk memory or table instruction,
+// the code that charges its size (the i32 on top of the operand stack):
+// one unit per BulkUnit bytes or elements, rounded down.
+//
+//	global.set $scratch; global.get $fuel
+//	global.get $scratch; i64.extend_i32_u; i64.const log2(BulkUnit); i64.shr_u
+//	i64.sub; (the check of appendCharge); global.get $scratch
+func (c *bodyCoder) appendBulkCharge(w []byte) []byte {
+	w = c.appendGlobal(w, opGlobalSet, globalScratch)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
+	w = c.appendGlobal(w, opGlobalGet, globalScratch)
+	w = append(w, opI64ExtendU, opI64Const)
+	w = appendS64(w, bulkShift)
+	w = append(w, opI64ShrU, opI64Sub)
+	w = c.appendCheck(w)
+	return c.appendGlobal(w, opGlobalGet, globalScratch)
+}
+
+// appendCheck appends the code that stores the new fuel (on the operand
+// stack) and refills it from the reserve when it went negative:
+//
+//	global.set $fuel; global.get $fuel; i64.const 0; i64.ge_s
+//	if else
+//	  i32.const 0; memory.grow; drop         ;; leave to the host (with a memory)
+//	  global.get $stop; if unreachable end   ;; the host stops the call
+//	  ;; fuel, reserve = min(fuel+reserve, Slice), the rest
+//	  global.get $fuel; global.get $reserve; i64.add; global.set $reserve
+//	  global.get $reserve; i64.const Slice; global.get $reserve; i64.const Slice; i64.lt_s
+//	  select; global.set $fuel
+//	  global.get $reserve; global.get $fuel; i64.sub; global.set $reserve
+//	  global.get $fuel; i64.const 0; i64.lt_s; if unreachable end  ;; out of fuel
+//	end
+func (c *bodyCoder) appendCheck(w []byte) []byte {
+	w = c.appendGlobal(w, opGlobalSet, globalFuel)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
+	w = append(w, opI64Const, 0x00, opI64GeS, opIf, opEmptyBlock, opElse)
+	if c.memory {
+		w = append(w, opI32Const, 0x00, opMemoryGrow, 0x00, opDrop)
+	}
+	w = c.appendGlobal(w, opGlobalGet, globalStop)
+	w = append(w, opIf, opEmptyBlock, opUnreachable, opEnd)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
+	w = c.appendGlobal(w, opGlobalGet, globalReserve)
+	w = append(w, opI64Add)
+	w = c.appendGlobal(w, opGlobalSet, globalReserve)
+	for range 2 {
+		w = c.appendGlobal(w, opGlobalGet, globalReserve)
+		w = append(w, opI64Const)
+		w = appendS64(w, Slice)
+	}
+	w = append(w, opI64LtS, opSelect)
+	w = c.appendGlobal(w, opGlobalSet, globalFuel)
+	w = c.appendGlobal(w, opGlobalGet, globalReserve)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
+	w = append(w, opI64Sub)
+	w = c.appendGlobal(w, opGlobalSet, globalReserve)
+	w = c.appendGlobal(w, opGlobalGet, globalFuel)
+	return append(w, opI64Const, 0x00, opI64LtS, opIf, opEmptyBlock, opUnreachable, opEnd, opEnd)
+}
+
+// appendGlobal appends global.get or global.set (op) of one of the added
+// globals.
+func (c *bodyCoder) appendGlobal(w []byte, op byte, g uint32) []byte {
+	return appendU32(append(w, op), c.fuel+g)
 }
 
 // appendDepthUp appends the code that adds weight to the depth global
@@ -209,7 +287,7 @@ func (c *bodyCoder) appendCharge(w []byte, cost int64) []byte {
 // Like appendCharge, it leaves the operand stack (the call's arguments) as
 // it was.
 func (c *bodyCoder) appendDepthUp(w []byte, weight uint32) []byte {
-	depth := c.fuel + 1
+	depth := c.fuel + globalDepth
 	w = append(w, opGlobalGet)
 	w = appendU32(w, depth)
 	w = append(w, opI32Const)
@@ -227,7 +305,7 @@ func (c *bodyCoder) appendDepthUp(w []byte, weight uint32) []byte {
 //
 //	global.get $depth; i32.const weight; i32.sub; global.set $depth
 func (c *bodyCoder) appendDepthDown(w []byte, weight uint32) []byte {
-	depth := c.fuel + 1
+	depth := c.fuel + globalDepth
 	w = append(w, opGlobalGet)
 	w = appendU32(w, depth)
 	w = append(w, opI32Const)
@@ -347,6 +425,14 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 				}
 				c.calls = append(c.calls, callSite{pos: at, after: r.pos, weight: weight})
 			}
+		case opMiscPrefix:
+			sub, err := miscImmediates(r, at)
+			if err != nil {
+				return err
+			}
+			if record && bulk(sub) {
+				c.calls = append(c.calls, callSite{pos: at, after: at, bulk: true})
+			}
 		case opGlobalGet, opGlobalSet:
 			idx, err := r.u32("global index")
 			if err != nil {
@@ -451,7 +537,8 @@ func immediates(r *reader, op byte, at int) error {
 		}
 		return nil
 	case op == opMiscPrefix:
-		return miscImmediates(r, at)
+		_, err := miscImmediates(r, at)
+		return err
 	case op == opSIMDPrefix:
 		return simdImmediates(r, at)
 	case op == 0xfe:
@@ -493,38 +580,50 @@ func zeroByte(r *reader, what string) error {
 	return nil
 }
 
-// miscImmediates reads a 0xfc-prefixed instruction.
-func miscImmediates(r *reader, at int) error {
+// bulk reports whether the 0xfc-prefixed instruction sub copies or fills
+// as many bytes or elements as its last operand says: memory.init,
+// memory.copy, memory.fill, table.init, table.copy, table.fill.
+func bulk(sub uint32) bool {
+	switch sub {
+	case 8, 10, 11, 12, 14, 17:
+		return true
+	}
+	return false
+}
+
+// miscImmediates reads a 0xfc-prefixed instruction and returns its
+// sub-opcode.
+func miscImmediates(r *reader, at int) (uint32, error) {
 	sub, err := r.u32("0xfc opcode")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch sub {
 	case 0, 1, 2, 3, 4, 5, 6, 7: // saturating truncations
-		return nil
+		return sub, nil
 	case 8: // memory.init data memory
 		if _, err := r.u32("data index"); err != nil {
-			return err
+			return 0, err
 		}
-		return zeroByte(r, "memory index")
+		return sub, zeroByte(r, "memory index")
 	case 9, 13, 15, 16, 17: // data.drop, elem.drop, table.grow, table.size, table.fill
 		_, err := r.u32("index")
-		return err
+		return sub, err
 	case 10: // memory.copy dst src
 		if err := zeroByte(r, "memory index"); err != nil {
-			return err
+			return 0, err
 		}
-		return zeroByte(r, "memory index")
+		return sub, zeroByte(r, "memory index")
 	case 11: // memory.fill
-		return zeroByte(r, "memory index")
+		return sub, zeroByte(r, "memory index")
 	case 12, 14: // table.init elem table, table.copy dst src
 		if _, err := r.u32("index"); err != nil {
-			return err
+			return 0, err
 		}
 		_, err := r.u32("table index")
-		return err
+		return sub, err
 	}
-	return errorAt(at, ErrUnsupported, "unknown opcode 0xfc %#x", sub)
+	return 0, errorAt(at, ErrUnsupported, "unknown opcode 0xfc %#x", sub)
 }
 
 // simdGaps are the unassigned opcodes below 0x100 of the 0xfd prefix.

@@ -19,6 +19,13 @@
 //		// out of fuel
 //	}
 //
+// Bulk memory and table instructions are also charged for their size
+// (BulkUnit). The fuel global holds at most a Slice of the budget, the
+// rest waits in a reserve global (ReserveGlobalName): at each refill the
+// guest leaves its code for the host for a moment, so that the Go runtime
+// can preempt it, and checks a stop flag (StopGlobalName) that the host
+// may set from another goroutine to stop the call within a Slice of fuel.
+//
 // Each charge site pays for the instructions from it to the next site: a
 // function entry for the start of the body, a loop header for the start of
 // the loop body, a join point for the code after it. So code that a forward
@@ -63,6 +70,39 @@ const GlobalName = "edgesync_fuel"
 // stops before the runtime's own stack grows large (wazero's grows to
 // about 100 MiB, copied at every doubling, before it overflows).
 const DepthGlobalName = GlobalName + "_depth"
+
+// ReserveGlobalName is the export name of the reserve global (mutable
+// i64): fuel not yet in the fuel global. The fuel global holds at most a
+// Slice of the fuel at a time: when a charge takes it below zero, the
+// guest refills it from the reserve, and traps out of fuel only when the
+// two together are negative (the fuel global then holds their sum, the
+// reserve 0). So the fuel left is the sum of the two. The reserve starts
+// at 0: a host that sets only the fuel global gets the behaviour of a
+// single global.
+const ReserveGlobalName = GlobalName + "_reserve"
+
+// StopGlobalName is the export name of the stop flag (mutable i32): at
+// every refill the guest traps with `unreachable` if it is not 0. The host
+// sets it, from any goroutine, to stop a call; the guest only reads it, so
+// no write of the guest's undoes the host's.
+const StopGlobalName = GlobalName + "_stop"
+
+// Slice is the most fuel the fuel global holds at a time (about a
+// millisecond of guest code): every Slice of fuel, the guest refills it
+// from the reserve, after leaving its code for the host with `memory.grow
+// 0` (when the module has a memory), which lets the Go runtime preempt the
+// goroutine running it. Native code of wazero's compiler cannot be
+// preempted: without this exit, a call that runs for long blocks every
+// stop-the-world pause of the process (a garbage collection) and, with
+// GOMAXPROCS 1, every other goroutine, the one that would stop it included.
+const Slice = 1 << 20
+
+// BulkUnit is the bytes (or table elements) that memory.fill, memory.copy,
+// memory.init, table.fill, table.copy and table.init are charged one unit
+// of fuel for, on top of the instruction itself.
+const BulkUnit = 1 << bulkShift
+
+const bulkShift = 3
 
 // Stack weights (DepthGlobalName).
 const (

@@ -411,15 +411,15 @@ func (m *module) parseExports(r *reader) error {
 func (m *module) instrument() ([]byte, error) {
 	w := make([]byte, 0, len(m.wasm)+len(m.wasm)/4+64)
 	w = append(w, header...)
-	fuel := m.numGlobals // the index of the fuel global; the depth global follows
+	fuel := m.numGlobals // the index of the fuel global; the other new globals follow
 	globalDone, exportDone := false, false
 	emitMissing := func(order int) {
 		if !globalDone && order > sectionOrder[secGlobal] {
-			w = appendSection(w, secGlobal, appendNewGlobal(appendU32(nil, 2)))
+			w = appendSection(w, secGlobal, appendNewGlobal(appendU32(nil, newGlobals)))
 			globalDone = true
 		}
 		if !exportDone && order > sectionOrder[secExport] {
-			w = appendSection(w, secExport, appendNewExport(appendU32(nil, 2), fuel))
+			w = appendSection(w, secExport, appendNewExport(appendU32(nil, newExports), fuel))
 			exportDone = true
 		}
 	}
@@ -438,14 +438,14 @@ func (m *module) instrument() ([]byte, error) {
 		case secGlobal:
 			r := newReader(m.wasm, s.body, s.end)
 			_, _ = r.u32("global count") // parsed before
-			c := appendU32(nil, uint32(m.numDefined+2))
+			c := appendU32(nil, uint32(m.numDefined+newGlobals))
 			c = append(c, m.wasm[r.pos:s.end]...)
 			w = appendSection(w, secGlobal, appendNewGlobal(c))
 			globalDone = true
 		case secExport:
 			r := newReader(m.wasm, s.body, s.end)
 			_, _ = r.u32("export count")
-			c := appendU32(nil, uint32(m.numExports+2))
+			c := appendU32(nil, uint32(m.numExports+newExports))
 			c = append(c, m.wasm[r.pos:s.end]...)
 			w = appendSection(w, secExport, appendNewExport(c, fuel))
 			exportDone = true
@@ -466,25 +466,42 @@ func (m *module) instrument() ([]byte, error) {
 	return w, nil
 }
 
+// The globals Instrument adds after the module's own, in this order, and
+// how many of them it exports (the first four).
+const (
+	globalFuel = iota
+	globalDepth
+	globalReserve
+	globalStop
+	globalScratch
+	newGlobals
+	newExports = globalScratch
+)
+
 // appendNewGlobal appends the fuel global (mutable i64, initialised to
-// StartFuel) and the depth global (mutable i32, initialised to 0).
+// StartFuel), the depth global (mutable i32), the reserve (mutable i64),
+// the stop flag (mutable i32) and the scratch global (mutable i32), the
+// last four initialised to 0.
 func appendNewGlobal(b []byte) []byte {
 	b = append(b, 0x7e, 0x01, 0x42)
 	b = appendS64(b, StartFuel)
 	b = append(b, 0x0b)
+	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+	b = append(b, 0x7e, 0x01, 0x42, 0x00, 0x0b)
+	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 }
 
-// appendNewExport appends the exports of the fuel and depth globals.
+// appendNewExport appends the exports of the fuel, depth, reserve and stop
+// globals.
 func appendNewExport(b []byte, fuel uint32) []byte {
-	b = appendU32(b, uint32(len(GlobalName)))
-	b = append(b, GlobalName...)
-	b = append(b, 0x03)
-	b = appendU32(b, fuel)
-	b = appendU32(b, uint32(len(DepthGlobalName)))
-	b = append(b, DepthGlobalName...)
-	b = append(b, 0x03)
-	return appendU32(b, fuel+1)
+	for i, name := range []string{GlobalName, DepthGlobalName, ReserveGlobalName, StopGlobalName} {
+		b = appendU32(b, uint32(len(name)))
+		b = append(b, name...)
+		b = append(b, 0x03)
+		b = appendU32(b, fuel+uint32(i))
+	}
+	return b
 }
 
 func appendSection(w []byte, id byte, contents []byte) []byte {
@@ -515,7 +532,8 @@ func (m *module) appendCode(w []byte, s *section, fuel uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := bodyCoder{fuel: fuel, numGlobals: m.numGlobals, weights: weights, typeWeights: typeWeights}
+	c := bodyCoder{fuel: fuel, numGlobals: m.numGlobals, weights: weights, typeWeights: typeWeights,
+		memory: m.numMemories > 0}
 	for i := range n {
 		idx := m.funcImports + i
 		w, err = c.appendBody(w, r)
