@@ -433,6 +433,9 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 			if record && bulk(sub) {
 				c.calls = append(c.calls, callSite{pos: at, after: at, bulk: true})
 			}
+			if sub == 15 { // table.grow
+				c.sites[charged].cost += GrowFuel - 1
+			}
 		case opGlobalGet, opGlobalSet:
 			idx, err := r.u32("global index")
 			if err != nil {
@@ -444,6 +447,9 @@ func (c *bodyCoder) expr(r *reader, record bool) error {
 		default:
 			if err := immediates(r, op, at); err != nil {
 				return err
+			}
+			if op == opMemoryGrow {
+				c.sites[charged].cost += GrowFuel - 1
 			}
 		}
 		c.sites[charged].cost++

@@ -20,7 +20,7 @@
 //	}
 //
 // Bulk memory and table instructions are also charged for their size
-// (BulkUnit). The fuel global holds at most a Slice of the budget, the
+// (BulkUnit), memory.grow and table.grow as much as a host call (GrowFuel). The fuel global holds at most a Slice of the budget, the
 // rest waits in a reserve global (ReserveGlobalName): at each refill the
 // guest leaves its code for the host for a moment, so that the Go runtime
 // can preempt it, and checks a stop flag (StopGlobalName) that the host
@@ -103,6 +103,10 @@ const Slice = 1 << 20
 const BulkUnit = 1 << bulkShift
 
 const bulkShift = 3
+
+// GrowFuel is what memory.grow and table.grow cost: the runtime leaves the
+// guest's code for the host to serve them, like a host call.
+const GrowFuel = 100
 
 // Stack weights (DepthGlobalName).
 const (

@@ -905,3 +905,114 @@ func BenchmarkMeteredLoop(b *testing.B) {
 		})
 	}
 }
+
+// sliced sets a call's fuel as a host does: at most meter.Slice in the
+// fuel global, the rest in the reserve; and the stop flag.
+func sliced(tb testing.TB, mod api.Module, fuel int64, stop bool) {
+	tb.Helper()
+	reserve, ok1 := mod.ExportedGlobal(meter.ReserveGlobalName).(api.MutableGlobal)
+	flag, ok2 := mod.ExportedGlobal(meter.StopGlobalName).(api.MutableGlobal)
+	if !ok1 || !ok2 {
+		tb.Fatalf("no mutable globals exported as %q and %q", meter.ReserveGlobalName, meter.StopGlobalName)
+	}
+	in := min(fuel, meter.Slice)
+	fuelGlobal(tb, mod).Set(uint64(in))
+	reserve.Set(uint64(fuel - in))
+	flag.Set(0)
+	if stop {
+		flag.Set(1)
+	}
+}
+
+// left is the fuel left: the fuel global and the reserve.
+func left(tb testing.TB, mod api.Module) (total, inFuel, reserve int64) {
+	tb.Helper()
+	inFuel = int64(fuelGlobal(tb, mod).Get())
+	reserve = int64(mod.ExportedGlobal(meter.ReserveGlobalName).Get())
+	return inFuel + reserve, inFuel, reserve
+}
+
+// TestInstrument_Reserve: a call given its fuel in slices (the fuel
+// global and the reserve) uses exactly what it uses with all of it in the
+// fuel global, fails out of fuel exactly when that does, and never holds
+// more than a slice in the fuel global.
+func TestInstrument_Reserve(t *testing.T) {
+	ctx := context.Background()
+	mod := instantiate(t, mustInstrument(t, wat(t, "slice")))
+	const n = 3_000_000 // several slices of a loop of a few instructions
+	_, after, err := call(t, mod, 1<<40, "count", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := 1<<40 - after
+	if used <= 2*meter.Slice {
+		t.Fatalf("count(%d) used %d fuel, want several slices", n, used)
+	}
+	count := mod.ExportedFunction("count")
+
+	sliced(t, mod, 1<<40, false)
+	if _, err := count.Call(ctx, n); err != nil {
+		t.Fatalf("count with the fuel in slices: %v", err)
+	}
+	total, inFuel, _ := left(t, mod)
+	if got, want := 1<<40-total, used; got != want {
+		t.Errorf("fuel used in slices = %d, want %d", got, want)
+	}
+	if inFuel > meter.Slice || inFuel < 0 {
+		t.Errorf("fuel global = %d, want 0 to %d", inFuel, meter.Slice)
+	}
+
+	sliced(t, mod, used-1, false)
+	if _, err := count.Call(ctx, n); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("count with one fuel too few = %v, want an unreachable trap", err)
+	}
+	if total, _, reserve := left(t, mod); total >= 0 || reserve != 0 {
+		t.Errorf("after running out: fuel left %d, reserve %d; want negative and 0", total, reserve)
+	}
+
+	sliced(t, mod, used, false)
+	if _, err := count.Call(ctx, n); err != nil {
+		t.Fatalf("count with exactly its fuel: %v", err)
+	}
+	if total, _, _ := left(t, mod); total != 0 {
+		t.Errorf("fuel left %d, want 0", total)
+	}
+}
+
+// TestInstrument_StopFlag: with the stop flag set, a call traps at its
+// first refill, within a slice of fuel, whatever its reserve; the guest
+// never clears the flag.
+func TestInstrument_StopFlag(t *testing.T) {
+	ctx := context.Background()
+	mod := instantiate(t, mustInstrument(t, wat(t, "slice")))
+	sliced(t, mod, 1<<40, true)
+	if _, err := mod.ExportedFunction("count").Call(ctx, 1<<30); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("count with the stop flag set = %v, want an unreachable trap", err)
+	}
+	total, _, _ := left(t, mod)
+	if used := 1<<40 - total; used > meter.Slice+100 {
+		t.Errorf("used %d fuel after the stop flag was set, want at most a slice (%d)", used, meter.Slice)
+	}
+	if got := mod.ExportedGlobal(meter.StopGlobalName).Get(); got != 1 {
+		t.Errorf("stop flag = %d after the call, want 1", got)
+	}
+}
+
+// TestInstrument_BulkAndGrow: memory.fill is charged one unit per
+// BulkUnit bytes on top of its instruction, memory.grow GrowFuel.
+func TestInstrument_BulkAndGrow(t *testing.T) {
+	mod := instantiate(t, mustInstrument(t, wat(t, "slice")))
+	usedBy := func(name string, arg uint64) int64 {
+		_, after, err := call(t, mod, 1<<40, name, arg)
+		if err != nil {
+			t.Fatalf("%s(%d): %v", name, arg, err)
+		}
+		return 1<<40 - after
+	}
+	if got, want := usedBy("fill", 65536)-usedBy("fill", 0), int64(65536/meter.BulkUnit); got != want {
+		t.Errorf("fill(65536) used %d more fuel than fill(0), want %d", got, want)
+	}
+	if got := usedBy("grow", 0); got < meter.GrowFuel {
+		t.Errorf("grow(0) used %d fuel, want at least %d", got, meter.GrowFuel)
+	}
+}

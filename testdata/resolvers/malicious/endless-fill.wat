@@ -2,9 +2,10 @@
 ;; module is a valid ABI v1 resolver (resolvers/ABI.md) but for one thing.
 ;; Built by resolvers/build.sh into the .wasm next to it.
 ;;
-;; endless-fill: edgesync_resolve grows its memory to 32 MiB (or as far as
+;; endless-fill: edgesync_resolve grows its memory to 4 MiB (or as far as
 ;; it may) and fills all of it, with one memory.fill, in a loop without end:
-;; a few instructions for milliseconds of work each. Fuel stops it (reason "fuel"); with fuel to
+;; a few instructions for a millisecond of work each (uncharged, a slice of
+;; fuel is minutes of it). Fuel stops it (reason "fuel"); with fuel to
 ;; spare, the wall-clock bound must.
 (module
   (memory (export "memory") 2)
@@ -23,7 +24,7 @@
           (then (return (i32.const 0))))))
     (i32.const 65536))
   (func (export "edgesync_resolve") (param $len i32) (result i64)
-    (drop (memory.grow (i32.sub (i32.const 512) (memory.size))))
+    (drop (memory.grow (i32.sub (i32.const 64) (memory.size))))
     (loop $again
       (memory.fill (i32.const 0) (i32.const 7) (i32.shl (memory.size) (i32.const 16)))
       (br $again))
