@@ -195,9 +195,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.base, h.cancel = context.WithCancelCause(context.Background())
 	// A call whose context ends (its timeout, or Close) is stopped through
-	// its fuel (guest.watch), not by wazero's WithCloseOnContextDone:
-	// that calls out of the guest's code into Go at every loop iteration,
-	// and made a tight loop 70 times slower.
+	// the metering's stop flag (guest.watch), not by wazero's
+	// WithCloseOnContextDone: that calls out of the guest's code into Go at
+	// every loop iteration, and made a tight loop 70 times slower; the
+	// metering leaves the guest's code once per meter.Slice of fuel.
 	rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(h.limits.MemoryPages).WithCloseOnContextDone(false).
 		WithDebugInfoEnabled(false) // instrumented code makes DWARF offsets stale
 	if cfg.CacheDir != "" {

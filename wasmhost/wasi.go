@@ -209,9 +209,9 @@ const interruptFuel int64 = -1 << 62
 // It sets the stop flag, which the guest only reads; it also empties the
 // fuel so that the call stops at its next charge instead, unless the
 // guest's own write of a charge, under way, undoes that (the flag stays).
-// Whatever runs the guest's code leaves it for the host at every refill,
-// so that this goroutine gets to run even with GOMAXPROCS 1 or while a
-// garbage collection stops the world.
+// The guest leaves its code for the Go runtime at every refill, so that
+// this goroutine gets to run even with GOMAXPROCS 1 or while a garbage
+// collection stops the world.
 func (g *guest) stop(gen uint64, cause error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
