@@ -133,9 +133,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if cfg.leaseTimeout < 100*time.Millisecond {
 		return cli.UsageError(fmt.Sprintf("--lease-timeout %s: want at least 100ms", cfg.leaseTimeout))
 	}
-	if cfg.hubName == "" {
-		cfg.hubName = hub.DefaultHubName(cfg.listen)
-	}
 	if len(cfg.hubName) > 200 {
 		return cli.UsageError(fmt.Sprintf("--hub-name %q: at most 200 bytes", cfg.hubName))
 	}
@@ -155,13 +152,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		cctx := context.WithoutCancel(ctx)
 		err = errors.Join(err, reg.Close(cctx), wh.Close(cctx))
 	}()
+	// The listener is bound before the hub opens, so that a hub given
+	// port 0 is named (and reached by its tier) at the port it really has.
+	srv, err := cli.Listen(cfg.listen, log)
+	if err != nil {
+		return err
+	}
+	listening := false
+	defer func() {
+		if !listening {
+			srv.Abandon()
+		}
+	}()
+	if cfg.hubName == "" {
+		cfg.hubName = hub.DefaultHubName(srv.Addr())
+	}
 	var store hub.Store = sqlitehub.New(sqlitehub.Config{Dir: cfg.data, Durability: cfg.durability, Logger: log})
 	storeName := "sqlite"
 	var tier *pghub.Tier
 	if cfg.postgres != "" {
 		pg := pghub.New(pghub.Config{URL: cfg.postgres, Logger: log})
 		store, storeName = pg, "postgres"
-		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: cfg.listen, LeaseTimeout: cfg.leaseTimeout, Logger: log})
+		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: srv.Addr(), LeaseTimeout: cfg.leaseTimeout, Logger: log})
 	}
 	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName}
 	if tier != nil {
@@ -184,15 +196,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	// unresolved. (The deferred Close above returns this Close's error.)
 	stopCalls := context.AfterFunc(ctx, func() { _ = wh.Close(context.WithoutCancel(ctx)) })
 	defer stopCalls()
-	srv, err := cli.Listen(cfg.listen, log)
-	if err != nil {
-		return err
-	}
-	if tier != nil {
-		tier.SetAddress(srv.Addr())
-	}
 	srv.WrapListener(web.Listener)
 	srv.UseTLS(tlsConfig)
+	listening = true
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
 	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "hub_name", h.Name(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())

@@ -146,6 +146,9 @@ func (s *Server) Run(ctx context.Context, log *slog.Logger) error {
 	return s.Shutdown()
 }
 
+// Abandon closes the listener of a server that was never served.
+func (s *Server) Abandon() { s.cancel(); _ = s.ln.Close() }
+
 // Shutdown stops the server.
 func (s *Server) Shutdown() error {
 	s.cancel()
