@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/edgesync/edgesync/internal/proctest"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 )
 
 // smallBench are sizes that run in seconds.
@@ -71,5 +74,57 @@ func TestBenchCommand_JSON(t *testing.T) {
 	}
 	if got.Durability != "normal" {
 		t.Fatalf("durability %q, want normal", got.Durability)
+	}
+}
+
+// TestBenchCommand_Postgres runs the sync run on both hub stores: each
+// reports its end-to-end row, and the comparison row has the ratio and its
+// target.
+func TestBenchCommand_Postgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	url := pgtest.Database(t)
+	var stdout, stderr proctest.Buffer
+	if err := Run(context.Background(), append(smallBench(t), "--run", "sync", "--postgres", url, "--json"), &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v; stderr:\n%s", err, stderr.String())
+	}
+	var got struct{ Rows []benchRow }
+	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	e2e := map[string]benchRow{}
+	var ratio *benchRow
+	for i, r := range got.Rows {
+		switch {
+		case r.Ratio > 0:
+			ratio = &got.Rows[i]
+		case strings.HasPrefix(r.Name, "end to end"):
+			e2e[r.Hub] = r
+		}
+	}
+	for _, store := range []string{hubSQLite, hubPostgres} {
+		if r, ok := e2e[store]; !ok || r.Docs != 300 || r.DocsPerSec <= 0 || r.Met == nil {
+			t.Errorf("%s end-to-end row %+v (found %v), want 300 docs with a rate and a target", store, r, ok)
+		}
+	}
+	if ratio == nil || ratio.Met == nil {
+		t.Fatalf("no ratio row with a target in %+v", got.Rows)
+	}
+	if want := e2e[hubPostgres].DocsPerSec / e2e[hubSQLite].DocsPerSec; ratio.Ratio != want {
+		t.Errorf("ratio %v, want %v", ratio.Ratio, want)
+	}
+	// The run's schema is gone.
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cloudhub_bench_%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d bench schemas left in the database, want 0", n)
 	}
 }
