@@ -127,8 +127,15 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		}
 		return nil
 	}
+	items, ids := make([]ItemKey, len(versions)), make([]string, len(versions))
+	for i := range versions {
+		items[i], ids[i] = ItemKey{versions[i].Container, versions[i].ID}, versions[i].Version
+	}
 	wait, err := h.st.Queue(ctx, func(ctx context.Context, tx Tx) error {
 		if err := h.claimTx(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := tx.Prefetch(ctx, items, ids); err != nil {
 			return err
 		}
 		// Versions are not looked up before they are decided: one seen

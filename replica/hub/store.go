@@ -137,6 +137,13 @@ type Tx interface {
 	// returned.
 	Try(ctx context.Context, fn func() error) error
 
+	// Prefetch names the items (Head, CreateItem) and versions (Outcome,
+	// InsertVersion) the job is about to read or store, so that a backend
+	// whose every read is a round trip to a server reads them all at once.
+	// It changes no answer of the other methods; a backend may do nothing.
+	// An error is one of a write (the job must return it).
+	Prefetch(ctx context.Context, items []ItemKey, versions []string) error
+
 	// ContainerPK returns a container's partition key path.
 	ContainerPK(ctx context.Context, name string) (pk string, found bool, err error)
 	// PutContainer stores a definition (policy as JSON).
@@ -211,6 +218,11 @@ type Tx interface {
 	// SaveResolverCounts stores a resolver version's call counts (failures
 	// by reason, JSON).
 	SaveResolverCounts(ctx context.Context, name string, version int, calls int64, failures string) error
+}
+
+// ItemKey names an item.
+type ItemKey struct {
+	Container, ID string
 }
 
 // PriorOutcome is what a pushed version got the first time.

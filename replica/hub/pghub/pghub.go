@@ -50,6 +50,8 @@ type Store struct {
 
 	tx   tx    // the open group's transaction (writer-owned)
 	tier *Tier // set by NewTier: fences decisions
+
+	tracer pgx.QueryTracer // tests: sees every statement and batch sent
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -84,6 +86,9 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 		// server ends its session: at most a lease timeout, so that the
 		// next hub can take over and commit.
 		pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(s.tier.cfg.LeaseTimeout.Milliseconds())
+	}
+	if s.tracer != nil {
+		pc.ConnConfig.Tracer = s.tracer
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)

@@ -586,7 +586,7 @@ func (t *Tier) Finish(ctx context.Context, htx hub.Tx, seq int64, result []byte)
 	if !ok {
 		return fmt.Errorf("finish: not a PostgreSQL transaction")
 	}
-	if _, err := tx.exec(ctx, "finish forwarded", `UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq); err != nil {
+	if _, err := tx.execNow(ctx, "finish forwarded", `UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq); err != nil {
 		return err
 	}
 	tx.forwarded = true

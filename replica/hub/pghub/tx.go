@@ -4,26 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
 )
 
-// tx is the transaction of the writer's open group. Every failed statement
-// aborts a PostgreSQL transaction, so every error from the database is
-// spoilt (the group is replayed without the job). locked says the heads
-// row is locked and lsn, cseq, cid hold the last numbers handed out.
+// errVersionStored is the failure of InsertVersion for a version id the
+// transaction knows is stored, found without a round trip.
+var errVersionStored = errors.New("version id is stored")
+
+// tx is the transaction of the writer's open group.
+//
+// Writes are not sent one by one: they are kept (see buffer.go) and sent
+// together, the rows of each table as one multi-row INSERT, in one round
+// trip with the next read, or before COMMIT. A read that the transaction
+// can answer itself (a prefetched or written item head or version id, see
+// Prefetch) sends nothing. So a write method cannot fail; a failed write
+// fails the read or the commit that sent it, and the writer replays the
+// group one job per transaction, where it fails its own job alone.
+//
+// Every failed statement aborts a PostgreSQL transaction, so every error
+// from the database is spoilt, and sticks: the transaction sends nothing
+// more. locked says the heads row is locked and lsn, cseq, cid hold the
+// last numbers handed out.
 type tx struct {
 	s              *Store
 	pg             pgx.Tx
 	locked         bool
 	lsn, cseq, cid int64
-	took           bool // numbers were handed out: the heads row is updated at commit
-	forwarded      bool // a forwarded decision was finished
-	defined        bool // a container definition or resolver was stored: other hubs are told at commit
-	savepoint      int
+	took           bool  // numbers were handed out: the heads row is updated at commit
+	forwarded      bool  // a forwarded decision was finished
+	defined        bool  // a container definition or resolver was stored: other hubs are told at commit
+	err            error // the spoilt error that aborted the transaction
+	segs           []*segment
+	cache          cache
 }
 
 var _ hub.Tx = (*tx)(nil)
@@ -31,8 +49,57 @@ var _ hub.Tx = (*tx)(nil)
 func (t *tx) begin(pg pgx.Tx) { t.reset(); t.pg = pg }
 
 func (t *tx) reset() {
-	t.pg, t.locked, t.took, t.forwarded, t.defined, t.savepoint = nil, false, false, false, false, 0
+	t.pg, t.locked, t.took, t.forwarded, t.defined, t.err = nil, false, false, false, false, nil
+	t.segs = append(t.segs[:0], newSegment())
+	t.cache.clear()
 }
+
+// top is the segment writes go to: the innermost Try's.
+func (t *tx) top() *segment { return t.segs[len(t.segs)-1] }
+
+// nested says a Try is open: cache changes must be undoable.
+func (t *tx) nested() bool { return len(t.segs) > 1 }
+
+const lockQuery = `SELECT lsn, cseq, cid FROM heads WHERE id = 1 FOR UPDATE`
+
+// flush sends every kept write (with the SAVEPOINT of each open Try not
+// sent yet), then, with lock, locks the heads row and reads the committed
+// numbers, then the reads that reads queues, in one round trip.
+func (t *tx) flush(ctx context.Context, lock bool, reads func(b *pgx.Batch)) error {
+	if t.err != nil {
+		return t.err
+	}
+	b := &pgx.Batch{}
+	lock = lock && !t.locked
+	if lock {
+		// First, outside every savepoint: the lock is kept whatever Try
+		// fails.
+		b.Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
+	}
+	for i, seg := range t.segs {
+		if i > 0 && !seg.emitted {
+			b.Queue("SAVEPOINT " + savepointName(i))
+			seg.emitted = true
+		}
+		seg.queue(b)
+	}
+	if reads != nil {
+		reads(b)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := t.pg.SendBatch(ctx, b).Close(); err != nil {
+		t.err = spoilt("send", err)
+		return t.err
+	}
+	if lock {
+		t.locked = true
+	}
+	return nil
+}
+
+func savepointName(depth int) string { return "try" + strconv.Itoa(depth) }
 
 // lock locks the heads row for the rest of the transaction and reads the
 // newest committed numbers.
@@ -40,17 +107,20 @@ func (t *tx) lock(ctx context.Context) error {
 	if t.locked {
 		return nil
 	}
-	if err := t.pg.QueryRow(ctx, `SELECT lsn, cseq, cid FROM heads WHERE id = 1 FOR UPDATE`).Scan(&t.lsn, &t.cseq, &t.cid); err != nil {
-		return spoilt("lock heads", err)
-	}
-	t.locked = true
-	return nil
+	return t.flush(ctx, true, nil)
 }
 
-// beforeCommit stores the numbers the transaction took. In a tier, a
-// transaction that decided anything (took numbers or finished a forwarded
-// decision) is fenced by the lease (Tier.fence).
+// beforeCommit sends what is kept and stores the numbers the transaction
+// took. In a tier, a transaction that decided anything (took numbers or
+// finished a forwarded decision) is fenced by the lease (Tier.fence), after
+// its writes are sent and before it commits.
 func (t *tx) beforeCommit(ctx context.Context) error {
+	if t.took {
+		t.top().stmt(`UPDATE heads SET lsn = $1, cseq = $2, cid = $3 WHERE id = 1`, t.lsn, t.cseq, t.cid)
+	}
+	if err := t.flush(ctx, false, nil); err != nil {
+		return err
+	}
 	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
 		if err := tier.fence(ctx, t.pg); err != nil {
 			return err
@@ -61,11 +131,7 @@ func (t *tx) beforeCommit(ctx context.Context) error {
 			return fmt.Errorf("notify: %w", err)
 		}
 	}
-	if !t.took {
-		return nil
-	}
-	_, err := t.pg.Exec(ctx, `UPDATE heads SET lsn = $1, cseq = $2, cid = $3 WHERE id = 1`, t.lsn, t.cseq, t.cid)
-	return err
+	return nil
 }
 
 // NextLSN hands out the next log position.
@@ -78,47 +144,124 @@ func (t *tx) NextLSN(ctx context.Context) (int64, error) {
 	return t.lsn, nil
 }
 
-// Try runs fn under a savepoint. A lock taken after the savepoint is
-// released when it is rolled back to, so the lock state is restored too.
+// Try runs fn in a segment of its own, which a SAVEPOINT opens only if
+// something is sent while fn runs. If fn fails, its kept writes are
+// dropped, the cache is restored, and a sent savepoint is rolled back to
+// (sent with what follows).
 func (t *tx) Try(ctx context.Context, fn func() error) error {
-	name := fmt.Sprintf("try%d", t.savepoint)
-	if _, err := t.pg.Exec(ctx, "SAVEPOINT "+name); err != nil {
-		return spoilt("savepoint", err)
-	}
-	t.savepoint++
-	locked, lsn, cseq, cid, took, forwarded := t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded
+	seg := newSegment()
+	seg.locked, seg.lsn, seg.cseq, seg.cid, seg.took = t.locked, t.lsn, t.cseq, t.cid, t.took
+	forwarded := t.forwarded
+	t.segs = append(t.segs, seg)
+	depth := len(t.segs) - 1
 	err := fn()
-	t.savepoint--
-	if err != nil {
-		t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded = locked, lsn, cseq, cid, took, forwarded
-		if _, uerr := t.pg.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); uerr != nil {
-			return spoilt("roll back to savepoint", uerr)
+	t.segs = t.segs[:depth]
+	parent := t.top()
+	if err == nil {
+		parent.absorb(seg, t.nested())
+		if seg.emitted {
+			parent.stmt("RELEASE SAVEPOINT " + savepointName(depth))
 		}
+		return nil
 	}
-	if _, rerr := t.pg.Exec(ctx, "RELEASE SAVEPOINT "+name); rerr != nil && err == nil {
-		return spoilt("release savepoint", rerr)
+	// The cache is as it was when fn began, as is storage: every cache
+	// change inside the segment, read or write, is undone. A lock taken
+	// inside a sent savepoint is released with it; one taken before
+	// (locked then) is kept, with the numbers taken before.
+	t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded = seg.locked, seg.lsn, seg.cseq, seg.cid, seg.took, forwarded
+	t.cache.undo(seg.undo)
+	if !seg.emitted {
+		return err
 	}
+	name := savepointName(depth)
+	parent.stmt("ROLLBACK TO SAVEPOINT " + name)
+	parent.stmt("RELEASE SAVEPOINT " + name)
 	return err
 }
 
-func (t *tx) exec(ctx context.Context, op, q string, args ...any) (int64, error) {
-	tag, err := t.pg.Exec(ctx, q, args...)
+// row reads one row after sending what is kept; found is false for none.
+func (t *tx) row(ctx context.Context, op, q string, args []any, dst ...any) (bool, error) {
+	found := false
+	err := t.flush(ctx, false, func(b *pgx.Batch) {
+		b.Queue(q, args...).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(dst...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+	})
 	if err != nil {
-		return 0, spoilt(op, err)
+		return false, fmt.Errorf("%s: %w", op, err)
 	}
-	return tag.RowsAffected(), nil
+	return found, nil
 }
 
-// row scans one row; found is false for none.
-func (t *tx) row(ctx context.Context, op, q string, args []any, dst ...any) (bool, error) {
-	err := t.pg.QueryRow(ctx, q, args...).Scan(dst...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
+// execNow runs a statement after sending what is kept and returns the rows
+// it changed.
+func (t *tx) execNow(ctx context.Context, op, q string, args ...any) (int64, error) {
+	var n int64
+	err := t.flush(ctx, false, func(b *pgx.Batch) {
+		b.Queue(q, args...).Exec(func(tag pgconn.CommandTag) error { n = tag.RowsAffected(); return nil })
+	})
 	if err != nil {
-		return false, spoilt(op, err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	return true, nil
+	return n, nil
+}
+
+// Prefetch reads the heads of items and the outcomes of versions into the
+// cache, with what is kept and (if not held yet) the heads row lock, in
+// one round trip. Taken after the lock, what it reads stays true for the
+// rest of the transaction but for its own writes, which the cache follows.
+func (t *tx) Prefetch(ctx context.Context, items []hub.ItemKey, versions []string) error {
+	if !t.nested() {
+		t.cache.clear() // bounded by what one job names
+	}
+	containers, ids := make([]string, len(items)), make([]string, len(items))
+	for i, k := range items {
+		containers[i], ids[i] = k.Container, k.ID
+	}
+	seg, nested := t.top(), t.nested()
+	return t.flush(ctx, true, func(b *pgx.Batch) {
+		b.Queue(`SELECT i.container, i.id, i.pk, i.version, i.lsn, i.deleted FROM items i
+			JOIN unnest($1::text[], $2::text[]) AS k(container, id) ON i.container = k.container AND i.id = k.id`, containers, ids).
+			Query(func(rows pgx.Rows) error {
+				found := make(map[hub.ItemKey]hub.ItemHead, len(items))
+				for rows.Next() {
+					var k hub.ItemKey
+					var hd hub.ItemHead
+					if err := rows.Scan(&k.Container, &k.ID, &hd.PK, &hd.Version, &hd.LSN, &hd.Deleted); err != nil {
+						return err
+					}
+					found[k] = hd
+				}
+				for _, k := range items {
+					hd, ok := found[k]
+					t.cache.setHead(seg, nested, k, headEntry{hd: hd, found: ok})
+				}
+				return rows.Err()
+			})
+		b.Queue(`SELECT v.version, v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
+			LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = ANY($1)`, versions).
+			Query(func(rows pgx.Rows) error {
+				found := make(map[string]hub.PriorOutcome, len(versions))
+				for rows.Next() {
+					var v string
+					var p hub.PriorOutcome
+					if err := rows.Scan(&v, &p.Outcome, &p.LSN, &p.Reason, &p.ConflictID, &p.CRTS); err != nil {
+						return err
+					}
+					found[v] = p
+				}
+				for _, v := range versions {
+					p, ok := found[v]
+					t.cache.setOutcome(seg, nested, v, outcomeEntry{p: p, found: ok, exact: ok})
+				}
+				return rows.Err()
+			})
+	})
 }
 
 // ContainerPK returns a container's partition key path.
@@ -131,13 +274,16 @@ func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error)
 // PutContainer stores a definition.
 func (t *tx) PutContainer(ctx context.Context, name, pk, policy string, at int64) error {
 	t.defined = true
-	_, err := t.exec(ctx, "store container", `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES ($1, $2, $3, $4)
+	t.top().stmt(`INSERT INTO containers (name, pk_path, policy, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, pk, policy, at)
-	return err
+	return nil
 }
 
 // Outcome returns the outcome a version got when it was pushed.
 func (t *tx) Outcome(ctx context.Context, version string) (hub.PriorOutcome, bool, error) {
+	if e, ok := t.cache.outcomes[version]; ok && (!e.found || e.exact) {
+		return e.p, e.found, nil
+	}
 	var p hub.PriorOutcome
 	found, err := t.row(ctx, "read version", `SELECT v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
 		LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = $1`, []any{version},
@@ -147,9 +293,16 @@ func (t *tx) Outcome(ctx context.Context, version string) (hub.PriorOutcome, boo
 
 // Head returns an item's current version.
 func (t *tx) Head(ctx context.Context, container, id string) (hub.ItemHead, bool, error) {
+	k := hub.ItemKey{Container: container, ID: id}
+	if e, ok := t.cache.heads[k]; ok {
+		return e.hd, e.found, nil
+	}
 	var hd hub.ItemHead
 	found, err := t.row(ctx, "read item", `SELECT pk, version, lsn, deleted FROM items WHERE container = $1 AND id = $2`, []any{container, id},
 		&hd.PK, &hd.Version, &hd.LSN, &hd.Deleted)
+	if err == nil {
+		t.cache.setHead(t.top(), t.nested(), k, headEntry{hd: hd, found: found})
+	}
 	return hd, found, err
 }
 
@@ -168,66 +321,75 @@ func (t *tx) VersionBase(ctx context.Context, version string) (string, error) {
 	return base, err
 }
 
-// CreateItem inserts a new item at the next LSN unless it exists.
+// CreateItem makes a new item current at the next LSN unless it exists.
+// An item whose head the transaction knows costs no round trip.
 func (t *tx) CreateItem(ctx context.Context, container, id, pk, version string) (int64, bool, error) {
 	if err := t.lock(ctx); err != nil {
 		return 0, false, err
 	}
-	lsn := t.lsn + 1
-	n, err := t.exec(ctx, "store item", `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES ($1, $2, $3, $4, $5, false)
-		ON CONFLICT (container, id) DO NOTHING`, container, id, pk, version, lsn)
-	if err != nil || n == 0 {
-		return 0, false, err
+	k := hub.ItemKey{Container: container, ID: id}
+	e, known := t.cache.heads[k]
+	if known && e.found {
+		return 0, false, nil
 	}
+	lsn := t.lsn + 1
+	if !known {
+		n, err := t.execNow(ctx, "store item", `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES ($1, $2, $3, $4, $5, false)
+			ON CONFLICT (container, id) DO NOTHING`, container, id, pk, version, lsn)
+		if err != nil || n == 0 {
+			return 0, false, err
+		}
+	} else {
+		t.top().item(itemRow{container: container, id: id, pk: pk, version: version, lsn: lsn})
+	}
+	t.cache.setHead(t.top(), t.nested(), k, headEntry{hd: hub.ItemHead{PK: pk, Version: version, LSN: lsn}, found: true})
 	t.lsn, t.took = lsn, true
 	return lsn, true, nil
 }
 
 // AppendLog appends a confirmed version to the log.
 func (t *tx) AppendLog(ctx context.Context, e hub.LogRecord) error {
-	_, err := t.exec(ctx, "append to log", `INSERT INTO log (lsn, container, id, pk, op, version, base, origin, ts, crts, policy, resolver, resolves)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		e.LSN, e.Container, e.ID, e.PK, e.Op, e.Version, e.Base, e.Origin, e.TS, e.CRTS, e.Policy, e.Resolver, e.Resolves)
-	return err
+	t.top().log(e)
+	return nil
 }
 
 // SetItem makes e's version the item's current one.
 func (t *tx) SetItem(ctx context.Context, e hub.LogRecord, samePK bool) error {
-	n, err := t.exec(ctx, "store item", `INSERT INTO items (container, id, pk, version, lsn, deleted) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`,
-		e.Container, e.ID, e.PK, e.Version, e.LSN, e.Deleted)
-	if err == nil && n != 1 {
-		err = spoilt("store item", fmt.Errorf("%d rows changed, want 1", n))
-	}
-	return err
+	t.top().item(itemRow{container: e.Container, id: e.ID, pk: e.PK, version: e.Version, lsn: e.LSN, deleted: e.Deleted})
+	t.cache.setHead(t.top(), t.nested(), hub.ItemKey{Container: e.Container, ID: e.ID},
+		headEntry{hd: hub.ItemHead{PK: e.PK, Version: e.Version, LSN: e.LSN, Deleted: e.Deleted}, found: true})
+	return nil
 }
 
-// InsertVersion stores a version.
+// InsertVersion stores a version. A version id the transaction knows is
+// stored fails at once; any other that is stored fails where it is sent.
 func (t *tx) InsertVersion(ctx context.Context, v hub.VersionRecord) error {
-	_, err := t.exec(ctx, "store version", `INSERT INTO versions (version, container, id, pk, op, base, origin, ts, body, outcome, lsn, reason, conflict_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		v.Version, v.Container, v.ID, v.PK, v.Op, v.Base, v.Origin, v.TS, v.Body, v.Outcome, v.LSN, v.Reason, v.ConflictID)
-	return err
+	if e, ok := t.cache.outcomes[v.Version]; ok && e.found {
+		return spoilt("store version", fmt.Errorf("%w: %s", errVersionStored, v.Version))
+	}
+	t.top().version(v)
+	t.cache.setOutcome(t.top(), t.nested(), v.Version, outcomeEntry{found: true})
+	return nil
 }
 
 // SetOutcome records the outcome a stored version has now.
 func (t *tx) SetOutcome(ctx context.Context, version, outcome string, lsn int64, reason string) error {
-	_, err := t.exec(ctx, "record outcome", `UPDATE versions SET outcome = $1, lsn = $2, reason = $3 WHERE version = $4`, outcome, lsn, reason, version)
-	return err
+	t.top().stmt(`UPDATE versions SET outcome = $1, lsn = $2, reason = $3 WHERE version = $4`, outcome, lsn, reason, version)
+	if e, ok := t.cache.outcomes[version]; ok && e.found {
+		t.cache.setOutcome(t.top(), t.nested(), version, outcomeEntry{found: true})
+	}
+	return nil
 }
 
 // RecordClamp records a clamped _ts.
 func (t *tx) RecordClamp(ctx context.Context, nodeID, version string, lsn, at int64) error {
-	if _, err := t.exec(ctx, "record clamp", `UPDATE versions SET clamped_ts = $1 WHERE version = $2`, at, version); err != nil {
-		return err
-	}
+	seg := t.top()
+	seg.stmt(`UPDATE versions SET clamped_ts = $1 WHERE version = $2`, at, version)
 	if lsn > 0 {
-		if _, err := t.exec(ctx, "record clamp", `UPDATE log SET clamped_ts = $1 WHERE lsn = $2 AND version = $3`, at, lsn, version); err != nil {
-			return err
-		}
+		seg.stmt(`UPDATE log SET clamped_ts = $1 WHERE lsn = $2 AND version = $3`, at, lsn, version)
 	}
-	_, err := t.exec(ctx, "record clamp", `UPDATE edges SET clamped = clamped + 1 WHERE node_id = $1`, nodeID)
-	return err
+	seg.stmt(`UPDATE edges SET clamped = clamped + 1 WHERE node_id = $1`, nodeID)
+	return nil
 }
 
 func (t *tx) nextCseq(ctx context.Context) (int64, error) {
@@ -246,12 +408,9 @@ func (t *tx) InsertConflict(ctx context.Context, c hub.ConflictRecord) (int64, e
 		return 0, err
 	}
 	t.cid++
-	_, err = t.exec(ctx, "record conflict", `INSERT INTO conflicts (cid, cseq, container, doc_id, pk, kind, status, policy, loser, incoming, existing, base,
+	t.top().stmt(`INSERT INTO conflicts (cid, cseq, container, doc_id, pk, kind, status, policy, loser, incoming, existing, base,
 		winner_lsn, reason, created_at, resolver) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		t.cid, cseq, c.Container, c.DocID, c.PK, c.Kind, c.Status, c.Policy, c.Loser, c.Incoming, c.Existing, c.Base, c.WinnerLSN, c.Reason, c.CreatedAt, c.Resolver)
-	if err != nil {
-		return 0, err
-	}
 	return t.cid, nil
 }
 
@@ -270,9 +429,9 @@ func (t *tx) SettleConflict(ctx context.Context, cid, winnerLSN int64, note stri
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, "resolve conflict", `UPDATE conflicts SET status = $1, winner_lsn = CASE WHEN $2::bigint > 0 THEN $2::bigint ELSE winner_lsn END,
+	t.top().stmt(`UPDATE conflicts SET status = $1, winner_lsn = CASE WHEN $2::bigint > 0 THEN $2::bigint ELSE winner_lsn END,
 		reason = reason || '; ' || $3, cseq = $4 WHERE cid = $5`, replica.StatusResolved, winnerLSN, note, cseq, cid)
-	return err
+	return nil
 }
 
 // InsertEdge registers an edge.
@@ -284,16 +443,16 @@ func (t *tx) InsertEdge(ctx context.Context, name, tokenHash, scope string, at i
 	if n > 0 {
 		return fmt.Errorf("%w: edge %q is registered; revoke it first", replica.ErrExists, name)
 	}
-	_, err := t.exec(ctx, "register edge", `INSERT INTO edges (name, token_hash, scope, created_at) VALUES ($1, $2, $3, $4)`, name, tokenHash, scope, at)
-	return err
+	t.top().stmt(`INSERT INTO edges (name, token_hash, scope, created_at) VALUES ($1, $2, $3, $4)`, name, tokenHash, scope, at)
+	return nil
 }
 
 // DeleteEdge deletes an edge's registration.
 func (t *tx) DeleteEdge(ctx context.Context, name string) (bool, error) {
-	n, err := t.exec(ctx, "revoke edge", `DELETE FROM edges WHERE name = $1`, name)
+	n, err := t.execNow(ctx, "revoke edge", `DELETE FROM edges WHERE name = $1`, name)
 	if err == nil && n > 0 && t.s.tier != nil {
 		// Every hub of the tier ends the edge's sessions at the commit.
-		_, err = t.exec(ctx, "revoke edge", `SELECT pg_notify($1, $2)`, notifyChannel, revokePrefix+name)
+		_, err = t.execNow(ctx, "revoke edge", `SELECT pg_notify($1, $2)`, notifyChannel, revokePrefix+name)
 	}
 	return n > 0, err
 }
@@ -314,55 +473,47 @@ func (t *tx) EdgeOfNode(ctx context.Context, nodeID, name string) (string, bool,
 
 // BindEdge records an edge's hello.
 func (t *tx) BindEdge(ctx context.Context, name, nodeID string, pending, acked, at int64) error {
-	_, err := t.exec(ctx, "record session", `UPDATE edges SET node_id = $1, pending = $2, acked_lsn = $3, last_seen = $4 WHERE name = $5`,
-		nodeID, pending, acked, at, name)
-	return err
+	t.top().stmt(`UPDATE edges SET node_id = $1, pending = $2, acked_lsn = $3, last_seen = $4 WHERE name = $5`, nodeID, pending, acked, at, name)
+	return nil
 }
 
 // RecordAck stores an edge's applied LSN and pending count.
 func (t *tx) RecordAck(ctx context.Context, name, nodeID string, pending, acked, at int64) error {
-	_, err := t.exec(ctx, "record session", `UPDATE edges SET acked_lsn = $1, pending = $2, last_seen = $3 WHERE name = $4 AND node_id = $5`,
-		acked, pending, at, name, nodeID)
-	return err
+	t.top().stmt(`UPDATE edges SET acked_lsn = $1, pending = $2, last_seen = $3 WHERE name = $4 AND node_id = $5`, acked, pending, at, name, nodeID)
+	return nil
 }
 
 // RecordClock stores an edge's measured clock skew.
 func (t *tx) RecordClock(ctx context.Context, name string, skewMs, at int64) error {
-	_, err := t.exec(ctx, "record clock", `UPDATE edges SET clock_skew_ms = $1, clock_measured_at = $2 WHERE name = $3`, skewMs, at, name)
-	return err
+	t.top().stmt(`UPDATE edges SET clock_skew_ms = $1, clock_measured_at = $2 WHERE name = $3`, skewMs, at, name)
+	return nil
 }
 
 // CreateSession stores a dashboard session.
 func (t *tx) CreateSession(ctx context.Context, idHash, binding string, nowMs, expiresMs int64, max int) error {
-	if _, err := t.exec(ctx, "purge sessions", `DELETE FROM sessions WHERE expires_at <= $1`, nowMs); err != nil {
-		return err
-	}
-	if _, err := t.exec(ctx, "bound sessions", `DELETE FROM sessions WHERE id_hash IN (
-		SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash OFFSET $1)`, max-1); err != nil {
-		return err
-	}
-	_, err := t.exec(ctx, "create session", `INSERT INTO sessions (id_hash, binding, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		idHash, binding, nowMs, expiresMs)
-	return err
+	seg := t.top()
+	seg.stmt(`DELETE FROM sessions WHERE expires_at <= $1`, nowMs)
+	seg.stmt(`DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions ORDER BY created_at DESC, id_hash OFFSET $1)`, max-1)
+	seg.stmt(`INSERT INTO sessions (id_hash, binding, created_at, expires_at) VALUES ($1, $2, $3, $4)`, idHash, binding, nowMs, expiresMs)
+	return nil
 }
 
 // DeleteSession deletes a session.
 func (t *tx) DeleteSession(ctx context.Context, idHash string) error {
-	_, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE id_hash = $1`, idHash)
-	return err
+	t.top().stmt(`DELETE FROM sessions WHERE id_hash = $1`, idHash)
+	return nil
 }
 
 // InsertResolver stores a resolver version.
 func (t *tx) InsertResolver(ctx context.Context, v hub.ResolverVersion, wasm []byte) error {
 	t.defined = true
-	_, err := t.exec(ctx, "store resolver", `INSERT INTO resolvers (name, version, sha256, size, uploaded_at, wasm) VALUES ($1, $2, $3, $4, $5, $6)`,
+	t.top().stmt(`INSERT INTO resolvers (name, version, sha256, size, uploaded_at, wasm) VALUES ($1, $2, $3, $4, $5, $6)`,
 		v.Name, v.Version, v.SHA256, v.Size, v.UploadedAt, wasm)
-	return err
+	return nil
 }
 
 // SaveResolverCounts stores a resolver version's call counts.
 func (t *tx) SaveResolverCounts(ctx context.Context, name string, version int, calls int64, failures string) error {
-	_, err := t.exec(ctx, "save resolver counts", `UPDATE resolvers SET calls = $1, failures = $2 WHERE name = $3 AND version = $4`,
-		calls, failures, name, version)
-	return err
+	t.top().stmt(`UPDATE resolvers SET calls = $1, failures = $2 WHERE name = $3 AND version = $4`, calls, failures, name, version)
+	return nil
 }

@@ -21,8 +21,9 @@ var errWriterClosed = errors.New("writer closed")
 // does for SQLite: it begins a transaction for the first queued job, runs
 // every job that arrives while callers are on their way (for at most
 // linger), and commits. A job that fails before writing fails alone; one
-// that fails in a statement (spoilt, which aborts a PostgreSQL transaction)
-// has the group rolled back and replayed one job per transaction.
+// that fails in a statement (spoilt, which aborts a PostgreSQL transaction),
+// or a group whose writes fail when they are sent before COMMIT, has the
+// group rolled back and replayed one job per transaction.
 type writer struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
@@ -185,7 +186,10 @@ fill:
 		timer.Stop()
 	}
 	if !broken {
+		// Kept writes are sent here: one that fails spoils the group as a
+		// failed statement in a job does.
 		err = w.beforeCommit(ctx)
+		broken = errors.As(err, new(*spoiltError))
 	}
 	if !broken && err == nil {
 		err = tx.Commit(ctx)

@@ -29,6 +29,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"LSNsWithoutGaps", testLSNsWithoutGaps},
 		{"TryGivesBackNumbers", testTryGivesBackNumbers},
 		{"IdempotentVersions", testIdempotentVersions},
+		{"Prefetch", testPrefetch},
 		{"Heads", testHeads},
 		{"LogPaging", testLogPaging},
 		{"Conflicts", testConflicts},
@@ -389,6 +390,136 @@ func testIdempotentVersions(t *testing.T, s *store) {
 		}
 		return nil
 	}))
+}
+
+// testPrefetch: after Prefetch, Head, Outcome, CreateItem and
+// InsertVersion answer as without it, through the job's own writes and a
+// failed Try, whether the Try sent anything to storage (a read inside it)
+// or not.
+func testPrefetch(t *testing.T, s *store) {
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		_, err := confirm(ctx, tx, "c", "a", "p", "n1-1", "", "n1", false)
+		return err
+	}))
+	a, b, c := hub.ItemKey{Container: "c", ID: "a"}, hub.ItemKey{Container: "c", ID: "b"}, hub.ItemKey{Container: "c", ID: "c"}
+	head := func(ctx context.Context, tx hub.Tx, k hub.ItemKey, want string) error {
+		hd, found, err := tx.Head(ctx, k.Container, k.ID)
+		switch {
+		case err != nil:
+			return err
+		case want == "" && found:
+			return fmt.Errorf("tx.Head(%s) = %+v, want none", k.ID, hd)
+		case want != "" && (!found || hd.Version != want):
+			return fmt.Errorf("tx.Head(%s) = %+v, %v; want version %s", k.ID, hd, found, want)
+		}
+		return nil
+	}
+	outcome := func(ctx context.Context, tx hub.Tx, version, want string) error {
+		p, found, err := tx.Outcome(ctx, version)
+		switch {
+		case err != nil:
+			return err
+		case want == "" && found:
+			return fmt.Errorf("tx.Outcome(%s) = %+v, want none", version, p)
+		case want != "" && (!found || p.Outcome != want):
+			return fmt.Errorf("tx.Outcome(%s) = %+v, %v; want %s", version, p, found, want)
+		}
+		return nil
+	}
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		if err := tx.Prefetch(ctx, []hub.ItemKey{a, b, c}, []string{"n1-1", "n2-1", "n3-1"}); err != nil {
+			return err
+		}
+		if err := errors.Join(head(ctx, tx, a, "n1-1"), head(ctx, tx, b, ""), outcome(ctx, tx, "n1-1", replica.OutcomeConfirmed),
+			outcome(ctx, tx, "n2-1", "")); err != nil {
+			return err
+		}
+		if p, _, err := tx.Outcome(ctx, "n1-1"); err != nil || p.LSN != 1 || p.CRTS != 1001 {
+			return fmt.Errorf("tx.Outcome(n1-1) = %+v, %v; want LSN 1, crts 1001", p, err)
+		}
+		if _, created, err := tx.CreateItem(ctx, "c", "a", "p", "n1-9"); err != nil || created {
+			return fmt.Errorf("tx.CreateItem of a prefetched item that exists: created %v, %v", created, err)
+		}
+		// A Try that fails without reading: its item and version are not
+		// there after it, and its LSN is taken again.
+		err := tx.Try(ctx, func() error {
+			if lsn, created, err := tx.CreateItem(ctx, "c", "b", "p", "n2-1"); err != nil || !created || lsn != 2 {
+				return fmt.Errorf("tx.CreateItem(b) = %d, %v, %v; want created at LSN 2", lsn, created, err)
+			}
+			if err := tx.InsertVersion(ctx, hub.VersionRecord{Version: "n2-1", Container: "c", ID: "b", PK: "p", Op: replica.OpCreate, Origin: "n2",
+				Body: doc("b", "p", "1"), Outcome: replica.OutcomeConfirmed, LSN: 2}); err != nil {
+				return err
+			}
+			if err := errors.Join(head(ctx, tx, b, "n2-1"), outcome(ctx, tx, "n2-1", replica.OutcomeConfirmed)); err != nil {
+				return err
+			}
+			return errRefused
+		})
+		if !errors.Is(err, errRefused) {
+			return fmt.Errorf("tx.Try returned %v, want fn's error", err)
+		}
+		if err := errors.Join(head(ctx, tx, b, ""), outcome(ctx, tx, "n2-1", "")); err != nil {
+			return fmt.Errorf("after a failed Try: %w", err)
+		}
+		// A Try that reads storage, then fails.
+		err = tx.Try(ctx, func() error {
+			if _, created, err := tx.CreateItem(ctx, "c", "c", "p", "n3-1"); err != nil || !created {
+				return fmt.Errorf("tx.CreateItem(c): created %v, %v", created, err)
+			}
+			e := hub.LogRecord{LSN: 9, Container: "c", ID: "a", PK: "p", Op: replica.OpReplace, Version: "n1-2", Base: "n1-1", Origin: "n1", Policy: replica.ModeLWW}
+			if err := tx.SetItem(ctx, e, true); err != nil {
+				return err
+			}
+			if _, _, err := tx.Version(ctx, "c", "a", "n1-1"); err != nil {
+				return err
+			}
+			return errors.Join(head(ctx, tx, a, "n1-2"), head(ctx, tx, c, "n3-1"), errRefused)
+		})
+		if !errors.Is(err, errRefused) || strings.Contains(err.Error(), "tx.Head") {
+			return fmt.Errorf("tx.Try returned %v, want fn's error alone", err)
+		}
+		if err := errors.Join(head(ctx, tx, a, "n1-1"), head(ctx, tx, c, "")); err != nil {
+			return fmt.Errorf("after a failed Try that read: %w", err)
+		}
+		// A version stored in the transaction is stored: storing it again
+		// fails (and undoes what the Try wrote).
+		err = tx.Try(ctx, func() error {
+			lsn, created, err := tx.CreateItem(ctx, "c", "b", "p", "n2-1")
+			if err != nil || !created || lsn != 2 {
+				return fmt.Errorf("tx.CreateItem(b) = %d, %v, %v; want created at LSN 2", lsn, created, err)
+			}
+			v := hub.VersionRecord{Version: "n2-1", Container: "c", ID: "b", PK: "p", Op: replica.OpCreate, Origin: "n2",
+				Body: doc("b", "p", "1"), Outcome: replica.OutcomeConfirmed, LSN: lsn}
+			if err := tx.InsertVersion(ctx, v); err != nil {
+				return err
+			}
+			if err := tx.AppendLog(ctx, hub.LogRecord{LSN: lsn, Container: "c", ID: "b", PK: "p", Op: replica.OpCreate, Version: "n2-1",
+				Origin: "n2", CRTS: 1002, Policy: replica.ModeLWW}); err != nil {
+				return err
+			}
+			if err := tx.Try(ctx, func() error { return tx.InsertVersion(ctx, v) }); err == nil {
+				return fmt.Errorf("tx.InsertVersion of a version stored in this transaction succeeded")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return errors.Join(head(ctx, tx, b, "n2-1"), outcome(ctx, tx, "n2-1", replica.OutcomeConfirmed))
+	}))
+	ctx := context.Background()
+	if it, found, err := s.Item(ctx, "c", "b"); err != nil || !found || it.Version != "n2-1" || it.LSN != 2 || it.CRTS != 1002 {
+		t.Fatalf("Item(b) = %+v, %v, %v; want n2-1 at LSN 2", it, found, err)
+	}
+	if it, found, err := s.Item(ctx, "c", "a"); err != nil || !found || it.Version != "n1-1" {
+		t.Fatalf("Item(a) = %+v, %v, %v; want n1-1", it, found, err)
+	}
+	if _, found, err := s.Item(ctx, "c", "c"); err != nil || found {
+		t.Fatalf("Item(c): found %v, %v; want none", found, err)
+	}
+	if hd, err := s.Heads(ctx); err != nil || hd.LSN != 2 {
+		t.Fatalf("Heads() = %+v, %v; want LSN 2", hd, err)
+	}
 }
 
 func testHeads(t *testing.T, s *store) {
