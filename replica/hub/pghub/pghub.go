@@ -87,6 +87,20 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 		// next hub can take over and commit.
 		pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(s.tier.cfg.LeaseTimeout.Milliseconds())
 	}
+	// A hub confirms nothing before it is durable: every COMMIT waits for
+	// its WAL to be flushed (and, with synchronous standbys, for them),
+	// whatever the server's or the database's default. A URL may ask for
+	// a stronger level (remote_apply), never for none.
+	rp := pc.ConnConfig.RuntimeParams
+	switch sc := rp["synchronous_commit"]; sc {
+	case "":
+		rp["synchronous_commit"] = "on"
+	case "off":
+		return fmt.Errorf("%w: PostgreSQL URL sets synchronous_commit=off: a hub would confirm writes that a crash of the database server loses", replica.ErrInvalid)
+	}
+	if rp["application_name"] == "" {
+		rp["application_name"] = "cloudhub"
+	}
 	if s.tracer != nil {
 		pc.ConnConfig.Tracer = s.tracer
 	}
