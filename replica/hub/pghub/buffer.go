@@ -2,6 +2,7 @@ package pghub
 
 import (
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edgesync/edgesync/replica/hub"
 )
@@ -43,8 +44,9 @@ type itemRow struct {
 }
 
 type stmt struct {
-	q    string
-	args []any
+	q     string
+	args  []any
+	check func(pgconn.CommandTag) error // nil: any result
 }
 
 // rows returns the chunk to keep a row in.
@@ -83,12 +85,16 @@ func (c *chunk) item(r itemRow) {
 }
 
 // stmt keeps a statement, run after every write kept before it.
-func (s *segment) stmt(q string, args ...any) {
+func (s *segment) stmt(q string, args ...any) { s.check(nil, q, args...) }
+
+// check keeps a statement whose result check accepts or fails (failing
+// what sends it, as a failed statement does).
+func (s *segment) check(check func(pgconn.CommandTag) error, q string, args ...any) {
 	if len(s.chunks) == 0 {
 		s.chunks = append(s.chunks, &chunk{})
 	}
 	c := s.chunks[len(s.chunks)-1]
-	c.stmts = append(c.stmts, stmt{q, args})
+	c.stmts = append(c.stmts, stmt{q, args, check})
 }
 
 // absorb takes in the kept writes of a Try that succeeded inside s, and,
@@ -172,7 +178,10 @@ func (c *chunk) queue(b *pgx.Batch) {
 		b.Queue(upsertItems, cols[0], cols[1], cols[2], cols[3], lsn, deleted)
 	}
 	for _, s := range c.stmts {
-		b.Queue(s.q, s.args...)
+		q := b.Queue(s.q, s.args...)
+		if s.check != nil {
+			q.Exec(s.check)
+		}
 	}
 }
 

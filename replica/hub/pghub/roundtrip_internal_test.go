@@ -2,11 +2,13 @@ package pghub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
@@ -75,5 +77,45 @@ func TestStore_PushRoundTrips(t *testing.T) {
 	}
 	if got := h.Head(); got != int64(len(vs)) {
 		t.Fatalf("Head()=%d, want %d", got, len(vs))
+	}
+}
+
+// TestTx_LockKeptAfterFailedTry: numbers taken after a Try that sent
+// something and failed are taken under the heads row lock, which another
+// connection then cannot take: the lock is not sent before the ROLLBACK TO
+// that would release it.
+func TestTx_LockKeptAfterFailedTry(t *testing.T) {
+	ctx := context.Background()
+	s := New(Config{URL: pgtest.Database(t)})
+	if err := s.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	errRefused := errors.New("refused")
+	wait, err := s.Queue(ctx, func(ctx context.Context, tx hub.Tx) error {
+		err := tx.Try(ctx, func() error {
+			if _, _, err := tx.Version(ctx, "c", "a", "n-1"); err != nil { // sends the SAVEPOINT
+				return err
+			}
+			return errRefused
+		})
+		if !errors.Is(err, errRefused) {
+			return fmt.Errorf("Try: %v, want %v", err, errRefused)
+		}
+		if _, err := tx.NextLSN(ctx); err != nil {
+			return err
+		}
+		_, err = s.pool.Exec(ctx, `SELECT lsn FROM heads WHERE id = 1 FOR UPDATE NOWAIT`)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+			return fmt.Errorf("another connection locking heads after NextLSN: %v, want lock_not_available", err)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
 	}
 }

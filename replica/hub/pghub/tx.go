@@ -70,18 +70,19 @@ func (t *tx) flush(ctx context.Context, lock bool, reads func(b *pgx.Batch)) err
 		return t.err
 	}
 	b := &pgx.Batch{}
-	lock = lock && !t.locked
-	if lock {
-		// First, outside every savepoint: the lock is kept whatever Try
-		// fails.
-		b.Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
-	}
 	for i, seg := range t.segs {
 		if i > 0 && !seg.emitted {
 			b.Queue("SAVEPOINT " + savepointName(i))
 			seg.emitted = true
 		}
 		seg.queue(b)
+	}
+	lock = lock && !t.locked
+	if lock {
+		// After the kept writes (a ROLLBACK TO among them would release
+		// it), inside the open savepoints: a Try that fails restores
+		// locked as it was when it began.
+		b.Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
 	}
 	if reads != nil {
 		reads(b)
@@ -113,10 +114,17 @@ func (t *tx) lock(ctx context.Context) error {
 // beforeCommit sends what is kept and stores the numbers the transaction
 // took. In a tier, a transaction that decided anything (took numbers or
 // finished a forwarded decision) is fenced by the lease (Tier.fence), after
-// its writes are sent and before it commits.
+// its writes are sent and before it commits. A statement that must hold for
+// the commit to go ahead goes with the writes (segment.check): its failure
+// spoils the group.
 func (t *tx) beforeCommit(ctx context.Context) error {
 	if t.took {
-		t.top().stmt(`UPDATE heads SET lsn = $1, cseq = $2, cid = $3 WHERE id = 1`, t.lsn, t.cseq, t.cid)
+		t.top().check(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("%d heads rows updated, want 1", tag.RowsAffected())
+			}
+			return nil
+		}, `UPDATE heads SET lsn = $1, cseq = $2, cid = $3 WHERE id = 1`, t.lsn, t.cseq, t.cid)
 	}
 	if err := t.flush(ctx, false, nil); err != nil {
 		return err
@@ -166,8 +174,8 @@ func (t *tx) Try(ctx context.Context, fn func() error) error {
 	}
 	// The cache is as it was when fn began, as is storage: every cache
 	// change inside the segment, read or write, is undone. A lock taken
-	// inside a sent savepoint is released with it; one taken before
-	// (locked then) is kept, with the numbers taken before.
+	// inside the savepoint is released with it; one taken before (locked
+	// then) is kept, with the numbers taken before.
 	t.locked, t.lsn, t.cseq, t.cid, t.took, t.forwarded = seg.locked, seg.lsn, seg.cseq, seg.cid, seg.took, forwarded
 	t.cache.undo(seg.undo)
 	if !seg.emitted {
