@@ -126,7 +126,9 @@ type Heads struct {
 // Tx is a write transaction, used only inside the job it was given to.
 // A method that fails after writing returns an error the job must return
 // (the store then undoes the job); an error before any write leaves the
-// transaction usable.
+// transaction usable. A backend may keep writes and send them later (with
+// a read, or before the commit): one that fails then fails the job that
+// made it, alone, as if it had failed at once.
 type Tx interface {
 	// NextLSN hands out the next log position of this transaction. A job
 	// takes a number only to write with it at once: it then either appends
@@ -168,7 +170,7 @@ type Tx interface {
 	// item exists with partition key e.PK.
 	SetItem(ctx context.Context, e LogRecord, samePK bool) error
 	// InsertVersion stores a version; a version id stored before is an
-	// error.
+	// error (at once, or when the write is sent; see Tx).
 	InsertVersion(ctx context.Context, v VersionRecord) error
 	// SetOutcome records the outcome a stored version has now.
 	SetOutcome(ctx context.Context, version, outcome string, lsn int64, reason string) error
