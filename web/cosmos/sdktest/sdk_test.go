@@ -20,20 +20,21 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(proctest.Main(m)) }
 
-// edge is a running edgenode serving the Cosmos DB API.
-type edge struct {
+// node is a running edgenode or cloudhub serving the Cosmos DB API.
+type node struct {
 	cosmosURL string // the Cosmos DB API
 	apiURL    string // the node's own API
 	key       string // the Cosmos master key
 }
 
-var edgeAddrRE = regexp.MustCompile(`edgenode listening[^\n]*\baddr=("?)([^\s"]+)`)
+var apiAddrRE = regexp.MustCompile(`(?:edgenode|cloudhub) listening[^\n]*\baddr=("?)([^\s"]+)`)
 
-// startEdge runs an edgenode without a hub and with a generated Cosmos key,
-// read back from its data directory as an operator would.
-func startEdge(t testing.TB, extra ...string) edge {
+// startNode runs the command (proctest.Edgenode without a hub, or
+// proctest.Cloudhub) with a generated Cosmos key, read back from its data
+// directory as an operator would.
+func startNode(t testing.TB, pkg string, extra ...string) node {
 	t.Helper()
-	bin := proctest.Build(t, proctest.Edgenode)[0]
+	bin := proctest.Build(t, pkg)[0]
 	dir := t.TempDir()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--cosmos-listen", "127.0.0.1:0"}, extra...)
 	p, err := proctest.Start(bin, args, "cosmos api listening", 15*time.Second)
@@ -46,15 +47,15 @@ func startEdge(t testing.TB, extra ...string) edge {
 			t.Error(err)
 		}
 	})
-	m := edgeAddrRE.FindStringSubmatch(p.Log.String())
+	m := apiAddrRE.FindStringSubmatch(p.Log.String())
 	if m == nil {
-		t.Fatalf("no edgenode listening line in the log:\n%s", p.Log)
+		t.Fatalf("no listening line for the node's own API in the log:\n%s", p.Log)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "cosmos-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return edge{cosmosURL: "http://" + p.Addr, apiURL: "http://" + m[2], key: strings.TrimSpace(string(b))}
+	return node{cosmosURL: "http://" + p.Addr, apiURL: "http://" + m[2], key: strings.TrimSpace(string(b))}
 }
 
 func newClient(t testing.TB, endpoint, key string) *azcosmos.Client {
@@ -109,12 +110,30 @@ func marshal(t testing.TB, v any) []byte {
 	return b
 }
 
+// TestAzcosmos_Core runs the core of an app through azcosmos against a real
+// edgenode (no hub: the app works offline) and a real cloudhub.
 func TestAzcosmos_Core(t *testing.T) {
-	e := startEdge(t)
+	for _, tc := range []struct {
+		name string
+		pkg  string
+	}{
+		{name: "edgenode", pkg: proctest.Edgenode},
+		{name: "cloudhub", pkg: proctest.Cloudhub},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, tc.pkg)
+			c := newClient(t, n.cosmosURL, n.key)
+			defer c.Close()
+			runCore(t, c)
+		})
+	}
+}
+
+// runCore creates the database shop and its container products and runs
+// every core operation on them.
+func runCore(t *testing.T, c *azcosmos.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := newClient(t, e.cosmosURL, e.key)
-	defer c.Close()
 
 	// Databases and a container with a partition key and a conflict policy.
 	if _, err := c.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: "shop"}, nil); err != nil {
