@@ -319,4 +319,47 @@ func runCore(t *testing.T, c *azcosmos.Client) {
 	if len(next.Items) != 1 || decodeItem(t, next.Items[0]).ID != "f" {
 		t.Fatalf("change feed from the continuation: %d items %q, want f only", len(next.Items), next.Items)
 	}
+
+	// The change feed of one partition key value, and from a time.
+	pkFeed, err := cont.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{FeedRange: &ranges[0], PartitionKey: &east})
+	if err != nil {
+		t.Fatalf("ReadChangeFeed of one partition key: %v", err)
+	}
+	if len(pkFeed.Items) != 1 || decodeItem(t, pkFeed.Items[0]).ID != "lamp" {
+		t.Fatalf("change feed of partition east: %q, want lamp only", pkFeed.Items)
+	}
+	hourAgo, inAnHour := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	if f, err := cont.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{FeedRange: &ranges[0], StartFrom: &hourAgo}); err != nil || len(f.Items) != 7 {
+		t.Fatalf("change feed from an hour ago: %d items, %v; want 7", len(f.Items), err)
+	}
+	if f, err := cont.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{FeedRange: &ranges[0], StartFrom: &inAnHour}); err != nil || len(f.Items) != 0 {
+		t.Fatalf("change feed from an hour ahead: %d items, %v; want none", len(f.Items), err)
+	}
+	empty, err := cont.ReadChangeFeed(ctx, &azcosmos.ChangeFeedOptions{Continuation: &next.ContinuationToken})
+	if err != nil || len(empty.Items) != 0 || empty.RawResponse.StatusCode != http.StatusNotModified {
+		t.Fatalf("change feed with nothing new: %d items, %v; want 304", len(empty.Items), err)
+	}
+
+	// A query across partition keys, ORDER BY, paged; and ReadManyItems.
+	all := cont.NewQueryItemsPager("SELECT c.id FROM c ORDER BY c.id", azcosmos.NewPartitionKey(), &azcosmos.QueryOptions{PageSizeHint: 3})
+	ids, pages = nil, 0
+	for all.More() && pages < 10 {
+		page, err := all.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("cross-partition query page %d: %v", pages, err)
+		}
+		pages++
+		for _, b := range page.Items {
+			ids = append(ids, decodeItem(t, b).ID)
+		}
+	}
+	if got, want := strings.Join(ids, ","), "a,b,c,d,e,f,lamp"; got != want || pages != 3 {
+		t.Fatalf("cross-partition query ids = %s in %d pages, want %s in 3", got, pages, want)
+	}
+	many, err := cont.ReadManyItems(ctx, []azcosmos.ItemIdentity{
+		{ID: "lamp", PartitionKey: east}, {ID: "c", PartitionKey: west}, {ID: "nothing", PartitionKey: west},
+	}, nil)
+	if err != nil || len(many.Items) != 2 {
+		t.Fatalf("ReadManyItems: %d items, %v; want lamp and c", len(many.Items), err)
+	}
 }
