@@ -37,9 +37,29 @@ func appendItem(dst []byte, it *replica.Item, db, coll string) []byte {
 	return dst
 }
 
+// writeItem answers with the item; a write sent with "Prefer:
+// return=minimal" (azcosmos sends it unless the app asks for the content) is
+// answered with the status and headers only, as Cosmos DB answers it.
 func (s *Server) writeItem(q *request, status int, it *replica.Item) {
 	q.w.Header().Set("etag", it.ETag())
+	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead && preferMinimal(q.r.Header) {
+		s.writeBody(q, status, nil)
+		return
+	}
 	s.writeBody(q, status, appendItem(nil, it, q.res.db, q.res.coll))
+}
+
+// preferMinimal reports whether the request's Prefer header holds
+// return=minimal.
+func preferMinimal(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cleanBody drops the Cosmos-only system properties from a document's top

@@ -177,8 +177,9 @@ func runCore(t *testing.T, c *azcosmos.Client) {
 	if err != nil {
 		t.Fatalf("CreateItem: %v", err)
 	}
-	if created.RawResponse.StatusCode != http.StatusCreated || created.ETag == "" {
-		t.Fatalf("CreateItem: status %d etag %q, want 201 and an etag", created.RawResponse.StatusCode, created.ETag)
+	if created.RawResponse.StatusCode != http.StatusCreated || created.ETag == "" || len(created.Value) != 0 {
+		t.Fatalf("CreateItem: status %d etag %q body %q, want 201, an etag and no body (return=minimal)",
+			created.RawResponse.StatusCode, created.ETag, created.Value)
 	}
 	if _, err := cont.CreateItem(ctx, east, marshal(t, product{ID: "lamp", Region: "east"}), nil); status(err) != http.StatusConflict {
 		t.Fatalf("CreateItem of an existing id: %v, want 409", err)
