@@ -1,11 +1,15 @@
 package sdktest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,6 +78,7 @@ func BenchmarkAzcosmos_Create(b *testing.B) {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
 			b.SetParallelism(max(1, benchInFlight/runtime.GOMAXPROCS(0)))
+			cpu0, cpuErr := cpuTime(n.pid)
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -84,6 +89,35 @@ func BenchmarkAzcosmos_Create(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
+			if cpu1, err := cpuTime(n.pid); err == nil && cpuErr == nil {
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(b.N), "node-cpu-ms/create")
+			}
 		})
 	}
+}
+
+// cpuTime is the CPU time (user and system) process pid has used, from
+// /proc; an error where there is no /proc.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses:
+	// utime and stime are the 12th and 13th, in clock ticks (100 a second
+	// on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

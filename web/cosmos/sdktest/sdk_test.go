@@ -25,6 +25,7 @@ type node struct {
 	cosmosURL string // the Cosmos DB API
 	apiURL    string // the node's own API
 	key       string // the Cosmos master key
+	pid       int
 }
 
 var apiAddrRE = regexp.MustCompile(`(?:edgenode|cloudhub) listening[^\n]*\baddr=("?)([^\s"]+)`)
@@ -55,7 +56,7 @@ func startNode(t testing.TB, pkg string, extra ...string) node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return node{cosmosURL: "http://" + p.Addr, apiURL: "http://" + m[2], key: strings.TrimSpace(string(b))}
+	return node{cosmosURL: "http://" + p.Addr, apiURL: "http://" + m[2], key: strings.TrimSpace(string(b)), pid: p.Cmd.Process.Pid}
 }
 
 func newClient(t testing.TB, endpoint, key string) *azcosmos.Client {
