@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -144,6 +145,12 @@ func containsString(ss []string, s string) bool {
 // order, at most max of them and about maxBytes of bodies, skipping
 // containers whose writes are held. It returns the last seq it read.
 func (r *Replica) Outbox(ctx context.Context, after int64, max, maxBytes int) ([]wire.Version, int64, error) {
+	return r.outbox(ctx, after, max, maxBytes, nil)
+}
+
+// outbox is Outbox that also skips the versions of containers for which
+// pushable, when set, is false.
+func (r *Replica) outbox(ctx context.Context, after int64, max, maxBytes int, pushable func(container string) bool) ([]wire.Version, int64, error) {
 	held := r.sync.Load().Mismatched
 	rows, err := r.getOutbox.QueryContext(ctx, after, max)
 	if err != nil {
@@ -163,7 +170,7 @@ func (r *Replica) Outbox(ctx context.Context, after int64, max, maxBytes int) ([
 			break
 		}
 		last = seq
-		if containsString(held, v.Container) {
+		if containsString(held, v.Container) || (pushable != nil && !pushable(v.Container)) {
 			continue
 		}
 		if v.Op != replica.OpDelete {
@@ -358,13 +365,24 @@ func (r *Replica) QueueOutcomes(ctx context.Context, outcomes []wire.Outcome, co
 	resolved := 0
 	var lastSeq int64
 	var st SyncState
-	var advance bool
+	var save bool
 	return r.queue(ctx, func(ctx context.Context) error {
 		resolved, lastSeq = 0, 0
 		st = r.wsync
-		advance = covered > st.ResumeLSN
+		save = covered > st.ResumeLSN
 		for i := range outcomes {
-			ok, seq, err := r.applyOutcome(ctx, &outcomes[i])
+			o := &outcomes[i]
+			if unknownContainer(o) {
+				// The hub does not have the container: the write stays in
+				// the outbox and the container's writes are held until a
+				// hello tells the hub its definition.
+				if !containsString(st.Mismatched, o.Container) {
+					st.Mismatched = append(slices.Clip(st.Mismatched), o.Container)
+					save = true
+				}
+				continue
+			}
+			ok, seq, err := r.applyOutcome(ctx, o)
 			if err != nil {
 				return err
 			}
@@ -373,8 +391,8 @@ func (r *Replica) QueueOutcomes(ctx context.Context, outcomes []wire.Outcome, co
 				lastSeq = seq
 			}
 		}
-		if advance {
-			st.ResumeLSN = covered
+		if save {
+			st.ResumeLSN = max(st.ResumeLSN, covered)
 			return r.saveSyncState(ctx, &st)
 		}
 		return nil
@@ -383,10 +401,18 @@ func (r *Replica) QueueOutcomes(ctx context.Context, outcomes []wire.Outcome, co
 		if lastSeq > 0 {
 			r.lastSeq.Store(lastSeq)
 		}
-		if advance {
+		if save {
 			r.sync.Store(&st)
 		}
 	})
+}
+
+// unknownContainer reports whether o rejects a write because the hub does
+// not have its container. Such a write is not dropped: its container was
+// defined on this node and the hub has not been told yet (or disagrees), so
+// the write waits in the outbox, like the writes of a mismatched container.
+func unknownContainer(o *wire.Outcome) bool {
+	return o.Outcome == replica.OutcomeRejected && strings.HasPrefix(o.Reason, replica.ErrContainerNotFound.Error())
 }
 
 func (r *Replica) applyOutcome(ctx context.Context, o *wire.Outcome) (bool, int64, error) {
