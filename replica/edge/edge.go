@@ -84,7 +84,11 @@ type Replica struct {
 	conflictSeq atomic.Int64
 	pending     atomic.Int64
 	sync        atomic.Pointer[SyncState]
-	stats       Stats
+	// defined counts the containers this node defined itself (PutContainer
+	// of a new name): a sync session compares it with its value at the
+	// hello to learn of definitions its hub has not been told.
+	defined atomic.Int64
+	stats   Stats
 
 	// The clock for _ts (clock.go): the last measurement from a hub, and
 	// the last one stored (clockSavedOpen: stored since Open), under
@@ -376,7 +380,13 @@ func (r *Replica) putContainer(ctx context.Context, c replica.Container) (bool, 
 			build, err = r.setIndexPaths(ctx, c.Name, c.IndexingPolicy)
 			return err
 		},
-		func() { r.defs.Set(c) })
+		func() {
+			r.defs.Set(c)
+			if created {
+				r.defined.Add(1)
+				r.local.Wake() // the sync session tells its hub
+			}
+		})
 	if err != nil {
 		return false, c, false, err
 	}

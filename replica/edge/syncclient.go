@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
@@ -208,6 +210,10 @@ func (s *Syncer) connectedTo(u, name, why string) {
 // revoked): no retry mends that until the hub knows the token again.
 var ErrTokenRejected = errors.New("hub refused the edge token")
 
+// errNewDefinitions ends a session when this node defined a container the
+// hub has not been told of: the next hello tells it, at once.
+var errNewDefinitions = errors.New("containers defined on this node since the hello")
+
 // MaxRejectedBackoff caps the wait between attempts while every hub refuses
 // the edge's token.
 const MaxRejectedBackoff = 5 * time.Minute
@@ -234,6 +240,15 @@ func (s *Syncer) loop(ctx context.Context) {
 		}
 		u, start := s.urls[i], time.Now()
 		established, err := s.session(ctx, choice, i, why)
+		if errors.Is(err, errNewDefinitions) {
+			s.disconnected(nil)
+			if ctx.Err() != nil {
+				return
+			}
+			why, wait = "", 0
+			s.log.Info("new sync session to tell the hub of containers defined here", "hub", u)
+			continue
+		}
 		s.disconnected(err)
 		if ctx.Err() != nil {
 			return
@@ -315,9 +330,13 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 		conn.Close()
 	}()
 
+	defs := &hubDefs{defined: s.r.defined.Load(), told: map[string]bool{}, known: map[string]bool{}}
 	hello := &wire.Frame{Type: wire.TypeHello, NodeID: s.r.NodeID(), Protocol: wire.ProtocolVersion,
 		ResumeLSN: s.r.ResumeLSN(), Pending: s.r.Pending(), Containers: s.r.Containers(),
 		WantConflicts: true, ConflictSeq: s.r.ConflictSeq()}
+	for _, c := range hello.Containers {
+		defs.told[c.Name] = true
+	}
 	if err := writeFrame(conn, hello); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
 	}
@@ -338,6 +357,13 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 	if err := s.r.Welcome(ctx, welcome); err != nil {
 		return false, fmt.Errorf("apply welcome: %w", err)
 	}
+	// The hub has created or adopted each container of the hello that it
+	// does not report as mismatched.
+	for _, c := range slices.Concat(hello.Containers, welcome.Containers) {
+		if !slices.Contains(welcome.Mismatched, c.Name) {
+			defs.known[c.Name] = true
+		}
+	}
 	s.headLSN.Store(welcome.HeadLSN)
 	s.sessions.Add(1)
 	choice.welcomed(i)
@@ -348,7 +374,7 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 	s.log.Info("connected to hub", "hub", u, "hubName", welcome.HubName, "hubId", welcome.HubID, "edge", welcome.Edge,
 		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
 
-	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush)}
+	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush), defs: defs}
 	queued := make(chan queuedFrame, 2*wire.MaxInFlightPush)
 	errc := make(chan error, 4)
 	workers := 3
@@ -392,6 +418,53 @@ type outQueue struct {
 	saveClock atomic.Bool
 	// returnTo is 1 + the index of the earlier hub to return to (0: stay).
 	returnTo atomic.Int64
+	defs     *hubDefs
+}
+
+// hubDefs is what the hub of a session knows of this node's containers.
+// The writer pushes the writes of a container only once the hub has its
+// definition as this node has it: the hello or the welcome named it and
+// the welcome did not report it as mismatched, or the stream brought it. A
+// container defined here after the hello ends the session, so that the
+// next hello tells the hub (errNewDefinitions); meanwhile its writes wait
+// in the outbox. A hub that rejects a write for want of its container
+// anyway has the container held too (Replica.QueueOutcomes).
+type hubDefs struct {
+	told    map[string]bool // named in the hello; read-only
+	defined int64           // Replica.defined as the writer last saw it
+
+	mu    sync.Mutex
+	known map[string]bool // the hub's definition is this node's: writes go
+}
+
+func (d *hubDefs) pushable(container string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.known[container]
+}
+
+func (d *hubDefs) learn(defs []replica.Container) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range defs {
+		d.known[c.Name] = true
+	}
+}
+
+// untold reports whether r has a container, defined since the hello, of
+// which the hub knows nothing. Only the writer calls it.
+func (d *hubDefs) untold(r *Replica) bool {
+	n := r.defined.Load()
+	if n == d.defined {
+		return false
+	}
+	d.defined = n
+	for _, c := range r.Containers() {
+		if !d.told[c.Name] && !d.pushable(c.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // leave asks the writer to end the session for the earlier hub j once the
@@ -451,6 +524,7 @@ func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue
 		q := queuedFrame{typ: f.Type}
 		switch f.Type {
 		case wire.TypeChanges:
+			out.defs.learn(f.Containers)
 			s.headLSN.Store(max(s.headLSN.Load(), f.HeadLSN))
 			q.lsn = f.LSN
 			q.wait, err = s.r.QueueConfirmed(ctx, f.Containers, f.Changes, f.LSN)
@@ -531,7 +605,8 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 // clock's offset (clock.go), which the writer stores when it moved. Asked
 // to leave for an earlier hub (outQueue.leave), it pushes nothing more and
 // ends the session with *errReturn once every push in flight is answered,
-// or after drainTimeout.
+// or after drainTimeout. When this node defines a container the hub does
+// not know of, it likewise ends the session with errNewDefinitions.
 func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue) error {
 	ping := time.NewTicker(s.pingEvery())
 	defer ping.Stop()
@@ -542,6 +617,7 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 	}
 	var cursor, acked, batch int64
 	reported := s.r.Pending() // as the hello said
+	rehello := false
 	for {
 		changed := s.r.LocalChanged()
 		if j := out.returnTo.Load(); j > 0 && leaving < 0 {
@@ -553,8 +629,14 @@ func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue
 		if leaving >= 0 && len(out.slots) == 0 {
 			return &errReturn{hub: leaving}
 		}
-		for leaving < 0 && len(out.slots) < cap(out.slots) {
-			versions, last, err := s.r.Outbox(ctx, cursor, wire.MaxPushVersions, wire.MaxPushBytes)
+		if !rehello && out.defs.untold(s.r) {
+			rehello = true
+		}
+		if rehello && len(out.slots) == 0 {
+			return errNewDefinitions
+		}
+		for leaving < 0 && !rehello && len(out.slots) < cap(out.slots) {
+			versions, last, err := s.r.outbox(ctx, cursor, wire.MaxPushVersions, wire.MaxPushBytes, out.defs.pushable)
 			if err != nil {
 				return err
 			}
