@@ -304,9 +304,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		fmt.Fprintf(stdout, "local API token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "local-token"), token)
 	}
 	ccfg := cosmos.Config{Engine: cosmos.EdgeEngine{R: r}, Logger: log}
-	if link != nil {
-		ccfg.ContainerCreated = func(context.Context) error { return resync(link) }
-	}
 	cs, err := cfg.cosmos.Serve(cfg.data, ccfg, tlsConfig, stdout)
 	if err != nil {
 		return errors.Join(err, srv.Shutdown())
@@ -325,17 +322,4 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}
 	}
 	return srv.Run(ctx, log)
-}
-
-// resync starts a new sync session when the link is online, so that its
-// hello carries the containers defined since the last one: the hub creates
-// a container an edge defined only from a hello.
-func resync(l *edge.Link) error {
-	if !l.Online() {
-		return nil
-	}
-	if err := l.SetOnline(false); err != nil {
-		return err
-	}
-	return l.SetOnline(true)
 }

@@ -257,18 +257,13 @@ func (s *Server) createContainer(q *request) error {
 	if _, err := s.e.Container(c.Name); err == nil {
 		return fmt.Errorf("%w: container %q", replica.ErrExists, c.Name)
 	}
-	created, def, err := s.e.PutContainer(q.ctx, c)
+	_, def, err := s.e.PutContainer(q.ctx, c)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	delete(s.dbs, q.res.db) // it holds a container now
 	s.mu.Unlock()
-	if created && s.created != nil {
-		if err := s.created(q.ctx); err != nil {
-			return fmt.Errorf("announce container %q: %w", def.Name, err)
-		}
-	}
 	s.writeJSON(q, http.StatusCreated, containerJSON(def))
 	return nil
 }

@@ -47,21 +47,14 @@ type Config struct {
 	// Now is the clock requests' dates are checked against; default
 	// time.Now.
 	Now func() time.Time
-	// ContainerCreated, when set, runs after a container was created
-	// through this endpoint, before the client hears of it. An edge that is
-	// connected uses it to start a new sync session, whose hello carries
-	// the new definition to the hub (which creates it there) before any
-	// write to it is pushed.
-	ContainerCreated func(ctx context.Context) error
 }
 
 // Server serves the Cosmos DB REST API over an Engine.
 type Server struct {
-	e       Engine
-	key     Key
-	log     *slog.Logger
-	now     func() time.Time
-	created func(ctx context.Context) error
+	e   Engine
+	key Key
+	log *slog.Logger
+	now func() time.Time
 
 	// createMu serializes creating databases and containers, so that of
 	// two creates of one id, one is 201 and the other 409 (a container
@@ -80,7 +73,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{e: cfg.Engine, key: cfg.Key, log: cfg.Logger, now: cfg.Now, created: cfg.ContainerCreated, dbs: map[string]int64{}}
+	return &Server{e: cfg.Engine, key: cfg.Key, log: cfg.Logger, now: cfg.Now, dbs: map[string]int64{}}
 }
 
 // Errors of the Cosmos endpoint, mapped to statuses by web.ErrorStatus
