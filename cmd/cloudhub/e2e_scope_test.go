@@ -192,6 +192,35 @@ func TestE2E_LocalContainerAtSync(t *testing.T) {
 	}
 }
 
+// TestE2E_LocalContainerWhileConnected defines a container through the
+// local API of an edge that is connected, then writes to it: the hub creates
+// the container and confirms the writes, and a second edge whose scope names
+// the container receives them.
+func TestE2E_LocalContainerWhileConnected(t *testing.T) {
+	c := newE2ECluster(t)
+	c.hub.call(http.MethodPut, "/api/v1/containers/orders", `{"partitionKey":"/territory"}`, http.StatusCreated, nil)
+	a := c.startEdge("field", c.registerEdge("field", nil))
+	b := c.startEdge("reader", c.registerEdge("reader", []wire.ScopeEntry{{Container: "notes"}}))
+	c.waitSynced(15*time.Second, a, b)
+	a.call(http.MethodPut, "/api/v1/containers/notes", `{"partitionKey":"/pk"}`, http.StatusCreated, nil)
+	for _, d := range []string{`{"id":"n1","pk":"x"}`, `{"id":"n2","pk":"y"}`} {
+		a.call(http.MethodPost, "/api/v1/containers/notes/docs", d, http.StatusCreated, nil)
+	}
+	c.waitSynced(30*time.Second, a, b)
+	hubDocs := c.hub.listDocs("notes")
+	if got, want := slices.Sorted(maps.Keys(hubDocs)), []string{"n1", "n2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("hub lists notes %v, want %v", got, want)
+	}
+	for _, e := range []*e2eNode{a, b} {
+		for _, id := range []string{"n1", "n2"} {
+			status, d := e.getDoc("notes", id, "?consistency=confirmed")
+			if status != http.StatusOK || d["_lsn"] != hubDocs[id]["_lsn"] {
+				t.Errorf("%s: confirmed GET notes/%s: status %d %v, want 200 at the hub's _lsn %v", e.name, id, status, d, hubDocs[id]["_lsn"])
+			}
+		}
+	}
+}
+
 // TestE2E_RevokedEdge revokes a connected edge's token: the hub closes its
 // connection, the edge reports connected=false, its writes stay tentative,
 // and the hub no longer lists it. An unknown token never connects.
