@@ -6,6 +6,7 @@
 //	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
+//	cloudhub loadtest [--edges N] [--writes K] [--storm] ...
 //	cloudhub resolver test --wasm FILE --input CASE.json
 //	cloudhub migrate --data DIR --postgres URL
 //	cloudhub --version
@@ -30,6 +31,7 @@ import (
 
 	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/internal/hubbench"
+	"github.com/edgesync/edgesync/internal/loadtest"
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/hub/pghub"
 	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "demo", Summary: "run a hub and a few edges in this process with sample data", Run: demo},
 		{Name: "resolver", Summary: "resolver test --wasm FILE --input CASE.json: run a conflict resolver on one input", Run: resolverCmd},
 		{Name: "bench", Summary: "measure sync, catch-up and fan-out", Run: hubbench.Run},
+		{Name: "loadtest", Summary: "run many lightweight edges against a hub process and measure its cost per edge", Run: loadtest.Run},
 	}, args, stdout, stderr)
 }
 
