@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/wire"
@@ -12,6 +13,14 @@ func SetMaxSessions(n int) (restore func()) {
 	old := maxSessions
 	maxSessions = n
 	return func() { maxSessions = old }
+}
+
+// SetHandshakeWait changes how long a sync connection waits for a handshake
+// slot until restore.
+func SetHandshakeWait(d time.Duration) (restore func()) {
+	old := handshakeWait
+	handshakeWait = d
+	return func() { handshakeWait = old }
 }
 
 // HashToken is the hash the hub stores of a token or session id.

@@ -45,6 +45,12 @@ type Config struct {
 	// Tier is the hubs sharing the store (PostgreSQL); nil for a hub alone
 	// on its store, which always sequences. The hub opens and closes it.
 	Tier Tier
+	// MaxSyncSessions bounds the edges connected at once and MaxSyncHandshakes
+	// the sync handshakes in progress; a connection beyond either is
+	// refused with 503 (admission.go). Defaults DefaultMaxSyncSessions and
+	// DefaultMaxSyncHandshakes.
+	MaxSyncSessions   int
+	MaxSyncHandshakes int
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
@@ -63,6 +69,8 @@ type Hub struct {
 	cseqHead  atomic.Int64 // last conflict sequence number committed
 	conns     connRegistry
 	resolvers resolverSet
+	frames    frameCache // changes frames shared by sessions (fanout.go)
+	admit     *admission
 
 	closeOnce sync.Once
 	closeErr  error
@@ -85,7 +93,14 @@ func New(cfg Config) *Hub {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}}}
+	if cfg.MaxSyncSessions <= 0 {
+		cfg.MaxSyncSessions = DefaultMaxSyncSessions
+	}
+	if cfg.MaxSyncHandshakes <= 0 {
+		cfg.MaxSyncHandshakes = DefaultMaxSyncHandshakes
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}},
+		admit: newAdmission(cfg.MaxSyncHandshakes, cfg.MaxSyncSessions)}
 	h.leaser = StaticLeaser{HubName: cfg.Name}
 	if cfg.Tier != nil {
 		h.leaser = cfg.Tier

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,10 +22,16 @@ import (
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
+// upgrader keeps little per connection: reads go through the 4 KiB buffer
+// net/http already holds for the connection (ReadBufferSize 0 reuses it; a
+// frame is read into a slice of its own size whatever the buffer), and a
+// write buffer is taken from a pool only while a frame is being written.
+// Frames shared by many sessions are written from prepared messages, without
+// a write buffer.
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: 10 * time.Second,
-	ReadBufferSize:   64 << 10,
-	WriteBufferSize:  64 << 10,
+	WriteBufferSize:  32 << 10,
+	WriteBufferPool:  new(sync.Pool),
 	Subprotocols:     []string{wire.Subprotocol},
 	// Edges are not browsers; the bearer token authenticates them.
 	CheckOrigin: func(*http.Request) bool { return true },
@@ -33,6 +41,15 @@ var upgrader = websocket.Upgrader{
 // token, upgrades to a WebSocket and runs the sync session until either side
 // ends it. ctx ends every session (cancel it before http.Server.Shutdown).
 func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	t := h.admit.enter(r.Context())
+	if t == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterBusy))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"code": "unavailable", "message": "the hub is at its limit of sync handshakes or sessions: retry later"})
+		return
+	}
+	defer t.leave()
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	e, err := h.Authenticate(r.Context(), strings.TrimSpace(token))
 	if err != nil {
@@ -53,13 +70,16 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return // the upgrader has answered
 	}
-	s := &session{h: h, conn: conn, edge: e, log: h.log.With("edge", e.Name, "remote", r.RemoteAddr), outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush)}
+	s := &session{h: h, conn: conn, edge: e, scopeKey: scopeKey(e.Scope), log: h.log.With("edge", e.Name, "remote", r.RemoteAddr),
+		outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush), admitted: t.handshakeDone}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	s.run()
 }
 
-// session is one edge's sync connection: one goroutine reads (pushes and
-// acks), one writes (the confirmed stream, outcomes, pings).
+// session is one edge's sync connection: the HTTP handler's goroutine reads
+// (pushes and acks), one goroutine writes (the confirmed stream, outcomes,
+// pings), and while pushes wait for their commit a third hands their
+// outcomes to the writer.
 type session struct {
 	h       *Hub
 	conn    *websocket.Conn
@@ -76,6 +96,13 @@ type session struct {
 	outcomes chan pendingOutcomes
 	queued   chan queuedPush
 	wmu      sync.Mutex // data frames: the sender, and the reader's error frame
+
+	scopeKey string // sessions with equal keys share frames (fanout.go)
+	admitted func() // ends the handshake's admission (admission.go)
+
+	cmu        sync.Mutex     // guards starting the completer
+	completing atomic.Bool    // a completer is running
+	cwg        sync.WaitGroup // the completer
 }
 
 // queuedPush is a push the writer has queued, in arrival order.
@@ -84,8 +111,29 @@ type queuedPush struct {
 	wait  func() ([]wire.Outcome, int64, error)
 }
 
+// startCompleter starts the completer unless it runs. The reader calls it
+// after queueing a push.
+func (s *session) startCompleter() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.completing.Load() {
+		return
+	}
+	s.completing.Store(true)
+	s.cwg.Add(1)
+	go func() {
+		defer s.cwg.Done()
+		if err := s.completer(); err != nil {
+			s.cancel(err)
+			s.conn.Close()
+		}
+	}()
+}
+
 // completer waits for queued pushes in order and hands their outcomes to
-// the sender. A storage failure ends the session (the edge pushes again).
+// the sender; it returns when no push is queued, so that an idle session
+// holds no goroutine for it. A storage failure ends the session (the edge
+// pushes again).
 func (s *session) completer() error {
 	for {
 		select {
@@ -101,6 +149,17 @@ func (s *session) completer() error {
 			}
 		case <-s.ctx.Done():
 			return context.Cause(s.ctx)
+		default:
+			// The reader queues before it calls startCompleter, which
+			// takes cmu: a push queued after this check finds
+			// completing false and starts a new completer.
+			s.cmu.Lock()
+			if len(s.queued) == 0 {
+				s.completing.Store(false)
+				s.cmu.Unlock()
+				return nil
+			}
+			s.cmu.Unlock()
 		}
 	}
 }
@@ -132,6 +191,7 @@ func (s *session) stop(code, msg string) {
 func (s *session) run() {
 	defer s.conn.Close()
 	defer s.cancel(nil)
+	defer s.admitted()
 	s.conn.SetReadLimit(wire.MaxFrameBytes)
 	if s.conn.Subprotocol() != wire.Subprotocol {
 		s.sendError(wire.CodeProtocol, fmt.Sprintf("subprotocol %q is required", wire.Subprotocol))
@@ -201,20 +261,22 @@ func (s *session) run() {
 	if err := s.write(welcome); err != nil {
 		return
 	}
+	s.admitted()
 	s.log.Info("edge connected", "resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
-	errc := make(chan error, 3)
-	go func() { errc <- s.reader() }()
-	go func() { errc <- s.completer() }()
 	conflicts := int64(-1) // not asked for
 	if hello.WantConflicts {
 		conflicts = hello.ConflictSeq
 	}
-	go func() { errc <- s.sender(hello.ResumeLSN, conflicts, defs) }()
-	err = <-errc
-	s.cancel(err)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		s.cancel(s.sender(hello.ResumeLSN, conflicts, defs))
+		s.conn.Close() // ends the reader
+	}()
+	s.cancel(s.reader())
 	s.conn.Close()
-	<-errc
-	<-errc
+	<-sent
+	s.cwg.Wait()
 	s.log.Info("edge disconnected", "reason", context.Cause(s.ctx), "acked", s.acked.Load())
 }
 
@@ -378,6 +440,7 @@ func (s *session) reader() error {
 			case <-s.ctx.Done():
 				return context.Cause(s.ctx)
 			}
+			s.startCompleter()
 		case wire.TypeAck:
 			// Every position the hub sends is at most its head: an ack
 			// past it is a broken or hostile edge, not to be shown.
@@ -405,7 +468,9 @@ func (s *session) reader() error {
 // (conflicts >= 0), it streams the conflicts feed the same way, from
 // conflict sequence number conflicts.
 func (s *session) sender(cursor, conflicts int64, known []replica.Container) error {
-	ping := time.NewTicker(wire.PingInterval)
+	// Pings go out every PingInterval from a random phase, so that edges
+	// that connected together (after a restart) are not pinged together.
+	ping := time.NewTimer(wire.PingInterval/2 + rand.N(wire.PingInterval/2))
 	defer ping.Stop()
 	var queue []pendingOutcomes
 	sent := map[string]bool{} // container definitions the edge has
@@ -415,7 +480,7 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 	for {
 		changed := s.h.Changed()
 		if cursor < s.h.Head() {
-			changes, last, err := s.h.LogAfter(s.ctx, cursor, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope, s.nodeID)
+			changes, last, shared, err := s.readLog(cursor, len(queue) > 0, sent)
 			if err != nil {
 				return err
 			}
@@ -424,7 +489,12 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 			// scope, or its own), so that its resume point moves on;
 			// unless outcomes are about to go out, which carry it.
 			outcomesDue := len(queue) > 0 && queue[0].lsn <= last || len(s.outcomes) > 0
-			if len(changes) > 0 || last > cursor && last >= s.h.Head() && !outcomesDue {
+			if shared != nil && (len(changes) > 0 || last > cursor && last >= s.h.Head() && !outcomesDue) {
+				if err := s.writePrepared(shared); err != nil {
+					return err
+				}
+			} else if len(changes) > 0 || last > cursor && last >= s.h.Head() && !outcomesDue {
+				s.h.frames.encodes.Add(1)
 				f := &wire.Frame{Type: wire.TypeChanges, Changes: changes, LSN: last, HeadLSN: s.h.Head()}
 				for _, c := range changes {
 					if !sent[c.Container] {
@@ -494,8 +564,58 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wire.WriteWait)); err != nil {
 				return err
 			}
+			ping.Reset(wire.PingInterval)
 		case <-s.ctx.Done():
 			return context.Cause(s.ctx)
 		}
 	}
+}
+
+// readLog reads the changes after cursor for the session: the frame shared
+// by the sessions at cursor with its scope (fanout.go), unless the session
+// waits for outcomes of its own pushes, whose records it reads past in the
+// store without their bodies. shared is set when the session may write the
+// shared frame as it is: none of the changes are its own and it has every
+// container's definition.
+func (s *session) readLog(cursor int64, awaiting bool, sent map[string]bool) (changes []wire.Change, last int64, shared *websocket.PreparedMessage, err error) {
+	if !awaiting && len(s.outcomes) == 0 && !s.completing.Load() {
+		f, err := s.h.frames.shared(s.ctx, s.h, cursor, s.scopeKey, s.edge.Scope)
+		if err != nil {
+			return nil, cursor, nil, err
+		}
+		if f != nil {
+			changes, shared = f.changes, f.msg
+			if _, own := f.origins[s.nodeID]; own {
+				changes, shared = withoutOrigin(changes, s.nodeID), nil
+			}
+			for _, c := range changes {
+				if !sent[c.Container] {
+					shared = nil
+					break
+				}
+			}
+			return changes, f.last, shared, nil
+		}
+	}
+	s.h.frames.reads.Add(1)
+	changes, last, err = s.h.LogAfter(s.ctx, cursor, wire.MaxChangesFrame, wire.MaxChangesBytes, s.edge.Scope, s.nodeID)
+	return changes, last, nil, err
+}
+
+// withoutOrigin returns the changes not written by node, in a new slice.
+func withoutOrigin(changes []wire.Change, node string) []wire.Change {
+	out := make([]wire.Change, 0, len(changes))
+	for _, c := range changes {
+		if c.Origin != node {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *session) writePrepared(m *websocket.PreparedMessage) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(wire.WriteWait))
+	return s.conn.WritePreparedMessage(m)
 }
