@@ -11,8 +11,7 @@ import (
 // reconnects at once; a hub that took every handshake together would
 // authenticate, bind and welcome them all in parallel, slowing each so much
 // that they time out and retry. A hub therefore runs at most MaxSyncHandshakes
-// handshakes (token check, upgrade, hello, binding the edge, welcome) at a
-// time, and keeps at most MaxSyncSessions sessions. A connection that finds every
+// handshakes (token check, upgrade, hello) at a time, and keeps at most MaxSyncSessions sessions. A connection that finds every
 // handshake slot taken waits for one, in arrival order, up to 3 s
 // (well within an edge's 10 s handshake timeout); one that still has none,
 // or comes beyond MaxSyncSessions, is answered with 503 and Retry-After, and the
