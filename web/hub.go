@@ -300,6 +300,12 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 				return 0
 			}),
 		counter("edgesync_hub_takeovers_total", "Times this hub took the tier's lease since it started.", func() float64 { return float64(h.TakeoverCount()) }),
+		counter("edgesync_hub_sync_refused_busy_total", "Sync connections refused with 503 at the hub's handshake or session limit.",
+			func() float64 { return float64(h.SyncRefusedBusy()) }),
+		counter("edgesync_hub_stream_log_reads_total", "Log reads for the confirmed stream, each counted once however many sessions it served.",
+			func() float64 { return float64(h.FanoutStats().Reads) }),
+		counter("edgesync_hub_stream_frames_encoded_total", "Changes frames encoded for the confirmed stream, each counted once however many sessions it went to.",
+			func() float64 { return float64(h.FanoutStats().Encodes) }),
 	)
 	reg.MustRegister(hubClockMetrics(h)...)
 }

@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -71,6 +72,7 @@ type serveConfig struct {
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
 	maxClockSkew                                    time.Duration
+	maxEdges                                        int
 	tls                                             cli.TLSFlags
 	cosmos                                          cli.CosmosFlags
 }
@@ -105,6 +107,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.DurationVar(&cfg.maxClockSkew, "max-clock-skew", hub.DefaultMaxClockSkew,
 		"how far a pushed _ts may be ahead of the hub's clock; a later one takes part in conflict decisions with the hub's receipt time (whole seconds, at least 1s)")
+	fs.IntVar(&cfg.maxEdges, "max-edges", hub.DefaultMaxSyncSessions,
+		"edges connected at once; a sync connection beyond it is refused with 503 and Retry-After, and the memory limit (unless GOMEMLIMIT is set) is 1 GiB plus 64 KiB per edge")
 	cfg.resolvers.register(fs)
 	cfg.tls.Register(fs)
 	cfg.cosmos.Register(fs)
@@ -139,6 +143,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if len(cfg.hubName) > 200 {
 		return cli.UsageError(fmt.Sprintf("--hub-name %q: at most 200 bytes", cfg.hubName))
 	}
+	if cfg.maxEdges < 1 {
+		return cli.UsageError(fmt.Sprintf("--max-edges %d: want at least 1", cfg.maxEdges))
+	}
+	cli.SetMemoryLimit(cli.MemoryLimitForEdges(cfg.maxEdges))
 	if cfg.durability != sqlitestore.DurabilityFull && cfg.durability != sqlitestore.DurabilityNormal {
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
@@ -178,7 +186,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		store, storeName = pg, "postgres"
 		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: srv.Addr(), LeaseTimeout: cfg.leaseTimeout, Logger: log})
 	}
-	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName}
+	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName, MaxSyncSessions: cfg.maxEdges}
 	if tier != nil {
 		hcfg.Tier = tier
 	}
@@ -204,7 +212,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	listening = true
 	srv.Serve(web.NewHub(h, web.HubOptions{Logger: log, Version: cli.Version(version), AdminToken: token, BaseContext: srv.Base,
 		Resolvers: reg, SessionTTL: cfg.sessionTTL, SecureCookie: cfg.secureCookie}))
-	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "hub_name", h.Name(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS())
+	log.Info("cloudhub listening", "addr", srv.Addr(), "data", cfg.data, "store", storeName, "hub", h.HubID(), "hub_name", h.Name(), "version", cli.Version(version), "gomaxprocs", runtime.GOMAXPROCS(0), "tls", srv.TLS(),
+		"max_edges", cfg.maxEdges, "memory_limit", debug.SetMemoryLimit(-1))
 	if created {
 		fmt.Fprintf(stdout, "admin token (saved in %s, shown once): %s\n", filepath.Join(cfg.data, "admin-token"), token)
 	}

@@ -18,6 +18,29 @@ const (
 	DefaultMemoryLimit = 1 << 30 // bytes
 )
 
+// MemoryPerEdge is the memory a hub budgets for each edge it is sized for
+// (its --max-edges): an idle session measured about 20 KB of heap (two
+// goroutine stacks, the connection, its 4 KiB read buffer), and a burst of
+// writes to every edge adds frames in flight. See MemoryLimitForEdges.
+const MemoryPerEdge = 64 << 10 // bytes
+
+// MemoryLimitForEdges is a hub's soft memory limit when it is sized for
+// edges connected at once: DefaultMemoryLimit for the log, documents and
+// resolvers, plus MemoryPerEdge per edge (10,000 edges: 1.6 GiB).
+func MemoryLimitForEdges(edges int) int64 {
+	return DefaultMemoryLimit + int64(max(edges, 0))*MemoryPerEdge
+}
+
+// SetMemoryLimit sets the soft memory limit to bytes unless the GOMEMLIMIT
+// environment variable sets it, and reports whether it did.
+func SetMemoryLimit(bytes int64) bool {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return false
+	}
+	debug.SetMemoryLimit(bytes)
+	return true
+}
+
 // TuneGC applies the defaults above unless the environment sets them.
 func TuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {

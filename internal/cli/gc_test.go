@@ -45,6 +45,41 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
+func TestSetMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	if v, had := os.LookupEnv("GOMEMLIMIT"); had {
+		t.Cleanup(func() { os.Setenv("GOMEMLIMIT", v) })
+	}
+	os.Unsetenv("GOMEMLIMIT")
+	for _, tc := range []struct {
+		name  string
+		edges int
+		want  int64
+	}{
+		{name: "none", edges: 0, want: DefaultMemoryLimit},
+		{name: "10,000 edges", edges: 10000, want: DefaultMemoryLimit + 10000*MemoryPerEdge},
+		{name: "100,000 edges", edges: 100000, want: DefaultMemoryLimit + 100000*MemoryPerEdge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !SetMemoryLimit(MemoryLimitForEdges(tc.edges)) {
+				t.Fatalf("SetMemoryLimit did not set the limit with GOMEMLIMIT unset")
+			}
+			if got := debug.SetMemoryLimit(-1); got != tc.want {
+				t.Fatalf("memory limit %d for %d edges, want %d", got, tc.edges, tc.want)
+			}
+		})
+	}
+	debug.SetMemoryLimit(old)
+	t.Setenv("GOMEMLIMIT", "3GiB")
+	if SetMemoryLimit(MemoryLimitForEdges(50000)) {
+		t.Fatalf("SetMemoryLimit set the limit with GOMEMLIMIT set")
+	}
+	if got := debug.SetMemoryLimit(-1); got != old {
+		t.Fatalf("memory limit %d with GOMEMLIMIT set, want it untouched (%d)", got, old)
+	}
+}
+
 func TestTuneProcs(t *testing.T) {
 	old := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(old) })

@@ -79,12 +79,16 @@ type Result struct {
 	FanoutMaxSeconds  float64 `json:"fanoutMaxSeconds"`
 	// FanoutCPUSeconds is the hub's CPU time over the fan-out phase.
 	FanoutCPUSeconds float64 `json:"fanoutCpuSeconds"`
-	AfterRSSBytes    int64   `json:"afterRssBytes"`
-	StormSeconds     float64 `json:"stormSeconds,omitempty"`
-	StormRefused     int64   `json:"stormRefused,omitempty"` // handshakes the hub refused as busy (503) during the storm
-	StormMaxAttempts int64   `json:"stormMaxAttempts,omitempty"`
-	FileLimit        uint64  `json:"fileLimit"` // this process's RLIMIT_NOFILE after raising it
-	Load             float64 `json:"load"`      // 1-minute load average at the end
+	// FanoutFramesEncoded is the changes frames the hub encoded over the
+	// fan-out phase (its metric edgesync_hub_stream_frames_encoded_total;
+	// -1: the hub has no such metric).
+	FanoutFramesEncoded int64   `json:"fanoutFramesEncoded"`
+	AfterRSSBytes       int64   `json:"afterRssBytes"`
+	StormSeconds        float64 `json:"stormSeconds,omitempty"`
+	StormRefused        int64   `json:"stormRefused,omitempty"` // handshakes the hub refused as busy (503) during the storm
+	StormMaxAttempts    int64   `json:"stormMaxAttempts,omitempty"`
+	FileLimit           uint64  `json:"fileLimit"` // this process's RLIMIT_NOFILE after raising it
+	Load                float64 `json:"load"`      // 1-minute load average at the end
 }
 
 var (
@@ -127,8 +131,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "edges %d: connect %.2f s, idle RSS %.0f MB, idle CPU %.1f%%, goroutines %d (%.2f per edge)\n",
 		res.Edges, res.ConnectSeconds, float64(res.IdleRSSBytes)/1e6, res.IdleCPUPercent, res.IdleGoroutines, res.GoroutinesPerEdge)
-	fmt.Fprintf(stdout, "fan-out of %d writes to the last edge: p50 %.0f ms, p99 %.0f ms, max %.0f ms; hub CPU %.2f s; RSS after %.0f MB\n",
-		res.Writes, res.FanoutP50Seconds*1000, res.FanoutP99Seconds*1000, res.FanoutMaxSeconds*1000, res.FanoutCPUSeconds, float64(res.AfterRSSBytes)/1e6)
+	fmt.Fprintf(stdout, "fan-out of %d writes to the last edge: p50 %.0f ms, p99 %.0f ms, max %.0f ms; hub CPU %.2f s, %d frames encoded; RSS after %.0f MB\n",
+		res.Writes, res.FanoutP50Seconds*1000, res.FanoutP99Seconds*1000, res.FanoutMaxSeconds*1000, res.FanoutCPUSeconds, res.FanoutFramesEncoded,
+		float64(res.AfterRSSBytes)/1e6)
 	if cfg.Storm {
 		fmt.Fprintf(stdout, "restart storm: all back in %.2f s (%d refused as busy, at most %d attempts for one edge)\n",
 			res.StormSeconds, res.StormRefused, res.StormMaxAttempts)
@@ -244,9 +249,21 @@ func Measure(ctx context.Context, cfg Config) (res Result, err error) {
 	t.logf("idle: CPU %.1f%%, RSS %d MB, %d goroutines", res.IdleCPUPercent, res.IdleRSSBytes>>20, res.IdleGoroutines)
 
 	// Fan-out.
+	enc0, err := t.hubMetric(ctx, "edgesync_hub_stream_frames_encoded_total")
+	if err != nil {
+		return res, err
+	}
 	lat, cpu, err := t.fanout(ctx)
 	if err != nil {
 		return res, fmt.Errorf("fan-out: %w", err)
+	}
+	enc1, err := t.hubMetric(ctx, "edgesync_hub_stream_frames_encoded_total")
+	if err != nil {
+		return res, err
+	}
+	res.FanoutFramesEncoded = -1
+	if enc0 >= 0 && enc1 >= 0 {
+		res.FanoutFramesEncoded = int64(enc1 - enc0)
 	}
 	res.FanoutCPUSeconds = cpu.Seconds()
 	res.FanoutP50Seconds, res.FanoutP99Seconds, res.FanoutMaxSeconds = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1)
@@ -443,6 +460,16 @@ func (t *test) setup(ctx context.Context) error {
 
 // hubGoroutines reads go_goroutines from the hub's /metrics.
 func (t *test) hubGoroutines(ctx context.Context) (int, error) {
+	n, err := t.hubMetric(ctx, "go_goroutines")
+	if err == nil && n < 0 {
+		err = errors.New("no go_goroutines in the hub's metrics")
+	}
+	return int(n), err
+}
+
+// hubMetric reads a metric without labels from the hub's /metrics; -1 if
+// the hub has none of that name.
+func (t *test) hubMetric(ctx context.Context, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.addr+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -455,12 +482,11 @@ func (t *test) hubGoroutines(ctx context.Context) (int, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			return int(n), err
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0, errors.New("no go_goroutines in the hub's metrics")
+	return -1, sc.Err()
 }
 
 // waitWelcomed waits until every edge has been welcomed in its session
