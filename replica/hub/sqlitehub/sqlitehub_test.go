@@ -3,6 +3,7 @@ package sqlitehub_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edgesync/edgesync/replica"
@@ -51,5 +52,42 @@ func TestOpen_DropsStoredRejectedVersions(t *testing.T) {
 	}
 	if it.Version != hubID+"-1" {
 		t.Fatalf("version %s, want %s-1 (the id the rejected version held)", it.Version, hubID)
+	}
+}
+
+// An edge's first hello asks whether another edge holds its node id; with
+// many edges registered that read must use an index, not scan them all in
+// the hub's single writer.
+func TestOpen_EdgeOfNodeUsesIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	h := hub.New(hub.Config{Store: sqlitehub.New(sqlitehub.Config{Dir: dir, Durability: "normal"})})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlitestore.Open(ctx, filepath.Join(dir, sqlitehub.DBFile), sqlitestore.Options{Durability: "normal"}, hub.SQLiteMigrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Write.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT name FROM edges WHERE node_id = ? AND name != ?`, "e0123456789abcdef", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX edges_by_node") {
+		t.Fatalf("plan of the node id lookup: %q, want a search using edges_by_node", got)
 	}
 }
