@@ -12,12 +12,12 @@ import (
 // authenticate, bind and welcome them all in parallel, slowing each so much
 // that they time out and retry. A hub therefore runs at most MaxSyncHandshakes
 // handshakes (token check, upgrade, hello) at a time, and keeps at most MaxSyncSessions sessions. A connection that finds every
-// handshake slot taken waits for one, in arrival order, up to 3 s
+// handshake slot taken waits for one, in arrival order, up to 5 s
 // (well within an edge's 10 s handshake timeout); one that still has none,
 // or comes beyond MaxSyncSessions, is answered with 503 and Retry-After, and the
 // edge tries again after its backoff.
 const (
-	DefaultMaxSyncHandshakes = 256
+	DefaultMaxSyncHandshakes = 512
 	DefaultMaxSyncSessions   = 10000
 	// RetryAfterBusy is the Retry-After of a refused sync connection, in
 	// seconds.
@@ -25,7 +25,7 @@ const (
 )
 
 // handshakeWait is how long a connection waits for a handshake slot.
-var handshakeWait = 3 * time.Second
+var handshakeWait = 5 * time.Second
 
 type admission struct {
 	handshakes chan struct{} // one token per handshake in progress

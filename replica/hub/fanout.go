@@ -70,7 +70,7 @@ func (h *Hub) FanoutStats() FanoutStats {
 }
 
 // shared returns the frame for (after, scope), reading and encoding it if no
-// session has; nil, nil if it failed for the session that read it (the
+// session has; nil, nil if the read failed for the session that made it (the
 // caller then reads for itself).
 func (c *frameCache) shared(ctx context.Context, h *Hub, after int64, scopeKey string, scope []wire.ScopeEntry) (*sharedFrame, error) {
 	key := frameKey{after: after, scope: scopeKey}
@@ -99,11 +99,16 @@ func (c *frameCache) shared(ctx context.Context, h *Hub, after int64, scopeKey s
 	close(f.ready)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f.err != nil {
+	if f.err != nil || f.last <= after {
+		// A failed read is not kept, nor a read that found nothing yet:
+		// the sessions asking again after the next commit read again.
 		if c.entries[key] == f {
 			delete(c.entries, key)
 		}
-		return nil, f.err
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f, nil
 	}
 	c.bytes += f.size
 	for len(c.order) > 0 && (len(c.entries) > frameCacheEntries || c.bytes > frameCacheBytes) {
