@@ -20,7 +20,7 @@ const (
 
 // MemoryPerEdge is the memory a hub budgets for each edge it is sized for
 // (its --max-edges): with 3,000 and 10,000 idle edges connected (cloudhub
-// loadtest) the hub's resident size grew by 53-59 KB per edge (two goroutine
+// loadtest) the hub's resident size grew by about 55 KB per edge (two goroutine
 // stacks, the connection, its 4 KiB read buffer, and what GOGC=400 leaves
 // uncollected). See MemoryLimitForEdges.
 const MemoryPerEdge = 64 << 10 // bytes
