@@ -126,3 +126,14 @@ func TestServe_TierFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestServe_MaxEdgesFlag: a hub sized for no edge is a usage error.
+func TestServe_MaxEdgesFlag(t *testing.T) {
+	var stderr lockedBuffer
+	if got := run(context.Background(), []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--max-edges", "0"}, io.Discard, &stderr); got != 2 {
+		t.Fatalf("run(--max-edges 0) = %d, want 2\nstderr: %s", got, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "--max-edges") {
+		t.Fatalf("stderr %q does not name --max-edges", stderr.String())
+	}
+}
