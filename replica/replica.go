@@ -125,8 +125,9 @@ type Container struct {
 	Name           string         `json:"name"`
 	PartitionKey   string         `json:"partitionKey"`
 	ConflictPolicy ConflictPolicy `json:"conflictPolicy"`
-	// IndexingPolicy names the paths a node indexes for queries. It is the
-	// node's own: protocol 1 does not carry it between nodes.
+	// IndexingPolicy names the paths a node indexes for queries. A hub
+	// keeps it with the definition and sends it to edges, which index
+	// those paths.
 	IndexingPolicy *IndexingPolicy `json:"indexingPolicy,omitempty"`
 }
 

@@ -310,9 +310,3 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 	reg.MustRegister(hubClockMetrics(h)...)
 }
 
-// PutContainer defines a container on the hub, which does not index: an
-// indexing policy is each node's own, and the hub keeps none.
-func (s hubStore) PutContainer(ctx context.Context, c replica.Container) (bool, replica.Container, error) {
-	c.IndexingPolicy = nil
-	return s.Hub.PutContainer(ctx, c)
-}

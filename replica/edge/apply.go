@@ -114,21 +114,37 @@ func (r *Replica) adoptContainers(ctx context.Context, defs []replica.Container,
 			d.Name, d.PartitionKey, string(policy), r.cfg.Now().Unix()); err != nil {
 			return sqlitestore.Wrote("store container", err)
 		}
+		// The hub's indexing policy, when it has one, is the node's: new
+		// paths are built by the index builder after the commit.
+		if d.IndexingPolicy != nil {
+			if _, err := r.setIndexPaths(ctx, d.Name, d.IndexingPolicy); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
+// setContainers publishes the definitions adopted from the hub, after
+// their commit, and wakes the index builder when one brings an indexing
+// policy.
 func (r *Replica) setContainers(defs []replica.Container, mismatched []string) {
+	kick := false
 	for _, d := range defs {
 		if containsString(mismatched, d.Name) {
 			continue
 		}
 		if d, err := d.Normalize(); err == nil {
-			if old, err := r.defs.Get(d.Name); err == nil {
-				d.IndexingPolicy = old.Def.IndexingPolicy // the node's own
+			if d.IndexingPolicy != nil {
+				kick = true
+			} else if old, err := r.defs.Get(d.Name); err == nil {
+				d.IndexingPolicy = old.Def.IndexingPolicy // the hub has none: the node's own stays
 			}
 			r.defs.Set(d)
 		}
+	}
+	if kick {
+		r.kickBuild()
 	}
 }
 

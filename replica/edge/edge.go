@@ -76,6 +76,11 @@ type Replica struct {
 	// idxStmts are index scans' statements prepared on the read pool.
 	idxStmtMu sync.Mutex
 	idxStmts  map[string]*sql.Stmt
+	// The index builder (indexBuilder): kicked when definitions from the
+	// hub bring indexing policies; stopped by buildStop at Close.
+	buildKick chan struct{}
+	buildDone chan struct{}
+	buildStop context.CancelCauseFunc
 	notify    replica.Notifier // woken after every commit
 	local     replica.Notifier // woken after a commit with local writes
 
@@ -202,6 +207,9 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		r.w.Close(ctx)
 		return err
 	}
+	bctx, cancel := context.WithCancelCause(context.Background())
+	r.buildKick, r.buildDone, r.buildStop = make(chan struct{}, 1), make(chan struct{}), cancel
+	go r.indexBuilder(bctx)
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil
 }
@@ -272,6 +280,10 @@ func (r *Replica) Close(ctx context.Context) error {
 	}
 	if r.w == nil { // never opened
 		return nil
+	}
+	if r.buildStop != nil {
+		r.buildStop(replica.ErrClosed)
+		<-r.buildDone
 	}
 	if err := r.w.Close(ctx); err != nil {
 		return err

@@ -207,6 +207,33 @@ func (r *Replica) reloadReady(ctx context.Context) error {
 	return nil
 }
 
+// kickBuild wakes the index builder (a size-1 channel: kicks while it
+// builds fold into one more pass).
+func (r *Replica) kickBuild() {
+	select {
+	case r.buildKick <- struct{}{}:
+	default:
+	}
+}
+
+// indexBuilder builds the paths of indexing policies learnt from the hub,
+// outside the sync session (a build of a large container takes seconds).
+// A failed build leaves its paths unready, so queries scan, and is tried
+// again at the next kick and at the next Open.
+func (r *Replica) indexBuilder(ctx context.Context) {
+	defer close(r.buildDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.buildKick:
+		}
+		if err := r.buildPending(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("build index", "err", err)
+		}
+	}
+}
+
 // buildPending builds the indexes left unbuilt (by a stop during a build).
 func (r *Replica) buildPending(ctx context.Context) error {
 	rows, err := r.db.Read.QueryContext(ctx, `SELECT DISTINCT container FROM idx_paths WHERE ready = 0`)

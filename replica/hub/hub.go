@@ -280,7 +280,13 @@ func (h *Hub) putContainerTx(ctx context.Context, tx Tx, c replica.Container) (b
 	if err != nil {
 		return false, err
 	}
-	if err := tx.PutContainer(ctx, c.Name, c.PartitionKey, string(policy), h.cfg.Now().Unix()); err != nil {
+	var indexing []byte
+	if c.IndexingPolicy != nil {
+		if indexing, err = json.Marshal(c.IndexingPolicy); err != nil {
+			return false, err
+		}
+	}
+	if err := tx.PutContainer(ctx, c.Name, c.PartitionKey, string(policy), string(indexing), h.cfg.Now().Unix()); err != nil {
 		return false, err
 	}
 	return !found, nil

@@ -33,10 +33,12 @@ package hub
 //   - (8) rejected versions are no longer stored (their ids could be any
 //     node's, the hub's included, and blocked that node's next write): the
 //     ones stored before are deleted.
-//   - edges_by_node: an edge's first hello looks up whether another edge
+//   - (9) edges_by_node: an edge's first hello looks up whether another edge
 //     is bound to its node id; without the index that read scanned every
 //     edge, and 10,000 edges connecting for the first time cost the writer
 //     10,000 scans of 10,000 rows.
+//   - (10) containers.indexing: the container's indexing policy as JSON ("":
+//     none), kept with its definition and sent to edges with it.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -155,4 +157,6 @@ ALTER TABLE edges ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
 DELETE FROM versions WHERE outcome = 'rejected';
 `, `
 CREATE INDEX edges_by_node ON edges (node_id);
+`, `
+ALTER TABLE containers ADD COLUMN indexing TEXT NOT NULL DEFAULT '';
 `}

@@ -148,8 +148,9 @@ type Tx interface {
 
 	// ContainerPK returns a container's partition key path.
 	ContainerPK(ctx context.Context, name string) (pk string, found bool, err error)
-	// PutContainer stores a definition (policy as JSON).
-	PutContainer(ctx context.Context, name, pk, policy string, at int64) error
+	// PutContainer stores a definition: its conflict policy as JSON, and
+	// its indexing policy as JSON or "" for none.
+	PutContainer(ctx context.Context, name, pk, policy, indexing string, at int64) error
 
 	// Outcome returns the outcome a version got when it was pushed.
 	Outcome(ctx context.Context, version string) (PriorOutcome, bool, error)

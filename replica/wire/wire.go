@@ -275,15 +275,6 @@ var ErrBadFrame = errors.New("bad frame")
 func Encode(f *Frame) ([]byte, error) {
 	var e encoder
 	g := *f
-	if len(f.Containers) > 0 {
-		// An indexing policy is each node's own, and a protocol 1 peer
-		// refuses a definition with a member it does not know.
-		g.Containers = make([]replica.Container, len(f.Containers))
-		for i, c := range f.Containers {
-			c.IndexingPolicy = nil
-			g.Containers[i] = c
-		}
-	}
 	switch {
 	case f.Type == TypePush && len(f.Versions) > 0:
 		g.Versions = nil

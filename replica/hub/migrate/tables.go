@@ -99,7 +99,7 @@ func join(parts ...[]column) []column {
 // does not (tables of the hub tier: they start empty).
 var tables = []table{
 	{name: "meta", cols: texts("key", "value"), order: []string{"key"}},
-	{name: "containers", cols: join(texts("name", "pk_path", "policy"), ints("updated_at")), order: []string{"name"}},
+	{name: "containers", cols: join(texts("name", "pk_path", "policy", "indexing"), ints("updated_at")), order: []string{"name"}},
 	// seq is the order the versions were stored in: SQLite's rowid.
 	{name: "versions", cols: join(
 		[]column{{name: "seq", kind: kindInt, src: "rowid"}},

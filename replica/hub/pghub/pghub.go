@@ -236,7 +236,7 @@ func (s *Store) ResolverCount(ctx context.Context) (int64, error) {
 
 // Containers returns every container definition.
 func (s *Store) Containers(ctx context.Context) ([]replica.Container, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, pk_path, policy FROM containers`)
+	rows, err := s.pool.Query(ctx, `SELECT name, pk_path, policy, indexing FROM containers`)
 	if err != nil {
 		return nil, fmt.Errorf("read containers: %w", err)
 	}
@@ -244,12 +244,12 @@ func (s *Store) Containers(ctx context.Context) ([]replica.Container, error) {
 	var out []replica.Container
 	for rows.Next() {
 		var c replica.Container
-		var policy string
-		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy); err != nil {
+		var policy, indexing string
+		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy, &indexing); err != nil {
 			return nil, fmt.Errorf("read containers: %w", err)
 		}
-		if err := json.Unmarshal([]byte(policy), &c.ConflictPolicy); err != nil {
-			return nil, fmt.Errorf("container %s policy: %w", c.Name, err)
+		if err := hub.DecodeContainer(&c, policy, indexing); err != nil {
+			return nil, err
 		}
 		out = append(out, c)
 	}

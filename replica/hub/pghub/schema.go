@@ -166,4 +166,6 @@ CREATE TABLE forwarded (
 );
 CREATE INDEX forwarded_pending ON forwarded (seq) WHERE result IS NULL;
 ALTER TABLE edges ADD COLUMN hub text NOT NULL DEFAULT '';
+`, `
+ALTER TABLE containers ADD COLUMN indexing text NOT NULL DEFAULT '';
 `}

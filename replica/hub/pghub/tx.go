@@ -280,10 +280,10 @@ func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error)
 }
 
 // PutContainer stores a definition.
-func (t *tx) PutContainer(ctx context.Context, name, pk, policy string, at int64) error {
+func (t *tx) PutContainer(ctx context.Context, name, pk, policy, indexing string, at int64) error {
 	t.defined = true
-	t.top().stmt(`INSERT INTO containers (name, pk_path, policy, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, pk, policy, at)
+	t.top().stmt(`INSERT INTO containers (name, pk_path, policy, indexing, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, indexing = excluded.indexing, updated_at = excluded.updated_at`, name, pk, policy, indexing, at)
 	return nil
 }
 

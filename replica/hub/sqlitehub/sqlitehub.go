@@ -166,11 +166,24 @@ func (s *Store) Heads(ctx context.Context) (hub.Heads, error) { return *s.heads.
 
 // Containers returns every container definition.
 func (s *Store) Containers(ctx context.Context) ([]replica.Container, error) {
-	var defs replica.Containers
-	if err := defs.Load(ctx, s.db.Read); err != nil {
-		return nil, err
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT name, pk_path, policy, indexing FROM containers ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("read containers: %w", err)
 	}
-	return defs.List(), nil
+	defer rows.Close()
+	var out []replica.Container
+	for rows.Next() {
+		var c replica.Container
+		var policy, indexing string
+		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy, &indexing); err != nil {
+			return nil, fmt.Errorf("read containers: %w", err)
+		}
+		if err := hub.DecodeContainer(&c, policy, indexing); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // Enter and Leave bracket a caller's write (sqlitestore.Writer).

@@ -25,8 +25,8 @@ func (s *stmts) prepare(ctx context.Context, w *sqlitestore.Writer, read *sql.DB
 	}
 	for _, st := range []p{
 		{&s.getContainer, `SELECT pk_path FROM containers WHERE name = ?`, false},
-		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, false},
+		{&s.putContainer, `INSERT INTO containers (name, pk_path, policy, indexing, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, indexing = excluded.indexing, updated_at = excluded.updated_at`, false},
 		{&s.getOutcome, `SELECT v.outcome, v.lsn, v.reason, v.conflict_id, coalesce(l.crts, 0) FROM versions v
 			LEFT JOIN log l ON l.lsn = v.lsn AND v.outcome = 'confirmed' WHERE v.version = ?`, false},
 		{&s.getHead, `SELECT pk, version, lsn, deleted FROM items WHERE container = ? AND id = ?`, false},

@@ -85,8 +85,8 @@ func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error)
 }
 
 // PutContainer stores a definition.
-func (t *tx) PutContainer(ctx context.Context, name, pk, policy string, at int64) error {
-	_, err := t.s.stmts.putContainer.ExecContext(ctx, name, pk, policy, at)
+func (t *tx) PutContainer(ctx context.Context, name, pk, policy, indexing string, at int64) error {
+	_, err := t.s.stmts.putContainer.ExecContext(ctx, name, pk, policy, indexing, at)
 	return sqlitestore.Wrote("store container", err)
 }
 

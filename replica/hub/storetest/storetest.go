@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -149,19 +150,29 @@ func testContainers(t *testing.T, s *store) {
 		if _, found, err := tx.ContainerPK(ctx, "c"); err != nil || found {
 			return fmt.Errorf("tx.ContainerPK of a new container: found %v, %v", found, err)
 		}
-		return tx.PutContainer(ctx, "c", "/pk", policy, 1)
+		return tx.PutContainer(ctx, "c", "/pk", policy, "", 1)
 	}))
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		pk, found, err := tx.ContainerPK(ctx, "c")
 		if err != nil || !found || pk != "/pk" {
 			return fmt.Errorf("tx.ContainerPK = %q, %v, %v; want /pk", pk, found, err)
 		}
-		return tx.PutContainer(ctx, "c", "/pk", `{"mode":"merge"}`, 2)
+		return tx.PutContainer(ctx, "c", "/pk", `{"mode":"merge"}`, `{"paths":["/price","/owner/name"]}`, 2)
 	}))
 	cs, err := s.Containers(ctx)
 	must(t, err)
 	if len(cs) != 1 || cs[0].Name != "c" || cs[0].PartitionKey != "/pk" || cs[0].ConflictPolicy.Mode != replica.ModeMerge {
 		t.Fatalf("Containers()=%+v, want c on /pk with the merge policy", cs)
+	}
+	if ip := cs[0].IndexingPolicy; ip == nil || !slices.Equal(ip.Paths, []string{"/price", "/owner/name"}) {
+		t.Fatalf("Containers()[0].IndexingPolicy=%+v, want paths /price, /owner/name", ip)
+	}
+	// A definition stored again without an indexing policy has none.
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		return tx.PutContainer(ctx, "c", "/pk", `{"mode":"merge"}`, "", 3)
+	}))
+	if cs, err = s.Containers(ctx); err != nil || len(cs) != 1 || cs[0].IndexingPolicy != nil {
+		t.Fatalf("Containers() after the policy was dropped = %+v, %v; want c without an indexing policy", cs, err)
 	}
 }
 
