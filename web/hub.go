@@ -309,4 +309,3 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 	)
 	reg.MustRegister(hubClockMetrics(h)...)
 }
-
