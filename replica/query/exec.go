@@ -105,7 +105,7 @@ func Execute(ctx context.Context, req Request, src Source, opt Options) (Page, e
 // a scan, so that the result is the scan's, in the same order.
 func ExecuteIndexed(ctx context.Context, req Request, src Source, ix *IndexSource, opt Options) (Page, error) {
 	opt = opt.withDefaults()
-	q, err := ParseLimits(req.Query, opt.Limits)
+	q, err := parseCached(req.Query, opt.Limits)
 	if err != nil {
 		return Page{}, err
 	}
@@ -236,6 +236,10 @@ type run struct {
 
 	// raw is the document being read, as the source gave it.
 	raw []byte
+
+	// whereDone: the index scan selects exactly the rows WHERE keeps, so
+	// WHERE is not evaluated again (nor the properties it reads decoded).
+	whereDone bool
 
 	// ORDER BY
 	presorted bool // rows come in ORDER BY's order (an index's)
@@ -372,7 +376,7 @@ func (r *run) exec(ctx context.Context, src Source) error {
 	if r.out.end >= 0 && r.out.start >= r.out.end {
 		return nil // TOP 0, LIMIT 0, or a continuation past the end
 	}
-	need := q.neededProps()
+	need := q.neededPropsWhere(!r.whereDone)
 	var err error
 	if q.From == nil {
 		_, err = r.row()
@@ -501,7 +505,7 @@ func (r *run) rowEval() (bool, error) {
 	if err := r.tick(); err != nil {
 		return false, err
 	}
-	if q.Where != nil {
+	if q.Where != nil && !r.whereDone {
 		if b, ok := r.en.eval(q.Where).(bool); !ok || !b {
 			return false, nil
 		}

@@ -7,7 +7,11 @@ import "bytes"
 // as a value, an index that is not a string literal). Documents are decoded
 // only as far as the query looks: the rest of each document is skipped
 // unparsed.
-func (q *Query) neededProps() map[string]bool {
+func (q *Query) neededProps() map[string]bool { return q.neededPropsWhere(true) }
+
+// neededPropsWhere is neededProps, leaving WHERE out when where is false
+// (an index has answered it).
+func (q *Query) neededPropsWhere(where bool) map[string]bool {
 	if q.From == nil {
 		return map[string]bool{}
 	}
@@ -54,7 +58,9 @@ func (q *Query) neededProps() map[string]bool {
 	for _, it := range q.Items {
 		visit(it.Expr, nil)
 	}
-	visit(q.Where, nil)
+	if where {
+		visit(q.Where, nil)
+	}
 	for _, e := range q.GroupBy {
 		visit(e, nil)
 	}

@@ -20,6 +20,12 @@ type IndexSource struct {
 	// document that does not match (the evaluator filters again), never
 	// leave out one that does.
 	Scan func(ctx context.Context, s *IndexScan, fn func(doc []byte) error) error
+	// Exact, when set, reports whether Scan yields exactly the documents
+	// that match s, each checked against the index as it was when the
+	// document was read. When it does and WHERE is nothing but s's
+	// condition, the evaluator does not check WHERE again (nor decode the
+	// properties it reads).
+	Exact func(s *IndexScan) bool
 }
 
 // IndexPath is one indexed path: its text ("/owner/name") and its
@@ -215,7 +221,78 @@ func (r *run) plan(ix *IndexSource) *IndexScan {
 	if best == orderPath {
 		s.Order = order
 	}
+	r.whereDone = ix.Exact != nil && ix.Exact(s) && r.indexAnswers(ix.Paths[best].Names, s)
 	return s
+}
+
+// indexAnswers reports whether scan s selects exactly the rows WHERE keeps:
+// WHERE is one equality on the scan's path (not IN), or only range
+// conditions on it (at most one lower and one upper bound, each of the
+// type of the scan's bound), each with a literal or a parameter. The index
+// holds a path's value with its type and compares as the evaluator does
+// (numbers as numbers, strings by code point), within the same read as
+// the document.
+func (r *run) indexAnswers(names []string, s *IndexScan) bool {
+	onPath := func(e Expr) bool {
+		p, ok := docPath(e)
+		return ok && slices.Equal(p, names)
+	}
+	cs := conjuncts(r.q.Where, nil)
+	if s.Values != nil {
+		if len(s.Values) != 1 || len(cs) != 1 {
+			return false
+		}
+		b, ok := cs[0].(*Binary)
+		if !ok || b.Op != "=" {
+			return false
+		}
+		l, rt := b.L, b.R
+		if !onPath(l) {
+			l, rt = rt, l
+		}
+		_, ok = r.constant(rt)
+		return ok && onPath(l)
+	}
+	lo, hi := 0, 0
+	sameRank := func(v any, b *Bound) bool { return b != nil && rank(v) == rank(b.Value) }
+	for _, c := range cs {
+		switch c := c.(type) {
+		case *Binary:
+			l, rt, op := c.L, c.R, c.Op
+			if !onPath(l) {
+				l, rt, op = rt, l, flip(op)
+			}
+			v, ok := r.constant(rt)
+			if !ok || !onPath(l) {
+				return false
+			}
+			switch op {
+			case ">", ">=":
+				lo++
+				if !sameRank(v, s.Lo) {
+					return false
+				}
+			case "<", "<=":
+				hi++
+				if !sameRank(v, s.Hi) {
+					return false
+				}
+			default:
+				return false
+			}
+		case *Between:
+			lv, ok1 := r.constant(c.Lo)
+			hv, ok2 := r.constant(c.Hi)
+			if c.Not || !ok1 || !ok2 || !onPath(c.X) || !sameRank(lv, s.Lo) || !sameRank(hv, s.Hi) {
+				return false
+			}
+			lo++
+			hi++
+		default:
+			return false
+		}
+	}
+	return lo <= 1 && hi <= 1
 }
 
 // docPath returns the property names of c.a.b or c["a"]["b"] over the
@@ -331,7 +408,7 @@ func (r *run) explain(s *IndexScan) *Plan {
 		}
 	}
 	var f []string
-	if r.q.Where != nil {
+	if r.q.Where != nil && !r.whereDone {
 		f = append(f, "WHERE")
 	}
 	if len(r.q.Joins) > 0 {
