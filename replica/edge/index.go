@@ -275,12 +275,14 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 	var doc []byte
 	// emit scans one row (the document's columns, then extra) and passes
 	// the document on unless it is outside the node's scope.
+	var body sql.RawBytes // valid until the next row: AppendJSON copies it
 	emit := func(rows *sql.Rows, fn func([]byte) error, extra ...any) (string, error) {
 		it := replica.Item{Container: containerName}
-		dst := append([]any{&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &it.Body}, extra...)
+		dst := append([]any{&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &body}, extra...)
 		if err := rows.Scan(dst...); err != nil {
 			return "", fmt.Errorf("query index: %w", err)
 		}
+		it.Body = body
 		if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
 			return it.ID, nil
 		}
@@ -290,8 +292,19 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 	}
 	return &query.IndexSource{
 		Paths: (*ready)[containerName],
+		// One value and ordered scans read each document in the statement
+		// that reads its index row; scanByID reads the ids first and the
+		// documents later, which may have changed meanwhile.
+		Exact: func(s *query.IndexScan) bool {
+			return s.Order != 0 || len(s.Values) == 1 && s.Lo == nil && s.Hi == nil
+		},
 		Scan: func(ctx context.Context, s *query.IndexScan, fn func([]byte) error) error {
 			where, args := indexWhere(containerName, s)
+			if s.Order == 0 && len(s.Values) == 1 {
+				// One value: the index holds its items in id order, the
+				// order of a scan, so they are read as they come.
+				return r.scanEqual(ctx, where, args, fn, emit)
+			}
 			if s.Order == 0 {
 				return r.scanByID(ctx, containerName, where, args, fn, emit, full)
 			}
@@ -339,6 +352,28 @@ const (
 	docsByIDSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body FROM items i JOIN changes c ON c.seq = i.seq
 		WHERE i.container = ? AND i.id IN (SELECT value FROM json_each(?)) AND i.deleted = 0 ORDER BY i.id`
 )
+
+// scanEqual reads the documents of one indexed value, which the index
+// keeps in id order (its key ends with the id), QueryChunk per statement:
+// one statement per chunk instead of collecting, sorting and reading the
+// ids again as scanByID does.
+func (r *Replica) scanEqual(ctx context.Context, where string, args []any, fn func([]byte) error,
+	emit func(*sql.Rows, func([]byte) error, ...any) (string, error)) error {
+	after := ""
+	q := indexRowsSQL + where + ` AND x.id > ? ORDER BY x.id LIMIT ?`
+	for {
+		read, err := r.indexQuery(ctx, q, append(slices.Clone(args), after, QueryChunk), func(rows *sql.Rows) error {
+			var t int64
+			var v any
+			id, err := emit(rows, fn, &t, &v)
+			after = id
+			return err
+		})
+		if err != nil || read < QueryChunk {
+			return err
+		}
+	}
+}
 
 // scanByID reads the documents an index selects in id order, as a full
 // scan does: it collects their ids (at most maxIndexIDs, else it scans the
