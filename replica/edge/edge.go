@@ -76,6 +76,9 @@ type Replica struct {
 	// idxStmts are index scans' statements prepared on the read pool.
 	idxStmtMu sync.Mutex
 	idxStmts  map[string]*sql.Stmt
+	// writing is when the writer's open transaction began (unix
+	// nanoseconds; 0: none): queries give way to it (yieldToWriter).
+	writing atomic.Int64
 	// The index builder (indexBuilder): kicked when definitions from the
 	// hub bring indexing policies; stopped by buildStop at Close.
 	buildKick chan struct{}
@@ -180,12 +183,17 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	r.w = sqlitestore.NewWriter(r.db, sqlitestore.WriterConfig{
 		Logger: r.log, MaxBatch: r.cfg.MaxBatch, Linger: r.cfg.Linger,
 		OnBegin: func() {
+			r.writing.Store(time.Now().UnixNano())
 			r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0, r.hlc0 = r.seq, r.wsync, r.wconflict, r.pkIndexed, r.hlc
 		},
 		OnRollback: func() {
+			r.writing.Store(0)
 			r.seq, r.wsync, r.wconflict, r.pkIndexed, r.hlc = r.seq0, r.wsync0, r.wconflict0, r.pkIndexed0, r.hlc0
 		},
-		OnCommit:     r.wake,
+		OnCommit: func() {
+			r.writing.Store(0)
+			r.wake()
+		},
 		BeforeCommit: r.catchUpPKIndex,
 	})
 	if err := r.w.Open(ctx); err != nil {

@@ -287,6 +287,7 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 			return it.ID, nil
 		}
 		*n++
+		r.yieldToWriter()
 		doc = it.AppendJSON(doc[:0])
 		return it.ID, fn(doc)
 	}
