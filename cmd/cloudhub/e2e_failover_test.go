@@ -434,7 +434,7 @@ func (e *tierEdge) write(t *testing.T, stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case <-time.After(time.Duration(10+e.rng.IntN(20)) * time.Millisecond):
+		case <-time.After(time.Duration(20+e.rng.IntN(30)) * time.Millisecond):
 		}
 		e.n++
 		var err error
