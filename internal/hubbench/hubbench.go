@@ -43,6 +43,8 @@ const (
 	runSync    = "sync"
 	runCatchup = "catchup"
 	runFanout  = "fanout"
+	// takeover needs --postgres: it kills the sequencer of a hub tier.
+	runTakeover = "takeover"
 )
 
 // Targets (from the issues that asked for this benchmark).
@@ -72,6 +74,11 @@ type benchConfig struct {
 	dir         string
 	durability  string
 	postgres    string
+	tierHubs    int           // hubs of the tier runs
+	tierEdges   int           // sync: edges of the tier run, spread over its hubs
+	lease       time.Duration // the tier hubs' --lease-timeout
+	kills       int           // takeover: kills of the sequencer
+	cloudhub    string        // the binary the tier runs start their hubs with
 	cpuProfile  string
 	json        bool
 }
@@ -92,7 +99,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg benchConfig
 	fs := flag.NewFlagSet("cloudhub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	runs := fs.String("run", "sync,catchup,fanout", "runs to do, comma-separated: sync, catchup, fanout")
+	runs := fs.String("run", "", "runs to do, comma-separated: sync, catchup, fanout, takeover (default: all; takeover only with --postgres)")
 	fs.IntVar(&cfg.docs, "docs", 100000, "sync: documents in the edge's outbox")
 	fs.IntVar(&cfg.catchupDocs, "catchup-docs", 1000000, "catchup: documents the hub holds when the new edge connects")
 	fs.IntVar(&cfg.edges, "edges", 100, "fanout: edges connected to the hub")
@@ -106,17 +113,30 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal, for the hub and every edge")
 	fs.StringVar(&cfg.postgres, "postgres", "", "sync: measure a hub kept in this PostgreSQL database too (postgres://user:password@host:port/db; "+
 		"the run creates a schema of its own in it and drops it after)")
+	fs.IntVar(&cfg.tierHubs, "tier-hubs", 3, "sync, fanout and takeover with --postgres: cloudhub processes of the hub tier")
+	fs.IntVar(&cfg.tierEdges, "tier-edges", 3, "sync with --postgres: edges of the hub tier's run, spread over its hubs, the --docs split among them")
+	fs.DurationVar(&cfg.lease, "lease-timeout", 5*time.Second, "the hub tier's --lease-timeout")
+	fs.IntVar(&cfg.kills, "kills", 10, "takeover: kills of the sequencer")
+	fs.StringVar(&cfg.cloudhub, "cloudhub", "", "the cloudhub binary the hub tier runs start (default: this program)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each run's measured phase to this file, the run's name inserted before the extension")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON")
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_BENCH_"); err != nil {
 		return err
 	}
+	if *runs == "" {
+		*runs = "sync,catchup,fanout"
+		if cfg.postgres != "" {
+			*runs += "," + runTakeover
+		}
+	}
 	for _, r := range strings.Split(*runs, ",") {
 		r = strings.TrimSpace(r)
 		switch {
 		case r == "":
-		case r != runSync && r != runCatchup && r != runFanout:
-			return cli.UsageError(fmt.Sprintf("--run %q: unknown run %q: want sync, catchup or fanout", *runs, r))
+		case r != runSync && r != runCatchup && r != runFanout && r != runTakeover:
+			return cli.UsageError(fmt.Sprintf("--run %q: unknown run %q: want sync, catchup, fanout or takeover", *runs, r))
+		case r == runTakeover && cfg.postgres == "":
+			return cli.UsageError("--run takeover needs --postgres: the hub tier keeps its state in PostgreSQL")
 		case !slices.Contains(cfg.runs, r):
 			cfg.runs = append(cfg.runs, r)
 		}
@@ -126,6 +146,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError("--run is empty: want sync, catchup or fanout")
 	case cfg.docs <= 0, cfg.catchupDocs <= 0, cfg.edges <= 0, cfg.writes <= 0, cfg.clients <= 0, cfg.loadWorkers <= 0:
 		return cli.UsageError("--docs, --catchup-docs, --edges, --writes, --clients and --load-workers must be positive")
+	case cfg.tierHubs < 2 || cfg.tierHubs > 16:
+		return cli.UsageError(fmt.Sprintf("--tier-hubs %d: want 2..16", cfg.tierHubs))
+	case cfg.tierEdges < 1 || cfg.tierEdges > 1000:
+		return cli.UsageError(fmt.Sprintf("--tier-edges %d: want 1..1000", cfg.tierEdges))
+	case cfg.lease < time.Second || cfg.lease > time.Minute:
+		return cli.UsageError(fmt.Sprintf("--lease-timeout %v: want 1s..1m", cfg.lease))
+	case cfg.kills < 1 || cfg.kills > 1000:
+		return cli.UsageError(fmt.Sprintf("--kills %d: want 1..1000", cfg.kills))
 	case cfg.size < 64 || cfg.size > replica.MaxDocumentSize:
 		return cli.UsageError(fmt.Sprintf("--size %d: want 64..%d", cfg.size, replica.MaxDocumentSize))
 	case cfg.interval < 0 || cfg.timeout <= 0:
@@ -134,6 +162,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
 
+	if cfg.cloudhub == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--cloudhub: %w", err)
+		}
+		cfg.cloudhub = exe
+	}
 	root := cfg.dir
 	if root == "" {
 		tmp, err := os.MkdirTemp("", "cloudhub-bench-")
@@ -162,7 +197,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f := map[string]func(context.Context, string) ([]benchRow, error){runSync: b.syncAll, runCatchup: b.catchup, runFanout: b.fanout}[name]
+		f := map[string]func(context.Context, string) ([]benchRow, error){runSync: b.syncAll, runCatchup: b.catchup, runFanout: b.fanoutAll,
+			runTakeover: b.takeover}[name]
 		dir, err := os.MkdirTemp(root, name+"-")
 		if err != nil {
 			return err
@@ -395,6 +431,7 @@ func benchContainer() replica.Container {
 const (
 	hubSQLite   = "sqlite"
 	hubPostgres = "postgres"
+	hubTier     = "tier" // --tier-hubs cloudhub processes on one PostgreSQL database
 )
 
 // benchHub is a hub served as in production (web.NewHub) on a loopback port.
@@ -560,7 +597,31 @@ func (b *bencher) syncAll(ctx context.Context, dir string) ([]benchRow, error) {
 	ratio := benchRow{Run: runSync, Hub: hubPostgres, Name: "end to end, postgres hub / sqlite hub", Docs: b.cfg.docs,
 		Ratio: e2e.DocsPerSec / lite.DocsPerSec}
 	ratio.target(fmt.Sprintf(">= %.2fx", pgTargetRatio), ratio.Ratio >= pgTargetRatio)
-	return append(append(rows, pg...), ratio), nil
+	rows = append(append(rows, pg...), ratio)
+	tier, err := b.syncTier(ctx, filepath.Join(dir, hubTier))
+	if err != nil {
+		return nil, fmt.Errorf("hub tier: %w", err)
+	}
+	te := &tier[len(tier)-1]
+	te.target(fmt.Sprintf(">= %d docs/s", pgSyncTargetDocsPerSec), te.DocsPerSec >= pgSyncTargetDocsPerSec)
+	tratio := benchRow{Run: runSync, Hub: hubTier, Name: fmt.Sprintf("end to end, %d-hub tier / sqlite hub", b.cfg.tierHubs), Docs: b.cfg.docs,
+		Ratio: te.DocsPerSec / lite.DocsPerSec}
+	tratio.target(fmt.Sprintf(">= %.2fx", pgTargetRatio), tratio.Ratio >= pgTargetRatio)
+	return append(append(rows, tier...), tratio), nil
+}
+
+// fanoutAll is the fan-out run on the SQLite hub, then, with --postgres,
+// on the hub tier.
+func (b *bencher) fanoutAll(ctx context.Context, dir string) ([]benchRow, error) {
+	rows, err := b.fanout(ctx, filepath.Join(dir, hubSQLite))
+	if err != nil || b.cfg.postgres == "" {
+		return rows, err
+	}
+	tier, err := b.fanoutTier(ctx, filepath.Join(dir, hubTier))
+	if err != nil {
+		return nil, fmt.Errorf("hub tier: %w", err)
+	}
+	return append(rows, tier...), nil
 }
 
 // sync: an edge's outbox written offline, then pushed to a hub keeping its
