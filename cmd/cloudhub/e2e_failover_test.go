@@ -391,7 +391,8 @@ func (tr *tier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 		}
 		if to == "" {
 			if time.Now().After(deadline) {
-				tr.t.Fatalf("%s: no other hub sequenced within %v (another named after %v)", what, time.Since(at).Round(time.Millisecond), named.Round(time.Millisecond))
+				tr.t.Fatalf("%s: no other hub sequenced within %v (another named after %v); the database's sessions:\n%s",
+					what, time.Since(at).Round(time.Millisecond), named.Round(time.Millisecond), tr.sessions())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -400,6 +401,39 @@ func (tr *tier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 	tr.takeovers = append(tr.takeovers, tierTakeover{what: what, from: tr.name(old), to: to, named: named, took: took})
 	tr.t.Logf("takeover after %s: %s named sequencer after %v, the log moved again after %v (lease timeout %v)",
 		what, to, named.Round(time.Millisecond), took.Round(time.Millisecond), tierLease)
+}
+
+// sessions lists the database's sessions, for a failure's message: what
+// each runs and waits for, and since when its transaction is open.
+func (tr *tier) sessions() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, tr.db)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid, coalesce(client_port, 0), state, coalesce(wait_event_type, ''), coalesce(wait_event, ''),
+			coalesce(extract(epoch FROM clock_timestamp() - xact_start), 0)::float8, left(query, 200)
+		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST LIMIT 50`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var pid, port int32
+		var state, wtype, wevent, query string
+		var xact float64
+		if err := rows.Scan(&pid, &port, &state, &wtype, &wevent, &xact, &query); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "pid %d client port %d %s wait %s/%s transaction open %.1fs: %s\n", pid, port, state, wtype, wevent, xact, strings.Join(strings.Fields(query), " "))
+	}
+	if err := rows.Err(); err != nil {
+		return err.Error()
+	}
+	return b.String()
 }
 
 // synced reports why the edges are not in sync with the tier: each must be
