@@ -26,18 +26,18 @@ import (
 	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 )
 
-// tierLease is the hubs' --lease-timeout in the failover test: short, to
+// failoverLease is the hubs' --lease-timeout in the failover test: short, to
 // keep the test fast; each takeover must take at most this plus a second.
-const tierLease = 2 * time.Second
+const failoverLease = 2 * time.Second
 
 // The failover test's containers, one per conflict policy.
 const (
-	tierItems    = "items"    // lww: creates of new ids and updates of shared ones
-	tierProfiles = "profiles" // merge: each edge sets its own field of shared documents
-	tierCounters = "counters" // custom: the counter resolver adds concurrent increments
+	failoverItems    = "items"    // lww: creates of new ids and updates of shared ones
+	failoverProfiles = "profiles" // merge: each edge sets its own field of shared documents
+	failoverCounters = "counters" // custom: the counter resolver adds concurrent increments
 )
 
-var tierContainers = []string{tierItems, tierProfiles, tierCounters}
+var failoverContainers = []string{failoverItems, failoverProfiles, failoverCounters}
 
 // TestE2E_TierFailover runs three hubs on one PostgreSQL database and five
 // edges whose --hub lists name them in different orders, all writing
@@ -62,15 +62,15 @@ func TestE2E_TierFailover(t *testing.T) {
 	step := func(format string, args ...any) {
 		t.Logf("%6.2fs  %s", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
-	tr := &tier{t: t, db: db}
-	step("lease timeout %v: each takeover must take at most %v", tierLease, tierLease+time.Second)
+	tr := &failoverTier{t: t, db: db}
+	step("lease timeout %v: each takeover must take at most %v", failoverLease, failoverLease+time.Second)
 
 	// The hubs join one at a time, so that their order is h1, h2, h3.
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("h%d", i)
 		h := newE2ENode(t, "hub "+name, "cloudhub listening", hubBin, t.TempDir(),
 			"--admin-token", e2eAdminToken, "--postgres", db, "--hub-name", name,
-			"--lease-timeout", tierLease.String(), "--resolver-compile-timeout", "1h")
+			"--lease-timeout", failoverLease.String(), "--resolver-compile-timeout", "1h")
 		h.auth = e2eAdminToken
 		h.start()
 		h.listen = h.addr
@@ -86,12 +86,12 @@ func TestE2E_TierFailover(t *testing.T) {
 
 	h1 := tr.hubs[0]
 	h1.call(http.MethodPut, "/api/v1/resolvers/counter", readResolver(t, "counter-c.wasm"), http.StatusCreated, nil)
-	h1.call(http.MethodPut, "/api/v1/containers/"+tierItems, `{"partitionKey":"/pk","conflictPolicy":{"mode":"lww"}}`, http.StatusCreated, nil)
-	h1.call(http.MethodPut, "/api/v1/containers/"+tierProfiles, `{"partitionKey":"/pk","conflictPolicy":{"mode":"merge"}}`, http.StatusCreated, nil)
-	h1.call(http.MethodPut, "/api/v1/containers/"+tierCounters,
+	h1.call(http.MethodPut, "/api/v1/containers/"+failoverItems, `{"partitionKey":"/pk","conflictPolicy":{"mode":"lww"}}`, http.StatusCreated, nil)
+	h1.call(http.MethodPut, "/api/v1/containers/"+failoverProfiles, `{"partitionKey":"/pk","conflictPolicy":{"mode":"merge"}}`, http.StatusCreated, nil)
+	h1.call(http.MethodPut, "/api/v1/containers/"+failoverCounters,
 		`{"partitionKey":"/pk","conflictPolicy":{"mode":"custom","resolver":"counter"}}`, http.StatusCreated, nil)
-	for k := range tierCounterIDs {
-		h1.call(http.MethodPost, "/api/v1/containers/"+tierCounters+"/docs", fmt.Sprintf(`{"id":"k%d","pk":"k","count":0}`, k), http.StatusCreated, nil)
+	for k := range failoverCounterIDs {
+		h1.call(http.MethodPost, "/api/v1/containers/"+failoverCounters+"/docs", fmt.Sprintf(`{"id":"k%d","pk":"k","count":0}`, k), http.StatusCreated, nil)
 	}
 
 	// Each edge lists the hubs in its own order.
@@ -109,11 +109,11 @@ func TestE2E_TierFailover(t *testing.T) {
 		e := newE2ENode(t, "edge "+name, "edgenode listening", edgeBin, t.TempDir(),
 			"--hub", strings.Join(urls, ","), "--token", tok.Token, "--durability", "normal")
 		e.start()
-		tr.edges = append(tr.edges, &tierEdge{node: e, name: name, rng: rand.New(rand.NewPCG(seed, uint64(i)))})
+		tr.edges = append(tr.edges, &failoverEdge{node: e, name: name, rng: rand.New(rand.NewPCG(seed, uint64(i)))})
 	}
 	tr.waitSynced(60 * time.Second)
 	for _, e := range tr.edges {
-		for _, c := range tierContainers {
+		for _, c := range failoverContainers {
 			e2eWaitKnows(t, e.node, c)
 		}
 		e.nodeID = e.node.mustEdgeStatus().NodeID
@@ -162,7 +162,7 @@ func TestE2E_TierFailover(t *testing.T) {
 	}
 	step("paused %s (SIGSTOP), the sequencer", seq.name)
 	tr.awaitTakeover("SIGSTOP "+seq.name, seq, at)
-	if d := tierLease + time.Second - time.Since(at); d > 0 {
+	if d := failoverLease + time.Second - time.Since(at); d > 0 {
 		time.Sleep(d)
 	}
 	if err := seq.cmd.Process.Signal(syscall.SIGCONT); err != nil {
@@ -205,38 +205,38 @@ func TestE2E_TierFailover(t *testing.T) {
 	for _, to := range tr.takeovers {
 		t.Logf("takeover after %s: %s -> %s, named after %v, writes confirmed again after %v", to.what, to.from, to.to,
 			to.named.Round(time.Millisecond), to.took.Round(time.Millisecond))
-		if to.took > tierLease+time.Second {
-			t.Errorf("takeover after %s: writes confirmed again after %v, want at most %v (lease timeout + 1s)", to.what, to.took.Round(time.Millisecond), tierLease+time.Second)
+		if to.took > failoverLease+time.Second {
+			t.Errorf("takeover after %s: writes confirmed again after %v, want at most %v (lease timeout + 1s)", to.what, to.took.Round(time.Millisecond), failoverLease+time.Second)
 		}
 	}
 }
 
-// tierCounterIDs and tierSharedIDs are how many shared documents the edges
+// failoverCounterIDs and failoverSharedIDs are how many shared documents the edges
 // update in each container.
 const (
-	tierCounterIDs = 4
-	tierSharedIDs  = 6
+	failoverCounterIDs = 4
+	failoverSharedIDs  = 6
 )
 
-// tier is the failover test's hubs and edges.
-type tier struct {
+// failoverTier is the failover test's hubs and edges.
+type failoverTier struct {
 	t         *testing.T
 	db        string
 	hubs      []*e2eNode
 	names     []string // the hubs' --hub-name, as hubs
-	edges     []*tierEdge
-	takeovers []tierTakeover
+	edges     []*failoverEdge
+	takeovers []failoverTakeover
 }
 
-// tierTakeover is one takeover: how long after the sequencer went away the
+// failoverTakeover is one takeover: how long after the sequencer went away the
 // hubs named another (named), and the log moved again (took).
-type tierTakeover struct {
+type failoverTakeover struct {
 	what, from, to string
 	named, took    time.Duration
 }
 
-// tierStatus is GET /api/v1/status on a hub of the tier.
-type tierStatus struct {
+// failoverStatus is GET /api/v1/status on a hub of the tier.
+type failoverStatus struct {
 	LSN       int64             `json:"lsn"`
 	Sequencer string            `json:"sequencer"`
 	Takeovers []json.RawMessage `json:"takeovers"`
@@ -249,7 +249,7 @@ type tierStatus struct {
 	} `json:"hubs"`
 }
 
-func (s tierStatus) online(name string) bool {
+func (s failoverStatus) online(name string) bool {
 	for _, h := range s.Hubs {
 		if h.Name == name {
 			return h.Online
@@ -258,10 +258,10 @@ func (s tierStatus) online(name string) bool {
 	return false
 }
 
-func (tr *tier) name(h *e2eNode) string { return tr.names[slices.Index(tr.hubs, h)] }
+func (tr *failoverTier) name(h *e2eNode) string { return tr.names[slices.Index(tr.hubs, h)] }
 
-func (tr *tier) status(h *e2eNode) (tierStatus, error) {
-	var st tierStatus
+func (tr *failoverTier) status(h *e2eNode) (failoverStatus, error) {
+	var st failoverStatus
 	status, b, err := h.do(http.MethodGet, "/api/v1/status", nil)
 	if err != nil {
 		return st, err
@@ -276,7 +276,7 @@ func (tr *tier) status(h *e2eNode) (tierStatus, error) {
 }
 
 // live is the hubs running and not paused.
-func (tr *tier) live() []*e2eNode {
+func (tr *failoverTier) live() []*e2eNode {
 	var out []*e2eNode
 	for _, h := range tr.hubs {
 		if h.running() {
@@ -288,9 +288,9 @@ func (tr *tier) live() []*e2eNode {
 
 // waitTier waits until every hub of up reports the same sequencer, one of
 // up, and every hub of up online, and returns the status of the first.
-func (tr *tier) waitTier(timeout time.Duration, up ...*e2eNode) tierStatus {
+func (tr *failoverTier) waitTier(timeout time.Duration, up ...*e2eNode) failoverStatus {
 	tr.t.Helper()
-	var st tierStatus
+	var st failoverStatus
 	e2eWaitFor(tr.t, timeout, "the tier agrees on a sequencer", func() error {
 		var seq string
 		for i, h := range up {
@@ -321,11 +321,11 @@ func (tr *tier) waitTier(timeout time.Duration, up ...*e2eNode) tierStatus {
 // sequencer is the hub the tier names as its sequencer, once the live hubs
 // have agreed on it for longer than a lease (a hub that came back may take
 // the lease again).
-func (tr *tier) sequencer() *e2eNode {
+func (tr *failoverTier) sequencer() *e2eNode {
 	tr.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	st := tr.waitTier(30*time.Second, tr.live()...)
-	for since := time.Now(); time.Since(since) < tierLease+500*time.Millisecond; {
+	for since := time.Now(); time.Since(since) < failoverLease+500*time.Millisecond; {
 		if time.Now().After(deadline) {
 			tr.t.Fatalf("the sequencer does not settle: now %s", st.Sequencer)
 		}
@@ -337,7 +337,7 @@ func (tr *tier) sequencer() *e2eNode {
 	return tr.hubs[slices.Index(tr.names, st.Sequencer)]
 }
 
-func (tr *tier) head() int64 {
+func (tr *failoverTier) head() int64 {
 	tr.t.Helper()
 	st, err := tr.status(tr.live()[0])
 	if err != nil {
@@ -347,7 +347,7 @@ func (tr *tier) head() int64 {
 }
 
 // kill9 kills h with SIGKILL and returns when it sent the signal.
-func (tr *tier) kill9(h *e2eNode) time.Time {
+func (tr *failoverTier) kill9(h *e2eNode) time.Time {
 	tr.t.Helper()
 	at := time.Now()
 	h.kill9()
@@ -358,7 +358,7 @@ func (tr *tier) kill9(h *e2eNode) time.Time {
 // at: a live hub names a sequencer other than old, and the log has moved
 // past where it was (the edges write all the time). It records how long
 // that took.
-func (tr *tier) awaitTakeover(what string, old *e2eNode, at time.Time) {
+func (tr *failoverTier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 	tr.t.Helper()
 	var watch []*e2eNode
 	for _, h := range tr.live() {
@@ -398,14 +398,14 @@ func (tr *tier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 		}
 	}
 	took := time.Since(at)
-	tr.takeovers = append(tr.takeovers, tierTakeover{what: what, from: tr.name(old), to: to, named: named, took: took})
+	tr.takeovers = append(tr.takeovers, failoverTakeover{what: what, from: tr.name(old), to: to, named: named, took: took})
 	tr.t.Logf("takeover after %s: %s named sequencer after %v, the log moved again after %v (lease timeout %v)",
-		what, to, named.Round(time.Millisecond), took.Round(time.Millisecond), tierLease)
+		what, to, named.Round(time.Millisecond), took.Round(time.Millisecond), failoverLease)
 }
 
 // sessions lists the database's sessions, for a failure's message: what
 // each runs and waits for, and since when its transaction is open.
-func (tr *tier) sessions() string {
+func (tr *failoverTier) sessions() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, tr.db)
@@ -438,7 +438,7 @@ func (tr *tier) sessions() string {
 
 // synced reports why the edges are not in sync with the tier: each must be
 // connected, have nothing pending, and have applied the log's head.
-func (tr *tier) synced() error {
+func (tr *failoverTier) synced() error {
 	head := int64(-1)
 	for _, h := range tr.live() {
 		st, err := tr.status(h)
@@ -464,23 +464,23 @@ func (tr *tier) synced() error {
 	return errors.Join(errs...)
 }
 
-func (tr *tier) waitSynced(timeout time.Duration) {
+func (tr *failoverTier) waitSynced(timeout time.Duration) {
 	tr.t.Helper()
 	e2eWaitFor(tr.t, timeout, "edges in sync with the tier", tr.synced)
 }
 
-// tierEdge is an edge of the failover test and the writes it acknowledged.
-type tierEdge struct {
+// failoverEdge is an edge of the failover test and the writes it acknowledged.
+type failoverEdge struct {
 	node   *e2eNode
 	name   string
 	nodeID string
 	rng    *rand.Rand
 	n      int
-	acked  map[string]tierWrite // by version
+	acked  map[string]failoverWrite // by version
 }
 
-// tierWrite is a write the edge's API acknowledged.
-type tierWrite struct {
+// failoverWrite is a write the edge's API acknowledged.
+type failoverWrite struct {
 	container, id string
 	increment     bool // a counter's count + 1 over the version it read
 }
@@ -489,8 +489,8 @@ type tierWrite struct {
 // creates of new ids (lww), updates of shared ids under lww, of the edge's
 // own field of shared documents under merge, and counter increments
 // (custom), each read-modify-write with If-Match over the local version.
-func (e *tierEdge) write(t *testing.T, stop <-chan struct{}) {
-	e.acked = map[string]tierWrite{}
+func (e *failoverEdge) write(t *testing.T, stop <-chan struct{}) {
+	e.acked = map[string]failoverWrite{}
 	for {
 		select {
 		case <-stop:
@@ -502,19 +502,19 @@ func (e *tierEdge) write(t *testing.T, stop <-chan struct{}) {
 		switch r := e.rng.IntN(100); {
 		case r < 35:
 			id := fmt.Sprintf("%s-%05d", e.name, e.n)
-			err = e.put(tierItems, id, "", fmt.Sprintf(`{"id":%q,"pk":"p%d","by":%q,"n":%d}`, id, e.n%4, e.name, e.n), false)
+			err = e.put(failoverItems, id, "", fmt.Sprintf(`{"id":%q,"pk":"p%d","by":%q,"n":%d}`, id, e.n%4, e.name, e.n), false)
 		case r < 55:
-			id := fmt.Sprintf("s%d", e.rng.IntN(tierSharedIDs))
-			err = e.put(tierItems, id, "", fmt.Sprintf(`{"id":%q,"pk":"shared","by":%q,"n":%d}`, id, e.name, e.n), false)
+			id := fmt.Sprintf("s%d", e.rng.IntN(failoverSharedIDs))
+			err = e.put(failoverItems, id, "", fmt.Sprintf(`{"id":%q,"pk":"shared","by":%q,"n":%d}`, id, e.name, e.n), false)
 		case r < 75:
-			id := fmt.Sprintf("m%d", e.rng.IntN(tierSharedIDs))
-			err = e.update(tierProfiles, id, func(d map[string]any) {
+			id := fmt.Sprintf("m%d", e.rng.IntN(failoverSharedIDs))
+			err = e.update(failoverProfiles, id, func(d map[string]any) {
 				d[e.name] = e.n
 				d["last"] = e.name
 			})
 		default:
-			id := fmt.Sprintf("k%d", e.rng.IntN(tierCounterIDs))
-			err = e.update(tierCounters, id, func(d map[string]any) {
+			id := fmt.Sprintf("k%d", e.rng.IntN(failoverCounterIDs))
+			err = e.update(failoverCounters, id, func(d map[string]any) {
 				c, _ := d["count"].(float64)
 				d["count"] = int64(c) + 1
 			})
@@ -526,14 +526,14 @@ func (e *tierEdge) write(t *testing.T, stop <-chan struct{}) {
 	}
 }
 
-// errTierRetry is a write whose If-Match no longer matched: another
+// errFailoverRetry is a write whose If-Match no longer matched: another
 // version arrived between the read and the write.
-var errTierRetry = errors.New("version changed since read")
+var errFailoverRetry = errors.New("version changed since read")
 
 // update reads the document (a new one if there is none), changes it with
 // f and writes it over the version read, again while that version changed
 // in between (up to 50 times).
-func (e *tierEdge) update(container, id string, f func(map[string]any)) error {
+func (e *failoverEdge) update(container, id string, f func(map[string]any)) error {
 	for range 50 {
 		status, b, err := e.node.do(http.MethodGet, "/api/v1/containers/"+container+"/docs/"+id, nil)
 		if err != nil {
@@ -553,7 +553,7 @@ func (e *tierEdge) update(container, id string, f func(map[string]any)) error {
 				}
 			}
 		case http.StatusNotFound:
-			if container == tierCounters {
+			if container == failoverCounters {
 				return fmt.Errorf("GET %s/%s: 404, the counters exist from the start", container, id)
 			}
 		default:
@@ -564,8 +564,8 @@ func (e *tierEdge) update(container, id string, f func(map[string]any)) error {
 		if err != nil {
 			return err
 		}
-		err = e.put(container, id, etag, string(body), container == tierCounters)
-		if !errors.Is(err, errTierRetry) {
+		err = e.put(container, id, etag, string(body), container == failoverCounters)
+		if !errors.Is(err, errFailoverRetry) {
 			return err
 		}
 	}
@@ -574,7 +574,7 @@ func (e *tierEdge) update(container, id string, f func(map[string]any)) error {
 
 // put writes body as id (If-Match etag unless ""), and records the version
 // the edge acknowledged.
-func (e *tierEdge) put(container, id, etag, body string, increment bool) error {
+func (e *failoverEdge) put(container, id, etag, body string, increment bool) error {
 	req, err := http.NewRequest(http.MethodPut, e.node.base+"/api/v1/containers/"+container+"/docs/"+id, strings.NewReader(body))
 	if err != nil {
 		return err
@@ -595,7 +595,7 @@ func (e *tierEdge) put(container, id, etag, body string, increment bool) error {
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusCreated:
 	case http.StatusPreconditionFailed:
-		return errTierRetry
+		return errFailoverRetry
 	default:
 		return fmt.Errorf("PUT %s/%s: status %d: %s", container, id, resp.StatusCode, b)
 	}
@@ -605,18 +605,18 @@ func (e *tierEdge) put(container, id, etag, body string, increment bool) error {
 	if err := json.Unmarshal(b, &d); err != nil || d.ETag == "" {
 		return fmt.Errorf("PUT %s/%s: no _etag in %s (%v)", container, id, b, err)
 	}
-	e.acked[strings.Trim(d.ETag, `"`)] = tierWrite{container: container, id: id, increment: increment}
+	e.acked[strings.Trim(d.ETag, `"`)] = failoverWrite{container: container, id: id, increment: increment}
 	return nil
 }
 
-// tierVersion is a version's row in the hub's database.
-type tierVersion struct {
+// failoverVersion is a version's row in the hub's database.
+type failoverVersion struct {
 	outcome string
 	lsn     int64
 }
 
 // check is the end state, once every edge is in sync.
-func (tr *tier) check() {
+func (tr *failoverTier) check() {
 	t := tr.t
 	t.Helper()
 	head := tr.head()
@@ -651,14 +651,14 @@ func (tr *tier) check() {
 	if err := rows.Err(); err != nil {
 		t.Fatalf("database: log: %v", err)
 	}
-	versions := map[string]tierVersion{}
+	versions := map[string]failoverVersion{}
 	rows, err = conn.Query(ctx, `SELECT version, outcome, lsn FROM versions`)
 	if err != nil {
 		t.Fatalf("database: versions: %v", err)
 	}
 	for rows.Next() {
 		var v string
-		var r tierVersion
+		var r failoverVersion
 		if err := rows.Scan(&v, &r.outcome, &r.lsn); err != nil {
 			t.Fatalf("database: versions: %v", err)
 		}
@@ -690,7 +690,7 @@ func (tr *tier) check() {
 		lsns := map[int64]bool{}
 		byVersion := map[string]int64{}
 		docs := map[string]map[string]e2eDoc{}
-		for _, c := range tierContainers {
+		for _, c := range failoverContainers {
 			for _, r := range h.feed(c, false) {
 				if lsns[r.LSN] {
 					t.Errorf("%s: LSN %d twice in the feeds", h.name, r.LSN)
@@ -724,7 +724,7 @@ func (tr *tier) check() {
 		lsns := map[int64]int{}
 		own := map[string]int{}
 		outs := map[string][]e2eRecord{}
-		for _, c := range tierContainers {
+		for _, c := range failoverContainers {
 			feed := e.node.changes(c)
 			for _, r := range feed {
 				switch {
@@ -811,9 +811,9 @@ func (tr *tier) check() {
 			}
 		}
 	}
-	for k := range tierCounterIDs {
+	for k := range failoverCounterIDs {
 		id := fmt.Sprintf("k%d", k)
-		got, _ := hubDocs[tierCounters][id]["count"].(float64)
+		got, _ := hubDocs[failoverCounters][id]["count"].(float64)
 		if int64(got) != increments[id] {
 			t.Errorf("counter %s = %v, want %d: the increments confirmed or merged", id, got, increments[id])
 		}
