@@ -174,9 +174,9 @@ func TestE2E_TierFailover(t *testing.T) {
 		switch {
 		case err != nil:
 			return err
-		case st.Sequencer == seq.name || st.Sequencer == "":
+		case st.Sequencer == tr.name(seq) || st.Sequencer == "":
 			return fmt.Errorf("%s reports sequencer %q", seq.name, st.Sequencer)
-		case !st.online(seq.name):
+		case !st.online(tr.name(seq)):
 			return fmt.Errorf("%s is not online in its own status: %+v", seq.name, st.Hubs)
 		}
 		return nil
