@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -39,7 +38,8 @@ const (
 
 var failoverContainers = []string{failoverItems, failoverProfiles, failoverCounters}
 
-// TestE2E_TierFailover runs three hubs on one PostgreSQL database and five
+// TestE2E_TierFailover runs, whenever the PostgreSQL tests run (a hub tier
+// always keeps its state there), three hubs on one PostgreSQL database and five
 // edges whose --hub lists name them in different orders, all writing
 // continuously: creates, and updates of shared ids under lww, merge and the
 // counter wasm resolver. It kills the sequencer with SIGKILL, then the next
@@ -52,11 +52,8 @@ var failoverContainers = []string{failoverItems, failoverProfiles, failoverCount
 // documents; each counter equals its increments that were confirmed or
 // merged; each takeover took at most the lease timeout plus one second.
 func TestE2E_TierFailover(t *testing.T) {
-	if os.Getenv("EDGESYNC_TEST_HUB_STORE") != "postgres" {
-		t.Skip("the hub tier runs on PostgreSQL: set EDGESYNC_TEST_HUB_STORE=postgres and EDGESYNC_TEST_POSTGRES to run it")
-	}
-	db := pgtest.Database(t)
 	hubBin, edgeBin := e2eBinaries(t)
+	db := pgtest.Database(t) // a hub tier always runs on PostgreSQL
 	seed := e2eSeed(t)
 	t0 := time.Now()
 	step := func(format string, args ...any) {
