@@ -115,7 +115,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"the run creates a schema of its own in it and drops it after)")
 	fs.IntVar(&cfg.tierHubs, "tier-hubs", 3, "sync, fanout and takeover with --postgres: cloudhub processes of the hub tier")
 	fs.IntVar(&cfg.tierEdges, "tier-edges", 3, "sync with --postgres: edges of the hub tier's run, spread over its hubs, the --docs split among them")
-	fs.DurationVar(&cfg.lease, "lease-timeout", 5*time.Second, "the hub tier's --lease-timeout")
+	fs.DurationVar(&cfg.lease, "lease-timeout", tierLeaseTimeout, "the hub tier's --lease-timeout")
 	fs.IntVar(&cfg.kills, "kills", 10, "takeover: kills of the sequencer")
 	fs.StringVar(&cfg.cloudhub, "cloudhub", "", "the cloudhub binary the hub tier runs start (default: this program)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each run's measured phase to this file, the run's name inserted before the extension")

@@ -30,6 +30,10 @@ import (
 // is killed (from the issue that asked for the hub tier).
 const takeoverTarget = 5 * time.Second
 
+// tierLeaseTimeout is the tier runs' default --lease-timeout: cloudhub
+// serve's.
+const tierLeaseTimeout = 5 * time.Second
+
 // tierAdminToken is the bench hubs' admin token.
 const tierAdminToken = "bench-admin-token"
 
