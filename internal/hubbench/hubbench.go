@@ -74,7 +74,7 @@ type benchConfig struct {
 	dir         string
 	durability  string
 	postgres    string
-	tierHubs    int           // hubs of the tier runs
+	tierHubs    int           // hubs of the tier runs; 0: no tier rows
 	tierEdges   int           // sync: edges of the tier run, spread over its hubs
 	lease       time.Duration // the tier hubs' --lease-timeout
 	kills       int           // takeover: kills of the sequencer
@@ -113,7 +113,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.durability, "durability", sqlitestore.DurabilityFull, "full or normal, for the hub and every edge")
 	fs.StringVar(&cfg.postgres, "postgres", "", "sync: measure a hub kept in this PostgreSQL database too (postgres://user:password@host:port/db; "+
 		"the run creates a schema of its own in it and drops it after)")
-	fs.IntVar(&cfg.tierHubs, "tier-hubs", 3, "sync, fanout and takeover with --postgres: cloudhub processes of the hub tier")
+	fs.IntVar(&cfg.tierHubs, "tier-hubs", 3, "sync, fanout and takeover with --postgres: cloudhub processes of the hub tier (0: sync and fanout without the tier's rows)")
 	fs.IntVar(&cfg.tierEdges, "tier-edges", 3, "sync with --postgres: edges of the hub tier's run, spread over its hubs, the --docs split among them")
 	fs.DurationVar(&cfg.lease, "lease-timeout", tierLeaseTimeout, "the hub tier's --lease-timeout")
 	fs.IntVar(&cfg.kills, "kills", 10, "takeover: kills of the sequencer")
@@ -125,7 +125,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *runs == "" {
 		*runs = "sync,catchup,fanout"
-		if cfg.postgres != "" {
+		if cfg.postgres != "" && cfg.tierHubs != 0 {
 			*runs += "," + runTakeover
 		}
 	}
@@ -146,8 +146,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError("--run is empty: want sync, catchup or fanout")
 	case cfg.docs <= 0, cfg.catchupDocs <= 0, cfg.edges <= 0, cfg.writes <= 0, cfg.clients <= 0, cfg.loadWorkers <= 0:
 		return cli.UsageError("--docs, --catchup-docs, --edges, --writes, --clients and --load-workers must be positive")
-	case cfg.tierHubs < 2 || cfg.tierHubs > 16:
-		return cli.UsageError(fmt.Sprintf("--tier-hubs %d: want 2..16", cfg.tierHubs))
+	case cfg.tierHubs != 0 && (cfg.tierHubs < 2 || cfg.tierHubs > 16):
+		return cli.UsageError(fmt.Sprintf("--tier-hubs %d: want 0 or 2..16", cfg.tierHubs))
+	case cfg.tierHubs == 0 && slices.Contains(cfg.runs, runTakeover):
+		return cli.UsageError("--run takeover needs a hub tier: --tier-hubs 2..16")
 	case cfg.tierEdges < 1 || cfg.tierEdges > 1000:
 		return cli.UsageError(fmt.Sprintf("--tier-edges %d: want 1..1000", cfg.tierEdges))
 	case cfg.lease < time.Second || cfg.lease > time.Minute:
@@ -598,6 +600,9 @@ func (b *bencher) syncAll(ctx context.Context, dir string) ([]benchRow, error) {
 		Ratio: e2e.DocsPerSec / lite.DocsPerSec}
 	ratio.target(fmt.Sprintf(">= %.2fx", pgTargetRatio), ratio.Ratio >= pgTargetRatio)
 	rows = append(append(rows, pg...), ratio)
+	if b.cfg.tierHubs == 0 {
+		return rows, nil
+	}
 	tier, err := b.syncTier(ctx, filepath.Join(dir, hubTier))
 	if err != nil {
 		return nil, fmt.Errorf("hub tier: %w", err)
@@ -614,7 +619,7 @@ func (b *bencher) syncAll(ctx context.Context, dir string) ([]benchRow, error) {
 // on the hub tier.
 func (b *bencher) fanoutAll(ctx context.Context, dir string) ([]benchRow, error) {
 	rows, err := b.fanout(ctx, filepath.Join(dir, hubSQLite))
-	if err != nil || b.cfg.postgres == "" {
+	if err != nil || b.cfg.postgres == "" || b.cfg.tierHubs == 0 {
 		return rows, err
 	}
 	tier, err := b.fanoutTier(ctx, filepath.Join(dir, hubTier))

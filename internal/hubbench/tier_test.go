@@ -3,9 +3,11 @@ package hubbench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 
+	"github.com/edgesync/edgesync/internal/cli"
 	"github.com/edgesync/edgesync/internal/proctest"
 	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 )
@@ -56,5 +58,28 @@ func TestBenchCommand_Tier(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("rows: %+v\nstderr:\n%s", got.Rows, stderr.String())
+	}
+}
+
+// TestRun_TierUsage: the tier's flags are checked before anything runs.
+func TestRun_TierUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"takeover without --postgres", []string{"--run", "takeover"}},
+		{"one hub is no tier", []string{"--tier-hubs", "1"}},
+		{"too many hubs", []string{"--tier-hubs", "17"}},
+		{"takeover without a tier", []string{"--run", "takeover", "--postgres", "postgres://127.0.0.1:1/x", "--tier-hubs", "0"}},
+		{"lease under a second", []string{"--lease-timeout", "500ms"}},
+		{"no kills", []string{"--kills", "0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr proctest.Buffer
+			err := Run(context.Background(), tc.args, &stdout, &stderr)
+			if !errors.As(err, new(cli.UsageError)) {
+				t.Fatalf("Run(%q) = %v, want a usage error", tc.args, err)
+			}
+		})
 	}
 }
