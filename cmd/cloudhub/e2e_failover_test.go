@@ -401,7 +401,8 @@ func (tr *failoverTier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 }
 
 // sessions lists the database's sessions, for a failure's message: what
-// each runs and waits for, and since when its transaction is open.
+// each runs and waits for, since when its transaction is open, and since
+// when its last statement began.
 func (tr *failoverTier) sessions() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -411,7 +412,8 @@ func (tr *failoverTier) sessions() string {
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT pid, coalesce(client_port, 0), state, coalesce(wait_event_type, ''), coalesce(wait_event, ''),
-			coalesce(extract(epoch FROM clock_timestamp() - xact_start), 0)::float8, left(query, 200)
+			coalesce(extract(epoch FROM clock_timestamp() - xact_start), 0)::float8,
+			coalesce(extract(epoch FROM clock_timestamp() - query_start), 0)::float8, left(query, 200)
 		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST LIMIT 50`)
 	if err != nil {
 		return err.Error()
@@ -421,11 +423,12 @@ func (tr *failoverTier) sessions() string {
 	for rows.Next() {
 		var pid, port int32
 		var state, wtype, wevent, query string
-		var xact float64
-		if err := rows.Scan(&pid, &port, &state, &wtype, &wevent, &xact, &query); err != nil {
+		var xact, since float64
+		if err := rows.Scan(&pid, &port, &state, &wtype, &wevent, &xact, &since, &query); err != nil {
 			return err.Error()
 		}
-		fmt.Fprintf(&b, "pid %d client port %d %s wait %s/%s transaction open %.1fs: %s\n", pid, port, state, wtype, wevent, xact, strings.Join(strings.Fields(query), " "))
+		fmt.Fprintf(&b, "pid %d client port %d %s wait %s/%s transaction open %.1fs, statement %.1fs: %s\n", pid, port, state, wtype, wevent, xact, since,
+			strings.Join(strings.Fields(query), " "))
 	}
 	if err := rows.Err(); err != nil {
 		return err.Error()
