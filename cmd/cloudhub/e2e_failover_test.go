@@ -354,7 +354,7 @@ func (tr *failoverTier) kill9(h *e2eNode) time.Time {
 // awaitTakeover waits until another hub sequences after old went away at
 // at: a live hub names a sequencer other than old, and the log has moved
 // past where it was (the edges write all the time). It records how long
-// that took.
+// that took; after 45s it fails the test and returns.
 func (tr *failoverTier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 	tr.t.Helper()
 	var watch []*e2eNode
@@ -371,7 +371,7 @@ func (tr *failoverTier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 	}
 	var to string
 	var named time.Duration
-	deadline := at.Add(30 * time.Second)
+	deadline := at.Add(45 * time.Second)
 	for to == "" {
 		for _, h := range watch {
 			st, err := tr.status(h)
@@ -388,8 +388,11 @@ func (tr *failoverTier) awaitTakeover(what string, old *e2eNode, at time.Time) {
 		}
 		if to == "" {
 			if time.Now().After(deadline) {
-				tr.t.Fatalf("%s: no other hub sequenced within %v (another named after %v); the database's sessions:\n%s",
+				// The scenario goes on: what the tier does once it
+				// recovers is checked at the end.
+				tr.t.Errorf("%s: no other hub sequenced within %v (another named after %v); the database's sessions:\n%s",
 					what, time.Since(at).Round(time.Millisecond), named.Round(time.Millisecond), tr.sessions())
+				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
