@@ -28,3 +28,22 @@ func DecodeContainer(c *replica.Container, policy, indexing string) error {
 	*c = n
 	return nil
 }
+
+// ScanContainers reads the definitions from rows selecting
+// (name, pk_path, policy, indexing) from the containers table, decoding each
+// with DecodeContainer. The caller closes rows.
+func ScanContainers(rows Rows) ([]replica.Container, error) {
+	var out []replica.Container
+	for rows.Next() {
+		var c replica.Container
+		var policy, indexing string
+		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy, &indexing); err != nil {
+			return nil, fmt.Errorf("read containers: %w", err)
+		}
+		if err := DecodeContainer(&c, policy, indexing); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

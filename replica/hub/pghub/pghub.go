@@ -241,19 +241,7 @@ func (s *Store) Containers(ctx context.Context) ([]replica.Container, error) {
 		return nil, fmt.Errorf("read containers: %w", err)
 	}
 	defer rows.Close()
-	var out []replica.Container
-	for rows.Next() {
-		var c replica.Container
-		var policy, indexing string
-		if err := rows.Scan(&c.Name, &c.PartitionKey, &policy, &indexing); err != nil {
-			return nil, fmt.Errorf("read containers: %w", err)
-		}
-		if err := hub.DecodeContainer(&c, policy, indexing); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return hub.ScanContainers(rows)
 }
 
 // Enter and Leave bracket a caller's write.
