@@ -133,21 +133,32 @@ func checkPK(q *request, c replica.Container, body []byte) error {
 	return nil
 }
 
-// createItem is POST .../docs: create (201, 409 when the id exists), or
-// upsert with x-ms-documentdb-is-upsert (201 created, 200 replaced).
-func (s *Server) createItem(q *request) error {
+// itemBody reads the container the path names and the document of a create
+// or replace: at most maxBody bytes, cleaned, with the partition key value the
+// x-ms-documentdb-partitionkey header names, if any.
+func (s *Server) itemBody(q *request) (replica.Container, []byte, error) {
 	c, err := s.container(q)
 	if err != nil {
-		return err
+		return c, nil, err
 	}
 	body, err := readBody(q, maxBody)
 	if err != nil {
-		return err
+		return c, nil, err
 	}
 	if body, err = cleanBody(body); err != nil {
-		return err
+		return c, nil, err
 	}
 	if err := checkPK(q, c, body); err != nil {
+		return c, nil, err
+	}
+	return c, body, nil
+}
+
+// createItem is POST .../docs: create (201, 409 when the id exists), or
+// upsert with x-ms-documentdb-is-upsert (201 created, 200 replaced).
+func (s *Server) createItem(q *request) error {
+	c, body, err := s.itemBody(q)
+	if err != nil {
 		return err
 	}
 	if isTrue(q.r.Header.Get("x-ms-documentdb-is-upsert")) {
@@ -217,18 +228,8 @@ func (s *Server) readItem(q *request) error {
 // replaceItem is PUT .../docs/{id}: the item must exist (404), and with
 // If-Match have that etag (412).
 func (s *Server) replaceItem(q *request) error {
-	c, err := s.container(q)
+	c, body, err := s.itemBody(q)
 	if err != nil {
-		return err
-	}
-	body, err := readBody(q, maxBody)
-	if err != nil {
-		return err
-	}
-	if body, err = cleanBody(body); err != nil {
-		return err
-	}
-	if err := checkPK(q, c, body); err != nil {
 		return err
 	}
 	ifMatch := q.r.Header.Get("If-Match")
