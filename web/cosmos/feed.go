@@ -87,20 +87,9 @@ func (s *Server) changeFeed(q *request, aim string) error {
 		q.w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	buf := append(make([]byte, 0, 256), `{"_rid":`...)
-	buf = strconv.AppendQuote(buf, rid("dbs/"+q.res.db+"/colls/"+q.res.coll, 8))
-	buf = append(buf, `,"Documents":[`...)
-	for i, d := range docs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, d...)
-	}
-	buf = append(buf, `],"_count":`...)
-	buf = strconv.AppendInt(buf, int64(len(docs)), 10)
-	buf = append(buf, '}')
-	q.w.Header().Set("x-ms-item-count", strconv.Itoa(len(docs)))
-	s.writeBody(q, http.StatusOK, buf)
+	s.writeDocuments(q, len(docs), func(buf []byte, i int) []byte {
+		return append(buf, docs[i]...)
+	}, "")
 	return nil
 }
 

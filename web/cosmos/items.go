@@ -37,6 +37,30 @@ func appendItem(dst []byte, it *replica.Item, db, coll string) []byte {
 	return dst
 }
 
+// writeDocuments answers 200 with a page of n documents in the body of
+// Cosmos DB's feeds, {"_rid":...,"Documents":[...],"_count":n}, and the
+// x-ms-item-count header; continuation, when not "", is sent as
+// x-ms-continuation. doc appends the i'th document to buf.
+func (s *Server) writeDocuments(q *request, n int, doc func(buf []byte, i int) []byte, continuation string) {
+	buf := append(make([]byte, 0, 256), `{"_rid":`...)
+	buf = strconv.AppendQuote(buf, rid("dbs/"+q.res.db+"/colls/"+q.res.coll, 8))
+	buf = append(buf, `,"Documents":[`...)
+	for i := range n {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = doc(buf, i)
+	}
+	buf = append(buf, `],"_count":`...)
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	buf = append(buf, '}')
+	if continuation != "" {
+		q.w.Header().Set("x-ms-continuation", continuation)
+	}
+	q.w.Header().Set("x-ms-item-count", strconv.Itoa(n))
+	s.writeBody(q, http.StatusOK, buf)
+}
+
 // writeItem answers with the item; a write sent with "Prefer:
 // return=minimal" (azcosmos sends it unless the app asks for the content) is
 // answered with the status and headers only, as Cosmos DB answers it.
@@ -292,22 +316,8 @@ func (s *Server) readItems(q *request) error {
 	if err != nil {
 		return err
 	}
-	buf := append(make([]byte, 0, 256), `{"_rid":`...)
-	buf = strconv.AppendQuote(buf, rid("dbs/"+q.res.db+"/colls/"+q.res.coll, 8))
-	buf = append(buf, `,"Documents":[`...)
-	for i := range p.Items {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendItem(buf, &p.Items[i], q.res.db, q.res.coll)
-	}
-	buf = append(buf, `],"_count":`...)
-	buf = strconv.AppendInt(buf, int64(len(p.Items)), 10)
-	buf = append(buf, '}')
-	if p.Continuation != "" {
-		q.w.Header().Set("x-ms-continuation", p.Continuation)
-	}
-	q.w.Header().Set("x-ms-item-count", strconv.Itoa(len(p.Items)))
-	s.writeBody(q, http.StatusOK, buf)
+	s.writeDocuments(q, len(p.Items), func(buf []byte, i int) []byte {
+		return appendItem(buf, &p.Items[i], q.res.db, q.res.coll)
+	}, p.Continuation)
 	return nil
 }

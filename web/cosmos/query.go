@@ -59,23 +59,9 @@ func (s *Server) query(q *request) error {
 	if err != nil {
 		return err
 	}
-	buf := append(make([]byte, 0, 256), `{"_rid":`...)
-	buf = strconv.AppendQuote(buf, rid("dbs/"+q.res.db+"/colls/"+q.res.coll, 8))
-	buf = append(buf, `,"Documents":[`...)
-	for i, d := range p.Documents {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, d...)
-	}
-	buf = append(buf, `],"_count":`...)
-	buf = strconv.AppendInt(buf, int64(len(p.Documents)), 10)
-	buf = append(buf, '}')
-	if p.Continuation != "" {
-		q.w.Header().Set("x-ms-continuation", p.Continuation)
-	}
-	q.w.Header().Set("x-ms-item-count", strconv.Itoa(len(p.Documents)))
-	s.writeBody(q, http.StatusOK, buf)
+	s.writeDocuments(q, len(p.Documents), func(buf []byte, i int) []byte {
+		return append(buf, p.Documents[i]...)
+	}, p.Continuation)
 	return nil
 }
 
