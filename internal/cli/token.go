@@ -14,24 +14,21 @@ import (
 // and 24 random bytes, URL-safe base64), saves it (mode 0600, written
 // atomically) and reports it as new.
 func SavedToken(dir, name, prefix string) (string, bool, error) {
-	path := filepath.Join(dir, name)
-	if b, err := os.ReadFile(path); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, false, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", false, fmt.Errorf("read %s: %w", name, err)
-	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", false, err
-	}
-	return saveSecret(dir, name, prefix+base64.RawURLEncoding.EncodeToString(b[:]))
+	return savedSecret(dir, name, 24, func(b []byte) string {
+		return prefix + base64.RawURLEncoding.EncodeToString(b)
+	})
 }
 
 // SavedKey is SavedToken for a 64-byte key in standard base64, the form of
 // an Azure Cosmos DB account key (the SDKs decode it so).
 func SavedKey(dir, name string) (string, bool, error) {
+	return savedSecret(dir, name, 64, base64.StdEncoding.EncodeToString)
+}
+
+// savedSecret returns the secret saved in dir/name, or generates one from n
+// random bytes written out by encode, saves it with saveSecret and reports it
+// as new.
+func savedSecret(dir, name string, n int, encode func([]byte) string) (string, bool, error) {
 	path := filepath.Join(dir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {
@@ -40,11 +37,11 @@ func SavedKey(dir, name string) (string, bool, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", false, fmt.Errorf("read %s: %w", name, err)
 	}
-	var b [64]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
 		return "", false, err
 	}
-	return saveSecret(dir, name, base64.StdEncoding.EncodeToString(b[:]))
+	return saveSecret(dir, name, encode(b))
 }
 
 // saveSecret writes token to dir/name (mode 0600, atomically) and reports
