@@ -175,6 +175,20 @@ type tierStatus struct {
 	} `json:"hubs"`
 }
 
+// runTier starts the --tier-hubs hubs of a run with the --lease-timeout
+// lease (startTier), has cl close them, and defines the bench container.
+func (b *bencher) runTier(ctx context.Context, dir string, cl *cleanups) (*benchTier, error) {
+	t, err := b.startTier(ctx, dir, b.cfg.tierHubs, b.cfg.lease)
+	if err != nil {
+		return nil, err
+	}
+	cl.add(t.close)
+	if err := t.putContainer(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // startTier starts n hubs, one after another (their order), on a new schema
 // of the --postgres database, each with --lease-timeout lease, and waits
 // until they agree on a sequencer.
@@ -364,12 +378,8 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	defer func() { err = errors.Join(err, cl.run()) }()
 	n, k := b.cfg.docs, b.cfg.tierEdges
 	fmt.Fprintf(b.stderr, "sync: hub tier: %d cloudhub processes on PostgreSQL, %d edges spread over them\n", b.cfg.tierHubs, k)
-	t, err := b.startTier(ctx, dir, b.cfg.tierHubs, b.cfg.lease)
+	t, err := b.runTier(ctx, dir, &cl)
 	if err != nil {
-		return nil, err
-	}
-	cl.add(t.close)
-	if err := t.putContainer(ctx); err != nil {
 		return nil, err
 	}
 	edges := make([]*edge.Replica, k)
@@ -450,12 +460,8 @@ func (b *bencher) fanoutTier(ctx context.Context, dir string) (rows []benchRow, 
 	defer func() { err = errors.Join(err, cl.run()) }()
 	k, w := b.cfg.edges, b.cfg.writes
 	fmt.Fprintf(b.stderr, "fanout: hub tier: %d cloudhub processes on PostgreSQL, %d edges spread over them\n", b.cfg.tierHubs, k)
-	t, err := b.startTier(ctx, dir, b.cfg.tierHubs, b.cfg.lease)
+	t, err := b.runTier(ctx, dir, &cl)
 	if err != nil {
-		return nil, err
-	}
-	cl.add(t.close)
-	if err := t.putContainer(ctx); err != nil {
 		return nil, err
 	}
 	seq, err := t.waitAgreed(ctx, 30*time.Second)
@@ -558,12 +564,8 @@ func (b *bencher) takeover(ctx context.Context, dir string) (rows []benchRow, er
 	var cl cleanups
 	defer func() { err = errors.Join(err, cl.run()) }()
 	fmt.Fprintf(b.stderr, "takeover: %d cloudhub processes on PostgreSQL, --lease-timeout %v, %d kills of the sequencer\n", b.cfg.tierHubs, b.cfg.lease, b.cfg.kills)
-	t, err := b.startTier(ctx, dir, b.cfg.tierHubs, b.cfg.lease)
+	t, err := b.runTier(ctx, dir, &cl)
 	if err != nil {
-		return nil, err
-	}
-	cl.add(t.close)
-	if err := t.putContainer(ctx); err != nil {
 		return nil, err
 	}
 	var writes, named []time.Duration
