@@ -980,15 +980,7 @@ func (b *bencher) fanout(ctx context.Context, dir string) (rows []benchRow, err 
 		return nil, err
 	}
 	fmt.Fprintf(b.stderr, "fanout: hub writer during the writes: %s\n", hubMark)
-	last := make([]time.Duration, w)
-	each := make([]time.Duration, 0, k*w)
-	for i := range w {
-		for e := range edges {
-			d := applied[e][i].Sub(sent[i])
-			each = append(each, d)
-			last[i] = max(last[i], d)
-		}
-	}
+	last, each := appliedLatencies(sent, applied)
 	rows = []benchRow{
 		baseRow,
 		latencyRow(runFanout, fmt.Sprintf("hub write, %d edges connected (commit only)", k), commitLats, elapsed),
@@ -1085,4 +1077,20 @@ func (b *bencher) openFanoutEdges(ctx context.Context, dir string, bh *benchHub,
 		cl.add(edgeCl[i].run)
 	}
 	return edges, errors.Join(errs...)
+}
+
+// appliedLatencies is, for writes sent at sent and applied at edge e at
+// applied[e], how long after it was sent each write was applied at its last
+// edge (last, per write), and at each edge (each, per write and edge).
+func appliedLatencies(sent []time.Time, applied [][]time.Time) (last, each []time.Duration) {
+	last = make([]time.Duration, len(sent))
+	each = make([]time.Duration, 0, len(applied)*len(sent))
+	for i := range sent {
+		for e := range applied {
+			d := applied[e][i].Sub(sent[i])
+			each = append(each, d)
+			last[i] = max(last[i], d)
+		}
+	}
+	return last, each
 }

@@ -3,8 +3,10 @@ package hubbench
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -127,5 +129,24 @@ func TestBenchCommand_Postgres(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("%d bench schemas left in the database, want 0", n)
+	}
+}
+
+func TestAppliedLatencies_LastIsTheSlowestEdgePerWrite(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	sent := []time.Time{ms(0), ms(10)}
+	applied := [][]time.Time{
+		{ms(3), ms(12)}, // edge 0
+		{ms(1), ms(19)}, // edge 1
+		{ms(5), ms(11)}, // edge 2
+	}
+	last, each := appliedLatencies(sent, applied)
+	d := time.Millisecond
+	if want := []time.Duration{5 * d, 9 * d}; !slices.Equal(last, want) {
+		t.Errorf("last = %v, want %v", last, want)
+	}
+	if want := []time.Duration{3 * d, 1 * d, 5 * d, 2 * d, 9 * d, 1 * d}; !slices.Equal(each, want) {
+		t.Errorf("each = %v, want %v", each, want)
 	}
 }

@@ -535,15 +535,7 @@ func (b *bencher) fanoutTier(ctx context.Context, dir string) (rows []benchRow, 
 		return nil, fmt.Errorf("not every edge applied the %d writes: %w", w, context.Cause(wctx))
 	}
 	elapsed := time.Since(start)
-	last := make([]time.Duration, w)
-	each := make([]time.Duration, 0, k*w)
-	for i := range w {
-		for e := range edges {
-			d := applied[e][i].Sub(sent[i])
-			each = append(each, d)
-			last[i] = max(last[i], d)
-		}
-	}
+	last, each := appliedLatencies(sent, applied)
 	rows = []benchRow{
 		latencyRow(runFanout, "hub write at the sequencer's API (commit, HTTP)", commits, elapsed),
 		latencyRow(runFanout, fmt.Sprintf("last of %d edges over %d hubs applied (per write)", k, len(t.procs)), last, elapsed),
