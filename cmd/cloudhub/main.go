@@ -221,12 +221,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return errors.Join(err, srv.Shutdown())
 	}
-	if cs != nil {
-		defer func() {
-			if serr := cs.Shutdown(); serr != nil {
-				err = errors.Join(err, fmt.Errorf("close cosmos api: %w", serr))
-			}
-		}()
-	}
+	defer cli.ShutdownCosmos(cs, &err)
 	return srv.Run(ctx, log)
 }

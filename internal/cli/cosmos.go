@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,6 +63,17 @@ func (f *CosmosFlags) Serve(dir string, cfg cosmos.Config, tlsConfig *tls.Config
 	}
 	log.Info("cosmos api listening", "addr", srv.Addr(), "tls", srv.TLS())
 	return srv, nil
+}
+
+// ShutdownCosmos shuts down cs, the server Serve returned (nil: none), and
+// joins a failure to *err; the commands defer it.
+func ShutdownCosmos(cs *Server, err *error) {
+	if cs == nil {
+		return
+	}
+	if serr := cs.Shutdown(); serr != nil {
+		*err = errors.Join(*err, fmt.Errorf("close cosmos api: %w", serr))
+	}
 }
 
 // loopbackAddr reports whether addr (host:port) is on loopback only.
