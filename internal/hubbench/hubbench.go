@@ -936,16 +936,8 @@ func (b *bencher) fanout(ctx context.Context, dir string) (rows []benchRow, err 
 		return nil, fmt.Errorf("%d edges online, want %d", got, k)
 	}
 
-	// Each watcher notes when its edge's resume point passes each LSN.
 	base := h.Head()
-	applied := make([][]time.Time, k)
-	var wg sync.WaitGroup
-	for e, r := range edges {
-		applied[e] = make([]time.Time, w)
-		wg.Go(func() { watchApplied(wctx, r, base, applied[e]) })
-	}
-	// Whatever happens, the watchers end before the edges close.
-	cl.add(func() error { cancel(); wg.Wait(); return nil })
+	applied, allDone := watchEdges(wctx, cancel, edges, base, w, &cl)
 	stopProfile, err := b.profile(runFanout, &cl)
 	if err != nil {
 		return nil, err
@@ -962,8 +954,6 @@ func (b *bencher) fanout(ctx context.Context, dir string) (rows []benchRow, err 
 			return nil, fmt.Errorf("write %d got LSN %d, want %d (is something else writing?)", i, l, base+int64(i)+1)
 		}
 	}
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
 	select {
 	case <-allDone:
 	case <-wctx.Done():
@@ -1020,6 +1010,23 @@ func (b *bencher) paceWrites(ctx context.Context, h *hub.Hub, bodies [][]byte) (
 		sent[i], lats[i], lsns[i] = t, time.Since(t), it.LSN
 	}
 	return sent, lats, lsns, nil
+}
+
+// watchEdges starts one watchApplied per edge for the w LSNs after base:
+// applied[e] are the times edge e applied each. allDone is closed when every
+// edge applied all w. cancel ends the watchers (ctx is its context); cl,
+// whatever happens, cancels and waits for them, before the edges close.
+func watchEdges(ctx context.Context, cancel context.CancelFunc, edges []*edge.Replica, base int64, w int, cl *cleanups) (applied [][]time.Time, allDone <-chan struct{}) {
+	applied = make([][]time.Time, len(edges))
+	var wg sync.WaitGroup
+	for e, r := range edges {
+		applied[e] = make([]time.Time, w)
+		wg.Go(func() { watchApplied(ctx, r, base, applied[e]) })
+	}
+	cl.add(func() error { cancel(); wg.Wait(); return nil })
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return applied, done
 }
 
 // watchApplied records in at[i] when r's resume point reached base+i+1,

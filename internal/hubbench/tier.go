@@ -501,13 +501,7 @@ func (b *bencher) fanoutTier(ctx context.Context, dir string) (rows []benchRow, 
 	}
 	fmt.Fprintf(b.stderr, "fanout: hub tier: %d edges caught up (LSN %d); %d writes at the sequencer %s, %s apart ...\n", k, st.LSN, w, seq.name, b.cfg.interval)
 	base := st.LSN
-	applied := make([][]time.Time, k)
-	var wg sync.WaitGroup
-	for e, r := range edges {
-		applied[e] = make([]time.Time, w)
-		wg.Go(func() { watchApplied(wctx, r, base, applied[e]) })
-	}
-	cl.add(func() error { cancel(); wg.Wait(); return nil })
+	applied, allDone := watchEdges(wctx, cancel, edges, base, w, &cl)
 	sent := make([]time.Time, w)
 	commits := make([]time.Duration, w)
 	start := time.Now()
@@ -527,8 +521,6 @@ func (b *bencher) fanoutTier(ctx context.Context, dir string) (rows []benchRow, 
 			return nil, fmt.Errorf("write %d got LSN %d, want %d (is something else writing?)", i, doc.LSN, base+int64(i)+1)
 		}
 	}
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
 	select {
 	case <-allDone:
 	case <-wctx.Done():
