@@ -102,7 +102,9 @@ func TestHost_Compile_refuses(t *testing.T) {
 // fresh instance and must fail the same way), and checks that a good
 // resolver on the same host still works after each.
 func TestHost_malicious(t *testing.T) {
-	h := newHost(t, wasmhost.Limits{Fuel: 20_000_000, MemoryPages: 256})
+	// Timeout is out of the way: the corpus names the limit each module
+	// reaches by fuel, memory or stack, whatever the machine's speed.
+	h := newHost(t, wasmhost.Limits{Fuel: 20_000_000, MemoryPages: 256, Timeout: time.Minute})
 	ctx := context.Background()
 	good, err := h.Compile(ctx, readFixture(t, "cart-merge-c.wasm"))
 	if err != nil {

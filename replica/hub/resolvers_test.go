@@ -180,7 +180,12 @@ func TestHub_ResolverVersions(t *testing.T) {
 // conflict in the same batch is confirmed.
 func TestHub_HostileResolvers(t *testing.T) {
 	ctx := context.Background()
-	h, reg := openWithResolvers(t, t.TempDir())
+	// The corpus names the limit each module reaches with the default fuel
+	// and memory. The wall-clock bound is a backstop with tests of its own
+	// (TestHub_ResolverDoesNotHoldWriter); under -race on a busy machine the
+	// default fuel of host calls can outlast its 2 s, so it is set out of
+	// the way here.
+	h, reg := openWithLimits(t, t.TempDir(), wasmhost.Limits{Timeout: time.Minute})
 	corpus := resolvertest.LoadCorpus(t, "../../testdata/resolvers/malicious")
 	refused, failing := corpus.Refused, corpus.Failing
 	for file, message := range refused {
