@@ -253,6 +253,13 @@ func (s *session) run() {
 			}
 		}
 	}()
+	if s.h.cfg.Tier != nil {
+		// Another hub of the tier may have defined containers since this
+		// one last read them: the welcome lists what the database holds.
+		if err := s.h.followDefs(s.ctx); err != nil {
+			s.log.Warn("read container definitions", "err", err)
+		}
+	}
 	var defs []replica.Container
 	for _, c := range s.h.Containers() {
 		if wire.ContainerInScope(s.edge.Scope, c.Name) {

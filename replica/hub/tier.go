@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
@@ -481,7 +482,8 @@ func (h *Hub) followDefs(ctx context.Context) error {
 	}
 	for _, c := range defs {
 		cur, err := h.defs.Get(c.Name)
-		if err != nil || cur.Def.PartitionKey != c.PartitionKey || cur.Def.ConflictPolicy != c.ConflictPolicy {
+		if err != nil || cur.Def.PartitionKey != c.PartitionKey || cur.Def.ConflictPolicy != c.ConflictPolicy ||
+			!slices.Equal(indexedPaths(cur.Def.IndexingPolicy), indexedPaths(c.IndexingPolicy)) {
 			h.defs.Set(c)
 		}
 	}
@@ -634,4 +636,12 @@ func (h *Hub) decideForwarded(ctx context.Context, f Forwarded) (func() error, e
 		return h.queueResolve(ctx, r, c)
 	}
 	return nil, fmt.Errorf("%w: forwarded decision %d: unknown kind %q", replica.ErrInvalid, f.Seq, f.Kind)
+}
+
+// indexedPaths are the paths of an indexing policy (nil for none).
+func indexedPaths(p *replica.IndexingPolicy) []string {
+	if p == nil {
+		return nil
+	}
+	return p.Paths
 }
