@@ -101,6 +101,11 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 	if rp["application_name"] == "" {
 		rp["application_name"] = "cloudhub"
 	}
+	if s.tier != nil {
+		// The hub that takes the lease over ends this hub's sessions by
+		// this name (Tier.endSessions).
+		rp["application_name"] = sessionName(s.tier.cfg.Name)
+	}
 	if s.tracer != nil {
 		pc.ConnConfig.Tracer = s.tracer
 	}

@@ -2,6 +2,8 @@ package pghub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +68,7 @@ type Tier struct {
 	notify    replica.Notifier
 	takeovers atomic.Int64
 	trimmedAt atomic.Int64 // unix nanoseconds of the last trim of the queue
+	expiresAt atomic.Int64 // unix nanoseconds when the lease expires, as the last round read it
 	address   atomic.Pointer[string]
 
 	revoked func(edge string) // set by OnRevoke before Open
@@ -196,7 +199,7 @@ func (t *Tier) join(ctx context.Context) error {
 func (t *Tier) heartbeat(ctx context.Context) {
 	defer t.wg.Done()
 	every := max(t.cfg.LeaseTimeout/5, 10*time.Millisecond)
-	tick := time.NewTicker(every)
+	tick := time.NewTimer(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -204,6 +207,13 @@ func (t *Tier) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		// A hub that does not hold the lease runs its next round just
+		// after the lease expires, rather than up to one interval later.
+		next := every
+		if in := time.Until(time.Unix(0, t.expiresAt.Load())); t.held.Load() == nil && in > 0 && in < every {
+			next = in + 5*time.Millisecond
+		}
+		tick.Reset(next)
 		tctx, cancel := context.WithTimeout(ctx, t.cfg.LeaseTimeout)
 		err := t.tick(tctx)
 		cancel()
@@ -220,6 +230,13 @@ func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.
 // in one transaction by the database's clock.
 func (t *Tier) tick(ctx context.Context) error {
 	start := time.Now()
+	// A hub that does not hold the lease does not wait for its row: a
+	// holder's transaction may lock it (until it commits, or until its
+	// sessions end), and the round comes again soon.
+	lock := "FOR UPDATE"
+	if t.held.Load() == nil && !t.endSessions(ctx) {
+		lock = "FOR UPDATE SKIP LOCKED"
+	}
 	tx, err := t.s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -231,13 +248,23 @@ func (t *Tier) tick(ctx context.Context) error {
 	}
 	removed := tag.RowsAffected() == 0
 	var holder string
-	var epoch, sinceRenewMs int64
+	var epoch, sinceRenewMs, expiresInUs int64
 	var live bool
-	if err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > clock_timestamp(),
-			(extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint FROM lease WHERE id = 1 FOR UPDATE`).
-		Scan(&holder, &epoch, &live, &sinceRenewMs); err != nil {
+	err = tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > clock_timestamp(),
+			(extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint,
+			(extract(epoch FROM expires_at - clock_timestamp()) * 1000000)::bigint FROM lease WHERE id = 1 `+lock).
+		Scan(&holder, &epoch, &live, &sinceRenewMs, &expiresInUs)
+	if errors.Is(err, pgx.ErrNoRows) && t.held.Load() == nil {
+		// Locked: the heartbeat alone.
+		if err = tx.Commit(ctx); err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("read the lease: %w", err)
 	}
+	t.expiresAt.Store(time.Now().Add(time.Duration(expiresInUs) * time.Microsecond).UnixNano())
 	timeout := interval(t.cfg.LeaseTimeout)
 	mine := t.held.Load()
 	var next *lease
@@ -298,6 +325,49 @@ func (t *Tier) tick(ctx context.Context) error {
 		t.notify.Wake()
 	}
 	return nil
+}
+
+// sessionName is the application_name of the database sessions of the hub
+// named hub in a tier: a hash, since hub names may be longer than the
+// server keeps.
+func sessionName(hub string) string {
+	sum := sha256.Sum256([]byte(hub))
+	return "cloudhub " + hex.EncodeToString(sum[:8])
+}
+
+// endSessions ends the database sessions of the lease's holder once its
+// lease has expired, when this hub is the first live hub in order, the one
+// to take the lease over. A holder that stopped (paused, swapped out)
+// inside a transaction keeps its locks on the lease and heads rows until
+// the server ends its session, and the takeover and the next commit wait
+// for them. Ending its sessions is safe: its lease has expired, so the
+// fence fails any commit it would still make. It reads without locking;
+// what it cannot do it logs, and the lease round goes on.
+// It reports whether it ended any.
+func (t *Tier) endSessions(ctx context.Context) bool {
+	var holder, first string
+	var expired bool
+	err := t.s.pool.QueryRow(ctx, `SELECT holder, expires_at <= clock_timestamp(),
+			coalesce((SELECT name FROM hubs WHERE NOT removed AND heartbeat > clock_timestamp() - $1::interval ORDER BY ord LIMIT 1), '')
+		FROM lease WHERE id = 1`, interval(t.cfg.LeaseTimeout)).Scan(&holder, &expired, &first)
+	if err != nil {
+		t.log.Warn("read the lease", "err", err)
+		return false
+	}
+	if !expired || holder == "" || holder == t.cfg.Name || first != t.cfg.Name {
+		return false
+	}
+	var ended int64
+	err = t.s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`, sessionName(holder)).Scan(&ended)
+	if err != nil {
+		t.log.Warn("end the sessions of the lease's previous holder", "previous", holder, "err", err)
+		return false
+	}
+	if ended > 0 {
+		t.log.Info("ended the sessions of the lease's previous holder", "previous", holder, "sessions", ended)
+	}
+	return ended > 0
 }
 
 // stepDown forgets the lease of epoch after a fenced commit.

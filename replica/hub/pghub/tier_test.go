@@ -248,3 +248,35 @@ func TestTier_TakeoverPastAStalledTransaction(t *testing.T) {
 		t.Fatalf("takeover %+v, want one from a", k)
 	}
 }
+
+// TestTier_TakeoverEndsTheStalledHoldersSessions: the sequencer stalls
+// inside a transaction that locks the lease row just before its lease
+// expires; the next hub ends that hub's sessions and takes over about a
+// lease timeout after the stall began, not once the server's
+// idle-in-transaction bound ends the transaction a lease timeout later.
+func TestTier_TakeoverEndsTheStalledHoldersSessions(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := openHub(t, url, "a")
+	b := openHub(t, url, "b")
+	a.tier.Pause()
+	paused := time.Now()
+	time.Sleep(testTimeout * 8 / 10)
+	tx, err := a.st.BeginLocked(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	k := waitSequencer(t, b, 3*testTimeout)
+	took := time.Since(paused)
+	t.Logf("takeover past a transaction stalled near the lease's end: %s after the stall, %d ms without a sequencer", took.Round(time.Millisecond), k.GapMs)
+	if k.Previous != "a" {
+		t.Fatalf("takeover %+v, want one from a", k)
+	}
+	if limit := testTimeout + testTimeout/2; took > limit {
+		t.Fatalf("b took over %s after a stalled, want at most %s", took.Round(time.Millisecond), limit)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("the stalled transaction still runs after the takeover")
+	}
+}
