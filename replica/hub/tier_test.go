@@ -318,3 +318,33 @@ func TestTier_RevokeEndsSessionsOnEveryHub(t *testing.T) {
 		}
 	}
 }
+
+// TestTier_WelcomeListsContainersDefinedOnAnotherHub: an edge that
+// connects to a follower right after the sequencer defined a container
+// learns it in the welcome, though the follower read the heads since and
+// not yet the definitions (it reads those at most every quarter second).
+func TestTier_WelcomeListsContainersDefinedOnAnotherHub(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := newTierCluster(t, url, "a")
+	b := newTierCluster(t, url, "b")
+	if _, _, err := a.hub.PutContainer(ctx, replica.Container{Name: "first", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { _, err := b.hub.Container("first"); return err })
+	if _, _, err := a.hub.PutContainer(ctx, replica.Container{Name: "second", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if b.hub.Head() < a.hub.Head() {
+			return errors.New("b has not read the heads yet")
+		}
+		return nil
+	})
+	eb := b.edge("eb", nil)
+	eventually(t, 5*time.Second, eb.synced)
+	time.Sleep(2 * time.Second) // past any poll of b: the edge learns no more from it
+	if _, err := eb.r.Container("second"); err != nil {
+		t.Fatalf("edge on the follower: %v, want container second", err)
+	}
+}

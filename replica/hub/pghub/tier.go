@@ -255,10 +255,12 @@ func (t *Tier) tick(ctx context.Context) error {
 			(extract(epoch FROM expires_at - clock_timestamp()) * 1000000)::bigint FROM lease WHERE id = 1 `+lock).
 		Scan(&holder, &epoch, &live, &sinceRenewMs, &expiresInUs)
 	if errors.Is(err, pgx.ErrNoRows) && t.held.Load() == nil {
-		// Locked: the heartbeat alone.
+		// Locked: the heartbeat alone; the hub reads the heads, as
+		// after every round of a hub that does not hold the lease.
 		if err = tx.Commit(ctx); err != nil {
 			return fmt.Errorf("heartbeat: %w", err)
 		}
+		t.notify.Wake()
 		return nil
 	}
 	if err != nil {
