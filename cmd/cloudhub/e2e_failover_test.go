@@ -148,6 +148,23 @@ func TestE2E_TierFailover(t *testing.T) {
 	}
 	st = tr.waitTier(30*time.Second, tr.hubs...)
 	step("all three hubs back: sequencer %s", st.Sequencer)
+	// The edges return to the first hub of their lists (at their probe of
+	// it): the pause then finds edges on the other hubs, whose writes go
+	// on once another hub sequences. Edges on the paused hub wait for it,
+	// or for their hub timeout, whatever the tier does.
+	e2eWaitFor(t, 30*time.Second, "every hub serves an edge again", func() error {
+		st, err := tr.status(tr.hubs[0])
+		if err != nil {
+			return err
+		}
+		for _, h := range st.Hubs {
+			if h.Edges == 0 {
+				return fmt.Errorf("hub %s serves no edge: %+v", h.Name, st.Hubs)
+			}
+		}
+		return nil
+	})
+	step("every hub serves an edge")
 	time.Sleep(2 * time.Second)
 
 	// A pause past the lease: the sequencer stops with SIGSTOP, another
