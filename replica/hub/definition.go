@@ -47,3 +47,26 @@ func ScanContainers(rows Rows) ([]replica.Container, error) {
 	}
 	return out, rows.Err()
 }
+
+// ScanItemVersions reads the versions of an item from rows selecting
+// version, op, origin, ts, base, confirmed, lsn, crts, outcome, reason,
+// policy, resolver, resolves, body and the store's order key (the query's
+// own ordering column, read and dropped). A delete carries no document.
+// The caller closes rows.
+func ScanItemVersions(rows Rows) ([]ItemVersion, error) {
+	out := []ItemVersion{}
+	for rows.Next() {
+		var v ItemVersion
+		var body []byte
+		var order int64
+		if err := rows.Scan(&v.Version, &v.Op, &v.Origin, &v.TS, &v.Base, &v.Confirmed, &v.LSN, &v.CRTS, &v.Outcome, &v.Reason,
+			&v.Policy, &v.Resolver, &v.Resolves, &body, &order); err != nil {
+			return nil, fmt.Errorf("read versions: %w", err)
+		}
+		if v.Op != replica.OpDelete {
+			v.Document = body
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -573,21 +573,7 @@ func (s *Store) ItemVersions(ctx context.Context, container, id string, max int)
 		return nil, fmt.Errorf("read versions: %w", err)
 	}
 	defer rows.Close()
-	out := []hub.ItemVersion{}
-	for rows.Next() {
-		var v hub.ItemVersion
-		var body []byte
-		var seq int64
-		if err := rows.Scan(&v.Version, &v.Op, &v.Origin, &v.TS, &v.Base, &v.Confirmed, &v.LSN, &v.CRTS, &v.Outcome, &v.Reason,
-			&v.Policy, &v.Resolver, &v.Resolves, &body, &seq); err != nil {
-			return nil, fmt.Errorf("read versions: %w", err)
-		}
-		if v.Op != replica.OpDelete {
-			v.Document = body
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return hub.ScanItemVersions(rows)
 }
 
 const edgeColumns = `SELECT name, token_hash, scope, created_at, node_id, last_seen, acked_lsn, pending, clock_skew_ms, clock_measured_at, clamped, hub FROM edges `
