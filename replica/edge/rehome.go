@@ -236,7 +236,7 @@ type home struct {
 }
 
 // arrived records a session with hub u and reports the hub the edge came
-// from, if it is another ("" for the first session or the same hub).
+// from, if it is another ("" for the first sync session or the same hub).
 func (h *home) arrived(u string) (from string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

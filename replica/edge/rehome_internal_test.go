@@ -186,7 +186,7 @@ func TestHealthURL(t *testing.T) {
 	}
 }
 
-// A move between hubs counts once; a first session or a reconnection to
+// A move between hubs counts once; the first sync session or a reconnection to
 // the same hub is no move.
 func TestHome_Arrived(t *testing.T) {
 	var h home
@@ -194,7 +194,7 @@ func TestHome_Arrived(t *testing.T) {
 		name, hub, from string
 		rehomes         int64
 	}{
-		{name: "first session", hub: "ws://a", from: "", rehomes: 0},
+		{name: "first sync session", hub: "ws://a", from: "", rehomes: 0},
 		{name: "same hub again", hub: "ws://a", from: "", rehomes: 0},
 		{name: "to b", hub: "ws://b", from: "ws://a", rehomes: 1},
 		{name: "back to a", hub: "ws://a", from: "ws://b", rehomes: 2},

@@ -13,7 +13,7 @@ import (
 
 // Fan-out: every session streams the log from its own cursor, but sessions
 // at the same position with the same scope would read and encode the same
-// frame. A frameCache shares that work: the first session to ask for the
+// frame. A frameCache shares that work: whichever session asks first for the
 // changes after LSN a in scope s reads them once (without skipping any
 // origin) and encodes the changes frame once, as a prepared WebSocket
 // message; every other session at (a, s) waits for it and writes the same

@@ -382,7 +382,7 @@ func TestServeSync_Admission(t *testing.T) {
 	// Two sessions: the third edge is refused at once.
 	start = time.Now()
 	_, resp, err = dial(toks[2])
-	busy("a third session beyond the limit of two", resp, err)
+	busy("one sync session more than the limit of two", resp, err)
 	if waited := time.Since(start); waited > 250*time.Millisecond {
 		t.Fatalf("refused after %s, want at once", waited)
 	}
