@@ -394,10 +394,14 @@ type writeStmts struct {
 	getContainer, putContainer                      *sql.Stmt
 	getHead, insertChange, upsertLocal, updateLocal *sql.Stmt
 	insertNewItem                                   *sql.Stmt
+	// getLocal reads an item's local view inside a write; savepoint,
+	// rollbackTo and release make a Batch all or nothing within its group.
+	getLocal, savepoint, rollbackTo, release *sql.Stmt
 }
 
 func (s *writeStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal, &s.updateLocal, &s.insertNewItem}
+	return []**sql.Stmt{&s.getContainer, &s.putContainer, &s.getHead, &s.insertChange, &s.upsertLocal, &s.updateLocal, &s.insertNewItem,
+		&s.getLocal, &s.savepoint, &s.rollbackTo, &s.release}
 }
 
 func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
@@ -415,6 +419,10 @@ func (s *writeStmts) prepare(ctx context.Context, w *sqlitestore.Writer) error {
 			WHERE container = ?1 AND id = ?2 AND pk = ?3`,
 		`INSERT INTO items (container, id, pk, version, seq, deleted, pending) VALUES (?, ?, ?, ?, ?, 0, 1)
 			ON CONFLICT (container, id) DO NOTHING`,
+		itemQuery + `i.container = ? AND i.id = ?`,
+		`SAVEPOINT edge_batch`,
+		`ROLLBACK TO edge_batch`,
+		`RELEASE edge_batch`,
 	}
 	for i, dst := range s.all() {
 		st, err := w.Prepare(ctx, texts[i]) // the writer owns and closes it
