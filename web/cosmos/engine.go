@@ -3,6 +3,7 @@ package cosmos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/edgesync/edgesync/replica"
@@ -33,6 +34,13 @@ type Engine interface {
 	Conflicts(ctx context.Context, container string, after int64, limit int) ([]wire.Conflict, int64, error)
 	// Name names the node in the account resource.
 	Name() string
+	// Batch applies ops to one container, with pk to the items of that
+	// partition key value only, all or none (edge.Replica.Batch). A hub
+	// takes one operation at a time.
+	Batch(ctx context.Context, container string, pk *string, ops []edge.BatchOp) ([]edge.BatchResult, error)
+	// DeleteItems deletes the live items of ids the node may write and
+	// skips the others; it returns how many it deleted.
+	DeleteItems(ctx context.Context, container string, ids []string) (int, error)
 }
 
 // EdgeEngine serves an edge replica: reads see this node's tentative
@@ -89,6 +97,21 @@ func (e EdgeEngine) Conflicts(ctx context.Context, container string, after int64
 	return out, next, nil
 }
 
+func (e EdgeEngine) Batch(ctx context.Context, container string, pk *string, ops []edge.BatchOp) ([]edge.BatchResult, error) {
+	if pk == nil {
+		if len(ops) != 1 {
+			return nil, fmt.Errorf("%w: a batch of %d operations without a partition key value", replica.ErrInvalid, len(ops))
+		}
+		return oneOp(ctx, e, container, nil, ops[0])
+	}
+	return e.R.Batch(ctx, container, *pk, ops)
+}
+
+// DeleteItems deletes in one local transaction.
+func (e EdgeEngine) DeleteItems(ctx context.Context, container string, ids []string) (int, error) {
+	return e.R.DeleteItems(ctx, container, ids)
+}
+
 // HubEngine serves a hub: its confirmed state; writes are confirmed at once
 // through the hub's sequencer.
 type HubEngine struct {
@@ -130,4 +153,77 @@ func (e HubEngine) Head() int64  { return e.H.Head() }
 func (e HubEngine) Name() string { return e.H.HubID() }
 func (e HubEngine) Conflicts(ctx context.Context, container string, after int64, limit int) ([]wire.Conflict, int64, error) {
 	return e.H.Conflicts(ctx, container, "", after, limit)
+}
+
+// Batch takes one operation at a time: the hub's writes are sequenced one
+// by one, and a batch is atomic on an edge only.
+func (e HubEngine) Batch(ctx context.Context, container string, pk *string, ops []edge.BatchOp) ([]edge.BatchResult, error) {
+	if len(ops) != 1 {
+		return nil, fmt.Errorf("%w: a transactional batch on a hub (it is atomic on an edge; send the operations one by one, or in a bulk request)", errNotSupported)
+	}
+	return oneOp(ctx, e, container, pk, ops[0])
+}
+
+// DeleteItems deletes one item per write: each is confirmed on its own.
+func (e HubEngine) DeleteItems(ctx context.Context, container string, ids []string) (int, error) {
+	n := 0
+	for _, id := range ids {
+		err := e.H.Delete(ctx, container, id, hub.WriteOptions{})
+		if errors.Is(err, replica.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// oneOp runs a single operation through the engine's item calls, each
+// write its own transaction.
+func oneOp(ctx context.Context, e Engine, container string, pk *string, op edge.BatchOp) ([]edge.BatchResult, error) {
+	var res edge.BatchResult
+	get := func() (replica.Item, error) {
+		it, err := e.Get(ctx, container, op.ID)
+		if err == nil && pk != nil && it.PK != *pk {
+			err = fmt.Errorf("%w: item %q in partition %q", replica.ErrNotFound, op.ID, *pk)
+		}
+		return it, err
+	}
+	var err error
+	switch {
+	case op.Kind == edge.BatchRead:
+		res.Item, err = get()
+	case op.Update != nil:
+		c, cerr := e.Container(container)
+		if cerr != nil {
+			return nil, &edge.BatchError{Err: cerr}
+		}
+		res.Item, err = updateItem(ctx, e, c, op.ID, pk, op.IfMatch, op.Update)
+	case op.Kind == replica.WriteDelete:
+		for range maxPatchRetries {
+			var cur replica.Item
+			if cur, err = get(); err != nil {
+				break
+			}
+			cond := op.IfMatch
+			if cond == "" {
+				cond = cur.ETag() // delete the version whose partition key was checked
+			}
+			if err = e.Delete(ctx, container, op.ID, cond); op.IfMatch == "" && errors.Is(err, replica.ErrPreconditionFailed) {
+				continue
+			}
+			break
+		}
+	case op.Kind == replica.WriteCreate:
+		res.Item, err = e.Create(ctx, container, op.Body)
+		res.Created = err == nil
+	default:
+		res.Item, res.Created, err = e.Upsert(ctx, container, op.ID, op.Body, op.IfMatch)
+	}
+	if err != nil {
+		return nil, &edge.BatchError{Err: err}
+	}
+	return []edge.BatchResult{res}, nil
 }

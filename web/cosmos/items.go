@@ -139,6 +139,12 @@ func checkPK(q *request, c replica.Container, body []byte) error {
 	if err != nil || !ok {
 		return err
 	}
+	return checkBodyPK(c, body, want)
+}
+
+// checkBodyPK checks that the partition key value of body in container c
+// is want.
+func checkBodyPK(c replica.Container, body []byte, want string) error {
 	v := json.RawMessage(body)
 	for seg := range strings.SplitSeq(strings.TrimPrefix(c.PartitionKey, "/"), "/") {
 		var m map[string]json.RawMessage
@@ -152,7 +158,7 @@ func checkPK(q *request, c replica.Container, body []byte) error {
 	}
 	var got string
 	if v == nil || json.Unmarshal(v, &got) != nil || got != want {
-		return fmt.Errorf("%w: the partition key value of the document at %s differs from x-ms-documentdb-partitionkey %q", replica.ErrInvalid, c.PartitionKey, want)
+		return fmt.Errorf("%w: the partition key value of the document at %s differs from %q", replica.ErrInvalid, c.PartitionKey, want)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cosmos
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/query"
 )
 
 // maxPatchRetries bounds how often a patch is applied again when the item
@@ -33,17 +35,46 @@ type patchBody struct {
 var errPatch = fmt.Errorf("%w: patch", replica.ErrInvalid)
 
 // patchItem is PATCH .../docs/{id}: the operations apply to the current
-// version, which is then written over it as one write (If-Match the version
-// read, so a concurrent write is never lost: the patch is applied again to
-// the newer version, up to maxPatchRetries times).
+// version, which is then written over it as one write (updateItem).
 func (s *Server) patchItem(q *request) error {
 	body, err := readBody(q, maxPatchBody)
 	if err != nil {
 		return err
 	}
-	// The body is {"operations": [...], "condition": ...}, or the bare
-	// array of operations.
+	pb, err := parsePatch(body)
+	if err != nil {
+		return err
+	}
+	c, err := s.container(q)
+	if err != nil {
+		return err
+	}
+	if err := replica.ValidateID(q.res.id); err != nil {
+		return err
+	}
+	pk, hasPK, err := partitionKeyHeader(q.r.Header.Get("x-ms-documentdb-partitionkey"))
+	if err != nil {
+		return err
+	}
+	var pkp *string
+	if hasPK {
+		pkp = &pk
+	}
+	it, err := updateItem(q.ctx, s.e, c, q.res.id, pkp, q.r.Header.Get("If-Match"), func(cur *replica.Item) ([]byte, error) {
+		return patchDoc(q.ctx, c, cur, &pb)
+	})
+	if err != nil {
+		return err
+	}
+	s.writeItem(q, http.StatusOK, &it)
+	return nil
+}
+
+// parsePatch decodes a patch body: {"operations": [...], "condition": ...},
+// or the bare array of operations.
+func parsePatch(body []byte) (patchBody, error) {
 	var pb patchBody
+	var err error
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
@@ -52,48 +83,91 @@ func (s *Server) patchItem(q *request) error {
 		err = dec.Decode(&pb)
 	}
 	if err != nil {
-		return fmt.Errorf("%w body: %v", errPatch, err)
+		return pb, fmt.Errorf("%w body: %v", errPatch, err)
 	}
 	if len(pb.Operations) == 0 || len(pb.Operations) > maxPatchOps {
-		return fmt.Errorf("%w: %d operations: want 1..%d", errPatch, len(pb.Operations), maxPatchOps)
+		return pb, fmt.Errorf("%w: %d operations: want 1..%d", errPatch, len(pb.Operations), maxPatchOps)
 	}
-	if pb.Condition != "" {
-		return fmt.Errorf("%w: a patch with a condition (filter predicate)", errNotSupported)
-	}
-	ifMatch := q.r.Header.Get("If-Match")
+	return pb, nil
+}
+
+// updateItem writes update's document over the item's current live
+// version: If-Match the version read, so a concurrent write is never lost
+// (update runs again on the newer version, up to maxPatchRetries times).
+// With pk, an item with another partition key value is not found.
+func updateItem(ctx context.Context, e Engine, c replica.Container, id string, pk *string, ifMatch string, update func(cur *replica.Item) ([]byte, error)) (replica.Item, error) {
 	for range maxPatchRetries {
-		c, it, err := s.item(q)
+		it, err := e.Get(ctx, c.Name, id)
 		if err != nil {
-			return err
+			return it, err
 		}
-		if ifMatch != "" && ifMatch != it.ETag() {
-			return fmt.Errorf("%w: item %q has etag %s", replica.ErrPreconditionFailed, it.ID, it.ETag())
+		if pk != nil && it.PK != *pk {
+			return replica.Item{}, fmt.Errorf("%w: item %q in partition %q", replica.ErrNotFound, id, *pk)
 		}
-		doc, err := decodeNumbers(it.Body)
+		if ifMatch != "" && ifMatch != "*" && ifMatch != it.ETag() {
+			return replica.Item{}, fmt.Errorf("%w: item %q has etag %s", replica.ErrPreconditionFailed, it.ID, it.ETag())
+		}
+		out, err := update(&it)
 		if err != nil {
-			return fmt.Errorf("decode stored item: %w", err)
+			return replica.Item{}, err
 		}
-		for i, op := range pb.Operations {
-			if doc, err = applyPatch(doc, op, c.PartitionKey); err != nil {
-				return fmt.Errorf("%w: operation %d (%s %s): %v", errPatch, i, op.Op, op.Path, err)
-			}
-		}
-		out, err := json.Marshal(doc)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errPatch, err)
-		}
-		nit, _, err := s.e.Upsert(q.ctx, c.Name, it.ID, out, it.ETag())
-		if errors.Is(err, replica.ErrPreconditionFailed) && ifMatch == "" {
+		nit, _, err := e.Upsert(ctx, c.Name, it.ID, out, it.ETag())
+		if errors.Is(err, replica.ErrPreconditionFailed) && (ifMatch == "" || ifMatch == "*") {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		s.writeItem(q, http.StatusOK, &nit)
-		return nil
+		return nit, err
 	}
-	return fmt.Errorf("%w: item %q kept changing while it was patched", replica.ErrPreconditionFailed, q.res.id)
+	return replica.Item{}, fmt.Errorf("%w: item %q kept changing while it was updated", replica.ErrPreconditionFailed, id)
 }
+
+// patchDoc applies a patch to the item's current version and returns the
+// new document. A patch with a condition applies only when the condition
+// holds for that version; otherwise it is ErrPreconditionFailed, as Cosmos
+// DB answers it.
+func patchDoc(ctx context.Context, c replica.Container, it *replica.Item, pb *patchBody) ([]byte, error) {
+	if pb.Condition != "" {
+		ok, err := conditionHolds(ctx, pb.Condition, it)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: the patch condition %q does not hold for item %q", replica.ErrPreconditionFailed, pb.Condition, it.ID)
+		}
+	}
+	doc, err := decodeNumbers(it.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored item: %w", err)
+	}
+	for i, op := range pb.Operations {
+		if doc, err = applyPatch(doc, op, c.PartitionKey); err != nil {
+			return nil, fmt.Errorf("%w: operation %d (%s %s): %v", errPatch, i, op.Op, op.Path, err)
+		}
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errPatch, err)
+	}
+	return out, nil
+}
+
+// conditionHolds evaluates a patch condition, a query's FROM clause such as
+// "FROM c WHERE c.n > 1", with the node's query engine against one version
+// of an item (with its system properties, as a query sees it).
+func conditionHolds(ctx context.Context, cond string, it *replica.Item) (bool, error) {
+	t := strings.TrimSpace(cond)
+	if len(t) < 5 || !strings.EqualFold(t[:4], "from") || !isSpace(t[4]) {
+		return false, fmt.Errorf("%w: patch condition %q: want a FROM clause, such as \"FROM c WHERE c.n > 1\"", replica.ErrInvalid, cond)
+	}
+	doc := it.AppendJSON(nil)
+	src := func(ctx context.Context, fn func(doc []byte) error) error { return fn(doc) }
+	p, err := query.Execute(ctx, query.Request{Query: "SELECT VALUE 1 " + t, Limit: 1}, src, query.Options{})
+	if err != nil {
+		return false, fmt.Errorf("patch condition: %w", err)
+	}
+	return len(p.Documents) > 0, nil
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
 func decodeNumbers(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -146,24 +146,81 @@ func (s *Server) readDatabase(q *request) error {
 	return nil
 }
 
-// deleteDatabase deletes a database that holds no containers; edgesync
-// containers are kept once defined.
+// deleteDatabase deletes the items of every container of the database
+// (emptyContainer); the containers stay, edgesync containers being defined
+// at the hub. A database created here without containers is forgotten.
 func (s *Server) deleteDatabase(q *request) error {
 	db := q.res.db
+	if err := checkDatabaseID(db); err != nil {
+		return err
+	}
+	found := false
 	for _, c := range s.e.Containers() {
 		if d, _, ok := splitName(c.Name); ok && d == db {
-			return fmt.Errorf("%w: deleting database %q, which holds containers (edgesync containers are kept once defined)", errNotSupported, db)
+			found = true
+			if err := s.emptyContainer(q, c.Name); err != nil {
+				return err
+			}
 		}
 	}
 	s.mu.Lock()
 	_, ok := s.dbs[db]
 	delete(s.dbs, db)
 	s.mu.Unlock()
-	if !ok {
+	if !ok && !found {
 		return fmt.Errorf("%w: database %q", replica.ErrNotFound, db)
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// deleteContainer deletes every live item of the container that the
+// caller may write (emptyContainer); the container's definition stays.
+func (s *Server) deleteContainer(q *request) error {
+	c, err := s.container(q)
+	if err != nil {
+		return err
+	}
+	if err := s.emptyContainer(q, c.Name); err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Bounds of emptying a container.
+const (
+	deleteChunk     = 1000    // items deleted per transaction
+	maxDeleteRounds = 1 << 20 // chunks per request
+)
+
+// emptyContainer deletes the container's live items as ordinary deletes
+// (tentative on an edge, synced as any delete; confirmed on a hub), a chunk
+// of items at a time in id order, each chunk its own transaction on an edge,
+// so that other writes are not held up behind it. Items the node may not
+// write (outside an edge's scope) are left.
+func (s *Server) emptyContainer(q *request, name string) error {
+	cont := ""
+	for range maxDeleteRounds {
+		p, err := s.e.List(q.ctx, name, "", false, deleteChunk, cont)
+		if err != nil {
+			return err
+		}
+		if len(p.Items) > 0 {
+			ids := make([]string, len(p.Items))
+			for i := range p.Items {
+				ids[i] = p.Items[i].ID
+			}
+			if _, err := s.e.DeleteItems(q.ctx, name, ids); err != nil {
+				return fmt.Errorf("delete items of %s: %w", name, err)
+			}
+		}
+		if p.Continuation == "" {
+			return nil
+		}
+		cont = p.Continuation
+	}
+	return fmt.Errorf("%w: container %s still had items after %d rounds of %d deletes", replica.ErrTooLarge, name, maxDeleteRounds, deleteChunk)
 }
 
 // containerJSON states an edgesync container as a Cosmos container, with

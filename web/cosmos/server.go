@@ -170,7 +170,7 @@ func (s *Server) serve(q *request) error {
 		case http.MethodPut:
 			return s.replaceContainer(q)
 		case http.MethodDelete:
-			return fmt.Errorf("%w: deleting a container (edgesync containers are defined at the hub and kept; delete its items instead)", errNotSupported)
+			return s.deleteContainer(q)
 		}
 	case res.typ == typePKRanges && res.feed:
 		if m == http.MethodGet {
@@ -180,7 +180,7 @@ func (s *Server) serve(q *request) error {
 		switch m {
 		case http.MethodPost:
 			if isTrue(q.r.Header.Get("x-ms-cosmos-is-batch-request")) {
-				return fmt.Errorf("%w: transactional batch and bulk requests (send the operations one by one)", errNotSupported)
+				return s.batch(q)
 			}
 			if isTrue(q.r.Header.Get("x-ms-cosmos-is-query-plan-request")) {
 				return s.queryPlan(q)

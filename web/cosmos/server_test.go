@@ -151,7 +151,38 @@ func TestServer_Items(t *testing.T) {
 	big := `{"id":"big","region":"east","pad":"` + strings.Repeat("x", 3<<20) + `"}`
 	n.ok(n.do("POST", docs, "docs", collLink, big, nil), http.StatusRequestEntityTooLarge)
 	n.ok(n.do("GET", "/dbs/shop/users", "users", "dbs/shop", "", nil), http.StatusBadRequest)
-	n.ok(n.do("DELETE", "/dbs/shop/colls/products", "colls", collLink, "", nil), http.StatusBadRequest)
+}
+
+// Deleting a container deletes its items, more than one transaction's
+// worth, as tentative deletes; the container stays and takes new items.
+// Deleting its database does the same to each container.
+func TestServer_DeleteContainer(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	const items = 2500
+	for i := range items {
+		if _, err := n.r.Create(ctx, "shop.products", fmt.Appendf(nil, `{"id":"i%04d","region":"r%d"}`, i, i%7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := n.r.Pending()
+	n.ok(n.do("DELETE", "/dbs/shop/colls/products", "colls", collLink, "", nil), http.StatusNoContent)
+	p, err := n.r.List(ctx, "shop.products", edge.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Items) != 0 {
+		t.Fatalf("%d items after the container was deleted, want 0", len(p.Items))
+	}
+	if got, want := n.r.Pending(), before+items; got != want {
+		t.Fatalf("Pending() = %d, want %d: each item deleted by a tentative delete", got, want)
+	}
+	n.ok(n.do("GET", "/dbs/shop/colls/products", "colls", collLink, "", nil), http.StatusOK)
+	n.ok(n.do("POST", docs, "docs", collLink, `{"id":"again","region":"east"}`, pkHeader("east")), http.StatusCreated)
+
+	n.ok(n.do("DELETE", "/dbs/shop", "dbs", "dbs/shop", "", nil), http.StatusNoContent)
+	n.ok(n.do("GET", docs+"/again", "docs", collLink+"/docs/again", "", pkHeader("east")), http.StatusNotFound)
+	n.ok(n.do("DELETE", "/dbs/nothing", "dbs", "dbs/nothing", "", nil), http.StatusNotFound)
 }
 
 // A query with a partition key reads that partition only (Cosmos DB's

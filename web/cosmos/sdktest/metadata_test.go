@@ -87,7 +87,8 @@ func TestAzcosmos_Metadata(t *testing.T) {
 		t.Fatalf("after Replace: %+v, %v; want LastWriterWins on /price", r.ContainerProperties.ConflictResolutionPolicy, err)
 	}
 
-	// A database without containers can be deleted; the rest is refused.
+	// A database without containers can be deleted; what edgesync does not
+	// do is refused.
 	empty, err := c.NewDatabase("empty")
 	if err != nil {
 		t.Fatal(err)
@@ -95,16 +96,11 @@ func TestAzcosmos_Metadata(t *testing.T) {
 	if _, err := empty.Delete(ctx, nil); err != nil {
 		t.Fatalf("Delete of a database without containers: %v", err)
 	}
-	batch := cont.NewTransactionalBatch(azcosmos.NewPartitionKeyString("east"))
-	batch.CreateItem(marshal(t, product{ID: "x", Region: "east"}), nil)
 	for _, tt := range []struct {
 		name string
 		call func() error
 	}{
-		{"delete a database with containers", func() error { _, err := db.Delete(ctx, nil); return err }},
-		{"delete a container", func() error { _, err := cont.Delete(ctx, nil); return err }},
 		{"read throughput", func() error { _, err := cont.ReadThroughput(ctx, nil); return err }},
-		{"transactional batch", func() error { _, err := cont.ExecuteTransactionalBatch(ctx, batch, nil); return err }},
 		{"a numeric partition key", func() error {
 			_, err := cont.CreateItem(ctx, azcosmos.NewPartitionKeyNumber(3), []byte(`{"id":"n","region":3}`), nil)
 			return err
@@ -113,11 +109,5 @@ func TestAzcosmos_Metadata(t *testing.T) {
 		if got := status(tt.call()); got != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", tt.name, got)
 		}
-	}
-	if _, err := cont.ReadItem(ctx, azcosmos.NewPartitionKeyString("east"), "x", nil); status(err) != http.StatusNotFound {
-		t.Fatalf("item of the refused batch: %v, want 404", err)
-	}
-	if _, err := cont.Read(ctx, nil); err != nil {
-		t.Fatalf("container after the refused delete: %v", err)
 	}
 }
