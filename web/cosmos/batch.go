@@ -113,6 +113,9 @@ func (s *Server) bulkOp(q *request, c replica.Container, op *batchOp) batchResul
 		return failed(err)
 	}
 	res, err := s.e.Batch(q.ctx, c.Name, pk, []edge.BatchOp{eop})
+	if be := (*edge.BatchError)(nil); errors.As(err, &be) {
+		err = be.Err
+	}
 	if err != nil {
 		return failed(opError(op, err))
 	}
