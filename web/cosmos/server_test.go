@@ -308,3 +308,32 @@ func TestServer_PreferMinimal(t *testing.T) {
 		t.Fatalf("replace without Prefer: %s, want the item", full.body)
 	}
 }
+
+// The bounds and headers of batch and bulk requests: a bulk request that
+// stops on the first error leaves the rest unapplied (424); a transactional
+// batch needs its partition key header; at most 100 operations.
+func TestServer_Batch(t *testing.T) {
+	n := newNode(t)
+	bulk := map[string]string{"x-ms-cosmos-is-batch-request": "true", "x-ms-cosmos-batch-atomic": "false", "x-ms-cosmos-batch-continue-on-error": "false"}
+	ops := `[{"operationType":"Create","resourceBody":{"id":"a","region":"east"}},
+		{"operationType":"Read","id":"missing","partitionKey":"[\"east\"]"},
+		{"operationType":"Create","resourceBody":{"id":"b","region":"east"}}]`
+	r := n.ok(n.do("POST", docs, "docs", collLink, ops, bulk), http.StatusMultiStatus)
+	var res []struct {
+		StatusCode int `json:"statusCode"`
+	}
+	if err := json.Unmarshal(r.body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 || res[0].StatusCode != 201 || res[1].StatusCode != 404 || res[2].StatusCode != 424 {
+		t.Fatalf("bulk results %s, want 201, 404, 424", r.body)
+	}
+	n.ok(n.do("GET", docs+"/b", "docs", collLink+"/docs/b", "", nil), http.StatusNotFound)
+
+	atomic := map[string]string{"x-ms-cosmos-is-batch-request": "true", "x-ms-cosmos-batch-atomic": "true"}
+	n.ok(n.do("POST", docs, "docs", collLink, `[{"operationType":"Read","id":"a"}]`, atomic), http.StatusBadRequest)
+	many := "[" + strings.TrimSuffix(strings.Repeat(`{"operationType":"Read","id":"a"},`, 101), ",") + "]"
+	atomic["x-ms-documentdb-partitionkey"] = `["east"]`
+	n.ok(n.do("POST", docs, "docs", collLink, many, atomic), http.StatusBadRequest)
+	n.ok(n.do("POST", docs, "docs", collLink, `[{"operationType":"Read","id":"a"}]`, atomic), http.StatusOK)
+}
