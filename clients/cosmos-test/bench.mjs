@@ -1,6 +1,7 @@
 // Item creates per second against one edgenode, in one run from one Node
 // process: through its Cosmos DB API with @azure/cosmos, and through its own
-// HTTP API with node:http. Usage:
+// HTTP API with node:http; then, through the SDK one request at a time,
+// transactional batches of 100 creates against single creates. Usage:
 //
 //	node clients/cosmos-test/bench.mjs [--docs 3000] [--concurrency 16] [--durability full]
 //
@@ -59,11 +60,11 @@ function serverCPU() {
   }
 }
 
-async function run(name, create) {
+async function run(name, create, concurrency = C) {
   let next = 0;
   const cpu0 = serverCPU();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: C }, async () => {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < N) {
       const i = next++;
       await create({ id: `${name}-${i}`, region: `r${i % 8}`, price: i, name: 'item ' + i });
@@ -102,6 +103,27 @@ const results = [];
 for (let round = 0; round < 2; round++) {
   results.push(await run(`cosmos-sdk-${round}`, sdk));
   results.push(await run(`edgesync-api-${round}`, native));
+}
+// One request at a time: batches of 100 creates of one partition key value
+// (items.batch, one local transaction each) against single creates.
+const BATCH = 100;
+const batched = async (name) => {
+  const cpu0 = serverCPU();
+  const t0 = performance.now();
+  for (let b = 0; b * BATCH < N; b++) {
+    const ops = Array.from({ length: Math.min(BATCH, N - b * BATCH) }, (_, j) => ({ operationType: 'Create',
+      resourceBody: { id: `${name}-${b * BATCH + j}`, region: 'batch', price: j, name: 'item ' + j } }));
+    const res = await container.items.batch(ops, 'batch');
+    if (res.code !== 200) throw new Error(`batch: ${res.code}`);
+  }
+  const s = (performance.now() - t0) / 1000;
+  const cpu = cpu0 === null ? null : +((serverCPU() - cpu0) / N).toFixed(3);
+  return { name, docs: N, seconds: +s.toFixed(2), createsPerSec: Math.round(N / s), serverCpuMsPerCreate: cpu };
+};
+await batched('warm-batch');
+for (let round = 0; round < 2; round++) {
+  results.push(await batched(`sdk-batch-of-${BATCH}-${round}`));
+  results.push(await run(`sdk-single-one-at-a-time-${round}`, sdk, 1));
 }
 console.log(JSON.stringify({ docs: N, concurrency: C, durability: opt.durability, node: process.version, results }, null, 1));
 proc.kill('SIGTERM');
