@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
@@ -108,7 +109,7 @@ func (s *Server) bulkOp(q *request, c replica.Container, op *batchOp) batchResul
 			pk = &v
 		}
 	}
-	eop, err := s.toBatchOp(q, c, op, pk)
+	eop, err := s.toBatchOp(q, c, op, pk, conditionTimeout)
 	if err != nil {
 		return failed(err)
 	}
@@ -132,6 +133,15 @@ func (s *Server) atomicBatch(q *request, c replica.Container, ops []batchOp) ([]
 	if !ok {
 		return nil, fmt.Errorf("%w: a transactional batch needs x-ms-documentdb-partitionkey", replica.ErrInvalid)
 	}
+	// The patch conditions of one batch share one time limit: they run
+	// inside its write transaction.
+	conds := 0
+	for i := range ops {
+		if ops[i].OperationType == "Patch" && bytes.Contains(ops[i].ResourceBody, []byte(`"condition"`)) {
+			conds++
+		}
+	}
+	limit := conditionTimeout / time.Duration(max(conds, 1))
 	eops := make([]edge.BatchOp, len(ops))
 	for i := range ops {
 		if ops[i].PartitionKey != "" {
@@ -143,7 +153,7 @@ func (s *Server) atomicBatch(q *request, c replica.Container, ops []batchOp) ([]
 				return dependent(len(ops), i, failed(err)), nil
 			}
 		}
-		if eops[i], err = s.toBatchOp(q, c, &ops[i], &pk); err != nil {
+		if eops[i], err = s.toBatchOp(q, c, &ops[i], &pk, limit); err != nil {
 			return dependent(len(ops), i, failed(err)), nil
 		}
 	}
@@ -163,8 +173,9 @@ func (s *Server) atomicBatch(q *request, c replica.Container, ops []batchOp) ([]
 }
 
 // toBatchOp turns an SDK operation into the node's; with pk, a document
-// must have that partition key value.
-func (s *Server) toBatchOp(q *request, c replica.Container, op *batchOp, pk *string) (edge.BatchOp, error) {
+// must have that partition key value. A patch's condition is evaluated for
+// at most limit.
+func (s *Server) toBatchOp(q *request, c replica.Container, op *batchOp, pk *string, limit time.Duration) (edge.BatchOp, error) {
 	if op.IfNoneMatch != "" {
 		return edge.BatchOp{}, fmt.Errorf("%w: ifNoneMatch in a batch operation", errNotSupported)
 	}
@@ -215,7 +226,7 @@ func (s *Server) toBatchOp(q *request, c replica.Container, op *batchOp, pk *str
 	}
 	ctx := q.ctx
 	return edge.BatchOp{Kind: replica.WriteUpsert, ID: op.ID, IfMatch: op.IfMatch, Update: func(cur *replica.Item) ([]byte, error) {
-		return patchDoc(ctx, c, cur, &pb)
+		return patchDoc(ctx, c, cur, &pb, limit)
 	}}, nil
 }
 

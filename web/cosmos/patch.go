@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/query"
@@ -18,6 +19,11 @@ import (
 // maxPatchRetries bounds how often a patch is applied again when the item
 // changed between its read and its write.
 const maxPatchRetries = 5
+
+// conditionTimeout bounds the evaluation of a patch condition against one
+// document, and of all the conditions of a transactional batch together:
+// there they run inside the node's write transaction.
+const conditionTimeout = 250 * time.Millisecond
 
 // patchOp is one operation of a partial document update.
 type patchOp struct {
@@ -61,7 +67,7 @@ func (s *Server) patchItem(q *request) error {
 		pkp = &pk
 	}
 	it, err := updateItem(q.ctx, s.e, c, q.res.id, pkp, q.r.Header.Get("If-Match"), func(cur *replica.Item) ([]byte, error) {
-		return patchDoc(q.ctx, c, cur, &pb)
+		return patchDoc(q.ctx, c, cur, &pb, conditionTimeout)
 	})
 	if err != nil {
 		return err
@@ -122,11 +128,11 @@ func updateItem(ctx context.Context, e Engine, c replica.Container, id string, p
 
 // patchDoc applies a patch to the item's current version and returns the
 // new document. A patch with a condition applies only when the condition
-// holds for that version; otherwise it is ErrPreconditionFailed, as Cosmos
-// DB answers it.
-func patchDoc(ctx context.Context, c replica.Container, it *replica.Item, pb *patchBody) ([]byte, error) {
+// holds for that version (evaluated for at most limit); otherwise it is
+// ErrPreconditionFailed, as Cosmos DB answers it.
+func patchDoc(ctx context.Context, c replica.Container, it *replica.Item, pb *patchBody, limit time.Duration) ([]byte, error) {
 	if pb.Condition != "" {
-		ok, err := conditionHolds(ctx, pb.Condition, it)
+		ok, err := conditionHolds(ctx, pb.Condition, it, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -153,14 +159,14 @@ func patchDoc(ctx context.Context, c replica.Container, it *replica.Item, pb *pa
 // conditionHolds evaluates a patch condition, a query's FROM clause such as
 // "FROM c WHERE c.n > 1", with the node's query engine against one version
 // of an item (with its system properties, as a query sees it).
-func conditionHolds(ctx context.Context, cond string, it *replica.Item) (bool, error) {
+func conditionHolds(ctx context.Context, cond string, it *replica.Item, limit time.Duration) (bool, error) {
 	t := strings.TrimSpace(cond)
 	if len(t) < 5 || !strings.EqualFold(t[:4], "from") || !isSpace(t[4]) {
 		return false, fmt.Errorf("%w: patch condition %q: want a FROM clause, such as \"FROM c WHERE c.n > 1\"", replica.ErrInvalid, cond)
 	}
 	doc := it.AppendJSON(nil)
 	src := func(ctx context.Context, fn func(doc []byte) error) error { return fn(doc) }
-	p, err := query.Execute(ctx, query.Request{Query: "SELECT VALUE 1 " + t, Limit: 1}, src, query.Options{})
+	p, err := query.Execute(ctx, query.Request{Query: "SELECT VALUE 1 " + t, Limit: 1}, src, query.Options{Timeout: limit})
 	if err != nil {
 		return false, fmt.Errorf("patch condition: %w", err)
 	}

@@ -337,3 +337,19 @@ func TestServer_Batch(t *testing.T) {
 	n.ok(n.do("POST", docs, "docs", collLink, many, atomic), http.StatusBadRequest)
 	n.ok(n.do("POST", docs, "docs", collLink, `[{"operationType":"Read","id":"a"}]`, atomic), http.StatusOK)
 }
+
+// A patch condition is evaluated for at most a quarter of a second: in a
+// transactional batch it runs inside the node's write transaction.
+func TestServer_PatchConditionBounded(t *testing.T) {
+	n := newNode(t)
+	xs := strings.TrimSuffix(strings.Repeat("1,", 3000), ",")
+	if _, err := n.r.Create(context.Background(), "shop.products", []byte(`{"id":"big","region":"east","x":[`+xs+`]}`)); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"condition":"FROM c JOIN a IN c.x JOIN b IN c.x JOIN d IN c.x WHERE a + b + d < 0","operations":[{"op":"set","path":"/y","value":1}]}`
+	start := time.Now()
+	n.ok(n.do("PATCH", docs+"/big", "docs", collLink+"/docs/big", body, pkHeader("east")), http.StatusRequestTimeout)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the condition ran %v, want it stopped within 2s", took)
+	}
+}
