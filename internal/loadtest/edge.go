@@ -18,7 +18,9 @@ import (
 )
 
 // loadEdge is one lightweight edge: a registered token and node id, one
-// WebSocket, one goroutine. It reconnects after any failure with jittered
+// WebSocket, one goroutine. Like a real edge it pings the hub once welcomed
+// and then every wire.PingInterval, each ping carrying its clock in unix
+// milliseconds (a timer, not a goroutine, sends them). It reconnects after any failure with jittered
 // exponential backoff, waiting as a 503's Retry-After asks, and never gives
 // up while the test runs.
 type loadEdge struct {
@@ -98,6 +100,9 @@ func (e *loadEdge) session(t *test) (bool, error) {
 		}
 		return err
 	})
+	conn.SetPongHandler(func(string) error { extend(); return nil })
+	done := make(chan struct{})
+	defer close(done)
 	if err := write(conn, &wire.Frame{Type: wire.TypeHello, NodeID: e.node, Protocol: wire.ProtocolVersion, ResumeLSN: e.lsn.Load()}); err != nil {
 		return false, err
 	}
@@ -114,6 +119,9 @@ func (e *loadEdge) session(t *test) (bool, error) {
 		}
 		switch f.Type {
 		case wire.TypeWelcome:
+			if !welcomed {
+				time.AfterFunc(0, func() { ping(conn, done) })
+			}
 			welcomed = true
 			e.welcomed.Store(t.gen.Load())
 		case wire.TypeError:
@@ -129,6 +137,22 @@ func (e *loadEdge) session(t *test) (bool, error) {
 			}
 		}
 	}
+}
+
+// ping sends a ping with this machine's clock, as a real edge's sync writer
+// does, and again every wire.PingInterval until done is closed or a ping
+// fails (the session's read then fails too).
+func ping(conn *websocket.Conn, done <-chan struct{}) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	payload := strconv.AppendInt(nil, time.Now().UnixMilli(), 10)
+	if err := conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(wire.WriteWait)); err != nil {
+		return
+	}
+	time.AfterFunc(wire.PingInterval, func() { ping(conn, done) })
 }
 
 func write(conn *websocket.Conn, f *wire.Frame) error {
