@@ -48,3 +48,11 @@ func (h *Hub) ForwardWrite(ctx context.Context, container, id string, body []byt
 	err := h.forward(ctx, forwardWrite, writeRequest{Kind: replica.WriteUpsert, Container: container, ID: id, Body: body}, &res)
 	return res.Item, err
 }
+
+// SetHeartbeat changes the interval of the sessions' pings and the wait for
+// anything from a silent edge until restore.
+func SetHeartbeat(ping, pong time.Duration) (restore func()) {
+	oldPing, oldPong := pingInterval, pongWait
+	pingInterval, pongWait = ping, pong
+	return func() { pingInterval, pongWait = oldPing, oldPong }
+}

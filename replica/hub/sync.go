@@ -89,6 +89,7 @@ type session struct {
 	acked   atomic.Int64
 	pending atomic.Int64 // the edge's writes without an outcome, as it last reported
 	clock   sessionClock // the edge's clock, measured from its pings
+	heard   atomic.Int64 // when the edge last sent a frame or a ping of its own, unix nanoseconds
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -290,7 +291,7 @@ func (s *session) run() {
 }
 
 func (s *session) readHello() (*wire.Frame, error) {
-	s.conn.SetReadDeadline(time.Now().Add(wire.PongWait))
+	s.conn.SetReadDeadline(time.Now().Add(pongWait))
 	data, err := s.readText()
 	if err != nil {
 		return nil, fmt.Errorf("read hello: %w", err)
@@ -408,13 +409,20 @@ var errInvalidUTF8 = errors.New("invalid UTF-8 in a text frame")
 // reader handles the edge's frames. A push is sequenced before the next
 // frame is read, so a fast edge is held back by TCP, not by a queue.
 func (s *session) reader() error {
-	extend := func() { s.conn.SetReadDeadline(time.Now().Add(wire.PongWait)) }
+	extend := func() { s.conn.SetReadDeadline(time.Now().Add(pongWait)) }
+	// A frame or a ping is the edge speaking on its own: it is alive and
+	// needs no ping from the hub (silentSince). A pong only answers one.
+	heard := func() {
+		now := time.Now()
+		s.heard.Store(now.UnixNano())
+		s.conn.SetReadDeadline(now.Add(pongWait))
+	}
 	s.conn.SetPongHandler(func(string) error { extend(); return nil })
 	// A ping carrying the edge's clock is how the edge measures its offset
 	// from the hub (the pong adds the hub's clock) and how the hub measures
 	// the edge's skew.
 	s.conn.SetPingHandler(func(data string) error {
-		extend()
+		heard()
 		now := s.h.cfg.Now()
 		s.clock.observe(data, now)
 		err := s.conn.WriteControl(websocket.PongMessage, []byte(clockPong(data, now)), time.Now().Add(wire.WriteWait))
@@ -425,7 +433,7 @@ func (s *session) reader() error {
 		return err
 	})
 	for {
-		extend()
+		heard()
 		data, err := s.readText()
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
@@ -569,8 +577,11 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 		case p := <-s.outcomes:
 			queue = append(queue, p)
 		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wire.WriteWait)); err != nil {
-				return err
+			now := time.Now()
+			if s.silentSince(now) {
+				if err := s.conn.WriteControl(websocket.PingMessage, nil, now.Add(wire.WriteWait)); err != nil {
+					return err
+				}
 			}
 			ping.Reset(pingDelay(time.Now(), slot))
 		case <-s.ctx.Done():
@@ -628,9 +639,29 @@ func (s *session) writePrepared(m *websocket.PreparedMessage) error {
 	return s.conn.WritePreparedMessage(m)
 }
 
+// pingInterval and pongWait are wire.PingInterval and wire.PongWait; tests
+// shorten them.
+var (
+	pingInterval = wire.PingInterval
+	pongWait     = wire.PongWait
+)
+
+// silentSince reports whether the session's edge has sent no frame and no
+// ping of its own for a pingInterval at now, and so should be pinged. An
+// edge pings the hub at least every pingInterval (its clock rides on the
+// pings), and each ping moves the session's read deadline on: pinging such
+// an edge too would cost a write and a pong read per session and interval
+// for nothing. An edge that goes silent, an older one that does not ping or
+// one that is gone is pinged at its session's next slot and at every slot
+// after (its pongs do not count as speaking), and its session ends when
+// nothing at all, pong included, came for pongWait.
+func (s *session) silentSince(now time.Time) bool {
+	return now.UnixNano()-s.heard.Load() >= int64(pingInterval)
+}
+
 // pingSlots is how many groups the sessions' pings are spread over.
 //
-// A session pings its edge every PingInterval, in one of pingSlots slots of
+// A session whose edge is silent pings it every PingInterval, in one of pingSlots slots of
 // a fixed grid (every PingInterval/pingSlots): sessions in one slot are
 // pinged at the same instant, so the runtime wakes them as one batch of
 // timers, and each slot holds about 1/pingSlots of the sessions, so edges
@@ -641,9 +672,9 @@ const pingSlots = 10
 
 // pingDelay is the time from now to the next ping of a session in slot.
 func pingDelay(now time.Time, slot int) time.Duration {
-	next := now.Truncate(wire.PingInterval).Add(time.Duration(slot) * (wire.PingInterval / pingSlots))
+	next := now.Truncate(pingInterval).Add(time.Duration(slot) * (pingInterval / pingSlots))
 	for !next.After(now) {
-		next = next.Add(wire.PingInterval)
+		next = next.Add(pingInterval)
 	}
 	return next.Sub(now)
 }
