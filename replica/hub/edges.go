@@ -208,6 +208,7 @@ func (h *Hub) recordSessionEnd(ctx context.Context, name, nodeID string, pending
 type connRegistry struct {
 	mu     sync.Mutex
 	byEdge map[string]map[*session]struct{}
+	slots  [pingSlots]map[*session]struct{} // the sessions by ping slot (heartbeat.go)
 	closed bool
 	wg     sync.WaitGroup // sessions between add and remove
 
@@ -241,8 +242,22 @@ func (r *connRegistry) add(s *session) bool {
 		r.byEdge[s.edge.Name] = m
 	}
 	m[s] = struct{}{}
+	if r.slots[s.slot] == nil {
+		r.slots[s.slot] = map[*session]struct{}{}
+	}
+	r.slots[s.slot][s] = struct{}{}
 	r.wg.Add(1)
 	return true
+}
+
+// inSlot appends the live sessions of a ping slot to buf.
+func (r *connRegistry) inSlot(slot int, buf []*session) []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.slots[slot] {
+		buf = append(buf, s)
+	}
+	return buf
 }
 
 func (r *connRegistry) remove(s *session) {
@@ -250,6 +265,7 @@ func (r *connRegistry) remove(s *session) {
 	defer r.mu.Unlock()
 	defer r.wg.Done()
 	delete(r.byEdge[s.edge.Name], s)
+	delete(r.slots[s.slot], s)
 	if len(r.byEdge[s.edge.Name]) == 0 {
 		delete(r.byEdge, s.edge.Name)
 	}

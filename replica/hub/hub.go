@@ -79,6 +79,8 @@ type Hub struct {
 	tierDone   chan struct{}
 	stopCounts chan struct{} // stops saveResolverCountsEvery
 	countsDone chan struct{}
+	stopPings  chan struct{} // stops pingSilent
+	pingsDone  chan struct{}
 	savedCalls map[string]int64 // resolver version label -> calls last saved (saveResolverCounts only)
 }
 
@@ -138,6 +140,8 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	h.open = true
 	h.stopCounts, h.countsDone, h.savedCalls = make(chan struct{}), make(chan struct{}), map[string]int64{}
 	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
+	h.stopPings, h.pingsDone = make(chan struct{}), make(chan struct{})
+	go h.pingSilent(h.stopPings, h.pingsDone)
 	h.log.Info("hub open", "hub", h.hubID, "name", h.Name(), "lsn", h.head.Load(), "sequencer", h.Sequencing())
 	return nil
 }
@@ -187,6 +191,10 @@ func (h *Hub) close(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 		return fmt.Errorf("close hub: sync sessions still ending: %w", ctx.Err())
+	}
+	if h.stopPings != nil {
+		close(h.stopPings)
+		<-h.pingsDone
 	}
 	if h.stopCounts != nil {
 		close(h.stopCounts)

@@ -71,15 +71,18 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return // the upgrader has answered
 	}
 	s := &session{h: h, conn: conn, edge: e, scopeKey: scopeKey(e.Scope), log: h.log.With("edge", e.Name, "remote", r.RemoteAddr),
-		outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush), admitted: t.handshakeDone}
+		outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush), admitted: t.handshakeDone,
+		slot: rand.N(pingSlots)}
+	s.heard.Store(time.Now().UnixNano())
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	s.run()
 }
 
 // session is one edge's sync connection: the HTTP handler's goroutine reads
-// (pushes and acks), one goroutine writes (the confirmed stream, outcomes,
-// pings), and while pushes wait for their commit a third hands their
-// outcomes to the writer.
+// (pushes and acks), one goroutine writes (the confirmed stream and
+// outcomes), and while pushes wait for their commit a third hands their
+// outcomes to the writer. The hub's pinger pings the edge when it is silent
+// (heartbeat.go).
 type session struct {
 	h       *Hub
 	conn    *websocket.Conn
@@ -90,6 +93,7 @@ type session struct {
 	pending atomic.Int64 // the edge's writes without an outcome, as it last reported
 	clock   sessionClock // the edge's clock, measured from its pings
 	heard   atomic.Int64 // when the edge last sent a frame or a ping of its own, unix nanoseconds
+	slot    int          // the session's ping slot (heartbeat.go)
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -485,9 +489,6 @@ func (s *session) reader() error {
 // (conflicts >= 0), it streams the conflicts feed the same way, from
 // conflict sequence number conflicts.
 func (s *session) sender(cursor, conflicts int64, known []replica.Container) error {
-	slot := rand.N(pingSlots)
-	ping := time.NewTimer(pingDelay(time.Now(), slot))
-	defer ping.Stop()
 	var queue []pendingOutcomes
 	sent := map[string]bool{} // container definitions the edge has
 	for _, c := range known {
@@ -576,14 +577,6 @@ func (s *session) sender(cursor, conflicts int64, known []replica.Container) err
 		case <-changed:
 		case p := <-s.outcomes:
 			queue = append(queue, p)
-		case <-ping.C:
-			now := time.Now()
-			if s.silentSince(now) {
-				if err := s.conn.WriteControl(websocket.PingMessage, nil, now.Add(wire.WriteWait)); err != nil {
-					return err
-				}
-			}
-			ping.Reset(pingDelay(time.Now(), slot))
 		case <-s.ctx.Done():
 			return context.Cause(s.ctx)
 		}
@@ -637,44 +630,4 @@ func (s *session) writePrepared(m *websocket.PreparedMessage) error {
 	defer s.wmu.Unlock()
 	s.conn.SetWriteDeadline(time.Now().Add(wire.WriteWait))
 	return s.conn.WritePreparedMessage(m)
-}
-
-// pingInterval and pongWait are wire.PingInterval and wire.PongWait; tests
-// shorten them.
-var (
-	pingInterval = wire.PingInterval
-	pongWait     = wire.PongWait
-)
-
-// silentSince reports whether the session's edge has sent no frame and no
-// ping of its own for a pingInterval at now, and so should be pinged. An
-// edge pings the hub at least every pingInterval (its clock rides on the
-// pings), and each ping moves the session's read deadline on: pinging such
-// an edge too would cost a write and a pong read per session and interval
-// for nothing. An edge that goes silent, an older one that does not ping or
-// one that is gone is pinged at its session's next slot and at every slot
-// after (its pongs do not count as speaking), and its session ends when
-// nothing at all, pong included, came for pongWait.
-func (s *session) silentSince(now time.Time) bool {
-	return now.UnixNano()-s.heard.Load() >= int64(pingInterval)
-}
-
-// pingSlots is how many groups the sessions' pings are spread over.
-//
-// A session whose edge is silent pings it every PingInterval, in one of pingSlots slots of
-// a fixed grid (every PingInterval/pingSlots): sessions in one slot are
-// pinged at the same instant, so the runtime wakes them as one batch of
-// timers, and each slot holds about 1/pingSlots of the sessions, so edges
-// that connected together (after a restart) are not all pinged together.
-// Measured with 3,000 idle edges, pings at random phases cost the hub
-// several times the CPU of pings in slots: every ping woke a thread.
-const pingSlots = 10
-
-// pingDelay is the time from now to the next ping of a session in slot.
-func pingDelay(now time.Time, slot int) time.Duration {
-	next := now.Truncate(pingInterval).Add(time.Duration(slot) * (pingInterval / pingSlots))
-	for !next.After(now) {
-		next = next.Add(pingInterval)
-	}
-	return next.Sub(now)
 }
