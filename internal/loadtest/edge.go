@@ -92,6 +92,7 @@ func (e *loadEdge) session(t *test) (bool, error) {
 	conn.SetReadLimit(wire.MaxFrameBytes)
 	extend := func() { conn.SetReadDeadline(time.Now().Add(wire.PongWait + wire.PingInterval)) }
 	conn.SetPingHandler(func(data string) error {
+		t.hubPings.Add(1)
 		extend()
 		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
 		var ne net.Error

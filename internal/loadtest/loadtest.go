@@ -71,6 +71,9 @@ type Result struct {
 	IdleRSSBytes   int64   `json:"idleRssBytes"`
 	IdleCPUPercent float64 `json:"idleCpuPercent"` // of one CPU
 	IdleGoroutines int     `json:"idleGoroutines"`
+	// IdleHubPings is how many pings the edges received from the hub over
+	// --idle: the hub pings only edges that are silent, and these ping it.
+	IdleHubPings int64 `json:"idleHubPings"`
 	// GoroutinesPerEdge is (idle goroutines - goroutines with no edge) / edges.
 	GoroutinesPerEdge float64 `json:"goroutinesPerEdge"`
 	Writes            int     `json:"writes"`
@@ -129,8 +132,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(stdout, "edges %d: connect %.2f s, idle RSS %.0f MB, idle CPU %.1f%%, goroutines %d (%.2f per edge)\n",
-		res.Edges, res.ConnectSeconds, float64(res.IdleRSSBytes)/1e6, res.IdleCPUPercent, res.IdleGoroutines, res.GoroutinesPerEdge)
+	fmt.Fprintf(stdout, "edges %d: connect %.2f s, idle RSS %.0f MB, idle CPU %.1f%%, %d pings from the hub, goroutines %d (%.2f per edge)\n",
+		res.Edges, res.ConnectSeconds, float64(res.IdleRSSBytes)/1e6, res.IdleCPUPercent, res.IdleHubPings, res.IdleGoroutines, res.GoroutinesPerEdge)
 	fmt.Fprintf(stdout, "fan-out of %d writes to the last edge: p50 %.0f ms, p99 %.0f ms, max %.0f ms; hub CPU %.2f s, %d frames encoded; RSS after %.0f MB\n",
 		res.Writes, res.FanoutP50Seconds*1000, res.FanoutP99Seconds*1000, res.FanoutMaxSeconds*1000, res.FanoutCPUSeconds, res.FanoutFramesEncoded,
 		float64(res.AfterRSSBytes)/1e6)
@@ -217,11 +220,13 @@ func Measure(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	pings0 := t.hubPings.Load()
 	settle(ctx, cfg.Idle)
 	cpu1, err := procCPU(t.hub.Process.Pid)
 	if err != nil {
 		return res, err
 	}
+	res.IdleHubPings = t.hubPings.Load() - pings0
 	res.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / cfg.Idle.Seconds()
 	if res.IdleRSSBytes, err = procRSS(t.hub.Process.Pid); err != nil {
 		return res, err
@@ -230,7 +235,7 @@ func Measure(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	res.GoroutinesPerEdge = float64(res.IdleGoroutines-base) / float64(cfg.Edges)
-	t.logf("idle: CPU %.1f%%, RSS %d MB, %d goroutines", res.IdleCPUPercent, res.IdleRSSBytes>>20, res.IdleGoroutines)
+	t.logf("idle: CPU %.1f%%, RSS %d MB, %d goroutines, %d pings from the hub", res.IdleCPUPercent, res.IdleRSSBytes>>20, res.IdleGoroutines, res.IdleHubPings)
 
 	// Fan-out.
 	enc0, err := t.hubMetric(ctx, "edgesync_hub_stream_frames_encoded_total")
@@ -295,10 +300,11 @@ type test struct {
 	stop    context.Context // ends the edges
 	cancel  context.CancelFunc
 
-	edges   []*loadEdge
-	wg      sync.WaitGroup
-	refused atomic.Int64 // handshakes refused with 503
-	gen     atomic.Int64 // 1 until the restart, then 2
+	edges    []*loadEdge
+	wg       sync.WaitGroup
+	refused  atomic.Int64 // handshakes refused with 503
+	hubPings atomic.Int64 // pings the edges received from the hub
+	gen      atomic.Int64 // 1 until the restart, then 2
 
 	// Fan-out bookkeeping: the write being timed, and how many edges have
 	// received it.
