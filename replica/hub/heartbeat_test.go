@@ -82,7 +82,7 @@ func isTimeout(err error) bool {
 // edge that pings it within every ping interval, answers each of the edge's
 // pings, and keeps the session well past the pong wait.
 func TestSync_PingingEdgeIsNotPinged(t *testing.T) {
-	defer hub.SetHeartbeat(testPingInterval, testPongWait)()
+	t.Cleanup(hub.SetHeartbeat(testPingInterval, testPongWait)) // after the cluster has closed
 	got := watchHeartbeat(t, "pinging", true, true, 3*testPongWait)
 	if !isTimeout(got.ended) {
 		t.Fatalf("session ended after %s: %v, want it to outlast the watch", got.after, got.ended)
@@ -98,7 +98,7 @@ func TestSync_PingingEdgeIsNotPinged(t *testing.T) {
 // TestSync_SilentEdgeIsPinged: an edge that only answers pings is pinged
 // every interval and keeps its session well past the pong wait.
 func TestSync_SilentEdgeIsPinged(t *testing.T) {
-	defer hub.SetHeartbeat(testPingInterval, testPongWait)()
+	t.Cleanup(hub.SetHeartbeat(testPingInterval, testPongWait)) // after the cluster has closed
 	got := watchHeartbeat(t, "silent", false, true, 3*testPongWait)
 	if !isTimeout(got.ended) {
 		t.Fatalf("session ended after %s: %v, want it to outlast the watch", got.after, got.ended)
@@ -114,7 +114,7 @@ func TestSync_SilentEdgeIsPinged(t *testing.T) {
 // TestSync_DeadEdgeIsDropped: an edge that stops answering is pinged and its
 // session ends once nothing came from it for the pong wait.
 func TestSync_DeadEdgeIsDropped(t *testing.T) {
-	defer hub.SetHeartbeat(testPingInterval, testPongWait)()
+	t.Cleanup(hub.SetHeartbeat(testPingInterval, testPongWait)) // after the cluster has closed
 	got := watchHeartbeat(t, "dead", false, false, 10*testPongWait)
 	if isTimeout(got.ended) {
 		t.Fatalf("session still up after %s, want it ended after about %s", got.after, testPongWait)
