@@ -111,9 +111,9 @@ func TestSync_SilentEdgeIsPinged(t *testing.T) {
 	}
 }
 
-// TestSync_DeadEdgeIsDropped: an edge that stops answering is pinged and its
+// TestSync_DeadEdgeIsPingedThenDropped: an edge that stops answering is pinged and its
 // session ends once nothing came from it for the pong wait.
-func TestSync_DeadEdgeIsDropped(t *testing.T) {
+func TestSync_DeadEdgeIsPingedThenDropped(t *testing.T) {
 	t.Cleanup(hub.SetHeartbeat(testPingInterval, testPongWait)) // after the cluster has closed
 	got := watchHeartbeat(t, "dead", false, false, 10*testPongWait)
 	if isTimeout(got.ended) {
