@@ -3,9 +3,13 @@ package edge_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,11 +22,17 @@ import (
 	"github.com/edgesync/edgesync/replica/query"
 )
 
-// BenchmarkReplica_QueryIndexed runs the queries of BenchmarkReplica_Query
-// over 100,000 documents without indexes, then with /owner, /price and
-// /account indexed (an owner has 100 documents, an account 5), each beside the same query written by hand in SQL on the same
-// SQLite file, prepared once (through the index table where the engine uses it, over
-// json_extract where it scans).
+// BenchmarkReplica_QueryIndexed runs queries over 100,000 documents
+// through an edge replica, each beside the same query written by hand in
+// SQL on the same SQLite file and prepared once, as an app issues them:
+// one client after another (clients_1) and GOMAXPROCS clients at once
+// (clients_N; the edge's read pool serves them in parallel, the hand SQL
+// has a pool of its own of the same size). First without indexes (the
+// hand SQL over json_extract), then with /owner, /price and /account
+// indexed (an owner has 100 documents, an account 5; the hand SQL through
+// the edge's index table). Last, durable writes 1 ms apart, alone and
+// while clients_N indexed queries run back to back. The summary at the
+// end gives each query's rate and its ratio to the hand SQL.
 func BenchmarkReplica_QueryIndexed(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
@@ -53,10 +63,16 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, edge.DBFile)+"?mode=ro&_pragma=busy_timeout(5000)")
+	// The hand SQL's pool: read-only connections like the edge's read
+	// pool (sqlitestore.Open), as many.
+	conns := max(4, 2*runtime.GOMAXPROCS(0))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, edge.DBFile)+
+		"?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)&_pragma=cache_size(-16000)")
 	if err != nil {
 		b.Fatal(err)
 	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	b.Cleanup(func() { db.Close() })
 	// A document's system properties (_ts, _etag, _lsn, _crts,
 	// _tentative) come from these columns beside its body.
@@ -65,11 +81,7 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 	queries := []struct {
 		name, text, scanSQL, indexSQL string
 	}{
-		{"equality", `SELECT * FROM c WHERE c.owner = "user42"`,
-			item + `WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.owner') = 'user42'`,
-			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
-				WHERE x.container = 'items' AND x.path = '/owner' AND x.t = 4 AND x.v = 'user42' AND i.deleted = 0 ORDER BY x.id`},
-		{"equality_selective", `SELECT * FROM c WHERE c.account = "a04242"`,
+		{"lookup", `SELECT * FROM c WHERE c.account = "a04242"`,
 			item + `WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.account') = 'a04242'`,
 			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
 				WHERE x.container = 'items' AND x.path = '/account' AND x.t = 4 AND x.v = 'a04242' AND i.deleted = 0 ORDER BY x.id`},
@@ -78,6 +90,10 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 				ORDER BY json_extract(c.body, '$.price'), i.id LIMIT 20`,
 			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
 				WHERE x.container = 'items' AND x.path = '/price' AND x.t = 3 AND x.v >= 1000 AND x.v < 2000 AND i.deleted = 0 ORDER BY x.t, x.v, x.id LIMIT 20`},
+		{"equality_100", `SELECT * FROM c WHERE c.owner = "user42"`,
+			item + `WHERE i.container = 'items' AND i.deleted = 0 AND json_extract(c.body, '$.owner') = 'user42'`,
+			`SELECT ` + doc + ` FROM idx x JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq
+				WHERE x.container = 'items' AND x.path = '/owner' AND x.t = 4 AND x.v = 'user42' AND i.deleted = 0 ORDER BY x.id`},
 		{"filter_not_indexed", `SELECT VALUE c.id FROM c WHERE CONTAINS(c.name, "777")`,
 			`SELECT i.id FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0 AND instr(json_extract(c.body, '$.name'), '777') > 0`, ""},
 		{"range_half_count", `SELECT VALUE COUNT(1) FROM c WHERE c.price >= 5000`,
@@ -88,7 +104,12 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 			`SELECT count(*) FROM items i JOIN changes c ON c.seq = i.seq WHERE i.container = 'items' AND i.deleted = 0`, ""},
 	}
 	opt := query.Options{Timeout: time.Minute}
-	engine := func(b *testing.B, text string, wantPlan string) {
+	sum := &querySummary{}
+	runQuery := func(text string) (int, error) {
+		p, err := r.Query(ctx, "items", query.Request{Query: text, Limit: 1000}, "", opt)
+		return len(p.Documents), err
+	}
+	engine := func(b *testing.B, text, wantPlan string, clients int) {
 		p, err := r.Query(ctx, "items", query.Request{Query: text, Limit: 1000, Explain: true}, "", opt)
 		if err != nil {
 			b.Fatal(err)
@@ -96,52 +117,24 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		if p.Plan.Scan != wantPlan {
 			b.Fatalf("%s: plan %+v, want %s", text, p.Plan, wantPlan)
 		}
-		cpu := cpuTime()
-		for b.Loop() {
-			if _, err := r.Query(ctx, "items", query.Request{Query: text, Limit: 1000}, "", opt); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportCPU(b, cpu)
-		b.ReportMetric(float64(len(p.Documents)), "docs")
+		sum.add(b, clients, len(p.Documents), func() (int, error) { return runQuery(text) })
 	}
-	handSQL := func(b *testing.B, text string) {
+	handSQL := func(b *testing.B, text string, clients int) {
 		stmt, err := db.PrepareContext(ctx, text)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer stmt.Close()
-		cpu := cpuTime()
-		docs := 0
-		for b.Loop() {
-			rows, err := stmt.QueryContext(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			docs = 0
-			for rows.Next() {
-				docs++
-				var id, body, version []byte
-				var ts, lsn, crts int64
-				var tentative bool
-				dst := []any{&id, &body, &version, &ts, &lsn, &crts, &tentative}
-				if cols, _ := rows.Columns(); len(cols) == 1 {
-					dst = dst[:1]
-				}
-				if err := rows.Scan(dst...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := rows.Close(); err != nil {
-				b.Fatal(err)
-			}
+		docs, err := scanSQL(ctx, stmt)
+		if err != nil {
+			b.Fatal(err)
 		}
-		reportCPU(b, cpu)
-		b.ReportMetric(float64(docs), "docs")
+		sum.add(b, clients, docs, func() (int, error) { return scanSQL(ctx, stmt) })
 	}
+	// Scans take a second or more each: one client only.
 	for _, q := range queries {
-		b.Run(q.name+"/engine_scan", func(b *testing.B) { engine(b, q.text, "full") })
-		b.Run(q.name+"/sql_scan", func(b *testing.B) { handSQL(b, q.scanSQL) })
+		b.Run(q.name+"/engine_scan/clients_1", func(b *testing.B) { engine(b, q.text, "full", 1) })
+		b.Run(q.name+"/sql_scan/clients_1", func(b *testing.B) { handSQL(b, q.scanSQL, 1) })
 	}
 	start := time.Now()
 	def.IndexingPolicy = &replica.IndexingPolicy{Paths: []string{"/owner", "/price", "/account"}}
@@ -153,9 +146,198 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		if q.indexSQL == "" {
 			continue
 		}
-		b.Run(q.name+"/engine_indexed", func(b *testing.B) { engine(b, q.text, "index") })
-		b.Run(q.name+"/sql_indexed", func(b *testing.B) { handSQL(b, q.indexSQL) })
+		for _, clients := range []int{1, runtime.GOMAXPROCS(0)} {
+			if q.name == "range_half_count" && clients > 1 {
+				continue // half a second a query
+			}
+			b.Run(fmt.Sprintf("%s/engine_indexed/clients_%d", q.name, clients), func(b *testing.B) { engine(b, q.text, "index", clients) })
+			b.Run(fmt.Sprintf("%s/sql_indexed/clients_%d", q.name, clients), func(b *testing.B) { handSQL(b, q.indexSQL, clients) })
+		}
 	}
+	// Writes alone and while indexed queries (the lookup and the range,
+	// alternately) run back to back from GOMAXPROCS clients; idle and
+	// busy rounds alternate, as the disk's speed varies by the minute.
+	for round := range 2 {
+		for _, busy := range []bool{false, true} {
+			name := fmt.Sprintf("writes/idle_%d", round)
+			if busy {
+				name = fmt.Sprintf("writes/during_indexed_queries_%d", round)
+			}
+			b.Run(name, func(b *testing.B) {
+				var texts []string
+				if busy {
+					texts = []string{queries[0].text, queries[1].text}
+				}
+				writesDuring(b, r, texts, runQuery, runtime.GOMAXPROCS(0))
+			})
+		}
+	}
+	sum.print(b)
+}
+
+// scanSQL runs a hand-written query and reads every row's columns, as the
+// engine reads a document's: its body and system-property columns.
+func scanSQL(ctx context.Context, stmt *sql.Stmt) (int, error) {
+	rows, err := stmt.QueryContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	var id, body, version []byte
+	var ts, lsn, crts int64
+	var tentative bool
+	dst := []any{&id, &body, &version, &ts, &lsn, &crts, &tentative}
+	if len(cols) == 1 {
+		dst = dst[:1]
+	}
+	docs := 0
+	for rows.Next() {
+		docs++
+		if err := rows.Scan(dst...); err != nil {
+			return 0, err
+		}
+	}
+	return docs, errors.Join(rows.Err(), rows.Close())
+}
+
+// writesDuring measures durable writes one after another, 1 ms apart,
+// while clients goroutines run texts (in turn) back to back; no query
+// runs when texts is empty. It reports the writes' p50 and p99 and the
+// queries' rate.
+func writesDuring(b *testing.B, r *edge.Replica, texts []string, run func(string) (int, error), clients int) {
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var ran atomic.Int64
+	var qwg sync.WaitGroup
+	for c := range clients {
+		if len(texts) == 0 {
+			break
+		}
+		qwg.Add(1)
+		go func() {
+			defer qwg.Done()
+			for i := c; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := run(texts[i%len(texts)]); err != nil {
+					b.Error(err)
+					return
+				}
+				ran.Add(1)
+			}
+		}()
+	}
+	var lat []time.Duration
+	i := 0
+	start := time.Now()
+	for b.Loop() {
+		i++
+		t := time.Now()
+		body := fmt.Sprintf(`{"id":"w%d","owner":"writer","account":"w","price":1}`, i)
+		if _, _, err := r.Upsert(ctx, "items", "", []byte(body), edge.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	close(stop)
+	qwg.Wait()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	if len(texts) > 0 {
+		b.ReportMetric(float64(ran.Load())/elapsed.Seconds(), "queries/s")
+	}
+}
+
+// querySummary keeps each sub-benchmark's last (final) measurement, to
+// set the engine's rates beside the hand SQL's at the end of a run.
+type querySummary struct {
+	mu   sync.Mutex
+	rows []string
+	m    map[string]queryRate
+}
+
+type queryRate struct {
+	perSec, cpuPerOp float64 // queries/s, CPU µs per query
+	load             string  // the load average over the last minute
+}
+
+// add measures fn with clients goroutines (1: b.Loop, else
+// b.RunParallel) and reports queries/s and CPU time per query.
+func (s *querySummary) add(b *testing.B, clients, docs int, fn func() (int, error)) {
+	cpu := cpuTime()
+	start := time.Now()
+	if clients == 1 {
+		for b.Loop() {
+			if _, err := fn(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := fn(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	elapsed := time.Since(start)
+	if b.N == 0 {
+		return
+	}
+	rate := queryRate{perSec: float64(b.N) / elapsed.Seconds(), cpuPerOp: float64((cpuTime() - cpu).Microseconds()) / float64(b.N),
+		load: strings.Fields(loadAverage())[0]}
+	b.ReportMetric(rate.perSec, "q/s")
+	b.ReportMetric(rate.cpuPerOp, "cpu-µs/op")
+	b.ReportMetric(float64(docs), "docs")
+	name := b.Name()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]queryRate{}
+	}
+	if _, ok := s.m[name]; !ok {
+		s.rows = append(s.rows, name)
+	}
+	s.m[name] = rate
+}
+
+// print prints, for each engine row that has its hand SQL row, both rates
+// and the ratios engine/SQL of the time per query (wall) and of the CPU
+// time per query.
+func (s *querySummary) print(b *testing.B) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out strings.Builder
+	fmt.Fprintf(&out, "%-44s %10s %10s %6s %6s %7s %7s %5s\n", "query (load: 1-minute load average)",
+		"engine q/s", "SQL q/s", "wall x", "CPU x", "eng µs", "SQL µs", "load")
+	for _, name := range s.rows {
+		if !strings.Contains(name, "/engine_") {
+			continue
+		}
+		e := s.m[name]
+		q, ok := s.m[strings.Replace(name, "/engine_", "/sql_", 1)]
+		if !ok || e.perSec == 0 || q.cpuPerOp == 0 {
+			continue
+		}
+		short := strings.TrimPrefix(name, b.Name()+"/")
+		fmt.Fprintf(&out, "%-44s %10.0f %10.0f %6.2f %6.2f %7.0f %7.0f %5s\n", short, e.perSec, q.perSec,
+			q.perSec/e.perSec, e.cpuPerOp/q.cpuPerOp, e.cpuPerOp, q.cpuPerOp, e.load)
+	}
+	// Printed, not logged: a parent benchmark's log shows only with -v.
+	fmt.Print(out.String())
 }
 
 // BenchmarkReplica_IndexedWrite measures one write after another (each
@@ -215,16 +397,12 @@ func BenchmarkReplica_IndexedWrite(b *testing.B) {
 	}
 }
 
-// reportCPU reports the CPU time per operation since start (cpuTime), the
-// cost of one query whatever else the machine runs; cpu-q/s is what one
-// processor would answer at that cost.
-func reportCPU(b *testing.B, start time.Duration) {
-	if b.N == 0 || start == 0 {
-		return
+// loadAverage is the machine's load average over 1, 5 and 15 minutes
+// (other processes share the CPUs), or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
 	}
-	per := (cpuTime() - start) / time.Duration(b.N)
-	b.ReportMetric(float64(per.Microseconds()), "cpu-µs/op")
-	if per > 0 {
-		b.ReportMetric(float64(time.Second/per), "cpu-q/s")
-	}
+	return "unknown"
 }
