@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime/metrics"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
@@ -350,6 +352,73 @@ func TestReplica_IndexScanAcrossChunks(t *testing.T) {
 		}
 		if !sorted || len(slices.Compact(slices.Clone(all))) != n {
 			t.Fatalf("%s: ids out of order or repeated", tc.query)
+		}
+	}
+}
+
+// An indexed query runs its statements without starting goroutines (a
+// context that can end makes the driver watch it with two per statement),
+// and still stops once its context ends or its time is up.
+func TestReplica_IndexedQueryStartsNoGoroutines(t *testing.T) {
+	ctx := context.Background()
+	r := edge.New(edge.Config{Dir: t.TempDir(), Durability: "normal"})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk",
+		IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/n", "/k"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := r.Create(ctx, "c", fmt.Appendf(nil, `{"id":"i%05d","pk":"p","n":%d,"k":"k%d"}`, i, i, i%10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []string{
+		`SELECT * FROM c WHERE c.k = "k3"`,
+		`SELECT * FROM c WHERE c.n >= 100 AND c.n < 200 ORDER BY c.n OFFSET 0 LIMIT 20`,
+		`SELECT VALUE c.id FROM c WHERE c.n >= 250`,
+	}
+	opt := query.Options{Timeout: time.Minute}
+	for _, q := range queries {
+		p, err := r.Query(ctx, "c", query.Request{Query: q, Explain: true}, "", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Plan.Scan != "index" || len(p.Documents) == 0 {
+			t.Fatalf("%s: plan %+v, %d documents", q, p.Plan, len(p.Documents))
+		}
+	}
+	created := func() uint64 {
+		s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(s)
+		if s[0].Value.Kind() != metrics.KindUint64 {
+			t.Skip("runtime/metrics has no /sched/goroutines-created")
+		}
+		return s[0].Value.Uint64()
+	}
+	const runs = 100
+	before := created()
+	for range runs {
+		for _, q := range queries {
+			if _, err := r.Query(ctx, "c", query.Request{Query: q}, "", opt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The replica's own goroutines may start a few meanwhile.
+	if got := created() - before; got > runs/10 {
+		t.Errorf("%d indexed queries started %d goroutines, want at most %d", runs*len(queries), got, runs/10)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, q := range queries {
+		if _, err := r.Query(cctx, "c", query.Request{Query: q}, "", opt); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with its context canceled: %v, want %v", q, err, context.Canceled)
+		}
+		if _, err := r.Query(ctx, "c", query.Request{Query: q}, "", query.Options{Timeout: time.Nanosecond}); !errors.Is(err, query.ErrTimeout) {
+			t.Errorf("%s with a timeout of 1ns: %v, want %v", q, err, query.ErrTimeout)
 		}
 	}
 }
