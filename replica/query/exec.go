@@ -376,7 +376,7 @@ func (r *run) exec(ctx context.Context, src Source) error {
 	if r.out.end >= 0 && r.out.start >= r.out.end {
 		return nil // TOP 0, LIMIT 0, or a continuation past the end
 	}
-	need := q.neededPropsWhere(!r.whereDone)
+	need := q.neededPropsWhere(!r.whereDone, !r.presorted)
 	var err error
 	if q.From == nil {
 		_, err = r.row()

@@ -7,11 +7,12 @@ import "bytes"
 // as a value, an index that is not a string literal). Documents are decoded
 // only as far as the query looks: the rest of each document is skipped
 // unparsed.
-func (q *Query) neededProps() map[string]bool { return q.neededPropsWhere(true) }
+func (q *Query) neededProps() map[string]bool { return q.neededPropsWhere(true, true) }
 
 // neededPropsWhere is neededProps, leaving WHERE out when where is false
-// (an index has answered it).
-func (q *Query) neededPropsWhere(where bool) map[string]bool {
+// (an index has answered it) and ORDER BY when order is false (the rows
+// come in its order).
+func (q *Query) neededPropsWhere(where, order bool) map[string]bool {
 	if q.From == nil {
 		return map[string]bool{}
 	}
@@ -65,7 +66,9 @@ func (q *Query) neededPropsWhere(where bool) map[string]bool {
 		visit(e, nil)
 	}
 	for _, o := range q.OrderBy {
-		visit(o.Expr, nil)
+		if order {
+			visit(o.Expr, nil)
+		}
 	}
 	for _, j := range q.Joins {
 		visit(j.Expr, nil)

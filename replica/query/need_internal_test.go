@@ -84,3 +84,18 @@ func TestValidNumber(t *testing.T) {
 		}
 	}
 }
+
+// Once an index answers WHERE and gives ORDER BY's order, SELECT * reads
+// no property of the documents it returns.
+func TestQuery_NeededPropsIndexed(t *testing.T) {
+	q, err := Parse(`SELECT * FROM c WHERE c.price >= 1 ORDER BY c.price`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.neededPropsWhere(false, false); got == nil || len(got) != 0 {
+		t.Errorf("neededPropsWhere(false, false) = %v, want none", got)
+	}
+	if got := q.neededPropsWhere(false, true); !reflect.DeepEqual(got, map[string]bool{"price": true}) {
+		t.Errorf("neededPropsWhere(false, true) = %v, want price", got)
+	}
+}
