@@ -273,23 +273,33 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 	}
 	scoped := st.HubID != ""
 	var doc []byte
-	// emit scans one row (the document's columns, then extra) and passes
-	// the document on unless it is outside the node's scope.
-	var body sql.RawBytes // valid until the next row: AppendJSON copies it
-	emit := func(rows *sql.Rows, fn func([]byte) error, extra ...any) (string, error) {
-		it := replica.Item{Container: containerName}
-		dst := append([]any{&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &body}, extra...)
-		if err := rows.Scan(dst...); err != nil {
-			return "", fmt.Errorf("query index: %w", err)
+	// emit scans one row (the document's columns, then with key its
+	// index key) and passes the document on unless it is outside the
+	// node's scope. The row's destinations are made once per query.
+	var (
+		it   replica.Item
+		body sql.RawBytes // valid until the next row: AppendJSON copies it
+		key  indexKey
+	)
+	dst := []any{&it.ID, &it.PK, &it.Version, &it.TS, &it.LSN, &it.CRTS, &it.Tentative, &body, &key.t, &key.v}
+	emit := func(rows *sql.Rows, fn func([]byte) error, withKey bool) (indexKey, error) {
+		d := dst[:8]
+		if withKey {
+			d = dst
+		}
+		it = replica.Item{Container: containerName}
+		if err := rows.Scan(d...); err != nil {
+			return indexKey{}, fmt.Errorf("query index: %w", err)
 		}
 		it.Body = body
+		key.id = it.ID
 		if scoped && !wire.InScope(st.Scope, containerName, it.PK) {
-			return it.ID, nil
+			return key, nil
 		}
 		*n++
 		r.yieldToWriter()
 		doc = it.AppendJSON(doc[:0])
-		return it.ID, fn(doc)
+		return key, fn(doc)
 	}
 	return &query.IndexSource{
 		Paths: (*ready)[containerName],
@@ -329,10 +339,8 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 				}
 				qargs = append(qargs, QueryChunk)
 				read, err := r.indexQuery(ctx, q, qargs, func(rows *sql.Rows) error {
-					var t int64
-					var v any
-					id, err := emit(rows, fn, &t, &v)
-					key = []any{t, v, id}
+					k, err := emit(rows, fn, true)
+					key = []any{k.t, k.v, k.id}
 					return err
 				})
 				if err != nil || read < QueryChunk {
@@ -343,11 +351,20 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 	}
 }
 
+// indexKey is an index row's key: type rank, value and id.
+type indexKey struct {
+	t  int64
+	v  any
+	id string
+}
+
 // indexRowsSQL reads the documents an index selects, with their index key;
-// indexIDsSQL only their ids; docsByIDSQL the documents of a JSON array of
-// ids, in id order.
+// docRowsSQL without it; indexIDsSQL only their ids; docsByIDSQL the
+// documents of a JSON array of ids, in id order.
 const (
 	indexRowsSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body, x.t, x.v FROM idx x
+		JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND `
+	docRowsSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body FROM idx x
 		JOIN items i ON i.container = x.container AND i.id = x.id JOIN changes c ON c.seq = i.seq WHERE i.deleted = 0 AND `
 	indexIDsSQL = `SELECT x.id FROM idx x WHERE `
 	docsByIDSQL = `SELECT i.id, i.pk, c.version, c.ts, c.lsn, c.crts, c.lsn = 0, c.body FROM items i JOIN changes c ON c.seq = i.seq
@@ -359,15 +376,13 @@ const (
 // one statement per chunk instead of collecting, sorting and reading the
 // ids again as scanByID does.
 func (r *Replica) scanEqual(ctx context.Context, where string, args []any, fn func([]byte) error,
-	emit func(*sql.Rows, func([]byte) error, ...any) (string, error)) error {
+	emit func(*sql.Rows, func([]byte) error, bool) (indexKey, error)) error {
 	after := ""
-	q := indexRowsSQL + where + ` AND x.id > ? ORDER BY x.id LIMIT ?`
+	q := docRowsSQL + where + ` AND x.id > ? ORDER BY x.id LIMIT ?`
 	for {
 		read, err := r.indexQuery(ctx, q, append(slices.Clone(args), after, QueryChunk), func(rows *sql.Rows) error {
-			var t int64
-			var v any
-			id, err := emit(rows, fn, &t, &v)
-			after = id
+			k, err := emit(rows, fn, false)
+			after = k.id
 			return err
 		})
 		if err != nil || read < QueryChunk {
@@ -381,7 +396,7 @@ func (r *Replica) scanEqual(ctx context.Context, where string, args []any, fn fu
 // whole container), sorts them, and reads the documents QueryChunk at a
 // time.
 func (r *Replica) scanByID(ctx context.Context, containerName, where string, args []any, fn func([]byte) error,
-	emit func(*sql.Rows, func([]byte) error, ...any) (string, error), full query.Source) error {
+	emit func(*sql.Rows, func([]byte) error, bool) (indexKey, error), full query.Source) error {
 	var ids []string
 	stmt, release, err := r.indexStmt(ctx, indexIDsSQL+where)
 	if err != nil {
@@ -422,7 +437,7 @@ func (r *Replica) scanByID(ctx context.Context, containerName, where string, arg
 			return err
 		}
 		if _, err := r.indexQuery(ctx, docsByIDSQL, []any{containerName, string(list)}, func(rows *sql.Rows) error {
-			_, err := emit(rows, fn)
+			_, err := emit(rows, fn, false)
 			return err
 		}); err != nil {
 			return err
@@ -442,8 +457,8 @@ const indexCheckEvery = 64
 // every indexCheckEvery rows instead (and the evaluator every few rows it
 // is given). With a context that can end, the driver starts two goroutines
 // per statement to watch it (database/sql's and SQLite's interrupt) and
-// installs a progress handler, which cost a short indexed query a third of
-// its CPU time. Each row of an index scan is one step through the index
+// installs a progress handler: a cost per statement that a short indexed
+// query, one statement of a few rows, feels. Each row of an index scan is one step through the index
 // and two lookups, so that SQLite never runs long between two looks. A
 // wait for a lock is bounded by the read pool's busy timeout.
 func (r *Replica) indexQuery(ctx context.Context, q string, args []any, row func(*sql.Rows) error) (int, error) {
