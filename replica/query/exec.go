@@ -120,9 +120,12 @@ func ExecuteIndexed(ctx context.Context, req Request, src Source, ix *IndexSourc
 	case pageLimit < 0 || pageLimit > replica.MaxPageSize:
 		return Page{}, &Error{Msg: fmt.Sprintf("limit %d: want 1 to %d", req.Limit, replica.MaxPageSize)}
 	}
-	hash := requestHash(req.Query, q, params)
+	// The hash binds a continuation to its request: needed only to read
+	// one or to return one.
+	hash := ""
 	offset := 0
 	if req.Continuation != "" {
+		hash = requestHash(req.Query, q, params)
 		if offset, err = parseContinuation(req.Continuation, hash); err != nil {
 			return Page{}, err
 		}
@@ -149,6 +152,9 @@ func ExecuteIndexed(ctx context.Context, req Request, src Source, ix *IndexSourc
 		p.Documents = []json.RawMessage{}
 	}
 	if r.out.more {
+		if hash == "" {
+			hash = requestHash(req.Query, q, params)
+		}
 		p.Continuation = "q1." + strconv.Itoa(offset+len(r.out.docs)) + "." + hash
 	}
 	if req.Explain {
