@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -333,7 +334,7 @@ func (s *querySummary) print(b *testing.B) {
 			continue
 		}
 		short := strings.TrimPrefix(name, b.Name()+"/")
-		fmt.Fprintf(&out, "%-44s %10.0f %10.0f %6.2f %6.2f %7.0f %7.0f %5s\n", short, e.perSec, q.perSec,
+		fmt.Fprintf(&out, "%-44s %10s %10s %6.2f %6.2f %7.0f %7.0f %5s\n", short, rateText(e.perSec), rateText(q.perSec),
 			q.perSec/e.perSec, e.cpuPerOp/q.cpuPerOp, e.cpuPerOp, q.cpuPerOp, e.load)
 	}
 	// Printed, not logged: a parent benchmark's log shows only with -v.
@@ -395,6 +396,14 @@ func BenchmarkReplica_IndexedWrite(b *testing.B) {
 			})
 		}
 	}
+}
+
+// rateText formats queries/s: whole numbers, two decimals under 10.
+func rateText(r float64) string {
+	if r < 10 {
+		return strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 0, 64)
 }
 
 // loadAverage is the machine's load average over 1, 5 and 15 minutes
