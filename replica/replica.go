@@ -262,6 +262,26 @@ type SystemProps struct {
 	Tentative bool
 }
 
+// appendQuoted is strconv.AppendQuote, without its rune decoding for the
+// printable ASCII of a version id (an etag is added to every document
+// read).
+func appendQuoted(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return strconv.AppendQuote(dst, s)
+		}
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\', c)
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
 // AppendWithSystem appends body (a JSON object as stored) with the system
 // properties added before its closing brace.
 func AppendWithSystem(dst, body []byte, sp SystemProps) []byte {
@@ -277,7 +297,7 @@ func AppendWithSystem(dst, body []byte, sp SystemProps) []byte {
 	dst = append(dst, `"_ts":`...)
 	dst = strconv.AppendInt(dst, sp.TS, 10)
 	dst = append(dst, `,"_etag":`...)
-	dst = strconv.AppendQuote(dst, sp.ETag)
+	dst = appendQuoted(dst, sp.ETag)
 	if sp.LSN > 0 {
 		dst = append(dst, `,"_lsn":`...)
 		dst = strconv.AppendInt(dst, sp.LSN, 10)
