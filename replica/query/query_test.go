@@ -317,8 +317,11 @@ func TestExecute_HeldBytes(t *testing.T) {
 	if !errors.Is(err, query.ErrTooLarge) {
 		t.Errorf("ORDER BY holding more than 500 bytes: %v, want ErrTooLarge", err)
 	}
-	// A small page of an ORDER BY keeps only what the page needs.
-	p, err := query.Execute(context.Background(), query.Request{Query: `SELECT VALUE c.id FROM c ORDER BY c.qty`, Limit: 1}, endlessN(100000), query.Options{MaxHeldBytes: 64 << 10})
+	// A small page of an ORDER BY keeps only what the page needs. (The
+	// time limit is not what this checks: under -race on a busy machine
+	// the 100,000 documents take longer than the default 5 s.)
+	p, err := query.Execute(context.Background(), query.Request{Query: `SELECT VALUE c.id FROM c ORDER BY c.qty`, Limit: 1}, endlessN(100000),
+		query.Options{MaxHeldBytes: 64 << 10, Timeout: time.Minute})
 	if err != nil || len(p.Documents) != 1 {
 		t.Errorf("ORDER BY over 100000 documents, page of 1: %v, %d documents", err, len(p.Documents))
 	}
