@@ -458,9 +458,10 @@ const indexCheckEvery = 64
 // is given). With a context that can end, the driver starts two goroutines
 // per statement to watch it (database/sql's and SQLite's interrupt) and
 // installs a progress handler: a cost per statement that a short indexed
-// query, one statement of a few rows, feels. Each row of an index scan is one step through the index
-// and two lookups, so that SQLite never runs long between two looks. A
-// wait for a lock is bounded by the read pool's busy timeout.
+// query (one statement of a few rows) feels. Each row of an index scan is
+// one step through the index and two lookups, so that SQLite never runs
+// long between two looks. A wait for a lock is bounded by the read pool's
+// busy timeout.
 func (r *Replica) indexQuery(ctx context.Context, q string, args []any, row func(*sql.Rows) error) (int, error) {
 	stmt, release, err := r.indexStmt(ctx, q)
 	if err != nil {
