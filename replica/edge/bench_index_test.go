@@ -110,6 +110,7 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		p, err := r.Query(ctx, "items", query.Request{Query: text, Limit: 1000}, "", opt)
 		return len(p.Documents), err
 	}
+	engineDocs := map[string]int{} // by query text: what the hand SQL must return too
 	engine := func(b *testing.B, text, wantPlan string, clients int) {
 		p, err := r.Query(ctx, "items", query.Request{Query: text, Limit: 1000, Explain: true}, "", opt)
 		if err != nil {
@@ -118,9 +119,10 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		if p.Plan.Scan != wantPlan {
 			b.Fatalf("%s: plan %+v, want %s", text, p.Plan, wantPlan)
 		}
+		engineDocs[text] = len(p.Documents)
 		sum.add(b, clients, len(p.Documents), func() (int, error) { return runQuery(text) })
 	}
-	handSQL := func(b *testing.B, text string, clients int) {
+	handSQL := func(b *testing.B, engineText, text string, clients int) {
 		stmt, err := db.PrepareContext(ctx, text)
 		if err != nil {
 			b.Fatal(err)
@@ -130,12 +132,15 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if want, ok := engineDocs[engineText]; ok && docs != want {
+			b.Fatalf("%s: %d rows, the engine's query %d documents", text, docs, want)
+		}
 		sum.add(b, clients, docs, func() (int, error) { return scanSQL(ctx, stmt) })
 	}
 	// Scans take a second or more each: one client only.
 	for _, q := range queries {
 		b.Run(q.name+"/engine_scan/clients_1", func(b *testing.B) { engine(b, q.text, "full", 1) })
-		b.Run(q.name+"/sql_scan/clients_1", func(b *testing.B) { handSQL(b, q.scanSQL, 1) })
+		b.Run(q.name+"/sql_scan/clients_1", func(b *testing.B) { handSQL(b, q.text, q.scanSQL, 1) })
 	}
 	start := time.Now()
 	def.IndexingPolicy = &replica.IndexingPolicy{Paths: []string{"/owner", "/price", "/account"}}
@@ -152,7 +157,7 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 				continue // half a second a query
 			}
 			b.Run(fmt.Sprintf("%s/engine_indexed/clients_%d", q.name, clients), func(b *testing.B) { engine(b, q.text, "index", clients) })
-			b.Run(fmt.Sprintf("%s/sql_indexed/clients_%d", q.name, clients), func(b *testing.B) { handSQL(b, q.indexSQL, clients) })
+			b.Run(fmt.Sprintf("%s/sql_indexed/clients_%d", q.name, clients), func(b *testing.B) { handSQL(b, q.text, q.indexSQL, clients) })
 		}
 	}
 	// Writes alone and while indexed queries (the lookup and the range,
