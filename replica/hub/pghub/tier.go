@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
@@ -37,10 +38,12 @@ type TierConfig struct {
 	Name string
 	// Address is where this hub listens, as the status shows it.
 	Address string
-	// LeaseTimeout is how long the lease lasts without renewal: the holder
-	// renews it every LeaseTimeout/5, and the next hub takes over at most
-	// LeaseTimeout (plus one renewal interval) after the holder stopped.
-	// Default DefaultLeaseTimeout.
+	// LeaseTimeout bounds how long the tier is without a sequencer when
+	// the holder stops at any instant: the holder renews the lease every
+	// LeaseTimeout/5 for a term of LeaseTimeout less one renewal interval
+	// and a tenth of LeaseTimeout (leaseTerm), and the next hub takes it
+	// over at the expiry, by the database's clock. Default
+	// DefaultLeaseTimeout.
 	LeaseTimeout time.Duration
 	// Poll is how often a hub reads the heads without a notification.
 	// Default 1s.
@@ -86,11 +89,37 @@ var (
 type lease struct {
 	holder string
 	epoch  int64
-	until  time.Time // by this process's monotonic clock: renewal start + timeout
+	until  time.Time // by this process's monotonic clock: renewal start + term
 }
 
 func (l *lease) Holder() string { return l.holder }
 func (l *lease) Epoch() int64   { return l.epoch }
+
+// renewEvery is how often the holder renews the lease and every other hub
+// heartbeats.
+func (t *Tier) renewEvery() time.Duration { return max(t.cfg.LeaseTimeout/5, 10*time.Millisecond) }
+
+// leaseTerm is how long each renewal holds the lease: the lease timeout
+// less a renewal interval and a tenth of the timeout. The holder stops at
+// any instant at most a term after its last renewal; the tenth is the
+// margin the next hub has to see the expiry, take the lease and decide
+// what waits, so that all is done within the lease timeout. A holder late
+// by up to a term less a renewal interval keeps the lease.
+func (t *Tier) leaseTerm() time.Duration {
+	return max(t.cfg.LeaseTimeout-t.renewEvery()-t.cfg.LeaseTimeout/10, 10*time.Millisecond)
+}
+
+// takeLockWait bounds how long the next hub waits for the lease row's lock
+// when it takes an expired lease (another hub's lease round or a commit
+// holds it briefly): past it, it tries again at once.
+func (t *Tier) takeLockWait() time.Duration { return max(t.renewEvery()/2, 10*time.Millisecond) }
+
+// nextSQL selects the hub that takes the lease of lease row l over when
+// it expires: the first hub in order, not removed, that heartbeat within
+// the lease timeout ($1), other than the expired lease's holder (which
+// missed its renewals); the empty name for none.
+const nextSQL = `coalesce((SELECT name FROM hubs WHERE NOT removed AND heartbeat > clock_timestamp() - $1::interval
+	AND (name <> l.holder OR l.expires_at > clock_timestamp()) ORDER BY ord LIMIT 1), '')`
 
 // NewTier returns the tier of cfg.Store; call Open (the hub does).
 func NewTier(cfg TierConfig) *Tier {
@@ -142,7 +171,7 @@ func (t *Tier) Open(ctx context.Context) error {
 	if err := t.join(ctx); err != nil {
 		return err
 	}
-	if err := t.tick(ctx); err != nil {
+	if _, err := t.tick(ctx); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
@@ -198,7 +227,7 @@ func (t *Tier) join(ctx context.Context) error {
 
 func (t *Tier) heartbeat(ctx context.Context) {
 	defer t.wg.Done()
-	every := max(t.cfg.LeaseTimeout/5, 10*time.Millisecond)
+	every := t.renewEvery()
 	tick := time.NewTimer(every)
 	defer tick.Stop()
 	for {
@@ -207,118 +236,157 @@ func (t *Tier) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		// A hub that does not hold the lease runs its next round just
-		// after the lease expires, rather than up to one interval later.
-		next := every
-		if in := time.Until(time.Unix(0, t.expiresAt.Load())); t.held.Load() == nil && in > 0 && in < every {
-			next = in + 5*time.Millisecond
-		}
-		tick.Reset(next)
+		start := time.Now()
 		tctx, cancel := context.WithTimeout(ctx, t.cfg.LeaseTimeout)
-		err := t.tick(tctx)
+		retry, err := t.tick(tctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			t.log.Warn("lease round", "err", err)
 		}
+		// The holder renews every interval from the start of its last
+		// round. Another hub runs its next round at the lease's expiry,
+		// by the database's clock, if that comes sooner, and at once if it
+		// was to take the lease and could not lock it.
+		next := every - time.Since(start)
+		if t.held.Load() == nil {
+			if in := time.Until(time.Unix(0, t.expiresAt.Load())); in > 0 && in < next {
+				next = in + time.Millisecond
+			}
+			if retry {
+				next = min(next, time.Millisecond)
+			}
+		}
+		tick.Reset(max(next, 0))
 	}
 }
 
 // interval formats d for PostgreSQL.
 func interval(d time.Duration) string { return fmt.Sprintf("%d microseconds", d.Microseconds()) }
 
+// lockNotAvailable is PostgreSQL's SQLSTATE for a lock not granted within
+// lock_timeout.
+const lockNotAvailable = "55P03"
+
+// leaseRow is the lease row as a round reads it, by the database's clock.
+type leaseRow struct {
+	holder       string
+	epoch        int64
+	live         bool  // not expired
+	sinceRenewMs int64 // since the last renewal (or release)
+	expiresInUs  int64 // until the expiry (negative past it)
+	next         string
+}
+
+// readLease reads the lease row (lock: "" or " FOR UPDATE OF l") and the
+// hub to take it over (nextSQL).
+func (t *Tier) readLease(ctx context.Context, tx pgx.Tx, lock string) (leaseRow, error) {
+	var l leaseRow
+	err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > clock_timestamp(),
+			(extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint,
+			(extract(epoch FROM expires_at - clock_timestamp()) * 1000000)::bigint, `+nextSQL+`
+		FROM lease l WHERE id = 1`+lock, interval(t.cfg.LeaseTimeout)).
+		Scan(&l.holder, &l.epoch, &l.live, &l.sinceRenewMs, &l.expiresInUs, &l.next)
+	return l, err
+}
+
+// takes says whether this hub is to take the lease l: it is not removed,
+// and the lease is free or expired and this hub is the next in order, or
+// it is held under this hub's name (an earlier process of it, or this one
+// after a late renewal).
+func (t *Tier) takes(l leaseRow, removed bool) bool {
+	return !removed && (l.holder == t.cfg.Name || !l.live && l.next == t.cfg.Name)
+}
+
 // tick heartbeats this hub's row and renews, takes or gives up the lease,
-// in one transaction by the database's clock.
-func (t *Tier) tick(ctx context.Context) error {
+// in one transaction by the database's clock. A round that changes nothing
+// reads the lease row without locking it, so that the rounds of the hubs
+// that follow neither wait for nor hold up the holder's renewal or the
+// next hub's takeover. retry reports that this hub was to take the lease
+// and could not lock its row within takeLockWait.
+func (t *Tier) tick(ctx context.Context) (retry bool, err error) {
 	start := time.Now()
-	// A hub that does not hold the lease does not wait for its row: a
-	// holder's transaction may lock it (until it commits, or until its
-	// sessions end), and the round comes again soon.
-	lock := "FOR UPDATE"
-	if t.held.Load() == nil && !t.endSessions(ctx) {
-		lock = "FOR UPDATE SKIP LOCKED"
+	mine := t.held.Load()
+	if mine == nil {
+		t.endSessions(ctx)
 	}
 	tx, err := t.s.pool.Begin(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback(ctx)
 	tag, err := tx.Exec(ctx, `UPDATE hubs SET heartbeat = clock_timestamp(), address = $2 WHERE name = $1 AND NOT removed`, t.cfg.Name, *t.address.Load())
 	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
+		return false, fmt.Errorf("heartbeat: %w", err)
 	}
 	removed := tag.RowsAffected() == 0
-	var holder string
-	var epoch, sinceRenewMs, expiresInUs int64
-	var live bool
-	err = tx.QueryRow(ctx, `SELECT holder, epoch, expires_at > clock_timestamp(),
-			(extract(epoch FROM clock_timestamp() - renewed_at) * 1000)::bigint,
-			(extract(epoch FROM expires_at - clock_timestamp()) * 1000000)::bigint FROM lease WHERE id = 1 `+lock).
-		Scan(&holder, &epoch, &live, &sinceRenewMs, &expiresInUs)
-	if errors.Is(err, pgx.ErrNoRows) && t.held.Load() == nil {
-		// Locked: the heartbeat alone; the hub reads the heads, as
-		// after every round of a hub that does not hold the lease.
-		if err = tx.Commit(ctx); err != nil {
-			return fmt.Errorf("heartbeat: %w", err)
-		}
-		t.notify.Wake()
-		return nil
-	}
+	l, err := t.readLease(ctx, tx, "")
 	if err != nil {
-		return fmt.Errorf("read the lease: %w", err)
+		return false, fmt.Errorf("read the lease: %w", err)
 	}
-	t.expiresAt.Store(time.Now().Add(time.Duration(expiresInUs) * time.Microsecond).UnixNano())
-	timeout := interval(t.cfg.LeaseTimeout)
-	mine := t.held.Load()
+	t.expiresAt.Store(time.Now().Add(time.Duration(l.expiresInUs) * time.Microsecond).UnixNano())
+	term := interval(t.leaseTerm())
 	var next *lease
 	switch {
-	case mine != nil && holder == t.cfg.Name && epoch == mine.epoch && live && !removed:
-		if _, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $1::interval WHERE id = 1`,
-			timeout); err != nil {
-			return fmt.Errorf("renew the lease: %w", err)
+	case mine != nil && l.holder == t.cfg.Name && l.epoch == mine.epoch && l.live && !removed:
+		// Renewed only while it is still this hub's and not expired, as
+		// the row is once the UPDATE has its lock.
+		tag, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $1::interval
+			WHERE id = 1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()`, term, t.cfg.Name, mine.epoch)
+		if err != nil {
+			return false, fmt.Errorf("renew the lease: %w", err)
 		}
-		next = &lease{holder: holder, epoch: epoch, until: start.Add(t.cfg.LeaseTimeout)}
-	case mine != nil && holder == t.cfg.Name && epoch == mine.epoch && removed:
-		if _, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() WHERE id = 1`); err != nil {
-			return fmt.Errorf("release the lease: %w", err)
+		if tag.RowsAffected() == 1 {
+			next = &lease{holder: t.cfg.Name, epoch: mine.epoch, until: start.Add(t.leaseTerm())}
 		}
-	case !removed && (!live || holder == t.cfg.Name):
-		// Free, expired, or held under this name by an earlier process:
-		// the first live hub in order takes it.
-		var first string
-		err := tx.QueryRow(ctx, `SELECT name FROM hubs WHERE NOT removed AND heartbeat > clock_timestamp() - $1::interval ORDER BY ord LIMIT 1`,
-			timeout).Scan(&first)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read the hubs: %w", err)
+	case mine != nil && l.holder == t.cfg.Name && l.epoch == mine.epoch && removed:
+		if _, err := tx.Exec(ctx, `UPDATE lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp()
+			WHERE id = 1 AND holder = $1 AND epoch = $2`, t.cfg.Name, mine.epoch); err != nil {
+			return false, fmt.Errorf("release the lease: %w", err)
 		}
-		if first != t.cfg.Name && holder != t.cfg.Name {
+	case t.takes(l, removed):
+		// Lock the row and read it again: another hub may have taken it
+		// since. A commit or another round holds the lock for a moment; a
+		// stalled holder's transaction is ended (endSessions) before this
+		// round, and the lock wait is bounded all the same.
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", t.takeLockWait().Milliseconds())); err != nil {
+			return false, fmt.Errorf("take the lease: %w", err)
+		}
+		l, err = t.readLease(ctx, tx, " FOR UPDATE OF l")
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read the lease: %w", err)
+		}
+		if !t.takes(l, removed) {
 			break
 		}
-		gap := sinceRenewMs
-		if holder == "" {
+		gap := l.sinceRenewMs
+		if l.holder == "" {
 			gap = 0
 		}
-		epoch++
+		epoch := l.epoch + 1
 		if _, err := tx.Exec(ctx, `UPDATE lease SET holder = $1, epoch = $2, renewed_at = clock_timestamp(),
-			expires_at = clock_timestamp() + $3::interval WHERE id = 1`, t.cfg.Name, epoch, timeout); err != nil {
-			return fmt.Errorf("take the lease: %w", err)
+			expires_at = clock_timestamp() + $3::interval WHERE id = 1`, t.cfg.Name, epoch, term); err != nil {
+			return false, fmt.Errorf("take the lease: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO takeovers (epoch, holder, previous, taken_at, gap_ms) VALUES ($1, $2, $3, clock_timestamp(), $4)`,
-			epoch, t.cfg.Name, holder, gap); err != nil {
-			return fmt.Errorf("record the takeover: %w", err)
+			epoch, t.cfg.Name, l.holder, gap); err != nil {
+			return false, fmt.Errorf("record the takeover: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'lease')`, notifyChannel); err != nil {
-			return fmt.Errorf("take the lease: %w", err)
+			return false, fmt.Errorf("take the lease: %w", err)
 		}
-		next = &lease{holder: t.cfg.Name, epoch: epoch, until: start.Add(t.cfg.LeaseTimeout)}
+		next = &lease{holder: t.cfg.Name, epoch: epoch, until: start.Add(t.leaseTerm())}
 		defer func() {
 			if err == nil {
 				t.takeovers.Add(1)
-				t.log.Info("lease taken: this hub sequences", "epoch", epoch, "previous", holder, "gap_ms", gap)
+				t.log.Info("lease taken: this hub sequences", "epoch", epoch, "previous", l.holder, "gap_ms", gap)
 			}
 		}()
 	}
 	if err = tx.Commit(ctx); err != nil {
-		return fmt.Errorf("lease round: %w", err)
+		return false, fmt.Errorf("lease round: %w", err)
 	}
 	if prev := t.held.Swap(next); prev != nil && next == nil {
 		t.log.Info("lease lost: this hub follows", "epoch", prev.epoch, "removed", removed)
@@ -326,7 +394,7 @@ func (t *Tier) tick(ctx context.Context) error {
 	if next == nil || mine == nil || next.epoch != mine.epoch {
 		t.notify.Wake()
 	}
-	return nil
+	return false, nil
 }
 
 // sessionName is the application_name of the database sessions of the hub
@@ -338,8 +406,8 @@ func sessionName(hub string) string {
 }
 
 // endSessions ends the database sessions of the lease's holder once its
-// lease has expired, when this hub is the first live hub in order, the one
-// to take the lease over. A holder that stopped (paused, swapped out)
+// lease has expired, when this hub is the one to take the lease over
+// (nextSQL). A holder that stopped (paused, swapped out)
 // inside a transaction keeps its locks on the lease and heads rows until
 // the server ends its session, and the takeover and the next commit wait
 // for them. Ending its sessions is safe: its lease has expired, so the
@@ -349,9 +417,8 @@ func sessionName(hub string) string {
 func (t *Tier) endSessions(ctx context.Context) bool {
 	var holder, first string
 	var expired bool
-	err := t.s.pool.QueryRow(ctx, `SELECT holder, expires_at <= clock_timestamp(),
-			coalesce((SELECT name FROM hubs WHERE NOT removed AND heartbeat > clock_timestamp() - $1::interval ORDER BY ord LIMIT 1), '')
-		FROM lease WHERE id = 1`, interval(t.cfg.LeaseTimeout)).Scan(&holder, &expired, &first)
+	err := t.s.pool.QueryRow(ctx, `SELECT holder, expires_at <= clock_timestamp(), `+nextSQL+` FROM lease l WHERE id = 1`,
+		interval(t.cfg.LeaseTimeout)).Scan(&holder, &expired, &first)
 	if err != nil {
 		t.log.Warn("read the lease", "err", err)
 		return false

@@ -261,7 +261,9 @@ func TestTier_TakeoverEndsTheStalledHoldersSessions(t *testing.T) {
 	b := openHub(t, url, "b")
 	a.tier.Pause()
 	paused := time.Now()
-	time.Sleep(testTimeout * 8 / 10)
+	// The lease's term is 7/10 of the timeout, renewed every 2/10: it
+	// expires 5/10 to 7/10 of the timeout after the pause.
+	time.Sleep(testTimeout * 4 / 10)
 	tx, err := a.st.BeginLocked(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -278,5 +280,82 @@ func TestTier_TakeoverEndsTheStalledHoldersSessions(t *testing.T) {
 	}
 	if _, err := tx.Exec(ctx, `SELECT 1`); err == nil {
 		t.Fatal("the stalled transaction still runs after the takeover")
+	}
+}
+
+// TestTier_TakeoverWithinLeaseTimeout: the sequencer stops just after it
+// renewed its lease, the worst instant, while a third hub runs its lease
+// rounds too; the next hub in order holds the lease, and a write made at
+// the third hub when the sequencer stopped is confirmed, within the lease
+// timeout of the stop. Twice: the second time the next hub is the first
+// one, started again after its stop.
+func TestTier_TakeoverWithinLeaseTimeout(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	renewedAt := func() time.Time {
+		var at time.Time
+		if err := conn.QueryRow(ctx, `SELECT renewed_at FROM lease WHERE id = 1`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	a, b, c := openHub(t, url, "a"), openHub(t, url, "b"), openHub(t, url, "c")
+	if _, _, err := a.h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := func(seq, next *tierHub, id string) {
+		t.Helper()
+		waitSequencer(t, seq, 3*testTimeout)
+		eventually(t, 3*testTimeout, func() error { _, err := c.h.Container("c"); return err })
+		before := renewedAt()
+		for renewedAt().Equal(before) {
+			time.Sleep(time.Millisecond)
+		}
+		seq.tier.Pause()
+		stopped := time.Now()
+		written := make(chan error, 1)
+		go func() {
+			_, _, err := c.h.Upsert(ctx, "c", id, []byte(`{"id":"`+id+`","pk":"p"}`), hub.WriteOptions{})
+			written <- err
+		}()
+		k := waitSequencer(t, next, 2*testTimeout)
+		named := time.Since(stopped)
+		if err := <-written; err != nil {
+			t.Fatalf("write at c while %s took over: %v", next.h.Name(), err)
+		}
+		confirmed := time.Since(stopped)
+		t.Logf("%s stopped just after a renewal: %s took over after %s (%d ms without a sequencer), the write at c confirmed after %s",
+			seq.h.Name(), next.h.Name(), named.Round(time.Millisecond), k.GapMs, confirmed.Round(time.Millisecond))
+		if k.Previous != seq.h.Name() {
+			t.Fatalf("takeover %+v, want one from %s", k, seq.h.Name())
+		}
+		if confirmed > testTimeout {
+			t.Fatalf("the write at c was confirmed %s after the sequencer stopped, want at most the lease timeout %s",
+				confirmed.Round(time.Millisecond), testTimeout)
+		}
+	}
+	stop(a, b, "after-a")
+	a = openHub(t, url, "a") // back, first in order: the next to take over
+	stop(b, a, "after-b")
+}
+
+// eventually retries fn until it succeeds or within has passed.
+func eventually(t *testing.T, within time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
