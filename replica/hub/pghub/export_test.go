@@ -27,3 +27,6 @@ func (s *Store) BeginLocked(ctx context.Context) (pgx.Tx, error) {
 	}
 	return tx, nil
 }
+
+// SessionName is the application_name of a tier hub's database sessions.
+func SessionName(hub string) string { return sessionName(hub) }

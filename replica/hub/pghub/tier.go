@@ -411,32 +411,35 @@ func sessionName(hub string) string {
 // inside a transaction keeps its locks on the lease and heads rows until
 // the server ends its session, and the takeover and the next commit wait
 // for them. Ending its sessions is safe: its lease has expired, so the
-// fence fails any commit it would still make. It reads without locking;
-// what it cannot do it logs, and the lease round goes on.
-// It reports whether it ended any.
-func (t *Tier) endSessions(ctx context.Context) bool {
+// fence fails any commit it would still make. Only sessions begun before
+// the expiry are ended: those of a process of the same name started since
+// (the hub removed and started again) are not the stalled holder's. It
+// reads without locking; what it cannot do it logs, and the lease round
+// goes on.
+func (t *Tier) endSessions(ctx context.Context) {
 	var holder, first string
 	var expired bool
 	err := t.s.pool.QueryRow(ctx, `SELECT holder, expires_at <= clock_timestamp(), `+nextSQL+` FROM lease l WHERE id = 1`,
 		interval(t.cfg.LeaseTimeout)).Scan(&holder, &expired, &first)
 	if err != nil {
 		t.log.Warn("read the lease", "err", err)
-		return false
+		return
 	}
 	if !expired || holder == "" || holder == t.cfg.Name || first != t.cfg.Name {
-		return false
+		return
 	}
 	var ended int64
 	err = t.s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()`, sessionName(holder)).Scan(&ended)
+		WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()
+			AND backend_start < (SELECT expires_at FROM lease WHERE id = 1 AND holder = $2 AND expires_at <= clock_timestamp())`,
+		sessionName(holder), holder).Scan(&ended)
 	if err != nil {
 		t.log.Warn("end the sessions of the lease's previous holder", "previous", holder, "err", err)
-		return false
+		return
 	}
 	if ended > 0 {
 		t.log.Info("ended the sessions of the lease's previous holder", "previous", holder, "sessions", ended)
 	}
-	return ended > 0
 }
 
 // stepDown forgets the lease of epoch after a fenced commit.
