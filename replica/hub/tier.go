@@ -120,7 +120,13 @@ type Tier interface {
 	EdgeHub(ctx context.Context, edge string, connected bool) error
 
 	// Forward queues a decision for the sequencer (in the order Forward
-	// is called) and returns a function that waits for its result.
+	// is called) and returns a function that waits for its result. When
+	// the wait's ctx ends first, the decision is taken back from the
+	// queue unless it was decided (then its result is returned), except a
+	// push (kind ForwardedPush): it stays queued and is decided in its
+	// turn. An edge pushes again what got no outcome, and its pushes must
+	// be decided in the order it made them: one taken back while a later
+	// one stays queued would be decided after it.
 	Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error)
 	// Pending returns up to limit queued decisions not decided yet, in
 	// queue order.
@@ -193,6 +199,9 @@ func (h *Hub) RemoveHub(ctx context.Context, name string) error {
 	}
 	return h.cfg.Tier.Remove(ctx, name)
 }
+
+// ForwardedPush is the kind of a forwarded push (Tier.Forward).
+const ForwardedPush = forwardPush
 
 // The kinds of forwarded decisions.
 const (

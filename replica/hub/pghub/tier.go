@@ -636,12 +636,15 @@ func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(c
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	return func(ctx context.Context) ([]byte, error) { return t.await(ctx, seq) }, nil
+	keep := kind == hub.ForwardedPush
+	return func(ctx context.Context) ([]byte, error) { return t.await(ctx, seq, keep) }, nil
 }
 
 // await waits for a forwarded decision's result, reading it at every
-// notification and poll, and deletes the record.
-func (t *Tier) await(ctx context.Context, seq int64) ([]byte, error) {
+// notification and poll, and deletes the record. When ctx ends first, it
+// withdraws the decision, unless keep: then the decision stays queued, and
+// once decided stays forwardedKeep for nobody to read.
+func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) {
 	for {
 		changed := t.Changed()
 		var result []byte
@@ -661,6 +664,9 @@ func (t *Tier) await(ctx context.Context, seq int64) ([]byte, error) {
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			if keep {
+				return nil, ctx.Err()
+			}
 			return t.withdraw(seq, ctx.Err())
 		}
 	}
