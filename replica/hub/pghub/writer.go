@@ -28,6 +28,7 @@ type writer struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	maxBatch int
+	maxTime  time.Duration // a group takes no more jobs once open this long
 	linger   time.Duration
 
 	// begin runs at the start of each transaction; beforeCommit just before
@@ -69,9 +70,16 @@ func spoilt(op string, err error) error {
 	return &spoiltError{fmt.Errorf("%s: %w", op, err)}
 }
 
+// maxGroupTime bounds how long a group takes jobs. A job queued behind a
+// backlog (a new sequencer deciding the forwarded writes that queued up
+// while the tier had none, each counter increment reading its chain of
+// versions) commits once the jobs before it in this much time have, not
+// with the whole backlog in one transaction of many seconds.
+const maxGroupTime = 100 * time.Millisecond
+
 func newWriter(pool *pgxpool.Pool, log *slog.Logger) *writer {
 	const maxBatch = 256
-	return &writer{pool: pool, log: log, maxBatch: maxBatch, linger: time.Millisecond, jobs: make(chan *job, maxBatch),
+	return &writer{pool: pool, log: log, maxBatch: maxBatch, maxTime: maxGroupTime, linger: time.Millisecond, jobs: make(chan *job, maxBatch),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -158,7 +166,7 @@ func (w *writer) group(first *job, timer *time.Timer) {
 	broken := w.runJob(first)
 	armed := false
 fill:
-	for !broken && timer != nil && len(batch) < w.maxBatch {
+	for !broken && timer != nil && len(batch) < w.maxBatch && time.Since(start) < w.maxTime {
 		var j *job
 		select {
 		case j = <-w.jobs:

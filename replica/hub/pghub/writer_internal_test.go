@@ -1,0 +1,61 @@
+package pghub
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
+)
+
+// TestWriter_GroupTimeBound: of a backlog of slow jobs queued at once, the
+// first commits once a group has been open its bound (100 ms; the jobs
+// take 300 ms in all), before the last runs, rather than with the whole backlog in one transaction.
+func TestWriter_GroupTimeBound(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	w := newWriter(pool, slog.New(slog.DiscardHandler))
+	w.begin, w.beforeCommit, w.rollback, w.commit = func(pgx.Tx) {}, func(context.Context) error { return nil }, func() {}, func() {}
+	w.open()
+	defer w.close(ctx)
+	const jobs, each = 10, 30 * time.Millisecond
+	var mu sync.Mutex
+	ran, committed := make([]time.Time, jobs), make([]time.Time, jobs)
+	waits := make([]func() error, jobs)
+	for i := range jobs {
+		w.enter()
+		waits[i], err = w.queue(ctx, func(context.Context) error {
+			mu.Lock()
+			ran[i] = time.Now()
+			mu.Unlock()
+			time.Sleep(each)
+			return nil
+		}, func() {
+			mu.Lock()
+			committed[i] = time.Now()
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, wait := range waits {
+		if err := wait(); err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+		w.leave()
+	}
+	if !committed[0].Before(ran[jobs-1]) {
+		t.Fatalf("job 0 committed %s after job %d ran: want it committed before, its group closed in time",
+			committed[0].Sub(ran[jobs-1]), jobs-1)
+	}
+}
