@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
@@ -128,12 +130,14 @@ type Tier interface {
 	// be decided in the order it made them: one taken back while a later
 	// one stays queued would be decided after it.
 	Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error)
-	// Pending returns up to limit queued decisions not decided yet, in
-	// queue order.
-	Pending(ctx context.Context, limit int) ([]Forwarded, error)
-	// Claim locks a queued decision in the sequencer's write transaction:
-	// false if it was decided before (then nothing is to be done).
-	Claim(ctx context.Context, tx Tx, seq int64) (bool, error)
+	// Pending returns up to limit queued decisions not decided yet that
+	// come after the decision after in the queue, in queue order.
+	Pending(ctx context.Context, after int64, limit int) ([]Forwarded, error)
+	// Claim locks a queued decision in the sequencer's write transaction.
+	// If it was decided (or withdrawn) before, then nothing is to be done:
+	// Claim, or the transaction's next read or its commit, fails with an
+	// error that wraps ErrDecided.
+	Claim(ctx context.Context, tx Tx, seq int64) error
 	// Finish records a decision's result in the transaction that decided
 	// it, so that it is decided once.
 	Finish(ctx context.Context, tx Tx, seq int64, result []byte) error
@@ -357,22 +361,16 @@ type claim struct {
 	seq int64
 }
 
-// errDecided means a forwarded decision was decided before.
-var errDecided = errors.New("forwarded decision decided before")
+// ErrDecided means a forwarded decision was decided (or withdrawn by the
+// hub that forwarded it) before: nothing is to be done.
+var ErrDecided = errors.New("forwarded decision decided before")
 
 // claimTx runs at the start of a forwarded decision's job.
 func (h *Hub) claimTx(ctx context.Context, tx Tx, c *claim) error {
 	if c == nil {
 		return nil
 	}
-	ok, err := h.cfg.Tier.Claim(ctx, tx, c.seq)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errDecided
-	}
-	return nil
+	return h.cfg.Tier.Claim(ctx, tx, c.seq)
 }
 
 // finishTx runs at the end of a forwarded decision's job.
@@ -388,14 +386,21 @@ func (h *Hub) finishTx(ctx context.Context, tx Tx, c *claim, v any) error {
 }
 
 // forwardBatch bounds how many queued decisions the sequencer takes at a
-// time.
-const forwardBatch = 128
+// time, and forwardBatches how many such batches it has queued in its
+// writer and not seen committed: it queues the next while the writer
+// commits the one before, as a sync session queues an edge's next push.
+const (
+	forwardBatch   = 128
+	forwardBatches = 2
+)
 
 // followTier runs on every hub of a tier: it follows other hubs' commits
 // (heads, container definitions, resolvers) and, while this hub holds the
 // lease, decides the queue of forwarded decisions in order.
 func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
+	d := &drainer{h: h, slots: make(chan struct{}, forwardBatches), settled: make(chan struct{}, 1)}
+	defer d.wg.Wait()
 	var defsAt, edgesAt time.Time
 	for {
 		changed := h.cfg.Tier.Changed()
@@ -414,8 +419,11 @@ func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 		if err := h.follow(ctx, withDefs); err != nil && ctx.Err() == nil {
 			h.log.Warn("follow the tier", "err", err)
 		}
+		if !h.Sequencing() {
+			d.restart()
+		}
 		for h.Sequencing() && ctx.Err() == nil {
-			n, err := h.drain(ctx)
+			n, err := d.drain(ctx)
 			if err != nil && ctx.Err() == nil {
 				h.log.Warn("decide forwarded writes", "err", err)
 				break
@@ -426,6 +434,7 @@ func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 		}
 		select {
 		case <-changed:
+		case <-d.settled:
 		case <-ctx.Done():
 			return
 		}
@@ -579,13 +588,52 @@ func (h *Hub) resolverCount() int64 {
 	return int64(n)
 }
 
-// drain decides up to forwardBatch queued decisions, in order, and returns
-// how many it took.
-func (h *Hub) drain(ctx context.Context) (int, error) {
-	pending, err := h.cfg.Tier.Pending(ctx, forwardBatch)
-	if err != nil || len(pending) == 0 {
+// drainer queues the tier's forwarded decisions in the sequencer's writer,
+// in queue order, with up to forwardBatches batches not committed yet.
+// after is the last decision queued; a batch that did not decide all of
+// its decisions sets retry, and the next drain, once every queued batch
+// is settled, reads the queue from its start again.
+type drainer struct {
+	h       *Hub
+	after   int64
+	slots   chan struct{} // one per batch queued and not settled
+	settled chan struct{} // size 1: a batch settled
+	wg      sync.WaitGroup
+	retry   atomic.Bool
+	mu      sync.Mutex
+	failed  error
+}
+
+// restart waits for the queued batches and reads the queue from its start
+// at the next drain (after the lease changed hands).
+func (d *drainer) restart() {
+	d.wg.Wait()
+	d.after = 0
+	d.retry.Store(false)
+}
+
+// drain queues up to forwardBatch queued decisions after the last one
+// queued, in order, and returns how many it took; it returns at once when
+// forwardBatches batches are being committed. An error is a batch's that
+// settled since, or the queue's.
+func (d *drainer) drain(ctx context.Context) (int, error) {
+	if err := d.takeFailed(); err != nil {
 		return 0, err
 	}
+	if d.retry.Load() {
+		d.restart()
+	}
+	select {
+	case d.slots <- struct{}{}:
+	default:
+		return 0, nil // the batch that settles first wakes followTier
+	}
+	pending, err := d.h.cfg.Tier.Pending(ctx, d.after, forwardBatch)
+	if err != nil || len(pending) == 0 {
+		<-d.slots
+		return 0, err
+	}
+	h := d.h
 	waits := make([]func() error, 0, len(pending))
 	for _, f := range pending {
 		wait, err := h.decideForwarded(ctx, f)
@@ -594,27 +642,63 @@ func (h *Hub) drain(ctx context.Context) (int, error) {
 			// a container that does not exist...): answered, not retried.
 			wait = func() error { return h.cfg.Tier.Refuse(ctx, f.Seq, b) }
 		} else if err != nil {
-			return 0, err
+			d.retry.Store(true)
+			waits = append(waits, func() error { return err })
+			break
 		}
 		waits = append(waits, wait)
+		d.after = f.Seq
 	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			<-d.slots
+			select {
+			case d.settled <- struct{}{}:
+			default:
+			}
+		}()
+		if err := d.settle(ctx, pending, waits); err != nil {
+			d.retry.Store(true)
+			d.mu.Lock()
+			if d.failed == nil {
+				d.failed = err
+			}
+			d.mu.Unlock()
+		}
+	}()
+	return len(waits), nil
+}
+
+func (d *drainer) takeFailed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.failed
+	d.failed = nil
+	return err
+}
+
+// settle waits for a batch's decisions and records the result of each
+// that failed with an error the forwarding hub reports.
+func (d *drainer) settle(ctx context.Context, pending []Forwarded, waits []func() error) error {
 	var errs []error
 	for i, wait := range waits {
 		err := wait()
 		switch {
-		case err == nil, errors.Is(err, errDecided):
+		case err == nil, errors.Is(err, ErrDecided):
 		case errors.Is(err, ErrNotSequencer), errors.Is(err, replica.ErrClosed):
-			return 0, err
+			return err
 		default:
 			if b, ok := errorResult(err); ok {
-				err = h.cfg.Tier.Refuse(ctx, pending[i].Seq, b)
+				err = d.h.cfg.Tier.Refuse(ctx, pending[i].Seq, b)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("forwarded %s %d: %w", pending[i].Kind, pending[i].Seq, err))
 			}
 		}
 	}
-	return len(pending), errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // decideForwarded queues a forwarded decision's job.

@@ -450,29 +450,34 @@ func (t *Tier) stepDown(epoch int64) {
 	}
 }
 
-// fence runs in a write transaction that took numbers, just before it
-// commits: it holds the lease row FOR SHARE until the commit, and fails
-// with hub.ErrNotSequencer if this hub does not hold the lease it
-// sequences under.
-func (t *Tier) fence(ctx context.Context, tx pgx.Tx) error {
+// fence is queued in a write transaction that took numbers, with the
+// writes it sends just before it commits: it holds the lease row FOR SHARE
+// until the commit and announces the commit, in the same round trip. The
+// function it returns, called once the batch is sent, fails with
+// hub.ErrNotSequencer if this hub does not hold the lease it sequences
+// under.
+func (t *Tier) fence(b *pgx.Batch) func() error {
 	l := t.held.Load()
 	if l == nil {
-		return fmt.Errorf("%w: hub %s holds no lease", hub.ErrNotSequencer, t.cfg.Name)
+		return func() error { return fmt.Errorf("%w: hub %s holds no lease", hub.ErrNotSequencer, t.cfg.Name) }
 	}
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT true FROM lease WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > clock_timestamp() FOR SHARE`,
-		l.holder, l.epoch).Scan(&ok)
-	if errors.Is(err, pgx.ErrNoRows) {
-		t.stepDown(l.epoch)
-		return fmt.Errorf("%w: hub %s lost the lease of epoch %d", hub.ErrNotSequencer, t.cfg.Name, l.epoch)
+	held := false
+	b.Queue(`SELECT true FROM lease, pg_notify($3, 'commit')
+		WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > clock_timestamp() FOR SHARE OF lease`,
+		l.holder, l.epoch, notifyChannel).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&held)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return func() error {
+		if !held {
+			t.stepDown(l.epoch)
+			return fmt.Errorf("%w: hub %s lost the lease of epoch %d", hub.ErrNotSequencer, t.cfg.Name, l.epoch)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("check the lease: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, 'commit')`, notifyChannel); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	return nil
 }
 
 // listen wakes Changed at every notification and at every poll; its
@@ -641,24 +646,18 @@ func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(c
 }
 
 // await waits for a forwarded decision's result, reading it at every
-// notification and poll, and deletes the record. When ctx ends first, it
-// withdraws the decision, unless keep: then the decision stays queued, and
-// once decided stays forwardedKeep for nobody to read.
+// notification and poll; the read that finds it deletes the record (one
+// round trip, see take). When ctx ends first, it withdraws the decision,
+// unless keep: then the decision stays queued, and once decided stays
+// forwardedKeep for nobody to read.
 func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) {
 	for {
 		changed := t.Changed()
-		var result []byte
-		err := t.s.pool.QueryRow(ctx, `SELECT result FROM forwarded WHERE seq = $1`, seq).Scan(&result)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("forwarded decision %d is gone", seq)
-		}
+		result, err := t.take(ctx, seq)
 		if err != nil {
-			return nil, fmt.Errorf("read forwarded result: %w", err)
+			return nil, err
 		}
 		if result != nil {
-			if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE seq = $1`, seq); err != nil {
-				return nil, fmt.Errorf("delete forwarded decision: %w", err)
-			}
 			return result, nil
 		}
 		select {
@@ -670,6 +669,30 @@ func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) 
 			return t.withdraw(seq, ctx.Err())
 		}
 	}
+}
+
+// take deletes a decided record of the queue and returns its result: nil
+// while it is not decided. The delete does not wait for its WAL to reach
+// the disk (synchronous_commit off in its transaction): the result it
+// reads was committed durably by the sequencer, and a delete lost in a
+// crash leaves a decided record that Pending skips and trims.
+func (t *Tier) take(ctx context.Context, seq int64) ([]byte, error) {
+	var result []byte
+	var queued bool
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`WITH d AS (DELETE FROM forwarded WHERE seq = $1 AND result IS NOT NULL RETURNING result)
+		SELECT (SELECT result FROM d), EXISTS (SELECT 1 FROM forwarded WHERE seq = $1)`, seq).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&result, &queued) })
+	b.Queue(`COMMIT`)
+	if err := t.s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("read forwarded result: %w", err)
+	}
+	if result == nil && !queued {
+		return nil, fmt.Errorf("forwarded decision %d is gone", seq)
+	}
+	return result, nil
 }
 
 // withdraw takes a forwarded decision back from the queue when its caller
@@ -691,9 +714,9 @@ func (t *Tier) withdraw(seq int64, cause error) ([]byte, error) {
 	return result, nil
 }
 
-// Pending returns the queued decisions not decided yet, in order, and
-// deletes decided ones nobody read.
-func (t *Tier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) {
+// Pending returns the queued decisions not decided yet after the one
+// after, in order, and deletes decided ones nobody read.
+func (t *Tier) Pending(ctx context.Context, after int64, limit int) ([]hub.Forwarded, error) {
 	if now := time.Now().UnixNano(); now-t.trimmedAt.Load() > int64(forwardedKeep/10) {
 		t.trimmedAt.Store(now)
 		if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE result IS NOT NULL AND decided_at < clock_timestamp() - $1::interval`,
@@ -701,7 +724,7 @@ func (t *Tier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) 
 			return nil, fmt.Errorf("trim forwarded: %w", err)
 		}
 	}
-	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL ORDER BY seq LIMIT $1`, limit)
+	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL AND seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read forwarded: %w", err)
 	}
@@ -717,26 +740,32 @@ func (t *Tier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) 
 	return out, rows.Err()
 }
 
-// Claim locks a queued decision in the writer's transaction.
-func (t *Tier) Claim(ctx context.Context, htx hub.Tx, seq int64) (bool, error) {
+// Claim locks a queued decision in the writer's transaction. The lock is
+// sent with what the transaction sends next (its first read, or its
+// writes before COMMIT), not in a round trip of its own; a decision that
+// was decided or withdrawn before fails that send with hub.ErrDecided.
+func (t *Tier) Claim(ctx context.Context, htx hub.Tx, seq int64) error {
 	tx, ok := htx.(*tx)
 	if !ok {
-		return false, fmt.Errorf("claim: not a PostgreSQL transaction")
+		return fmt.Errorf("claim: not a PostgreSQL transaction")
 	}
-	var decided bool
-	found, err := tx.row(ctx, "claim forwarded", `SELECT result IS NOT NULL FROM forwarded WHERE seq = $1 FOR UPDATE`, []any{seq}, &decided)
-	return found && !decided, err
+	tx.top().check(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("forwarded decision %d: %w", seq, hub.ErrDecided)
+		}
+		return nil
+	}, `SELECT 1 FROM forwarded WHERE seq = $1 AND result IS NULL FOR UPDATE`, seq)
+	return nil
 }
 
-// Finish records a decision's result in the transaction that decided it.
+// Finish records a decision's result in the transaction that decided it,
+// sent with its other writes.
 func (t *Tier) Finish(ctx context.Context, htx hub.Tx, seq int64, result []byte) error {
 	tx, ok := htx.(*tx)
 	if !ok {
 		return fmt.Errorf("finish: not a PostgreSQL transaction")
 	}
-	if _, err := tx.execNow(ctx, "finish forwarded", `UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq); err != nil {
-		return err
-	}
+	tx.top().stmt(`UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq)
 	tx.forwarded = true
 	return nil
 }

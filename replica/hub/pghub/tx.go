@@ -113,8 +113,8 @@ func (t *tx) lock(ctx context.Context) error {
 
 // beforeCommit sends what is kept and stores the numbers the transaction
 // took. In a tier, a transaction that decided anything (took numbers or
-// finished a forwarded decision) is fenced by the lease (Tier.fence), after
-// its writes are sent and before it commits. A statement that must hold for
+// finished a forwarded decision) is fenced by the lease (Tier.fence), in
+// the round trip that sends its writes, before it commits. A statement that must hold for
 // the commit to go ahead goes with the writes (segment.check): its failure
 // spoils the group.
 func (t *tx) beforeCommit(ctx context.Context) error {
@@ -126,11 +126,16 @@ func (t *tx) beforeCommit(ctx context.Context) error {
 			return nil
 		}, `UPDATE heads SET lsn = $1, cseq = $2, cid = $3 WHERE id = 1`, t.lsn, t.cseq, t.cid)
 	}
-	if err := t.flush(ctx, false, nil); err != nil {
+	var fenced func() error
+	var reads func(b *pgx.Batch)
+	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
+		reads = func(b *pgx.Batch) { fenced = tier.fence(b) }
+	}
+	if err := t.flush(ctx, false, reads); err != nil {
 		return err
 	}
-	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
-		if err := tier.fence(ctx, t.pg); err != nil {
+	if fenced != nil {
+		if err := fenced(); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,212 @@
+package pghub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// txTrace records, per connection, the round trips of each transaction
+// (from begin to commit or rollback, both counted) and the round trips
+// sent outside one, with their statements.
+type txTrace struct {
+	mu    sync.Mutex
+	open  map[*pgx.Conn]*tracedTx
+	txs   []*tracedTx // ended transactions
+	alone [][]string  // round trips outside a transaction: the statements of each
+}
+
+type tracedTx struct {
+	trips [][]string
+}
+
+func (tt *tracedTx) mentions(s string) bool {
+	for _, trip := range tt.trips {
+		for _, q := range trip {
+			if strings.Contains(q, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *txTrace) trip(c *pgx.Conn, sqls []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.open == nil {
+		r.open = map[*pgx.Conn]*tracedTx{}
+	}
+	first := strings.ToLower(strings.TrimSpace(sqls[0]))
+	tx := r.open[c]
+	if tx == nil && first == "begin" {
+		tx = &tracedTx{}
+		r.open[c] = tx
+	}
+	if tx == nil {
+		r.alone = append(r.alone, sqls)
+		return
+	}
+	tx.trips = append(tx.trips, sqls)
+	if last := strings.ToLower(strings.TrimSpace(sqls[len(sqls)-1])); last == "commit" || last == "rollback" {
+		delete(r.open, c)
+		r.txs = append(r.txs, tx)
+	}
+}
+
+func (r *txTrace) TraceQueryStart(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.trip(c, []string{d.SQL})
+	return ctx
+}
+func (r *txTrace) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *txTrace) TraceBatchStart(ctx context.Context, c *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	var sqls []string
+	for _, q := range d.Batch.QueuedQueries {
+		sqls = append(sqls, q.SQL)
+	}
+	if len(sqls) > 0 {
+		r.trip(c, sqls)
+	}
+	return ctx
+}
+func (r *txTrace) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *txTrace) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// decisions returns the ended transactions that decided a forwarded
+// decision.
+func (r *txTrace) decisions() []*tracedTx {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*tracedTx
+	for _, tx := range r.txs {
+		if tx.mentions("UPDATE forwarded SET result") {
+			out = append(out, tx)
+		}
+	}
+	return out
+}
+
+// forwardedTrips counts the round trips outside a transaction, and the
+// transactions, that name the forwarded table.
+func (r *txTrace) forwardedTrips() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, trip := range r.alone {
+		if (&tracedTx{trips: [][]string{trip}}).mentions("forwarded") {
+			n++
+		}
+	}
+	for _, tx := range append(r.txs, func() []*tracedTx {
+		var open []*tracedTx
+		for _, tx := range r.open {
+			open = append(open, tx)
+		}
+		return open
+	}()...) {
+		if tx.mentions("forwarded") {
+			n += len(tx.trips)
+		}
+	}
+	return n
+}
+
+func openTracedHub(t *testing.T, url, name string, tr *txTrace) *hub.Hub {
+	t.Helper()
+	s := New(Config{URL: url, MaxConns: 4})
+	s.tracer = tr
+	tier := NewTier(TierConfig{Store: s, Name: name, Address: "127.0.0.1:0", LeaseTimeout: 2 * time.Second, Poll: 200 * time.Millisecond})
+	h := hub.New(hub.Config{Store: s, Name: name, Tier: tier})
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+// TestTier_ForwardedPushRoundTrips: a push that reaches a hub that does
+// not sequence costs the sequencer one transaction of BEGIN, one round
+// trip that claims it and reads what it needs, one that sends the writes,
+// the result and the lease check, and COMMIT; and the forwarding hub one
+// round trip to take the result, once it is decided.
+func TestTier_ForwardedPushRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	seqTrace, fwdTrace := &txTrace{}, &txTrace{}
+	a := openTracedHub(t, url, "a", seqTrace)
+	b := openTracedHub(t, url, "b", fwdTrace)
+	if !a.Sequencing() || b.Sequencing() {
+		t.Fatalf("a sequences %v, b %v: want a only", a.Sequencing(), b.Sequencing())
+	}
+	if _, _, err := a.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	push := func(round int) []wire.Version {
+		vs := make([]wire.Version, wire.MaxPushVersions)
+		for i := range vs {
+			id := fmt.Sprintf("d%d-%d", round, i)
+			vs[i] = wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", round*len(vs)+i+1), TS: 1,
+				Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a","n":%d}`, id, i))}
+		}
+		return vs
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The first push lets pgx learn the statements; the second is counted.
+	for round := range 2 {
+		before := len(seqTrace.decisions())
+		wait, err := b.QueuePush(ctx, "n", nil, push(round))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the decision before reading it, so that the forwarding
+		// hub's round trips to read the result are counted once.
+		deadline := time.Now().Add(20 * time.Second)
+		for decided := false; !decided; {
+			if time.Now().After(deadline) {
+				t.Fatal("the sequencer decided no forwarded push within 20s")
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := conn.QueryRow(ctx, `SELECT count(*) = 1 FROM forwarded WHERE result IS NOT NULL`).Scan(&decided); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fwdBefore := fwdTrace.forwardedTrips()
+		out, _, err := wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range out {
+			if o.Outcome != replica.OutcomeConfirmed {
+				t.Fatalf("outcome %d = %+v, want confirmed", i, o)
+			}
+		}
+		if round == 0 {
+			continue
+		}
+		ds := seqTrace.decisions()
+		if got := len(ds) - before; got != 1 {
+			t.Fatalf("the push was decided in %d transactions, want 1", got)
+		}
+		const most = 4
+		if got := len(ds[len(ds)-1].trips); got > most {
+			t.Errorf("the sequencer's transaction that decided a forwarded push: %d round trips, want at most %d:\n%s", got, most, ds[len(ds)-1].trips)
+		}
+		if got := fwdTrace.forwardedTrips() - fwdBefore; got != 1 {
+			t.Errorf("reading a decided forwarded push's result: %d round trips, want 1", got)
+		}
+	}
+}
