@@ -96,6 +96,19 @@ func (r *txTrace) decisions() []*tracedTx {
 	return out
 }
 
+// with returns the ended transactions that sent s.
+func (r *txTrace) with(s string) []*tracedTx {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*tracedTx
+	for _, tx := range r.txs {
+		if tx.mentions(s) {
+			out = append(out, tx)
+		}
+	}
+	return out
+}
+
 // forwardedTrips counts the round trips outside a transaction, and the
 // transactions, that name the forwarded table.
 func (r *txTrace) forwardedTrips() int {
@@ -138,7 +151,8 @@ func openTracedHub(t *testing.T, url, name string, tr *txTrace) *hub.Hub {
 // not sequence costs the sequencer one transaction of BEGIN, one round
 // trip that claims it and reads what it needs, one that sends the writes,
 // the result and the lease check, and COMMIT; and the forwarding hub one
-// round trip to take the result, once it is decided.
+// round trip to queue it, which does not wait for a WAL flush, and one to
+// take the result, once it is decided.
 func TestTier_ForwardedPushRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Database(t)
@@ -207,6 +221,13 @@ func TestTier_ForwardedPushRoundTrips(t *testing.T) {
 		}
 		if got := fwdTrace.forwardedTrips() - fwdBefore; got != 1 {
 			t.Errorf("reading a decided forwarded push's result: %d round trips, want 1", got)
+		}
+		queued := fwdTrace.with("INSERT INTO forwarded")
+		if len(queued) != 2 {
+			t.Fatalf("the forwarding hub queued %d pushes, want 2", len(queued))
+		}
+		if q := queued[1]; len(q.trips) != 1 || !q.mentions("SET LOCAL synchronous_commit = off") {
+			t.Errorf("queueing a push: %d round trips, want 1 that does not wait for a WAL flush:\n%s", len(q.trips), q.trips)
 		}
 	}
 }

@@ -633,12 +633,23 @@ func (t *Tier) EdgeHub(ctx context.Context, edge string, connected bool) error {
 // hub that forwarded it to read.
 const forwardedKeep = 10 * time.Minute
 
-// Forward queues a decision and announces it.
+// Forward queues a decision and announces it, in one round trip. Its
+// transaction does not wait for its WAL to reach the disk (synchronous_commit
+// off): nothing is acknowledged on the strength of the record alone, and
+// the sequencer's commit that decides it, later in the WAL, is flushed with
+// everything before it. So a forward neither waits for a flush of its own
+// nor holds the database's NOTIFY lock (which serialises the commits of
+// every transaction that notifies) through one.
 func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error) {
 	var seq int64
-	err := t.s.pool.QueryRow(ctx, `WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq)
-		SELECT seq FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).Scan(&seq)
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq)
+		SELECT seq FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&seq) })
+	b.Queue(`COMMIT`)
+	if err := t.s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	keep := kind == hub.ForwardedPush
