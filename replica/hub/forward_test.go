@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,12 +16,13 @@ import (
 
 // queueTier is a tier of one hub that always holds the lease, with a queue
 // of forwarded decisions the test fills: Pending hands them out one at a
-// time, and Claim of the first waits until release is closed, as a
+// time, and Claim of decision hold waits until release is closed, as a
 // decision the writer takes its time to commit.
 type queueTier struct {
 	replica.Notifier
+	hold    int64 // the decision whose Claim waits for release
 	release chan struct{}
-	after   chan int64 // the after of each Pending call
+	skip    chan []int64 // the skip of each Pending call
 
 	mu       sync.Mutex
 	queue    []hub.Forwarded
@@ -45,15 +47,15 @@ func (q *queueTier) Forward(context.Context, string, []byte) (func(context.Conte
 	return nil, errors.New("the sequencer forwards nothing")
 }
 
-func (q *queueTier) Pending(_ context.Context, after int64, _ int) ([]hub.Forwarded, error) {
+func (q *queueTier) Pending(_ context.Context, skip []int64, _ int) ([]hub.Forwarded, error) {
 	select {
-	case q.after <- after:
+	case q.skip <- skip:
 	default:
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, f := range q.queue {
-		if f.Seq > after {
+		if !slices.Contains(skip, f.Seq) {
 			return []hub.Forwarded{f}, nil
 		}
 	}
@@ -61,7 +63,7 @@ func (q *queueTier) Pending(_ context.Context, after int64, _ int) ([]hub.Forwar
 }
 
 func (q *queueTier) Claim(_ context.Context, _ hub.Tx, seq int64) error {
-	if seq == 1 {
+	if seq == q.hold {
 		<-q.release
 	}
 	q.mu.Lock()
@@ -78,33 +80,78 @@ func (q *queueTier) Finish(_ context.Context, _ hub.Tx, seq int64, _ []byte) err
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.finished = append(q.finished, seq)
-	q.queue = q.queue[1:]
+	q.queue = slices.DeleteFunc(q.queue, func(f hub.Forwarded) bool { return f.Seq == seq })
 	return nil
+}
+
+// add queues a forwarded push of one new document, decision seq.
+func (q *queueTier) add(seq int64) {
+	id := fmt.Sprintf("d%d", seq)
+	v := wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", seq), TS: 1,
+		Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a"}`, id))}
+	q.mu.Lock()
+	q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardKindPush, Payload: hub.ForwardedPush("n", []wire.Version{v})})
+	slices.SortFunc(q.queue, func(a, b hub.Forwarded) int { return int(a.Seq - b.Seq) })
+	q.mu.Unlock()
+	q.Wake()
+}
+
+// decided waits until the decisions finished are want, in order, and the
+// hub's head is len(want).
+func (q *queueTier) decided(t *testing.T, h *hub.Hub, want ...int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q.mu.Lock()
+		got := append([]int64(nil), q.finished...)
+		q.mu.Unlock()
+		if len(got) >= len(want) && !slices.Equal(got, want) {
+			t.Fatalf("decided %v, want %v", got, want)
+		}
+		if len(got) == len(want) && h.Head() == int64(len(want)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("decided %v after 10s, head %d, want %v, head %d", got, h.Head(), want, len(want))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func openQueueTierHub(t *testing.T, q *queueTier) *hub.Hub {
+	t.Helper()
+	ctx := context.Background()
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir()), Name: "a", Tier: q})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	if _, _, err := h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestTier_SequencerDecidesForwardedSeenLate: a forwarded decision that
+// appears in the queue after one behind it was decided (its hub's insert
+// committed later) is decided too.
+func TestTier_SequencerDecidesForwardedSeenLate(t *testing.T) {
+	q := &queueTier{skip: make(chan []int64, 16)}
+	h := openQueueTierHub(t, q)
+	q.add(2)
+	q.decided(t, h, 2)
+	q.add(1)
+	q.decided(t, h, 2, 1)
 }
 
 // TestTier_SequencerQueuesForwardedWhileCommitting: while the writer is
 // still deciding one forwarded push, the sequencer reads the next from the
 // queue and queues it behind; both are decided once, in queue order.
 func TestTier_SequencerQueuesForwardedWhileCommitting(t *testing.T) {
-	ctx := context.Background()
-	q := &queueTier{release: make(chan struct{}), after: make(chan int64, 16)}
-	h := hub.New(hub.Config{Store: newStore(t, t.TempDir()), Name: "a", Tier: q})
-	if err := h.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
-	if _, _, err := h.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
-		t.Fatal(err)
-	}
-	q.mu.Lock()
-	for seq := int64(1); seq <= 2; seq++ {
-		id := fmt.Sprintf("d%d", seq)
-		v := wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", seq), TS: 1,
-			Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a"}`, id))}
-		q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardKindPush, Payload: hub.ForwardedPush("n", []wire.Version{v})})
-	}
-	q.mu.Unlock()
-	q.Wake()
+	q := &queueTier{hold: 1, release: make(chan struct{}), skip: make(chan []int64, 16)}
+	h := openQueueTierHub(t, q)
+	q.add(1)
+	q.add(2)
 	released := false
 	defer func() {
 		if !released {
@@ -114,28 +161,13 @@ func TestTier_SequencerQueuesForwardedWhileCommitting(t *testing.T) {
 	timeout := time.After(10 * time.Second)
 	for read := false; !read; {
 		select {
-		case after := <-q.after:
-			read = after == 1
+		case skip := <-q.skip:
+			read = slices.Equal(skip, []int64{1})
 		case <-timeout:
 			t.Fatal("the sequencer did not read the forwarded push after the first while the first was being decided")
 		}
 	}
 	close(q.release)
 	released = true
-	for {
-		q.mu.Lock()
-		got := append([]int64(nil), q.finished...)
-		q.mu.Unlock()
-		if len(got) == 2 && (got[0] != 1 || got[1] != 2) {
-			t.Fatalf("decided %v, want [1 2]", got)
-		}
-		if len(got) == 2 && h.Head() == 2 {
-			break
-		}
-		select {
-		case <-timeout:
-			t.Fatalf("decided %v after 10s, head %d, want [1 2], head 2", got, h.Head())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	q.decided(t, h, 1, 2)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
@@ -130,9 +129,10 @@ type Tier interface {
 	// be decided in the order it made them: one taken back while a later
 	// one stays queued would be decided after it.
 	Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error)
-	// Pending returns up to limit queued decisions not decided yet that
-	// come after the decision after in the queue, in queue order.
-	Pending(ctx context.Context, after int64, limit int) ([]Forwarded, error)
+	// Pending returns up to limit queued decisions not decided yet, in
+	// queue order, but those in skip (which the caller has queued and not
+	// seen settled).
+	Pending(ctx context.Context, skip []int64, limit int) ([]Forwarded, error)
 	// Claim locks a queued decision in the sequencer's write transaction.
 	// If it was decided (or withdrawn) before, then nothing is to be done:
 	// Claim, or the transaction's next read or its commit, fails with an
@@ -399,7 +399,7 @@ const (
 // lease, decides the queue of forwarded decisions in order.
 func (h *Hub) followTier(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	d := &drainer{h: h, slots: make(chan struct{}, forwardBatches), settled: make(chan struct{}, 1)}
+	d := &drainer{h: h, slots: make(chan struct{}, forwardBatches), settled: make(chan struct{}, 1), queued: map[int64]bool{}}
 	defer d.wg.Wait()
 	var defsAt, edgesAt time.Time
 	for {
@@ -590,45 +590,46 @@ func (h *Hub) resolverCount() int64 {
 
 // drainer queues the tier's forwarded decisions in the sequencer's writer,
 // in queue order, with up to forwardBatches batches not committed yet.
-// after is the last decision queued; a batch that did not decide all of
-// its decisions sets retry, and the next drain, once every queued batch
-// is settled, reads the queue from its start again.
+// queued holds the decisions of those batches: the next drain skips them.
+// A decision leaves queued once its batch is settled (committed, refused
+// or failed), so one that failed is read again by a later drain. (A
+// cursor would not do: a decision may become visible in the queue after
+// one queued later did.)
 type drainer struct {
 	h       *Hub
-	after   int64
 	slots   chan struct{} // one per batch queued and not settled
 	settled chan struct{} // size 1: a batch settled
 	wg      sync.WaitGroup
-	retry   atomic.Bool
-	mu      sync.Mutex
-	failed  error
+
+	mu     sync.Mutex
+	queued map[int64]bool
+	failed error // the first error of a batch since the last drain
 }
 
-// restart waits for the queued batches and reads the queue from its start
-// at the next drain (after the lease changed hands).
-func (d *drainer) restart() {
-	d.wg.Wait()
-	d.after = 0
-	d.retry.Store(false)
-}
+// restart waits until every queued batch is settled (after the lease
+// changed hands).
+func (d *drainer) restart() { d.wg.Wait() }
 
-// drain queues up to forwardBatch queued decisions after the last one
-// queued, in order, and returns how many it took; it returns at once when
+// drain queues up to forwardBatch queued decisions not queued yet, in
+// order, and returns how many it took; it returns at once when
 // forwardBatches batches are being committed. An error is a batch's that
-// settled since, or the queue's.
+// settled since the last drain, or the queue's.
 func (d *drainer) drain(ctx context.Context) (int, error) {
 	if err := d.takeFailed(); err != nil {
 		return 0, err
-	}
-	if d.retry.Load() {
-		d.restart()
 	}
 	select {
 	case d.slots <- struct{}{}:
 	default:
 		return 0, nil // the batch that settles first wakes followTier
 	}
-	pending, err := d.h.cfg.Tier.Pending(ctx, d.after, forwardBatch)
+	d.mu.Lock()
+	skip := make([]int64, 0, len(d.queued))
+	for seq := range d.queued {
+		skip = append(skip, seq)
+	}
+	d.mu.Unlock()
+	pending, err := d.h.cfg.Tier.Pending(ctx, skip, forwardBatch)
 	if err != nil || len(pending) == 0 {
 		<-d.slots
 		return 0, err
@@ -642,30 +643,33 @@ func (d *drainer) drain(ctx context.Context) (int, error) {
 			// a container that does not exist...): answered, not retried.
 			wait = func() error { return h.cfg.Tier.Refuse(ctx, f.Seq, b) }
 		} else if err != nil {
-			d.retry.Store(true)
 			waits = append(waits, func() error { return err })
 			break
 		}
 		waits = append(waits, wait)
-		d.after = f.Seq
 	}
+	pending = pending[:len(waits)]
+	d.mu.Lock()
+	for _, f := range pending {
+		d.queued[f.Seq] = true
+	}
+	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		defer func() {
-			<-d.slots
-			select {
-			case d.settled <- struct{}{}:
-			default:
-			}
-		}()
-		if err := d.settle(ctx, pending, waits); err != nil {
-			d.retry.Store(true)
-			d.mu.Lock()
-			if d.failed == nil {
-				d.failed = err
-			}
-			d.mu.Unlock()
+		err := d.settle(ctx, pending, waits)
+		d.mu.Lock()
+		for _, f := range pending {
+			delete(d.queued, f.Seq)
+		}
+		if err != nil && d.failed == nil {
+			d.failed = err
+		}
+		d.mu.Unlock()
+		<-d.slots
+		select {
+		case d.settled <- struct{}{}:
+		default:
 		}
 	}()
 	return len(waits), nil

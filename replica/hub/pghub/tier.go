@@ -725,9 +725,9 @@ func (t *Tier) withdraw(seq int64, cause error) ([]byte, error) {
 	return result, nil
 }
 
-// Pending returns the queued decisions not decided yet after the one
-// after, in order, and deletes decided ones nobody read.
-func (t *Tier) Pending(ctx context.Context, after int64, limit int) ([]hub.Forwarded, error) {
+// Pending returns the queued decisions not decided yet but those in skip,
+// in order, and deletes decided ones nobody read.
+func (t *Tier) Pending(ctx context.Context, skip []int64, limit int) ([]hub.Forwarded, error) {
 	if now := time.Now().UnixNano(); now-t.trimmedAt.Load() > int64(forwardedKeep/10) {
 		t.trimmedAt.Store(now)
 		if _, err := t.s.pool.Exec(ctx, `DELETE FROM forwarded WHERE result IS NOT NULL AND decided_at < clock_timestamp() - $1::interval`,
@@ -735,7 +735,7 @@ func (t *Tier) Pending(ctx context.Context, after int64, limit int) ([]hub.Forwa
 			return nil, fmt.Errorf("trim forwarded: %w", err)
 		}
 	}
-	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL AND seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	rows, err := t.s.pool.Query(ctx, `SELECT seq, kind, payload FROM forwarded WHERE result IS NULL AND seq <> ALL($1) ORDER BY seq LIMIT $2`, skip, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read forwarded: %w", err)
 	}
