@@ -2,6 +2,7 @@ package pghub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -229,5 +230,53 @@ func TestTier_ForwardedPushRoundTrips(t *testing.T) {
 		if q := queued[1]; len(q.trips) != 1 || !q.mentions("SET LOCAL synchronous_commit = off") {
 			t.Errorf("queueing a push: %d round trips, want 1 that does not wait for a WAL flush:\n%s", len(q.trips), q.trips)
 		}
+	}
+}
+
+// TestTier_ClaimOfDecidedFails: claiming a forwarded decision decided
+// before fails the claiming job's first read with hub.ErrDecided; a job
+// queued beside it still commits.
+func TestTier_ClaimOfDecidedFails(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	s := New(Config{URL: url, MaxConns: 4})
+	tier := NewTier(TierConfig{Store: s, Name: "a", Address: "127.0.0.1:0", LeaseTimeout: 2 * time.Second, Poll: 200 * time.Millisecond})
+	h := hub.New(hub.Config{Store: s, Name: "a", Tier: tier})
+	if err := h.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `INSERT INTO forwarded (hub, kind, payload, result, decided_at) VALUES ('b', 'push', '', 'done', clock_timestamp()) RETURNING seq`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	s.Enter() // the two jobs go in one group
+	s.Enter()
+	claimed, err := s.Queue(ctx, func(ctx context.Context, tx hub.Tx) error {
+		if err := tier.Claim(ctx, tx, seq); err != nil {
+			return err
+		}
+		return tx.Prefetch(ctx, []hub.ItemKey{{Container: "c", ID: "x"}}, []string{"n-1"})
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Queue(ctx, func(ctx context.Context, tx hub.Tx) error {
+		return tx.PutContainer(ctx, "c", "/pk", `{"mode":"lww"}`, "", 1)
+	}, nil)
+	s.Leave()
+	s.Leave()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := claimed(); !errors.Is(err, hub.ErrDecided) {
+		t.Errorf("job claiming a decided decision: %v, want %v", err, hub.ErrDecided)
+	}
+	if err := other(); err != nil {
+		t.Errorf("job beside it: %v, want nil", err)
+	}
+	cs, err := s.Containers(ctx)
+	if err != nil || len(cs) != 1 || cs[0].Name != "c" {
+		t.Errorf("containers after the job beside it: %v, %v, want c", cs, err)
 	}
 }
