@@ -57,15 +57,12 @@ func SetHeartbeat(ping, pong time.Duration) (restore func()) {
 	return func() { pingInterval, pongWait = oldPing, oldPong }
 }
 
-// ForwardedPush is the queue payload of a push a hub that does not
+// ForwardedPushPayload is the queue payload of a push a hub that does not
 // sequence forwards: what a Tier's Pending returns for it.
-func ForwardedPush(nodeID string, versions []wire.Version) []byte {
+func ForwardedPushPayload(nodeID string, versions []wire.Version) []byte {
 	b, err := encodeGob(pushRequest{NodeID: nodeID, Versions: versions})
 	if err != nil {
 		panic(err)
 	}
 	return b
 }
-
-// ForwardKindPush is the kind of a forwarded push.
-const ForwardKindPush = forwardPush

@@ -90,7 +90,7 @@ func (q *queueTier) add(seq int64) {
 	v := wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", seq), TS: 1,
 		Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a"}`, id))}
 	q.mu.Lock()
-	q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardKindPush, Payload: hub.ForwardedPush("n", []wire.Version{v})})
+	q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardedPush, Payload: hub.ForwardedPushPayload("n", []wire.Version{v})})
 	slices.SortFunc(q.queue, func(a, b hub.Forwarded) int { return int(a.Seq - b.Seq) })
 	q.mu.Unlock()
 	q.Wake()

@@ -30,8 +30,8 @@ type batchedTier struct {
 	n int
 }
 
-func (b batchedTier) Pending(ctx context.Context, limit int) ([]hub.Forwarded, error) {
-	return b.Tier.Pending(ctx, min(limit, b.n))
+func (b batchedTier) Pending(ctx context.Context, skip []int64, limit int) ([]hub.Forwarded, error) {
+	return b.Tier.Pending(ctx, skip, min(limit, b.n))
 }
 
 // onceHub is a hub of TestTier_ForwardedIncrementsApplyOnce, which the
