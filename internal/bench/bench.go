@@ -26,10 +26,16 @@ const (
 	PartitionKey = "/tenant"
 )
 
+// Tenants is how many partition key values the documents of Doc spread over.
+const Tenants = 16
+
+// Tenant is the partition key value of document number i.
+func Tenant(i int) string { return fmt.Sprintf("t%02d", i%Tenants) }
+
 // Doc returns document number i of about size bytes: an id, a partition key
-// out of 16, a few typed fields and a padding string.
+// out of Tenants, a few typed fields and a padding string.
 func Doc(i, size int) []byte {
-	head := fmt.Sprintf(`{"id":"d%09d","tenant":"t%02d","price":%d.%02d,"qty":%d,"tags":["a","b"],"note":"`, i, i%16, i%1000, i%100, i%7)
+	head := fmt.Sprintf(`{"id":"d%09d","tenant":"%s","price":%d.%02d,"qty":%d,"tags":["a","b"],"note":"`, i, Tenant(i), i%1000, i%100, i%7)
 	pad := size - len(head) - 2
 	if pad < 0 {
 		pad = 0

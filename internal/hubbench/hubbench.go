@@ -76,6 +76,7 @@ type benchConfig struct {
 	postgres    string
 	tierHubs    int           // hubs of the tier runs; 0: no tier rows
 	tierEdges   int           // sync: edges of the tier run, spread over its hubs
+	tierScope   string        // sync: "own" (each tier edge holds the tenants it writes) or "all"
 	lease       time.Duration // the tier hubs' --lease-timeout
 	kills       int           // takeover: kills of the sequencer
 	cloudhub    string        // the binary the tier runs start their hubs with
@@ -115,6 +116,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"the run creates a schema of its own in it and drops it after)")
 	fs.IntVar(&cfg.tierHubs, "tier-hubs", 3, "sync, fanout and takeover with --postgres: cloudhub processes of the hub tier (0: sync and fanout without the tier's rows)")
 	fs.IntVar(&cfg.tierEdges, "tier-edges", 3, "sync with --postgres: edges of the hub tier's run, spread over its hubs, the --docs split among them")
+	fs.StringVar(&cfg.tierScope, "tier-scope", "own", "sync with --postgres: own (each tier edge's scope is the partition keys it writes, as the one edge of the single-hub runs holds what it writes) or all (every tier edge also applies the others' documents)")
 	fs.DurationVar(&cfg.lease, "lease-timeout", tierLeaseTimeout, "the hub tier's --lease-timeout")
 	fs.IntVar(&cfg.kills, "kills", 10, "takeover: kills of the sequencer")
 	fs.StringVar(&cfg.cloudhub, "cloudhub", "", "the cloudhub binary the hub tier runs start (default: this program)")
@@ -152,6 +154,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError("--run takeover needs a hub tier: --tier-hubs 2..16")
 	case cfg.tierEdges < 1 || cfg.tierEdges > 1000:
 		return cli.UsageError(fmt.Sprintf("--tier-edges %d: want 1..1000", cfg.tierEdges))
+	case cfg.tierScope != "own" && cfg.tierScope != "all":
+		return cli.UsageError(fmt.Sprintf("--tier-scope %q: want own or all", cfg.tierScope))
+	case cfg.tierScope == "own" && cfg.tierEdges > bench.Tenants:
+		return cli.UsageError(fmt.Sprintf("--tier-edges %d with --tier-scope own: want at most %d, one partition key or more per edge", cfg.tierEdges, bench.Tenants))
 	case cfg.lease < time.Second || cfg.lease > time.Minute:
 		return cli.UsageError(fmt.Sprintf("--lease-timeout %v: want 1s..1m", cfg.lease))
 	case cfg.kills < 1 || cfg.kills > 1000:

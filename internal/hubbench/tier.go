@@ -323,13 +323,17 @@ func (t *benchTier) agreed(ctx context.Context) (*tierProc, error) {
 	return live[i], nil
 }
 
-// registerEdge registers an edge with everything in scope and returns its
-// token.
-func (t *benchTier) registerEdge(ctx context.Context, p *tierProc, name string) (string, error) {
+// registerEdge registers an edge and returns its token. Its scope is the
+// bench container's partition keys pks, or everything when pks is nil.
+func (t *benchTier) registerEdge(ctx context.Context, p *tierProc, name string, pks []string) (string, error) {
 	var resp struct {
 		Token string `json:"token"`
 	}
-	body, _ := json.Marshal(map[string]string{"name": name})
+	req := map[string]any{"name": name}
+	if pks != nil {
+		req["scope"] = []map[string]any{{"container": bench.Container, "partitionKeys": pks}}
+	}
+	body, _ := json.Marshal(req)
 	if err := t.call(ctx, p, http.MethodPost, "/api/v1/edges", body, http.StatusCreated, &resp); err != nil {
 		return "", err
 	}
@@ -373,6 +377,12 @@ func startTierSyncer(r *edge.Replica, hubs []string, token string, cl *cleanups,
 // --tier-hubs hubs, hold the --docs documents in their outboxes, written
 // offline; then every sync client starts at once. It measures the time
 // until every edge holds every outcome, and checks the log grew by --docs.
+//
+// With --tier-scope own (the default) the documents of a partition key are
+// all written at one edge, whose scope is its partition keys: each document
+// is written and applied at one edge, as in the single-hub runs, so the
+// hubs' work is compared with the same work at the edges. With all, every
+// edge also applies the other edges' documents (k-1 more applies each).
 func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, err error) {
 	var cl cleanups
 	defer func() { err = errors.Join(err, cl.run()) }()
@@ -384,8 +394,21 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	}
 	edges := make([]*edge.Replica, k)
 	tokens := make([]string, k)
+	edgeOf := func(doc int) int { return doc % k }
+	var scopes [][]string
+	if b.cfg.tierScope == "own" {
+		edgeOf = func(doc int) int { return (doc % bench.Tenants) % k }
+		scopes = make([][]string, k)
+		for tn := range bench.Tenants {
+			scopes[tn%k] = append(scopes[tn%k], bench.Tenant(tn))
+		}
+	}
 	for i := range k {
-		if tokens[i], err = t.registerEdge(ctx, t.procs[i%len(t.procs)], fmt.Sprintf("bench-tier-%d", i)); err != nil {
+		var scope []string
+		if scopes != nil {
+			scope = scopes[i]
+		}
+		if tokens[i], err = t.registerEdge(ctx, t.procs[i%len(t.procs)], fmt.Sprintf("bench-tier-%d", i), scope); err != nil {
 			return nil, err
 		}
 		if edges[i], err = b.openEdge(ctx, filepath.Join(dir, fmt.Sprintf("edge-%d", i)), &cl); err != nil {
@@ -397,7 +420,7 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	}
 	fmt.Fprintf(b.stderr, "sync: writing %d documents at %d edges, sync clients not started ...\n", n, k)
 	if _, err := bench.Run("", n, b.cfg.clients, func(i int) error {
-		_, err := edges[i%k].Create(ctx, bench.Container, bench.Doc(i, b.cfg.size))
+		_, err := edges[edgeOf(i)].Create(ctx, bench.Container, bench.Doc(i, b.cfg.size))
 		return err
 	}); err != nil {
 		return nil, err
@@ -447,7 +470,7 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	if st.LSN-head0 != int64(n) {
 		return nil, fmt.Errorf("every edge has its outcomes but the log grew by %d, want %d", st.LSN-head0, n)
 	}
-	row := throughputRow(runSync, fmt.Sprintf("end to end: %d hubs, %d edges over them, all outcomes", len(t.procs), k), n, took)
+	row := throughputRow(runSync, fmt.Sprintf("end to end: %d hubs, %d edges over them (scope: %s), all outcomes", len(t.procs), k, b.cfg.tierScope), n, took)
 	row.Hub = hubTier
 	return []benchRow{row}, nil
 }
@@ -471,7 +494,7 @@ func (b *bencher) fanoutTier(ctx context.Context, dir string) (rows []benchRow, 
 	edges := make([]*edge.Replica, k)
 	for i := range k {
 		name := fmt.Sprintf("fan-%03d", i)
-		token, err := t.registerEdge(ctx, t.procs[i%len(t.procs)], name)
+		token, err := t.registerEdge(ctx, t.procs[i%len(t.procs)], name, nil)
 		if err != nil {
 			return nil, err
 		}
