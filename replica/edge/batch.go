@@ -86,6 +86,8 @@ func (r *Replica) batch(ctx context.Context, containerName string, pk *string, o
 	}
 	r.w.Enter()
 	defer r.w.Leave()
+	r.gate.enter()
+	defer r.gate.leave()
 	c, err := r.defs.Get(containerName)
 	if err != nil {
 		return nil, err

@@ -56,6 +56,8 @@ func (r *Replica) Delete(ctx context.Context, containerName, id string, opt Writ
 func (r *Replica) writeDoc(ctx context.Context, kind int, containerName, id string, body []byte, opt WriteOptions) (replica.Item, bool, error) {
 	r.w.Enter()
 	defer r.w.Leave()
+	r.gate.enter()
+	defer r.gate.leave()
 	c, err := r.defs.Get(containerName)
 	if err != nil {
 		return replica.Item{}, false, err

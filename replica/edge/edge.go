@@ -79,6 +79,9 @@ type Replica struct {
 	// writing is when the writer's open transaction began (unix
 	// nanoseconds; 0: none): queries give way to it (yieldToWriter).
 	writing atomic.Int64
+	// gate is closed while local writes are in flight: queries give way
+	// to them (yieldToWriter).
+	gate writeGate
 	// The index builder (indexBuilder): kicked when definitions from the
 	// hub bring indexing policies; stopped by buildStop at Close.
 	buildKick chan struct{}

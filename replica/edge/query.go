@@ -21,16 +21,32 @@ const QueryChunk = 1000
 // looks again.
 var maxWriteYield = 5 * time.Millisecond
 
+// maxWriteWait bounds how long queries wait for local writes in flight
+// (writeGate) that follow one another without a pause; a variable for
+// tests. A slow commit (an fsync of tens of milliseconds on a busy disk)
+// is when queries resuming would hold up the write most: 5 ms, the bound
+// for a transaction, kept write p99 at 48-56 ms where 50 ms gave 19-47 ms.
+var maxWriteWait = 50 * time.Millisecond
+
 const writeYieldPoll = 100 * time.Microsecond
 
-// yieldToWriter waits, before a query evaluates its next document, while
-// the writer has a transaction open, for at most maxWriteYield per
-// transaction. A durable commit ends in an fsync, after which the writer
-// needs a processor at once; a query evaluating documents back to back on
-// the same processors made each commit wait for one (writes went from 0.6
-// to 2-6 ms at the median while queries ran). Queries slow down by the
-// writes' time instead.
+// yieldToWriter waits, before a query starts and before it evaluates its
+// next document: while local writes are in flight (writeGate, at most
+// maxWriteWait after the first of them began), then while the writer has
+// a transaction open (writes from the hub, index builds), at most
+// maxWriteYield per transaction.
+//
+// A write needs a processor at several steps: its caller's goroutine to
+// queue it, the writer's to run the transaction, the writer's again when
+// the commit's fsync returns, and the caller's to take the outcome. Queries
+// evaluating documents back to back on every processor made each of those
+// steps wait behind them (the Go scheduler lets a running goroutine run
+// for up to 10 ms), and their threads compete for CPUs with the write's
+// and with the kernel's journal thread that the fsync waits for. A query
+// waiting at the gate parks its goroutine, which frees its processor and
+// lets its thread sleep. Queries slow down by the writes' time instead.
 func (r *Replica) yieldToWriter() {
+	r.gate.wait(maxWriteWait)
 	for {
 		since := r.writing.Load()
 		if since == 0 || time.Since(time.Unix(0, since)) > maxWriteYield {
@@ -61,6 +77,7 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 	if consistency == ConsistencyConfirmed {
 		base = confirmedQuery + `c.op != 'delete'`
 	}
+	r.yieldToWriter()
 	st := r.SyncState()
 	scoped := st.HubID != ""
 	var n int64
