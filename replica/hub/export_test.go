@@ -66,3 +66,11 @@ func ForwardedPushPayload(nodeID string, versions []wire.Version) []byte {
 	}
 	return b
 }
+
+// SetIndexBuildBatch sets how many items a write transaction indexes while
+// an index is built.
+func SetIndexBuildBatch(n int) (restore func()) {
+	old := indexBuildBatch
+	indexBuildBatch = n
+	return func() { indexBuildBatch = old }
+}

@@ -75,6 +75,9 @@ type Hub struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	buildKick  chan struct{}      // wakes indexBuilder (size 1)
+	stopBuild  context.CancelFunc // stops indexBuilder
+	buildDone  chan struct{}
 	stopTier   context.CancelFunc // stops followTier
 	tierDone   chan struct{}
 	stopCounts chan struct{} // stops saveResolverCountsEvery
@@ -126,6 +129,7 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	if err := h.load(ctx); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
+	h.buildKick = make(chan struct{}, 1)
 	if h.cfg.Tier != nil {
 		if r, ok := h.cfg.Tier.(interface{ OnRevoke(func(edge string)) }); ok {
 			r.OnRevoke(func(edge string) { h.conns.closeEdge(edge, wire.CodeRevoked, "the edge's token was revoked") })
@@ -137,6 +141,10 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 		h.stopTier, h.tierDone = cancel, make(chan struct{})
 		go h.followTier(tctx, h.tierDone)
 	}
+	bctx, cancel := context.WithCancel(context.Background())
+	h.stopBuild, h.buildDone = cancel, make(chan struct{})
+	go h.indexBuilder(bctx, h.buildDone)
+	h.kickBuild() // paths left unbuilt by a stop during a build
 	h.open = true
 	h.stopCounts, h.countsDone, h.savedCalls = make(chan struct{}), make(chan struct{}), map[string]int64{}
 	go h.saveResolverCountsEvery(h.stopCounts, h.countsDone)
@@ -202,6 +210,10 @@ func (h *Hub) close(ctx context.Context) error {
 		if err := h.saveResolverCounts(ctx); err != nil {
 			h.log.Warn("save resolver call counts", "err", err)
 		}
+	}
+	if h.stopBuild != nil {
+		h.stopBuild()
+		<-h.buildDone
 	}
 	var terr error
 	if h.stopTier != nil {
@@ -270,6 +282,9 @@ func (h *Hub) PutContainer(ctx context.Context, c replica.Container) (bool, repl
 		created, err = h.putContainerTx(ctx, tx, c)
 		return err
 	}, func() { h.defs.Set(c) })
+	if err == nil && c.IndexingPolicy != nil {
+		h.kickBuild()
+	}
 	return created, c, err
 }
 

@@ -39,6 +39,16 @@ package hub
 //     10,000 scans of 10,000 rows.
 //   - (10) containers.indexing: the container's indexing policy as JSON ("":
 //     none), kept with its definition and sent to edges with it.
+//   - (11) indexes for queries, as on edges: idx_paths lists each
+//     container's indexed paths (in policy order, with the SQLite JSON path
+//     of each; ready once the items written before the path was added are
+//     indexed); idx holds, for each live item and indexed path whose value
+//     is null, a boolean, a number or a string, the value's type rank t
+//     (1 null, 2 boolean, 3 number, 4 string) and value v (0/1 for null
+//     and booleans, a REAL, a TEXT). Triggers keep idx in step with items
+//     and versions in the transaction that writes them: an item made
+//     current (inserted, or its version or deleted flag changed) and a
+//     version stored after the item was pointed at it. Both orders happen.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -159,4 +169,64 @@ DELETE FROM versions WHERE outcome = 'rejected';
 CREATE INDEX edges_by_node ON edges (node_id);
 `, `
 ALTER TABLE containers ADD COLUMN indexing TEXT NOT NULL DEFAULT '';
+`, `
+CREATE TABLE idx_paths (
+	container TEXT NOT NULL,
+	ord       INTEGER NOT NULL,
+	path      TEXT NOT NULL,
+	jpath     TEXT NOT NULL,
+	ready     INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (container, path)
+) WITHOUT ROWID;
+CREATE TABLE idx (
+	container TEXT NOT NULL,
+	path      TEXT NOT NULL,
+	t         INTEGER NOT NULL,
+	v         NOT NULL,
+	id        TEXT NOT NULL,
+	PRIMARY KEY (container, path, t, v, id)
+) WITHOUT ROWID;
+CREATE INDEX idx_by_id ON idx (container, id);
+CREATE TRIGGER idx_item_insert AFTER INSERT ON items
+	WHEN NEW.deleted = 0 AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+BEGIN
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(vr.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(vr.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(vr.body, p.jpath) ELSE CAST(json_extract(vr.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p JOIN versions vr ON vr.version = NEW.version WHERE p.container = NEW.container AND vr.body IS NOT NULL) WHERE t IS NOT NULL;
+END;
+CREATE TRIGGER idx_item_update AFTER UPDATE OF version, deleted ON items
+	WHEN (OLD.version != NEW.version OR OLD.deleted != NEW.deleted) AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+BEGIN
+	DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(vr.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(vr.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(vr.body, p.jpath) ELSE CAST(json_extract(vr.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p JOIN versions vr ON vr.version = NEW.version WHERE p.container = NEW.container AND vr.body IS NOT NULL)
+		WHERE t IS NOT NULL AND NEW.deleted = 0;
+END;
+CREATE TRIGGER idx_version_insert AFTER INSERT ON versions
+	WHEN NEW.body IS NOT NULL AND EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+		AND EXISTS (SELECT 1 FROM items WHERE container = NEW.container AND id = NEW.id AND version = NEW.version AND deleted = 0)
+BEGIN
+	DELETE FROM idx WHERE container = NEW.container AND id = NEW.id;
+	INSERT OR IGNORE INTO idx (container, path, t, v, id)
+		SELECT NEW.container, path, t, v, NEW.id FROM (SELECT p.path AS path,
+			CASE json_type(NEW.body, p.jpath) WHEN 'null' THEN 1 WHEN 'true' THEN 2 WHEN 'false' THEN 2
+				WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4 END AS t,
+			CASE json_type(NEW.body, p.jpath) WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 0
+				WHEN 'text' THEN json_extract(NEW.body, p.jpath) ELSE CAST(json_extract(NEW.body, p.jpath) AS REAL) END AS v
+		FROM idx_paths p WHERE p.container = NEW.container) WHERE t IS NOT NULL;
+END;
+CREATE TRIGGER idx_item_delete AFTER DELETE ON items
+	WHEN EXISTS (SELECT 1 FROM idx_paths WHERE container = OLD.container)
+BEGIN
+	DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+END;
 `}

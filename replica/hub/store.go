@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
 	"github.com/edgesync/edgesync/replica/wire"
 )
@@ -96,6 +97,25 @@ type Store interface {
 	ConflictsAfter(ctx context.Context, after, head int64, limit, maxBytes int, scope []wire.ScopeEntry) (out []Conflict, last int64, err error)
 	// ConflictSides returns a recorded conflict's item and version ids.
 	ConflictSides(ctx context.Context, container string, cid int64) (ConflictSides, bool, error)
+	// IndexedPaths returns the paths of a container's indexing policy
+	// whose index is built, in policy order.
+	IndexedPaths(ctx context.Context, container string) ([]string, error)
+	// IndexesToBuild returns the containers with an indexed path not yet
+	// built, by name.
+	IndexesToBuild(ctx context.Context) ([]string, error)
+	// IndexScan calls fn with up to limit live items of a container that
+	// scan s selects, each with its position in the index, after position
+	// after (nil: from the start), read in one read transaction with their
+	// index entries. They come in the index's order (type rank, value, id)
+	// or, for s.Order -1, by type rank and value descending, then id. An
+	// error from fn ends the scan and is returned as it is.
+	IndexScan(ctx context.Context, container string, s *query.IndexScan, after *IndexPos, limit int, fn func(replica.Item, IndexPos) error) (int, error)
+	// IndexIDs returns the ids of the live items scan s selects, in no
+	// particular order, or all false when there are more than max.
+	IndexIDs(ctx context.Context, container string, s *query.IndexScan, max int) (ids []string, all bool, err error)
+	// ItemsByID calls fn with the live items of a container among ids (at
+	// most QueryChunk), in id order, read in one read transaction.
+	ItemsByID(ctx context.Context, container string, ids []string, fn func(replica.Item) error) error
 	// CountItems counts a container's live items.
 	CountItems(ctx context.Context, container string) (int64, error)
 	// CountUnresolved counts the unresolved conflicts of a container, or
@@ -149,7 +169,9 @@ type Tx interface {
 	// ContainerPK returns a container's partition key path.
 	ContainerPK(ctx context.Context, name string) (pk string, found bool, err error)
 	// PutContainer stores a definition: its conflict policy as JSON, and
-	// its indexing policy as JSON or "" for none.
+	// its indexing policy as JSON or "" for none. Paths the indexing policy
+	// no longer lists lose their index at once; new ones are added not yet
+	// built (BuildIndex).
 	PutContainer(ctx context.Context, name, pk, policy, indexing string, at int64) error
 
 	// Outcome returns the outcome a version got when it was pushed.
@@ -179,6 +201,13 @@ type Tx interface {
 	// lsn, if lsn > 0) was decided at time at instead of its _ts, and
 	// counts it against the edge of node nodeID.
 	RecordClamp(ctx context.Context, nodeID, version string, lsn, at int64) error
+
+	// BuildIndex indexes, for a container's paths not yet built, up to
+	// limit of its live items with an id after after, and returns the last
+	// id it indexed and how many. Once no item is left (last is ""), it
+	// marks those paths built. Writes keep the index of every path of the
+	// policy in step as they are made, built or not.
+	BuildIndex(ctx context.Context, container, after string, limit int) (last string, n int, err error)
 
 	// InsertConflict records a conflict under the next conflict sequence
 	// number and returns its id.
@@ -310,4 +339,28 @@ type StoredResolver struct {
 	Wasm     []byte
 	Calls    int64
 	Failures string
+}
+
+// IndexPos is a position in an index: an indexed value (nil for null, a
+// bool, a float64 or a string) and an item id.
+type IndexPos struct {
+	Value any
+	ID    string
+}
+
+// IndexRank is the type rank an index orders a value by before the value
+// itself (as ORDER BY does): 1 null, 2 boolean, 3 number, 4 string; 0 for
+// a value no index holds (an array or an object).
+func IndexRank(v any) int64 {
+	switch v.(type) {
+	case nil:
+		return 1
+	case bool:
+		return 2
+	case float64:
+		return 3
+	case string:
+		return 4
+	}
+	return 0
 }

@@ -503,6 +503,9 @@ func (h *Hub) followDefs(ctx context.Context) error {
 		if err != nil || cur.Def.PartitionKey != c.PartitionKey || cur.Def.ConflictPolicy != c.ConflictPolicy ||
 			!slices.Equal(indexedPaths(cur.Def.IndexingPolicy), indexedPaths(c.IndexingPolicy)) {
 			h.defs.Set(c)
+			if c.IndexingPolicy != nil {
+				h.kickBuild() // a path added on another hub: this one may build it too
+			}
 		}
 	}
 	return nil

@@ -123,6 +123,9 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 	if s.hubID, err = s.metaID(ctx); err != nil {
 		return err
 	}
+	if _, err := s.pool.Exec(ctx, syncIndexPathsSQL); err != nil {
+		return fmt.Errorf("read indexing policies: %w", err)
+	}
 	var hd hub.Heads
 	if err := s.pool.QueryRow(ctx, `SELECT lsn, cseq FROM heads WHERE id = 1`).Scan(&hd.LSN, &hd.Cseq); err != nil {
 		return fmt.Errorf("read heads: %w", err)

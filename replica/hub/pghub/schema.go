@@ -13,6 +13,19 @@ package pghub
 // sort by their bytes as in SQLite. The second migration adds the tier
 // (tier.go): hubs, the lease, takeovers, the queue of forwarded decisions
 // and the hub each edge is connected to.
+//
+// The fourth keeps indexes for queries (index.go): idx_paths lists each
+// container's indexed paths (in policy order, with their property names;
+// ready once the items written before the path was added are indexed);
+// idx holds, for each live item and indexed path whose value is null, a
+// boolean, a number or a string, the value's type rank t (1 null, 2
+// boolean, 3 number, 4 string), n (the number, or 0/1 for null and
+// booleans) and s (the string, in the C collation: code point order), one
+// B-tree over (container, path, t, n, s, id). Triggers on items and
+// versions keep idx in step in the transaction that writes them, whichever
+// of the two rows is written first. A document PostgreSQL's JSON parser
+// refuses (a string holding \u0000) gets no entries, with a warning in the
+// server's log.
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -168,4 +181,95 @@ CREATE INDEX forwarded_pending ON forwarded (seq) WHERE result IS NULL;
 ALTER TABLE edges ADD COLUMN hub text NOT NULL DEFAULT '';
 `, `
 ALTER TABLE containers ADD COLUMN indexing text NOT NULL DEFAULT '';
+`, `
+CREATE TABLE idx_paths (
+	container text COLLATE "C" NOT NULL,
+	ord       int NOT NULL,
+	path      text NOT NULL,
+	names     text[] NOT NULL,
+	ready     boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (container, path)
+);
+CREATE TABLE idx (
+	container text COLLATE "C" NOT NULL,
+	path      text COLLATE "C" NOT NULL,
+	t         smallint NOT NULL,
+	n         double precision NOT NULL,
+	s         text COLLATE "C" NOT NULL,
+	id        text COLLATE "C" NOT NULL,
+	PRIMARY KEY (container, path, t, n, s, id)
+);
+CREATE INDEX idx_by_id ON idx (container, id);
+CREATE FUNCTION idx_number(x jsonb) RETURNS double precision LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN x::text::double precision;
+EXCEPTION WHEN others THEN
+	RETURN NULL;
+END $$;
+CREATE FUNCTION idx_get(doc jsonb, names text[]) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	k text;
+BEGIN
+	FOREACH k IN ARRAY names LOOP
+		IF jsonb_typeof(doc) IS DISTINCT FROM 'object' THEN
+			RETURN NULL;
+		END IF;
+		doc := doc -> k;
+	END LOOP;
+	RETURN doc;
+END $$;
+CREATE FUNCTION idx_put(c text, i text, body bytea) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	doc jsonb;
+BEGIN
+	DELETE FROM idx WHERE container = c AND id = i;
+	IF body IS NULL THEN
+		RETURN;
+	END IF;
+	BEGIN
+		doc := convert_from(body, 'UTF8')::jsonb;
+	EXCEPTION WHEN others THEN
+		RAISE WARNING 'edgesync: item % of container % is not indexed: %', i, c, SQLERRM;
+		RETURN;
+	END;
+	INSERT INTO idx (container, path, t, n, s, id)
+	SELECT c, path, t, n, s, i FROM (
+		SELECT p.path, x.v,
+			CASE jsonb_typeof(x.v) WHEN 'null' THEN 1 WHEN 'boolean' THEN 2 WHEN 'number' THEN 3 WHEN 'string' THEN 4 END AS t,
+			CASE jsonb_typeof(x.v) WHEN 'boolean' THEN CASE WHEN x.v = 'true'::jsonb THEN 1 ELSE 0 END
+				WHEN 'number' THEN idx_number(x.v) ELSE 0 END AS n,
+			CASE jsonb_typeof(x.v) WHEN 'string' THEN x.v #>> '{}' ELSE '' END AS s
+		FROM idx_paths p, LATERAL (SELECT idx_get(doc, p.names) AS v) x WHERE p.container = c) e
+	WHERE t IS NOT NULL AND n IS NOT NULL
+	ON CONFLICT DO NOTHING;
+END $$;
+CREATE FUNCTION idx_items() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+		RETURN NULL;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container) THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.deleted THEN
+		DELETE FROM idx WHERE container = NEW.container AND id = NEW.id;
+	ELSE
+		PERFORM idx_put(NEW.container, NEW.id, (SELECT body FROM versions WHERE version = NEW.version));
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION idx_versions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
+		AND EXISTS (SELECT 1 FROM items WHERE container = NEW.container AND id = NEW.id AND version = NEW.version AND NOT deleted) THEN
+		PERFORM idx_put(NEW.container, NEW.id, NEW.body);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER idx_item_insert AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION idx_items();
+CREATE TRIGGER idx_item_update AFTER UPDATE ON items FOR EACH ROW
+	WHEN (OLD.version IS DISTINCT FROM NEW.version OR OLD.deleted IS DISTINCT FROM NEW.deleted) EXECUTE FUNCTION idx_items();
+CREATE TRIGGER idx_item_delete AFTER DELETE ON items FOR EACH ROW EXECUTE FUNCTION idx_items();
+CREATE TRIGGER idx_version_insert AFTER INSERT ON versions FOR EACH ROW WHEN (NEW.body IS NOT NULL) EXECUTE FUNCTION idx_versions();
 `}

@@ -289,7 +289,7 @@ func (t *tx) PutContainer(ctx context.Context, name, pk, policy, indexing string
 	t.defined = true
 	t.top().stmt(`INSERT INTO containers (name, pk_path, policy, indexing, updated_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, indexing = excluded.indexing, updated_at = excluded.updated_at`, name, pk, policy, indexing, at)
-	return nil
+	return t.setIndexPaths(name, indexing)
 }
 
 // Outcome returns the outcome a version got when it was pushed.

@@ -106,7 +106,49 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 		s.w.Close(ctx)
 		return fmt.Errorf("prepare: %w", err)
 	}
+	if err := s.syncIndexPaths(ctx); err != nil {
+		s.w.Close(ctx)
+		return err
+	}
 	return nil
+}
+
+// syncIndexPaths makes idx_paths follow the indexing policies stored
+// before the hub kept indexes (a database made by an older version).
+func (s *Store) syncIndexPaths(ctx context.Context) error {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.name, c.indexing FROM containers c
+		WHERE c.indexing != '' AND NOT EXISTS (SELECT 1 FROM idx_paths p WHERE p.container = c.name)`)
+	if err != nil {
+		return fmt.Errorf("read indexing policies: %w", err)
+	}
+	type def struct{ name, indexing string }
+	var defs []def
+	for rows.Next() {
+		var d def
+		if err := rows.Scan(&d.name, &d.indexing); err != nil {
+			rows.Close()
+			return fmt.Errorf("read indexing policies: %w", err)
+		}
+		defs = append(defs, d)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("read indexing policies: %w", err)
+	}
+	if len(defs) == 0 {
+		return nil
+	}
+	wait, err := s.w.Queue(ctx, func(ctx context.Context) error {
+		for _, d := range defs {
+			if err := s.tx.setIndexPaths(ctx, d.name, d.indexing); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return err
+	}
+	return wait()
 }
 
 type queryer interface {

@@ -84,10 +84,12 @@ func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error)
 	return pk, true, nil
 }
 
-// PutContainer stores a definition.
+// PutContainer stores a definition and the paths its index keeps.
 func (t *tx) PutContainer(ctx context.Context, name, pk, policy, indexing string, at int64) error {
-	_, err := t.s.stmts.putContainer.ExecContext(ctx, name, pk, policy, indexing, at)
-	return sqlitestore.Wrote("store container", err)
+	if _, err := t.s.stmts.putContainer.ExecContext(ctx, name, pk, policy, indexing, at); err != nil {
+		return sqlitestore.Wrote("store container", err)
+	}
+	return t.setIndexPaths(ctx, name, indexing)
 }
 
 // Outcome returns the outcome a version got when it was pushed.
