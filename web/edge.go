@@ -210,7 +210,7 @@ func NewEdge(r *edge.Replica, opt EdgeOptions) *Edge {
 	api.GET("/status", a.status)
 	api.GET("/containers/:c/conflicts", a.conflicts)
 	api.POST("/containers/:c/query", queryHandler(a.edgeQuery))
-	api.GET("/containers/:c/query/live", a.liveQuery)
+	api.GET("/containers/:c/query/live", liveQuery(liveSource{run: a.edgeQuery, changed: r.Changed, done: r.Done, heartbeat: opt.Heartbeat}))
 	api.GET("/events", a.events)
 	api.POST("/sync/offline", a.setOnline(false))
 	api.POST("/sync/online", a.setOnline(true))

@@ -85,6 +85,7 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 	api.POST("/resolvers/:name/try", a.tryResolver)
 	api.GET("/containers/:c/conflicts", a.conflicts)
 	api.POST("/containers/:c/query", queryHandler(a.hubQuery))
+	api.GET("/containers/:c/query/live", liveQuery(liveSource{run: a.hubQuery, changed: h.Changed, done: h.Done, heartbeat: opt.Heartbeat}))
 	api.POST("/containers/:c/conflicts/:cid/resolve", a.resolveConflict)
 	api.PUT("/resolvers/:name", a.putResolver)
 	api.GET("/resolvers", a.listResolvers)

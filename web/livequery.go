@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,15 +23,34 @@ const liveQueryEvery = 50 * time.Millisecond
 // query's parameters.
 const maxLiveParams = 100
 
+// liveSource is what a live query runs on: an edge replica or a hub.
+type liveSource struct {
+	// run runs the query once.
+	run func(ctx context.Context, container string, b queryBody) (query.Page, error)
+	// changed is closed at the next commit (on a hub of a tier, another
+	// hub's too, once this one has read its heads); done once the engine
+	// stops.
+	changed   func() <-chan struct{}
+	done      func() <-chan struct{}
+	heartbeat time.Duration
+}
+
 // liveQuery serves GET /api/v1/containers/{c}/query/live?q=...&p.NAME=VALUE
 // as Server-Sent Events: an event "result" with the first page of the
 // query's result ({"documents": [...], "continuation": ...}), then another
-// each time a commit (a local write, a confirmation, an outcome, a change
-// from the hub) changes that page. It never queues: after each wake-up it
-// runs the query again and sends the page if it differs from the last one
-// sent. A bad query is answered 400 before the stream starts; a later
-// failure (a timeout) ends the stream with an event "error".
-func (a *Edge) liveQuery(c echo.Context) error {
+// each time a commit changes that page (on an edge a local write, a
+// confirmation, an outcome, a change from the hub; on a hub a confirmed
+// write, this hub's or, in a tier, another's). It never queues: after each
+// wake-up it runs the query again and sends the page if it differs from
+// the last one sent. A bad query is answered 400 before the stream starts;
+// a later failure (a timeout) ends the stream with an event "error".
+func liveQuery(src liveSource) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return serveLiveQuery(c, src)
+	}
+}
+
+func serveLiveQuery(c echo.Context, src liveSource) error {
 	name, err := pathParam(c, "c")
 	if err != nil {
 		return err
@@ -60,17 +80,17 @@ func (a *Edge) liveQuery(c echo.Context) error {
 		}
 		req.Parameters = append(req.Parameters, query.Parameter{Name: "@" + pname, Value: raw})
 	}
-	consistency := qp.Get("consistency")
+	b := queryBody{Request: req, Consistency: qp.Get("consistency")}
 	ctx := c.Request().Context()
 	run := func() ([]byte, error) {
-		p, err := a.r.Query(ctx, name, req, consistency, a.opt.Query)
+		p, err := src.run(ctx, name, b)
 		if err != nil {
 			return nil, err
 		}
 		p.Plan = nil
 		return json.Marshal(p)
 	}
-	changed := a.r.Changed()
+	changed := src.changed()
 	page, err := run()
 	if err != nil {
 		return err // before the status line: the usual error response
@@ -79,7 +99,7 @@ func (a *Edge) liveQuery(c echo.Context) error {
 	if !startSSE(w, ": edgesync live query\n\n") {
 		return nil
 	}
-	heartbeat := time.NewTicker(a.opt.Heartbeat)
+	heartbeat := time.NewTicker(src.heartbeat)
 	defer heartbeat.Stop()
 	var sent []byte
 	seq := 0
@@ -105,7 +125,7 @@ func (a *Edge) liveQuery(c echo.Context) error {
 				w.Flush()
 			case <-ctx.Done():
 				return nil
-			case <-a.r.Done():
+			case <-src.done():
 				return nil
 			}
 		}
@@ -116,7 +136,7 @@ func (a *Edge) liveQuery(c echo.Context) error {
 				return nil
 			}
 		}
-		changed = a.r.Changed()
+		changed = src.changed()
 		if page, err = run(); err != nil {
 			_, body := errorResponse(err)
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(body))

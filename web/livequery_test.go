@@ -14,18 +14,29 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
+	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/wire"
 )
 
 // liveQuery opens GET .../query/live; close it with the returned function.
 func (s *server) liveQuery(t *testing.T, container string, params url.Values) (<-chan sseEvent, func()) {
 	t.Helper()
+	return openLiveQuery(t, s.c, s.url+"/api/v1/containers/"+container+"/query/live?"+params.Encode())
+}
+
+// openLiveQuery opens a live query at u with the headers given (names and
+// values in turn).
+func openLiveQuery(t *testing.T, c *http.Client, u string, hdr ...string) (<-chan sseEvent, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/containers/"+container+"/query/live?"+params.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.c.Do(req)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("GET live query: %v", err)
@@ -190,4 +201,78 @@ func TestEdge_IndexingPolicyAndExplain(t *testing.T) {
 	if !strings.Contains(string(b), `"indexingPolicy":{"paths":["/price"]}`) {
 		t.Fatalf("hub GET answered %s", b)
 	}
+}
+
+// liveQuery opens GET .../query/live on the hub with the admin token.
+func (s *hubServer) liveQuery(t *testing.T, container string, params url.Values) (<-chan sseEvent, func()) {
+	t.Helper()
+	return openLiveQuery(t, s.c, s.url+"/api/v1/containers/"+container+"/query/live?"+params.Encode(), hubAuth...)
+}
+
+// A live query on a hub sends its result over the hub's confirmed state,
+// then the result again after each change to it, in order: a write at the
+// hub, a pushed replace, a conflict's winner, a delete. A version that
+// loses its conflict changes nothing and sends nothing.
+func TestHub_LiveQuery(t *testing.T) {
+	ctx := context.Background()
+	s := newHubServer(t)
+	s.putContainer(t, "items", `{"partitionKey":"/kind","indexingPolicy":{"paths":["/kind"]}}`)
+	q := url.Values{"q": {`SELECT c.id, c.v FROM c WHERE c.kind = @k`}, "p.k": {"a"}}
+	ch, _ := s.liveQuery(t, "items", q)
+	step := func(what, want string) {
+		t.Helper()
+		if got := nextResult(t, ch); got != want {
+			t.Fatalf("%s: result %s, want %s", what, got, want)
+		}
+	}
+	step("first", `[]`)
+
+	s.must(t, http.StatusCreated, http.MethodPost, "/api/v1/containers/items/docs", `{"id":"x","kind":"a","v":1}`)
+	step("create at the hub", `[{"id":"x","v":1}]`)
+
+	// A write outside the result changes nothing the query returns.
+	s.must(t, http.StatusCreated, http.MethodPost, "/api/v1/containers/items/docs", `{"id":"y","kind":"b","v":1}`)
+	noEvent(t, ch, 200*time.Millisecond)
+
+	v1 := s.version(t, "items", "x")
+	replace := func(node, version string, ts int64, v int) wire.Outcome {
+		t.Helper()
+		return s.push(t, node, wire.Version{Container: "items", ID: "x", Op: replica.OpReplace, Version: version, Base: v1, TS: ts,
+			Body: json.RawMessage(fmt.Sprintf(`{"id":"x","kind":"a","v":%d}`, v))})[0]
+	}
+	if o := replace("n1", "n1-1", 100, 2); o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("replace: %+v", o)
+	}
+	step("pushed replace", `[{"id":"x","v":2}]`)
+
+	// Two more writes over v1: the later _ts wins, the earlier loses.
+	if o := replace("n2", "n2-1", 300, 3); o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("conflict winner: %+v", o)
+	}
+	step("conflict's winner", `[{"id":"x","v":3}]`)
+	if o := replace("n3", "n3-1", 200, 4); o.Outcome != wire.OutcomeLost {
+		t.Fatalf("conflict loser: %+v", o)
+	}
+	noEvent(t, ch, 200*time.Millisecond)
+
+	if err := s.h.Delete(ctx, "items", "x", hub.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	step("delete", `[]`)
+}
+
+// A hub answers a live query without the admin token 401, and a bad query
+// 400 before the stream starts.
+func TestHub_LiveQueryRefused(t *testing.T) {
+	s := newHubServer(t)
+	s.putContainer(t, "items", `{"partitionKey":"/kind"}`)
+	live := "/api/v1/containers/items/query/live?q=" + url.QueryEscape("SELECT * FROM c")
+	resp, b := s.raw(t, http.MethodGet, live, "")
+	hubCheckError(t, http.MethodGet, resp, b, http.StatusUnauthorized, "unauthorized")
+	resp, b = s.do(t, http.MethodGet, "/api/v1/containers/items/query/live?q="+url.QueryEscape("SELECT FROM"), "")
+	hubCheckError(t, http.MethodGet, resp, b, http.StatusBadRequest, "bad_query")
+	resp, b = s.do(t, http.MethodGet, live+"&consistency=tentative", "")
+	hubCheckError(t, http.MethodGet, resp, b, http.StatusBadRequest, "bad_request")
+	resp, b = s.do(t, http.MethodGet, "/api/v1/containers/nope/query/live?q="+url.QueryEscape("SELECT * FROM c"), "")
+	hubCheckError(t, http.MethodGet, resp, b, http.StatusNotFound, "container_not_found")
 }

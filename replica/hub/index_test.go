@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/hub/pghub/pgtest"
 	"github.com/edgesync/edgesync/replica/query"
 	"github.com/edgesync/edgesync/replica/query/querytest"
 	"github.com/edgesync/edgesync/replica/wire"
@@ -399,5 +400,34 @@ func TestHub_QueryExplainIndex(t *testing.T) {
 				t.Errorf("ids %v, want %v", got, tc.ids)
 			}
 		})
+	}
+}
+
+// On a tier, an index defined on one hub is used by every hub's queries,
+// and a write another hub commits wakes this hub's waiters (what a live
+// query waits on) and shows in its indexed result.
+func TestTier_IndexedQueryOnEveryHub(t *testing.T) {
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	a := newTierCluster(t, url, "a")
+	b := newTierCluster(t, url, "b")
+	def := replica.Container{Name: "products", PartitionKey: "/category", IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/price"}}}
+	if _, _, err := a.hub.PutContainer(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { _, err := b.hub.Container("products"); return err })
+	waitIndexed(t, b.hub, "products", []string{"/price"})
+	changed := b.hub.Changed()
+	if _, err := a.hub.Create(ctx, "products", []byte(`{"id":"p1","category":"tools","price":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write on hub a did not wake hub b's waiters within 5s")
+	}
+	got, plan := queryIDs(t, b.hub, "products", `SELECT VALUE c.id FROM c WHERE c.price = 7`)
+	if plan.Scan != "index" || !slices.Equal(got, []string{"p1"}) {
+		t.Fatalf("hub b: %v (plan %+v), want [p1] from the index", got, plan)
 	}
 }
