@@ -34,10 +34,13 @@ func (t *tx) setIndexPaths(ctx context.Context, name, indexing string) error {
 	if err := json.Unmarshal([]byte(oldJSON), &old); err != nil {
 		return fmt.Errorf("read index paths: %w", err)
 	}
+	t.pathsChanged = true
 	for _, o := range old {
 		if slices.Contains(paths, o) {
 			continue
 		}
+		// Queries stop using the path before its entries go.
+		t.s.unready(name, o)
 		if _, err := t.s.w.Exec(ctx, `DELETE FROM idx WHERE container = ? AND path = ?`, name, o); err != nil {
 			return sqlitestore.Wrote("drop index", err)
 		}
@@ -68,6 +71,7 @@ func (t *tx) BuildIndex(ctx context.Context, container, after string, limit int)
 		return "", 0, fmt.Errorf("read items to index: %w", err)
 	}
 	if !last.Valid {
+		t.pathsChanged = true
 		_, err := t.s.w.Exec(ctx, `UPDATE idx_paths SET ready = 1 WHERE container = ? AND ready = 0`, container)
 		return "", 0, sqlitestore.Wrote("mark index ready", err)
 	}
@@ -87,13 +91,98 @@ func (t *tx) BuildIndex(ctx context.Context, container, after string, limit int)
 	return last.String, n, nil
 }
 
-// IndexedPaths returns a container's built index paths.
+// IndexedPaths returns a container's built index paths. They are kept in
+// memory from one commit that changes idx_paths to the next (a query reads
+// them every time).
 func (s *Store) IndexedPaths(ctx context.Context, container string) ([]string, error) {
+	s.idxMu.Lock()
+	if paths, ok := s.readyPaths[container]; ok {
+		s.idxMu.Unlock()
+		return paths, nil
+	}
+	gen := s.readyGen
+	s.idxMu.Unlock()
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT path FROM idx_paths WHERE container = ? AND ready = 1 ORDER BY ord`, container)
 	if err != nil {
 		return nil, fmt.Errorf("read index paths: %w", err)
 	}
-	return scanStrings(rows)
+	paths, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read index paths: %w", err)
+	}
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if s.readyGen == gen && len(s.readyPaths) < maxReadyPaths {
+		if s.readyPaths == nil {
+			s.readyPaths = map[string][]string{}
+		}
+		s.readyPaths[container] = paths
+	}
+	return paths, nil
+}
+
+// unready stops queries using one path of a container's index, until the
+// transaction that drops it commits or rolls back.
+func (s *Store) unready(container, path string) {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	s.readyGen++
+	if s.readyPaths == nil {
+		s.readyPaths = map[string][]string{}
+	}
+	var keep []string
+	for _, p := range s.readyPaths[container] {
+		if p != path {
+			keep = append(keep, p)
+		}
+	}
+	if _, ok := s.readyPaths[container]; !ok {
+		keep = []string{} // unknown: none, until the commit
+	}
+	s.readyPaths[container] = keep
+}
+
+// maxReadyPaths bounds the containers whose built index paths are kept in
+// memory.
+const maxReadyPaths = 4096
+
+// forgetReadyPaths drops the built index paths kept in memory, after a
+// commit that changed them.
+func (s *Store) forgetReadyPaths() {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	s.readyPaths = nil
+	s.readyGen++
+}
+
+// maxIndexStmts bounds the index scan statements kept prepared: their
+// text varies only with the scan's shape (how many values, which bounds,
+// the order).
+const maxIndexStmts = 64
+
+// indexStmt returns a statement prepared on the read pool for an index
+// scan's SQL (preparing the four-table join costs about as much as running
+// it for a short result) and a function to call once done with it. The
+// first maxIndexStmts texts stay prepared until Close; others are closed
+// after use.
+func (s *Store) indexStmt(ctx context.Context, q string) (*sql.Stmt, func(), error) {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if st := s.idxStmts[q]; st != nil {
+		return st, func() {}, nil
+	}
+	st, err := s.db.Read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(s.idxStmts) >= maxIndexStmts {
+		return st, func() { st.Close() }, nil
+	}
+	if s.idxStmts == nil {
+		s.idxStmts = map[string]*sql.Stmt{}
+	}
+	s.idxStmts[q] = st
+	return st, func() {}, nil
 }
 
 // IndexesToBuild returns the containers with a path not yet built.
@@ -145,7 +234,12 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 		q += ` ORDER BY x.t DESC, x.v DESC, x.id LIMIT ?`
 	}
 	args = append(args, limit)
-	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	stmt, release, err := s.indexStmt(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("query index: %w", err)
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("query index: %w", err)
 	}
@@ -172,7 +266,12 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 // IndexIDs returns the ids an index scan selects.
 func (s *Store) IndexIDs(ctx context.Context, container string, sc *query.IndexScan, max int) ([]string, bool, error) {
 	where, args := indexWhere(container, sc)
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT x.id FROM idx x WHERE `+where+` LIMIT ?`, append(args, max+1)...)
+	stmt, release, err := s.indexStmt(ctx, `SELECT x.id FROM idx x WHERE `+where+` LIMIT ?`)
+	if err != nil {
+		return nil, false, fmt.Errorf("query index: %w", err)
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, append(args, max+1)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("query index: %w", err)
 	}
@@ -192,8 +291,12 @@ func (s *Store) ItemsByID(ctx context.Context, container string, ids []string, f
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.Read.QueryContext(ctx, itemQuery+`i.container = ? AND i.id IN (SELECT value FROM json_each(?)) AND i.deleted = 0 ORDER BY i.id`,
-		container, string(list))
+	stmt, release, err := s.indexStmt(ctx, itemQuery+`i.container = ? AND i.id IN (SELECT value FROM json_each(?)) AND i.deleted = 0 ORDER BY i.id`)
+	if err != nil {
+		return fmt.Errorf("query items: %w", err)
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, container, string(list))
 	if err != nil {
 		return fmt.Errorf("query items: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/edgesync/edgesync/replica"
@@ -51,6 +52,11 @@ type Store struct {
 	heads  atomic.Pointer[hub.Heads] // committed
 
 	tx tx // the open group's transaction (writer-owned)
+
+	idxMu      sync.Mutex
+	idxStmts   map[string]*sql.Stmt // index scans prepared on the read pool (indexStmt)
+	readyPaths map[string][]string  // built index paths by container (IndexedPaths)
+	readyGen   int64                // counts forgetReadyPaths
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -96,7 +102,7 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 	s.w = sqlitestore.NewWriter(s.db, sqlitestore.WriterConfig{
 		Logger:     s.log,
 		OnBegin:    s.tx.reset,
-		OnRollback: s.tx.reset,
+		OnRollback: s.rolledBack,
 		OnCommit:   s.committed,
 	})
 	if err := s.w.Open(ctx); err != nil {
@@ -167,6 +173,14 @@ func (s *Store) readHeads(ctx context.Context, db queryer) (hub.Heads, error) {
 }
 
 // committed runs on the writer after a group committed.
+// rolledBack runs after a write transaction rolled back.
+func (s *Store) rolledBack() {
+	if s.tx.pathsChanged {
+		s.forgetReadyPaths() // a path unready for a drop that did not happen
+	}
+	s.tx.reset()
+}
+
 func (s *Store) committed() {
 	hd := *s.heads.Load()
 	if s.tx.lsn >= 0 {
@@ -176,6 +190,9 @@ func (s *Store) committed() {
 		hd.Cseq = s.tx.cseq
 	}
 	s.heads.Store(&hd)
+	if s.tx.pathsChanged {
+		s.forgetReadyPaths()
+	}
 	s.tx.reset()
 	if s.commit != nil {
 		s.commit(hd)
@@ -191,6 +208,12 @@ func (s *Store) Close(ctx context.Context) error {
 		return err
 	}
 	s.stmts.close()
+	s.idxMu.Lock()
+	for _, st := range s.idxStmts {
+		st.Close()
+	}
+	s.idxStmts = nil
+	s.idxMu.Unlock()
 	return s.db.Close()
 }
 

@@ -16,14 +16,15 @@ import (
 // the committed one from the database; a rollback forgets them
 // (sqlitestore.Writer's OnRollback).
 type tx struct {
-	s         *Store
-	lsn, cseq int64
-	savepoint int // nesting depth of Try
+	s            *Store
+	lsn, cseq    int64
+	savepoint    int  // nesting depth of Try
+	pathsChanged bool // idx_paths was written
 }
 
 var _ hub.Tx = (*tx)(nil)
 
-func (t *tx) reset() { t.lsn, t.cseq, t.savepoint = -1, -1, 0 }
+func (t *tx) reset() { t.lsn, t.cseq, t.savepoint, t.pathsChanged = -1, -1, 0, false }
 
 // NextLSN hands out the next log position.
 func (t *tx) NextLSN(ctx context.Context) (int64, error) {
