@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -429,5 +430,57 @@ func TestTier_IndexedQueryOnEveryHub(t *testing.T) {
 	got, plan := queryIDs(t, b.hub, "products", `SELECT VALUE c.id FROM c WHERE c.price = 7`)
 	if plan.Scan != "index" || !slices.Equal(got, []string{"p1"}) {
 		t.Fatalf("hub b: %v (plan %+v), want [p1] from the index", got, plan)
+	}
+}
+
+// An index scan reads hub.QueryChunk entries per read; one that goes on
+// past a chunk resumes after the last entry read, in either order and for
+// one value alike.
+func TestHub_IndexScanAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	h := openIndexHub(t)
+	def := replica.Container{Name: "c", PartitionKey: "/pk", IndexingPolicy: &replica.IndexingPolicy{Paths: []string{"/v"}}}
+	if _, _, err := h.PutContainer(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, h, "c", []string{"/v"})
+	n := 2*hub.QueryChunk + 500
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				if _, err := h.Create(ctx, "c", fmt.Appendf(nil, `{"id":"i%05d","pk":"p","v":%d}`, i, i%2)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	id := func(i int) string { return fmt.Sprintf("i%05d", i) }
+	// v descending, then id: the odd ids, then the even ones.
+	var desc []string
+	for i := 1; i < n; i += 2 {
+		desc = append(desc, id(i))
+	}
+	for i := 0; i < n; i += 2 {
+		desc = append(desc, id(i))
+	}
+	for _, off := range []int{hub.QueryChunk - 3, n/2 - 3, 2*hub.QueryChunk - 3} {
+		got, plan := queryIDs(t, h, "c", fmt.Sprintf(`SELECT VALUE c.id FROM c WHERE c.v >= 0 ORDER BY c.v DESC OFFSET %d LIMIT 6`, off))
+		if want := desc[off : off+6]; plan.Order != "desc" || !slices.Equal(got, want) {
+			t.Errorf("descending at %d: %v (plan %+v), want %v", off, got, plan, want)
+		}
+		asc := append(desc[n/2:n:n], desc[:n/2]...)
+		got, plan = queryIDs(t, h, "c", fmt.Sprintf(`SELECT VALUE c.id FROM c WHERE c.v >= 0 ORDER BY c.v OFFSET %d LIMIT 6`, off))
+		if want := asc[off : off+6]; plan.Order != "asc" || !slices.Equal(got, want) {
+			t.Errorf("ascending at %d: %v (plan %+v), want %v", off, got, plan, want)
+		}
+	}
+	got, plan := queryIDs(t, h, "c", `SELECT VALUE c.id FROM c WHERE c.v = 1 OFFSET 1240 LIMIT 10`)
+	if want := desc[1240:1250]; plan.Use != "equality" || !slices.Equal(got, want) {
+		t.Errorf("one value past two chunks: %v (plan %+v), want %v", got, plan, want)
 	}
 }
