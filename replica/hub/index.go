@@ -25,6 +25,10 @@ func (h *Hub) IndexedPaths(ctx context.Context, containerName string) ([]string,
 	return h.st.IndexedPaths(ctx, containerName)
 }
 
+// firstIndexChunk is how many entries an index scan reads first; each
+// next read reads twice as many, up to QueryChunk.
+const firstIndexChunk = 64
+
 // maxIndexIDs bounds the ids an index scan collects to read its items in
 // id order; a scan that selects more reads the whole container instead.
 const maxIndexIDs = 1 << 20
@@ -127,13 +131,16 @@ func (h *Hub) indexSource(ctx context.Context, containerName string, full query.
 		}
 		// One value's entries are in id order (the index's key ends with
 		// the id), the order of a full scan.
+		// The first reads are short: a page of an ordered query often
+		// ends after a few entries, and a server that plans the read
+		// for QueryChunk rows may pick a plan that reads far more.
 		var after *IndexPos
-		for {
-			read, err := h.st.IndexScan(ctx, containerName, s, after, QueryChunk, func(it replica.Item, pos IndexPos) error {
+		for chunk := firstIndexChunk; ; chunk = min(2*chunk, QueryChunk) {
+			read, err := h.st.IndexScan(ctx, containerName, s, after, chunk, func(it replica.Item, pos IndexPos) error {
 				after = &pos
 				return emit(it, fn)
 			})
-			if err != nil || read < QueryChunk {
+			if err != nil || read < chunk {
 				return err
 			}
 		}
