@@ -126,10 +126,14 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 				` AND x.id > ` + w.arg(after.ID) + `))`
 		}
 	}
+	// The limit is written into the text, not bound: with a bound limit
+	// the server's generic plan for the statement (used once pgx has run
+	// it five times) expects many rows and joins by hash over the whole
+	// container, 10-60 times slower for a page of 20.
 	if sc.Order >= 0 {
-		q += ` ORDER BY x.t, x.n, x.s, x.id LIMIT ` + w.arg(limit)
+		q += ` ORDER BY x.t, x.n, x.s, x.id LIMIT ` + strconv.Itoa(limit)
 	} else {
-		q += ` ORDER BY x.t DESC, x.n DESC, x.s DESC, x.id LIMIT ` + w.arg(limit)
+		q += ` ORDER BY x.t DESC, x.n DESC, x.s DESC, x.id LIMIT ` + strconv.Itoa(limit)
 	}
 	rows, err := s.pool.Query(ctx, q, w.args...)
 	if err != nil {
@@ -160,7 +164,7 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 // IndexIDs returns the ids an index scan selects.
 func (s *Store) IndexIDs(ctx context.Context, container string, sc *query.IndexScan, max int) ([]string, bool, error) {
 	w := newWhere(container, sc)
-	rows, err := s.pool.Query(ctx, `SELECT x.id FROM idx x WHERE `+w.b.String()+` LIMIT `+w.arg(max+1), w.args...)
+	rows, err := s.pool.Query(ctx, `SELECT x.id FROM idx x WHERE `+w.b.String()+` LIMIT `+strconv.Itoa(max+1), w.args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("query index: %w", err)
 	}
