@@ -27,7 +27,7 @@ func (h *Hub) IndexedPaths(ctx context.Context, containerName string) ([]string,
 
 // firstIndexChunk is how many entries an index scan reads first; each
 // next read reads twice as many, up to QueryChunk.
-const firstIndexChunk = 64
+const firstIndexChunk = 32
 
 // maxIndexIDs bounds the ids an index scan collects to read its items in
 // id order; a scan that selects more reads the whole container instead.

@@ -132,9 +132,7 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 	} else {
 		q += ` ORDER BY x.t DESC, x.n DESC, x.s DESC, x.id LIMIT ` + strconv.Itoa(limit)
 	}
-	// Planned for its values each time (no prepared statement, whose
-	// generic plan does not know how narrow a range is).
-	rows, err := s.pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, w.args...)...)
+	rows, err := s.pool.Query(ctx, q, w.args...)
 	if err != nil {
 		return 0, fmt.Errorf("query index: %w", err)
 	}
