@@ -21,9 +21,10 @@ package pghub
 // boolean, a number or a string, the value's type rank t (1 null, 2
 // boolean, 3 number, 4 string), n (the number, or 0/1 for null and
 // booleans) and s (the string, in the C collation: code point order), one
-// B-tree over (container, path, t, n, s, id). Triggers on items and
-// versions keep idx in step in the transaction that writes them, whichever
-// of the two rows is written first. A document PostgreSQL's JSON parser
+// B-tree over (container, path, t, n, s, id). Statement triggers on items
+// and versions (one call per multi-row INSERT, over its transition table)
+// keep idx in step in the transaction that writes them, whichever of the
+// two rows is written first. A document PostgreSQL's JSON parser
 // refuses (a string holding \u0000) gets no entries, with a warning in the
 // server's log.
 var migrations = []string{`
@@ -218,6 +219,19 @@ BEGIN
 	END LOOP;
 	RETURN doc;
 END $$;
+CREATE FUNCTION idx_doc(body bytea, c text, i text) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN convert_from(body, 'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+	RAISE WARNING 'edgesync: item % of container % is not indexed: %', i, c, SQLERRM;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION idx_key(v jsonb, OUT t smallint, OUT n double precision, OUT s text) LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE jsonb_typeof(v) WHEN 'null' THEN 1 WHEN 'boolean' THEN 2 WHEN 'number' THEN 3 WHEN 'string' THEN 4 END::smallint,
+		CASE jsonb_typeof(v) WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 1 ELSE 0 END
+			WHEN 'number' THEN idx_number(v) ELSE 0 END::double precision,
+		CASE jsonb_typeof(v) WHEN 'string' THEN v #>> '{}' ELSE '' END
+$$;
 CREATE FUNCTION idx_put(c text, i text, body bytea) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	doc jsonb;
@@ -226,50 +240,53 @@ BEGIN
 	IF body IS NULL THEN
 		RETURN;
 	END IF;
-	BEGIN
-		doc := convert_from(body, 'UTF8')::jsonb;
-	EXCEPTION WHEN others THEN
-		RAISE WARNING 'edgesync: item % of container % is not indexed: %', i, c, SQLERRM;
-		RETURN;
-	END;
+	doc := idx_doc(body, c, i);
 	INSERT INTO idx (container, path, t, n, s, id)
-	SELECT c, path, t, n, s, i FROM (
-		SELECT p.path, x.v,
-			CASE jsonb_typeof(x.v) WHEN 'null' THEN 1 WHEN 'boolean' THEN 2 WHEN 'number' THEN 3 WHEN 'string' THEN 4 END AS t,
-			CASE jsonb_typeof(x.v) WHEN 'boolean' THEN CASE WHEN x.v = 'true'::jsonb THEN 1 ELSE 0 END
-				WHEN 'number' THEN idx_number(x.v) ELSE 0 END AS n,
-			CASE jsonb_typeof(x.v) WHEN 'string' THEN x.v #>> '{}' ELSE '' END AS s
-		FROM idx_paths p, LATERAL (SELECT idx_get(doc, p.names) AS v) x WHERE p.container = c) e
-	WHERE t IS NOT NULL AND n IS NOT NULL
+	SELECT c, p.path, k.t, k.n, k.s, i FROM idx_paths p, LATERAL idx_key(idx_get(doc, p.names)) k
+	WHERE p.container = c AND k.t IS NOT NULL AND k.n IS NOT NULL
 	ON CONFLICT DO NOTHING;
 END $$;
-CREATE FUNCTION idx_items() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION idx_items_written() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	IF TG_OP = 'DELETE' THEN
-		DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
+	IF NOT EXISTS (SELECT 1 FROM idx_paths p WHERE p.container IN (SELECT container FROM nt)) THEN
 		RETURN NULL;
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container) THEN
+	DELETE FROM idx x USING nt WHERE x.container = nt.container AND x.id = nt.id;
+	WITH d AS MATERIALIZED (
+		SELECT nt.container, nt.id, idx_doc(v.body, nt.container, nt.id) AS doc FROM nt JOIN versions v ON v.version = nt.version
+		WHERE NOT nt.deleted AND v.body IS NOT NULL AND EXISTS (SELECT 1 FROM idx_paths q WHERE q.container = nt.container))
+	INSERT INTO idx (container, path, t, n, s, id)
+	SELECT d.container, p.path, k.t, k.n, k.s, d.id FROM d JOIN idx_paths p ON p.container = d.container, LATERAL idx_key(idx_get(d.doc, p.names)) k
+	WHERE k.t IS NOT NULL AND k.n IS NOT NULL
+	ON CONFLICT DO NOTHING;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION idx_items_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM idx x USING ot WHERE x.container = ot.container AND x.id = ot.id;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION idx_versions_stored() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM idx_paths p WHERE p.container IN (SELECT container FROM nv)) THEN
 		RETURN NULL;
 	END IF;
-	IF NEW.deleted THEN
-		DELETE FROM idx WHERE container = NEW.container AND id = NEW.id;
-	ELSE
-		PERFORM idx_put(NEW.container, NEW.id, (SELECT body FROM versions WHERE version = NEW.version));
-	END IF;
+	-- The versions stored as their item's current one (the item row was
+	-- written first).
+	DELETE FROM idx x USING nv JOIN items i ON i.container = nv.container AND i.id = nv.id AND i.version = nv.version AND NOT i.deleted
+		WHERE x.container = nv.container AND x.id = nv.id AND nv.body IS NOT NULL;
+	WITH d AS MATERIALIZED (
+		SELECT nv.container, nv.id, idx_doc(nv.body, nv.container, nv.id) AS doc FROM nv
+		JOIN items i ON i.container = nv.container AND i.id = nv.id AND i.version = nv.version AND NOT i.deleted
+		WHERE nv.body IS NOT NULL AND EXISTS (SELECT 1 FROM idx_paths q WHERE q.container = nv.container))
+	INSERT INTO idx (container, path, t, n, s, id)
+	SELECT d.container, p.path, k.t, k.n, k.s, d.id FROM d JOIN idx_paths p ON p.container = d.container, LATERAL idx_key(idx_get(d.doc, p.names)) k
+	WHERE k.t IS NOT NULL AND k.n IS NOT NULL
+	ON CONFLICT DO NOTHING;
 	RETURN NULL;
 END $$;
-CREATE FUNCTION idx_versions() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF EXISTS (SELECT 1 FROM idx_paths WHERE container = NEW.container)
-		AND EXISTS (SELECT 1 FROM items WHERE container = NEW.container AND id = NEW.id AND version = NEW.version AND NOT deleted) THEN
-		PERFORM idx_put(NEW.container, NEW.id, NEW.body);
-	END IF;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER idx_item_insert AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION idx_items();
-CREATE TRIGGER idx_item_update AFTER UPDATE ON items FOR EACH ROW
-	WHEN (OLD.version IS DISTINCT FROM NEW.version OR OLD.deleted IS DISTINCT FROM NEW.deleted) EXECUTE FUNCTION idx_items();
-CREATE TRIGGER idx_item_delete AFTER DELETE ON items FOR EACH ROW EXECUTE FUNCTION idx_items();
-CREATE TRIGGER idx_version_insert AFTER INSERT ON versions FOR EACH ROW WHEN (NEW.body IS NOT NULL) EXECUTE FUNCTION idx_versions();
+CREATE TRIGGER idx_item_insert AFTER INSERT ON items REFERENCING NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION idx_items_written();
+CREATE TRIGGER idx_item_update AFTER UPDATE ON items REFERENCING NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION idx_items_written();
+CREATE TRIGGER idx_item_delete AFTER DELETE ON items REFERENCING OLD TABLE AS ot FOR EACH STATEMENT EXECUTE FUNCTION idx_items_deleted();
+CREATE TRIGGER idx_version_insert AFTER INSERT ON versions REFERENCING NEW TABLE AS nv FOR EACH STATEMENT EXECUTE FUNCTION idx_versions_stored();
 `}
