@@ -47,8 +47,14 @@ func (t *tx) setIndexPaths(name, indexing string) error {
 		seg.stmt(`INSERT INTO idx_paths (container, ord, path, names) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (container, path) DO UPDATE SET ord = excluded.ord`, name, i, path, names)
 	}
+	seg.stmt(followPathsSQL)
 	return nil
 }
+
+// followPathsSQL makes the index triggers exist while idx_paths lists a
+// path, and only then; it runs last in every transaction that changes
+// idx_paths (see the fifth migration).
+const followPathsSQL = `SELECT idx_triggers_follow_paths()`
 
 // BuildIndex indexes up to limit items for the paths not yet ready. Each
 // item row is locked (FOR SHARE) while its entries are made from its

@@ -123,7 +123,15 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 	if s.hubID, err = s.metaID(ctx); err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, syncIndexPathsSQL); err != nil {
+	// The paths and the triggers that keep their entries in one
+	// transaction: no write between them goes unindexed.
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, syncIndexPathsSQL); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, followPathsSQL)
+		return err
+	}); err != nil {
 		return fmt.Errorf("read indexing policies: %w", err)
 	}
 	var hd hub.Heads
