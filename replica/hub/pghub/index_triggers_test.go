@@ -2,8 +2,10 @@ package pghub_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -167,5 +169,80 @@ func TestStore_IndexTriggersConcurrentDefinitions(t *testing.T) {
 	putContainer(t, b, "y")
 	if got := indexTriggers(t, conn); got != 0 {
 		t.Fatalf("no path left: %d index triggers, want 0", got)
+	}
+}
+
+// TestStore_IndexExactAcrossFirstPath: one hub pushes without pause while
+// another adds the container's first index path (making the triggers):
+// once the path is built, every live item has its entry, whether it was
+// written before the triggers existed (the build) or after (the triggers).
+func TestStore_IndexExactAcrossFirstPath(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	a, b := openIndexHub(t, url), openIndexHub(t, url)
+	defer a.Close(ctx)
+	defer b.Close(ctx)
+	putContainer(t, a, "x")
+	putContainer(t, b, "x")
+
+	stop := make(chan struct{})
+	pushed := make(chan error, 1)
+	go func() {
+		const batch, most = 16, 400 // batches
+		seq := 0
+		for range most {
+			vs := make([]wire.Version, batch)
+			for j := range vs {
+				seq++
+				id := fmt.Sprintf("d%05d", seq)
+				vs[j] = wire.Version{Container: "x", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", seq), TS: 1,
+					Body: fmt.Appendf(nil, `{"id":%q,"pk":"a","n":%d}`, id, seq)}
+			}
+			if _, _, err := b.Push(ctx, "n", nil, vs); err != nil {
+				pushed <- err
+				return
+			}
+			select {
+			case <-stop:
+				pushed <- nil
+				return
+			default:
+			}
+		}
+		pushed <- nil
+	}()
+	time.Sleep(200 * time.Millisecond)
+	putContainer(t, a, "x", "/n")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ready bool
+		if err := conn.QueryRow(ctx, `SELECT coalesce(bool_and(ready), false) FROM idx_paths WHERE container = 'x'`).Scan(&ready); err != nil {
+			t.Fatal(err)
+		}
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("index of x not built in 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // writes after the build
+	close(stop)
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	var items, entries int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM items WHERE container = 'x' AND NOT deleted),
+		(SELECT count(*) FROM idx WHERE container = 'x' AND path = '/n')`).Scan(&items, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if items == 0 || entries != items {
+		t.Fatalf("%d index entries for %d items, want one each", entries, items)
 	}
 }

@@ -315,6 +315,11 @@ BEGIN
 	PERFORM pg_advisory_xact_lock(7264852);
 	SELECT EXISTS (SELECT 1 FROM idx_paths) INTO want;
 	SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'items'::regclass AND tgname = 'idx_item_insert') INTO have;
+	IF want <> have THEN
+		-- Writes in progress finish first (a DROP TRIGGER then waits for
+		-- readers alone).
+		LOCK TABLE items, versions IN SHARE ROW EXCLUSIVE MODE;
+	END IF;
 	IF want AND NOT have THEN
 		CREATE TRIGGER idx_item_insert AFTER INSERT ON items REFERENCING NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION idx_items_written();
 		CREATE TRIGGER idx_item_update AFTER UPDATE ON items REFERENCING NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION idx_items_written();
