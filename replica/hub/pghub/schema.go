@@ -30,8 +30,8 @@ package pghub
 //
 // The fifth makes those triggers exist only while idx_paths lists a path
 // (idx_triggers_follow_paths): PostgreSQL builds a statement's transition
-// tables whatever the trigger then does, which costs a write on a hub
-// that indexes nothing about a third of its time. Every transaction that
+// tables whatever the trigger then does: 3-4 ms of the server's time per
+// push of 256 documents, on a hub that indexes nothing. Every transaction that
 // changes idx_paths calls it last, under an advisory lock held until it
 // ends, so that of two hubs changing definitions at once the second sees
 // the first's paths. CREATE and DROP TRIGGER lock items and versions
