@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/edgesync/edgesync/replica"
@@ -310,7 +309,7 @@ func (r *Replica) indexSource(containerName string, st *SyncState, n *int64, ful
 			return s.Order != 0 || len(s.Values) == 1 && s.Lo == nil && s.Hi == nil
 		},
 		Scan: func(ctx context.Context, s *query.IndexScan, fn func([]byte) error) error {
-			where, args := indexWhere(containerName, s)
+			where, args := sqlitestore.IndexWhere(containerName, s)
 			if s.Order == 0 && len(s.Values) == 1 {
 				// One value: the index holds its items in id order, the
 				// order of a scan, so they are read as they come.
@@ -522,62 +521,4 @@ func (r *Replica) indexStmt(ctx context.Context, q string) (*sql.Stmt, func(), e
 	}
 	r.idxStmts[q] = st
 	return st, func() {}, nil
-}
-
-// indexWhere is the condition on idx x of an index scan.
-func indexWhere(container string, s *query.IndexScan) (string, []any) {
-	var b strings.Builder
-	b.WriteString(`x.container = ? AND x.path = ?`)
-	args := []any{container, s.Path.Path}
-	if s.Values != nil {
-		if len(s.Values) == 0 {
-			b.WriteString(` AND 0`)
-			return b.String(), args
-		}
-		b.WriteString(` AND (`)
-		for i, v := range s.Values {
-			if i > 0 {
-				b.WriteString(` OR `)
-			}
-			t, sv := indexValue(v)
-			b.WriteString(`(x.t = ? AND x.v = ?)`)
-			args = append(args, t, sv)
-		}
-		b.WriteString(`)`)
-		return b.String(), args
-	}
-	for _, bd := range []struct {
-		b      *query.Bound
-		op, eq string
-	}{{s.Lo, ">", ">="}, {s.Hi, "<", "<="}} {
-		if bd.b == nil {
-			continue
-		}
-		t, sv := indexValue(bd.b.Value)
-		op := bd.op
-		if bd.b.Inclusive {
-			op = bd.eq
-		}
-		b.WriteString(` AND x.t = ? AND x.v ` + op + ` ?`)
-		args = append(args, t, sv)
-	}
-	return b.String(), args
-}
-
-// indexValue is a value's type rank and its value as idx stores it.
-func indexValue(v any) (int64, any) {
-	switch v := v.(type) {
-	case nil:
-		return 1, int64(0)
-	case bool:
-		if v {
-			return 2, int64(1)
-		}
-		return 2, int64(0)
-	case float64:
-		return 3, v
-	case string:
-		return 4, v
-	}
-	return 0, nil
 }

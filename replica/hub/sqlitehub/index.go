@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/hub"
@@ -216,10 +215,10 @@ const indexItemQuery = `SELECT i.container, i.id, i.pk, i.version, v.base, v.ori
 // IndexScan reads a chunk of the items an index scan selects, in its order.
 func (s *Store) IndexScan(ctx context.Context, container string, sc *query.IndexScan, after *hub.IndexPos, limit int,
 	fn func(replica.Item, hub.IndexPos) error) (int, error) {
-	where, args := indexWhere(container, sc)
+	where, args := sqlitestore.IndexWhere(container, sc)
 	q := indexItemQuery + where
 	if after != nil {
-		t, v := indexValue(after.Value)
+		t, v := sqlitestore.IndexValue(after.Value)
 		if sc.Order >= 0 {
 			q += ` AND (x.t, x.v, x.id) > (?, ?, ?)`
 			args = append(args, t, v, after.ID)
@@ -265,7 +264,7 @@ func (s *Store) IndexScan(ctx context.Context, container string, sc *query.Index
 
 // IndexIDs returns the ids an index scan selects.
 func (s *Store) IndexIDs(ctx context.Context, container string, sc *query.IndexScan, max int) ([]string, bool, error) {
-	where, args := indexWhere(container, sc)
+	where, args := sqlitestore.IndexWhere(container, sc)
 	stmt, release, err := s.indexStmt(ctx, `SELECT x.id FROM idx x WHERE `+where+` LIMIT ?`)
 	if err != nil {
 		return nil, false, fmt.Errorf("query index: %w", err)
@@ -341,62 +340,4 @@ func storedValue(t int64, v any) any {
 		}
 	}
 	return v
-}
-
-// indexWhere is the condition on idx x of an index scan.
-func indexWhere(container string, s *query.IndexScan) (string, []any) {
-	var b strings.Builder
-	b.WriteString(`x.container = ? AND x.path = ?`)
-	args := []any{container, s.Path.Path}
-	if s.Values != nil {
-		if len(s.Values) == 0 {
-			b.WriteString(` AND 0`)
-			return b.String(), args
-		}
-		b.WriteString(` AND (`)
-		for i, v := range s.Values {
-			if i > 0 {
-				b.WriteString(` OR `)
-			}
-			t, sv := indexValue(v)
-			b.WriteString(`(x.t = ? AND x.v = ?)`)
-			args = append(args, t, sv)
-		}
-		b.WriteString(`)`)
-		return b.String(), args
-	}
-	for _, bd := range []struct {
-		b      *query.Bound
-		op, eq string
-	}{{s.Lo, ">", ">="}, {s.Hi, "<", "<="}} {
-		if bd.b == nil {
-			continue
-		}
-		t, sv := indexValue(bd.b.Value)
-		op := bd.op
-		if bd.b.Inclusive {
-			op = bd.eq
-		}
-		b.WriteString(` AND x.t = ? AND x.v ` + op + ` ?`)
-		args = append(args, t, sv)
-	}
-	return b.String(), args
-}
-
-// indexValue is a value's type rank and its value as idx stores it.
-func indexValue(v any) (int64, any) {
-	switch v := v.(type) {
-	case nil:
-		return 1, int64(0)
-	case bool:
-		if v {
-			return 2, int64(1)
-		}
-		return 2, int64(0)
-	case float64:
-		return 3, v
-	case string:
-		return 4, v
-	}
-	return 0, nil
 }
