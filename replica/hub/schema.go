@@ -49,6 +49,9 @@ package hub
 //     and versions in the transaction that writes them: an item made
 //     current (inserted, or its version or deleted flag changed) and a
 //     version stored after the item was pointed at it. Both orders happen.
+//   - (12) push_order: per edge node id, the counter of its version held back
+//     for being pushed before the version it was written over, and when
+//     (Hub.Push).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
@@ -229,4 +232,10 @@ CREATE TRIGGER idx_item_delete AFTER DELETE ON items
 BEGIN
 	DELETE FROM idx WHERE container = OLD.container AND id = OLD.id;
 END;
+`, `
+CREATE TABLE push_order (
+	node_id TEXT PRIMARY KEY,
+	held    INTEGER NOT NULL,
+	held_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `}

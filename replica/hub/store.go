@@ -208,6 +208,11 @@ type Tx interface {
 	// marks those paths built. Writes keep the index of every path of the
 	// policy in step as they are made, built or not.
 	BuildIndex(ctx context.Context, container, after string, limit int) (last string, n int, err error)
+	// PushOrder returns the push order of node nodeID (the zero PushOrder
+	// for a node never stored).
+	PushOrder(ctx context.Context, nodeID string) (PushOrder, error)
+	// SetPushOrder stores the push order of node nodeID.
+	SetPushOrder(ctx context.Context, nodeID string, o PushOrder) error
 
 	// InsertConflict records a conflict under the next conflict sequence
 	// number and returns its id.
@@ -278,6 +283,18 @@ type StoredVersion struct {
 	Origin    string
 	TS        int64
 	ClampedTS int64
+}
+
+// PushOrder is what the hub keeps of the order of an edge node's pushed
+// versions: the counters of their ids ("<node id>-<counter>") order the
+// node's writes.
+type PushOrder struct {
+	// Held is the counter of the first version of the node not decided
+	// because it was pushed before the version it was written over (0 for
+	// none): the node's versions after it wait until it is pushed again.
+	Held int64
+	// HeldAt is when it was held (unix seconds).
+	HeldAt int64
 }
 
 // LogRecord is a confirmed version as the log records it.

@@ -122,6 +122,7 @@ var tables = []table{
 		texts("name", "token_hash", "scope"), ints("created_at"), texts("node_id"),
 		ints("last_seen", "acked_lsn", "pending", "clock_skew_ms", "clock_measured_at", "clamped"),
 	), order: []string{"name"}},
+	{name: "push_order", cols: join(texts("node_id"), ints("held", "held_at")), order: []string{"node_id"}},
 	{name: "resolvers", cols: join(
 		texts("name"), ints("version"), texts("sha256"), ints("size", "uploaded_at"),
 		[]column{{name: "wasm", kind: kindBlob}}, ints("calls"), texts("failures"),

@@ -333,4 +333,10 @@ BEGIN
 	END IF;
 END $$;
 SELECT idx_triggers_follow_paths();
+`, `
+CREATE TABLE push_order (
+	node_id text COLLATE "C" PRIMARY KEY,
+	held    bigint NOT NULL,
+	held_at bigint NOT NULL
+);
 `}

@@ -436,6 +436,20 @@ func (t *tx) ConflictToSettle(ctx context.Context, container string, cid int64) 
 	return c, pk, status, found, err
 }
 
+// PushOrder returns a node's push order.
+func (t *tx) PushOrder(ctx context.Context, nodeID string) (hub.PushOrder, error) {
+	var o hub.PushOrder
+	_, err := t.row(ctx, "read push order", `SELECT held, held_at FROM push_order WHERE node_id = $1`, []any{nodeID}, &o.Held, &o.HeldAt)
+	return o, err
+}
+
+// SetPushOrder stores a node's push order.
+func (t *tx) SetPushOrder(ctx context.Context, nodeID string, o hub.PushOrder) error {
+	t.top().stmt(`INSERT INTO push_order (node_id, held, held_at) VALUES ($1, $2, $3)
+		ON CONFLICT (node_id) DO UPDATE SET held = excluded.held, held_at = excluded.held_at`, nodeID, o.Held, o.HeldAt)
+	return nil
+}
+
 // SettleConflict marks a conflict resolved.
 func (t *tx) SettleConflict(ctx context.Context, cid, winnerLSN int64, note string) error {
 	cseq, err := t.nextCseq(ctx)

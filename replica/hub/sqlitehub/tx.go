@@ -263,6 +263,23 @@ func (t *tx) ConflictToSettle(ctx context.Context, container string, cid int64) 
 	return c, pk, status, true, nil
 }
 
+// PushOrder returns a node's push order.
+func (t *tx) PushOrder(ctx context.Context, nodeID string) (hub.PushOrder, error) {
+	var o hub.PushOrder
+	err := t.s.w.QueryRow(ctx, `SELECT held, held_at FROM push_order WHERE node_id = ?`, nodeID).Scan(&o.Held, &o.HeldAt)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return o, fmt.Errorf("read push order: %w", err)
+	}
+	return o, nil
+}
+
+// SetPushOrder stores a node's push order.
+func (t *tx) SetPushOrder(ctx context.Context, nodeID string, o hub.PushOrder) error {
+	_, err := t.s.w.Exec(ctx, `INSERT INTO push_order (node_id, held, held_at) VALUES (?, ?, ?)
+		ON CONFLICT (node_id) DO UPDATE SET held = excluded.held, held_at = excluded.held_at`, nodeID, o.Held, o.HeldAt)
+	return sqlitestore.Wrote("record push order", err)
+}
+
 // SettleConflict marks a conflict resolved.
 func (t *tx) SettleConflict(ctx context.Context, cid, winnerLSN int64, note string) error {
 	cseq, err := t.nextCseq(ctx)

@@ -31,6 +31,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"TryGivesBackNumbers", testTryGivesBackNumbers},
 		{"IdempotentVersions", testIdempotentVersions},
 		{"Prefetch", testPrefetch},
+		{"PushOrder", testPushOrder},
 		{"Heads", testHeads},
 		{"LogPaging", testLogPaging},
 		{"Conflicts", testConflicts},
@@ -400,6 +401,51 @@ func testIdempotentVersions(t *testing.T, s *store) {
 			return fmt.Errorf("tx.Version of another item's version: found %v, %v; want not found", found, err)
 		}
 		return nil
+	}))
+}
+
+// testPushOrder: a node's push order is the zero PushOrder until stored;
+// stored, it is read back in the transaction and after it, a failed Try
+// undoes what it stored, and each node has its own.
+func testPushOrder(t *testing.T, s *store) {
+	read := func(ctx context.Context, tx hub.Tx, node string, want hub.PushOrder) error {
+		if got, err := tx.PushOrder(ctx, node); err != nil || got != want {
+			return fmt.Errorf("tx.PushOrder(%s) = %+v, %v; want %+v", node, got, err, want)
+		}
+		return nil
+	}
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		if err := read(ctx, tx, "n1", hub.PushOrder{}); err != nil {
+			return err
+		}
+		if err := tx.SetPushOrder(ctx, "n1", hub.PushOrder{Held: 9, HeldAt: 1700}); err != nil {
+			return err
+		}
+		err := tx.Try(ctx, func() error {
+			if err := tx.SetPushOrder(ctx, "n1", hub.PushOrder{Held: 12, HeldAt: 1800}); err != nil {
+				return err
+			}
+			if err := read(ctx, tx, "n1", hub.PushOrder{Held: 12, HeldAt: 1800}); err != nil {
+				return err
+			}
+			return errRefused
+		})
+		if !errors.Is(err, errRefused) {
+			return fmt.Errorf("tx.Try returned %v, want fn's error", err)
+		}
+		return read(ctx, tx, "n1", hub.PushOrder{Held: 9, HeldAt: 1700})
+	}))
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		if err := read(ctx, tx, "n1", hub.PushOrder{Held: 9, HeldAt: 1700}); err != nil {
+			return err
+		}
+		if err := read(ctx, tx, "n2", hub.PushOrder{}); err != nil {
+			return err
+		}
+		return tx.SetPushOrder(ctx, "n1", hub.PushOrder{})
+	}))
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		return read(ctx, tx, "n1", hub.PushOrder{})
 	}))
 }
 
