@@ -292,6 +292,8 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lsn", Help: "Newest LSN of the log."}, func() float64 { return float64(h.Head()) }),
 		counter("edgesync_hub_sync_unauthorized_total", "Sync attempts refused for a missing, unknown or revoked edge token.",
 			func() float64 { return float64(h.SyncUnauthorized()) }),
+		counter("edgesync_hub_push_out_of_order_total", "Pushes decided only up to a version written over an earlier version of its edge not decided yet (the edge pushes the rest again).",
+			func() float64 { return float64(h.PushesOutOfOrder()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_edges_online", Help: "Edges with a live sync session."}, func() float64 { return float64(h.EdgesOnline()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgesync_hub_lease_held", Help: "1 while this hub holds the tier's lease (sequences), else 0."},
 			func() float64 {

@@ -35,7 +35,7 @@ func (h *Hub) PushParsedFor(ctx context.Context, nodeID string, v *wire.Version,
 	var o wire.Outcome
 	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		o, err = h.applyPushed(ctx, tx, nodeID, nil, v, &pre, true)
+		o, err = h.applyPushed(ctx, tx, nodeID, nil, v, &pre, true, new(PushOrder))
 		return err
 	}, nil)
 	return o, err

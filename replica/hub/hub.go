@@ -65,12 +65,15 @@ type Hub struct {
 	defs   replica.Containers
 	notify replica.Notifier
 
-	head      atomic.Int64 // last LSN committed
-	cseqHead  atomic.Int64 // last conflict sequence number committed
-	conns     connRegistry
-	resolvers resolverSet
-	frames    frameCache // changes frames shared by sessions (fanout.go)
-	admit     *admission
+	head     atomic.Int64 // last LSN committed
+	cseqHead atomic.Int64 // last conflict sequence number committed
+	// pushesOutOfOrder counts the pushes this hub decided only in part,
+	// up to a version out of its node's order (holdBack).
+	pushesOutOfOrder atomic.Int64
+	conns            connRegistry
+	resolvers        resolverSet
+	frames           frameCache // changes frames shared by sessions (fanout.go)
+	admit            *admission
 
 	closeOnce sync.Once
 	closeErr  error

@@ -2,8 +2,11 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/wire"
@@ -100,10 +103,34 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 			if err := decodeResult(b, &r); err != nil {
 				return nil, 0, err
 			}
+			if len(r.Outcomes) < len(versions) {
+				return r.Outcomes, r.LSN, heldError(versions[len(r.Outcomes)])
+			}
 			return r.Outcomes, r.LSN, nil
 		}, nil
 	}
-	return h.queuePush(ctx, nodeID, scope, versions, nil)
+	wait, err := h.queuePush(ctx, nodeID, scope, versions, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]wire.Outcome, int64, error) {
+		outs, lsn, err := wait()
+		if err == nil && len(outs) < len(versions) {
+			return outs, lsn, heldError(versions[len(outs)])
+		}
+		return outs, lsn, err
+	}, nil
+}
+
+// ErrPushOutOfOrder means a push was decided only up to a version written
+// over an earlier version of its node that the hub has not decided yet
+// (pushed by another route, or in a push that failed): that version and
+// the ones after it were not decided. The edge pushes them again, in
+// order, on its next session.
+var ErrPushOutOfOrder = errors.New("push out of order")
+
+func heldError(v wire.Version) error {
+	return fmt.Errorf("%w: version %s (over %s) and the ones after it wait for the earlier versions of their node", ErrPushOutOfOrder, v.Version, v.Base)
 }
 
 // queuePush queues a push's job; c, if not nil, is the forwarded decision
@@ -115,15 +142,25 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		parsed[i].parse(&h.defs, &versions[i])
 	}
 	var maxLSN int64
+	decided := len(versions)  // the versions decided, in order; the others were held back
+	var stored, was PushOrder // the node's push order before the job, and as the job starts from
 	apply := func(ctx context.Context, tx Tx, lookup bool) error {
-		maxLSN = 0
+		maxLSN, decided = 0, len(versions)
+		ord := was
 		for i := range versions {
-			o, err := h.applyPushed(ctx, tx, nodeID, scope, &versions[i], &parsed[i], lookup)
+			o, err := h.applyPushed(ctx, tx, nodeID, scope, &versions[i], &parsed[i], lookup, &ord)
+			if errors.Is(err, errHeld) {
+				decided = i
+				break
+			}
 			if err != nil {
 				return err
 			}
 			out[i] = o
 			maxLSN = max(maxLSN, o.LSN)
+		}
+		if ord != stored {
+			return tx.SetPushOrder(ctx, nodeID, ord)
 		}
 		return nil
 	}
@@ -138,21 +175,34 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		if err := tx.Prefetch(ctx, items, ids); err != nil {
 			return err
 		}
+		// Read once: both tries below start from it.
+		var err error
+		if stored, err = tx.PushOrder(ctx, nodeID); err != nil {
+			return err
+		}
+		was = stored
+		if was.Held > 0 && h.cfg.Now().Unix()-was.HeldAt >= int64(holdFor/time.Second) {
+			was = PushOrder{} // the held version was not pushed again: it no longer holds the node up
+		}
 		// Versions are not looked up before they are decided: one seen
 		// before fails to be stored again (its id is the key of versions),
 		// and then the push is undone and applied again, this time looking
 		// every version up, so that each gets the outcome it got then.
 		// Pushes are new versions but after a reconnection: this saves the
 		// writer a lookup per version.
-		err := tx.Try(ctx, func() error { return apply(ctx, tx, false) })
+		err = tx.Try(ctx, func() error { return apply(ctx, tx, false) })
 		if err != nil {
 			err = tx.Try(ctx, func() error { return apply(ctx, tx, true) })
 		}
 		if err != nil {
 			return err
 		}
-		return h.finishTx(ctx, tx, c, pushResult{Outcomes: out, LSN: maxLSN})
-	}, nil)
+		return h.finishTx(ctx, tx, c, pushResult{Outcomes: out[:decided], LSN: maxLSN})
+	}, func() {
+		if decided < len(versions) {
+			h.pushesOutOfOrder.Add(1)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +210,7 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		if err := wait(); err != nil {
 			return nil, 0, err
 		}
-		return out, maxLSN, nil
+		return out[:decided], maxLSN, nil
 	}, nil
 }
 
@@ -187,28 +237,64 @@ func (p *parsedBody) parse(defs *replica.Containers, v *wire.Version) {
 	p.ok, p.pkPath = true, c.PKPath
 }
 
+// PushesOutOfOrder is the number of pushes this hub decided only up to a
+// version written over an earlier version of its node not decided yet.
+func (h *Hub) PushesOutOfOrder() int64 { return h.pushesOutOfOrder.Load() }
+
+// errHeld means a pushed version is not decided now: an earlier version
+// of its node must be decided first.
+var errHeld = errors.New("held back for an earlier version of its node")
+
+// errLookUp undoes a push applied without looking its versions up.
+var errLookUp = errors.New("a version to hold back: look the versions up")
+
 // applyPushed decides one pushed version inside the writer's transaction.
-// Only storage failures are errors; everything else is an outcome. pre, if
-// it was parsed for the container's partition key path as it is now, saves
-// parsing the body again.
-func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool) (wire.Outcome, error) {
+// Only storage failures are errors; everything else is an outcome, or
+// errHeld for a version decided out of its node's order (held). pre, if it
+// was parsed for the container's partition key path as it is now, saves
+// parsing the body again. ord is the node's push order, which applyPushed
+// moves on.
+func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool, ord *PushOrder) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
 	if nodeID == h.hubID || !wire.IsVersionOf(v.Version, nodeID) {
 		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q: want the node id, '-' and a decimal counter", v.Version, nodeID)
 		return o, nil
 	}
+	counter := versionCounter(v.Version, nodeID)
 	if lookup {
 		prev, found, err := tx.Outcome(ctx, v.Version)
 		if err != nil {
 			return o, err
 		}
 		if found {
+			if ord.Held == counter {
+				ord.Held, ord.HeldAt = 0, 0 // decided meanwhile, by another route
+			}
 			o.Outcome, o.LSN, o.Reason, o.ConflictID, o.CRTS = prev.Outcome, prev.LSN, prev.Reason, prev.ConflictID, prev.CRTS
 			if o.Outcome == "" {
 				o.Outcome, o.Reason = replica.OutcomeRejected, "version id already used"
 			}
 			return o, nil
 		}
+	}
+	// The hub decides a node's versions in the order the node wrote them
+	// (see holdFor): one after a held version waits for it.
+	if ord.Held > 0 && counter > ord.Held {
+		return o, errHeld
+	}
+	// The held version pushed again is decided, its base known or not.
+	needBase := ord.Held != counter && v.Base != "" && wire.IsVersionOf(v.Base, nodeID)
+	if ord.Held == counter {
+		ord.Held, ord.HeldAt = 0, 0
+	}
+	hold := func() (wire.Outcome, error) {
+		if !lookup {
+			// Pushed again after it was decided, it is not held: the
+			// push is applied again, looking every version up.
+			return o, errLookUp
+		}
+		ord.Held, ord.HeldAt = counter, h.cfg.Now().Unix()
+		return o, errHeld
 	}
 	// A rejected version leaves no trace: stored, its id would stand for
 	// content the hub refused (and an id the hub or its node may issue
@@ -221,12 +307,17 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 	if err != nil {
 		return reject(err.Error())
 	}
-	if ok, err := h.pushNew(ctx, tx, nodeID, scope, c, v, pre, &o); ok || err != nil {
-		return o, err
+	if !needBase {
+		if ok, err := h.pushNew(ctx, tx, nodeID, scope, c, v, pre, &o); ok || err != nil {
+			return o, err
+		}
 	}
 	cur, err := h.loadHead(ctx, tx, v.Container, v.ID)
 	if err != nil {
 		return o, err
+	}
+	if needBase && cur == nil {
+		return hold()
 	}
 	// The hub's receipt time, recorded as the confirmation time and, for
 	// a _ts from the future, as the time decisions take instead.
@@ -268,6 +359,9 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 			if v.Base != "" {
 				if base, err = h.loadVersion(ctx, tx, v.Container, v.ID, v.Base); err != nil {
 					return o, err
+				}
+				if needBase && base == nil {
+					return hold()
 				}
 			}
 		}
@@ -361,6 +455,41 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 		}
 	}
 	return o, nil
+}
+
+// The hub decides an edge node's versions in the order the node wrote
+// them (the counters of their ids), whatever route they came by (this
+// hub's writer, the tier's queue of forwarded pushes) and whatever push,
+// so that no version is decided before the version it was written over.
+// Decided before it, a version would meet an unknown base: a conflict
+// against the current version without a base, and the earlier version,
+// decided next, would count again what the two have in common (a counter
+// resolver counts both in full). This happens when a hub takes the lease
+// while pushes it forwarded are still queued, or when one push of a
+// session fails and the next commits.
+//
+// So a pushed version written over another version of its node that the
+// hub does not have (not stored: not decided yet, or rejected, which
+// leaves no trace) is held: not decided, and neither is any later version
+// of its node (a higher counter), from this push or another, until it is
+// pushed again. The push is answered up to it (Hub.QueuePush's wait
+// returns ErrPushOutOfOrder) and the session ends; on its next session
+// the edge pushes its outbox again, in order, the base first if it has
+// not had its outcome. The held version pushed again is decided whether
+// its base came or not (rejected, or lost by the edge), so it waits one
+// session, not forever; and a hold no longer holds the node up once
+// holdFor has passed without it being pushed again.
+//
+// holdFor bounds how long a held version holds up its node's later
+// versions when it is not pushed again (its container no longer pushable
+// on the edge, the edge gone): after it, they are decided as they come.
+const holdFor = 5 * time.Minute
+
+// versionCounter is the counter of a version id issued by nodeID (one
+// that wire.IsVersionOf accepts).
+func versionCounter(version, nodeID string) int64 {
+	n, _ := strconv.ParseInt(version[len(nodeID)+1:], 10, 64)
+	return n
 }
 
 // pushNew confirms a pushed version of an item the hub does not have, the

@@ -144,6 +144,12 @@ func (s *session) completer() error {
 		select {
 		case q := <-s.queued:
 			outs, lsn, err := q.wait()
+			if errors.Is(err, ErrPushOutOfOrder) {
+				// The rest of the session's pushes are held back too:
+				// the edge pushes its outbox again, in order, on its
+				// next session.
+				s.log.Warn("push decided in part: ending the session", "err", err)
+			}
 			if err != nil {
 				return fmt.Errorf("push: %w", err)
 			}

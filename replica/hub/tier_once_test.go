@@ -59,12 +59,33 @@ func TestTier_ForwardedIncrementsApplyOnce(t *testing.T) {
 	}
 	for _, batch := range batches {
 		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
-			forwardedIncrementsApplyOnce(t, pgtest.Database(t), batch)
+			forwardedIncrementsApplyOnce(t, pgtest.Database(t), batch, false)
 		})
 	}
 }
 
-func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int) {
+// TestTier_ForwardedChainedIncrementsApplyOnce is
+// TestTier_ForwardedIncrementsApplyOnce with each edge's increments written
+// over one another, as an edge writes them while none is confirmed: each
+// version's base is the edge's previous version. A push that fails, or is
+// decided on another route, must not let a later push of the same edge be
+// decided before it: the later increment would be decided without its
+// base, counting the edge's earlier increments again.
+func TestTier_ForwardedChainedIncrementsApplyOnce(t *testing.T) {
+	batches := []int{1, 16}
+	if raceEnabled {
+		batches = []int{16}
+	}
+	for _, batch := range batches {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			forwardedIncrementsApplyOnce(t, pgtest.Database(t), batch, true)
+		})
+	}
+}
+
+// forwardedIncrementsApplyOnce runs the increments test; chained, each
+// edge writes its increments over its previous one.
+func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int, chained bool) {
 	ctx := context.Background() // the setup (compiling the resolver) has no bound
 	wh, err := wasmhost.New(ctx, wasmhost.Config{CacheDir: t.TempDir(), Limits: wasmhost.Limits{CompileTimeout: time.Hour}})
 	if err != nil {
@@ -115,11 +136,10 @@ func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int) {
 	defer conn.Close(context.Background())
 
 	// Each edge writes increments of 1 over the seed (count 0): every one
-	// a conflict with the current version, merged as current + 1. (Each
-	// over the same base: increments written over the edge's own previous
-	// ones are decided out of order when a push fails and the pushes
-	// queued after it in the same session are decided first, on this
-	// hub's writer or through the queue after a change of route.) It pushes
+	// a conflict with the current version, merged as current + 1; chained,
+	// each over the edge's previous increment (count i over count i-1),
+	// merged as current + 1 too, or confirmed when the edge's previous one
+	// is the current version. It pushes
 	// them as a session does: up to wire.MaxInFlightPush pushes queued,
 	// their outcomes awaited in order; at the first failure the session
 	// ends, and the edge pushes again from the first version without an
@@ -138,8 +158,12 @@ func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int) {
 			node := fmt.Sprintf("e%016x", e+1)
 			versions := make([]wire.Version, perEdge)
 			for i := range versions {
+				base, count := seed.Version, 1
+				if chained && i > 0 {
+					base, count = versions[i-1].Version, i+1
+				}
 				versions[i] = wire.Version{Container: "counters", ID: "k", Op: replica.OpReplace, Version: fmt.Sprintf("%s-%d", node, i+1),
-					Base: seed.Version, TS: time.Now().Unix(), Body: []byte(`{"id":"k","pk":"p","count":1}`)}
+					Base: base, TS: time.Now().Unix(), Body: fmt.Appendf(nil, `{"id":"k","pk":"p","count":%d}`, count)}
 			}
 			next := 0 // the first version without an outcome
 			for try := 0; next < perEdge; try++ {

@@ -1,0 +1,154 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/replica"
+	"github.com/edgesync/edgesync/replica/hub"
+	"github.com/edgesync/edgesync/replica/wire"
+)
+
+// pushHeld pushes versions and checks that the push was decided only up to
+// its first decided outcomes: decided of them, the rest held back.
+func pushHeld(t *testing.T, h *hub.Hub, node string, decided int, versions ...wire.Version) []wire.Outcome {
+	t.Helper()
+	out, _, err := h.Push(context.Background(), node, nil, versions)
+	if !errors.Is(err, hub.ErrPushOutOfOrder) {
+		t.Fatalf("Push(%v)=%+v, %v; want %v", versions, out, err, hub.ErrPushOutOfOrder)
+	}
+	if len(out) != decided {
+		t.Fatalf("Push decided %d versions (%+v), want %d", len(out), out, decided)
+	}
+	return out
+}
+
+// TestHub_PushOutOfOrderWaitsForItsBase: an edge wrote v1 (a create of
+// x), w (another item), then v2 over v1 and v3, and its push of v1 did not
+// reach the hub first (another route, or v1's push failed) while the push
+// of w, v2 and v3 did. w is decided, v2 is not, and neither is the rest of
+// its push nor a later version of the node (v3 again), until v1 is: then v1
+// and v2 are each confirmed once, v2 over v1 without a conflict, in the
+// order the edge wrote them.
+func TestHub_PushOutOfOrderWaitsForItsBase(t *testing.T) {
+	h := newPushHub(t)
+	ctx := context.Background()
+	v1 := pushV("m", "x", replica.OpCreate, "n1-1", "", 1, `{"pk":"a","n":1}`)
+	w := pushV("m", "w", replica.OpCreate, "n1-2", "", 1, `{"pk":"a"}`)
+	v2 := pushV("m", "x", replica.OpReplace, "n1-3", "n1-1", 2, `{"pk":"a","n":2}`)
+	v3 := pushV("m", "y", replica.OpCreate, "n1-4", "", 3, `{"pk":"a"}`)
+	other := pushV("m", "z", replica.OpCreate, "n2-1", "", 1, `{"pk":"a"}`)
+
+	before := h.PushesOutOfOrder()
+	if o := pushHeld(t, h, "n1", 1, w, v2, v3)[0]; o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("outcome of w=%+v, want confirmed", o)
+	}
+	pushHeld(t, h, "n1", 0, v3)
+	if got := h.PushesOutOfOrder() - before; got != 2 {
+		t.Fatalf("PushesOutOfOrder() counted %d pushes, want 2", got)
+	}
+	// Another node's pushes are not held.
+	if o := doPush(t, h, pushBatch{node: "n2", versions: []wire.Version{other}})[0]; o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("other node's outcome=%+v, want confirmed", o)
+	}
+	for _, id := range []string{"x", "y"} {
+		if _, err := h.Get(ctx, "m", id); !errors.Is(err, replica.ErrNotFound) {
+			t.Fatalf("Get(m/%s) err=%v before v1 was pushed, want not found", id, err)
+		}
+	}
+
+	// The edge's next session pushes its outbox in order.
+	out := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{v1, w, v2, v3}})
+	for i, o := range out {
+		if o.Outcome != wire.OutcomeConfirmed || o.ConflictID != 0 {
+			t.Fatalf("outcome %d=%+v, want confirmed without a conflict", i, o)
+		}
+	}
+	checkPushState(t, h, pushState{"m", "x", "n1-3", map[string]any{"n": 2.0}})
+	if cs := pushConflicts(t, h, "m"); len(cs) != 0 {
+		t.Fatalf("conflicts=%+v, want none", cs)
+	}
+	// Each once: pushed again, every version gets the outcome it got.
+	again := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{v1, w, v2, v3}})
+	for i := range out {
+		if again[i] != out[i] {
+			t.Fatalf("pushed again, outcome %d=%+v, want %+v", i, again[i], out[i])
+		}
+	}
+	changes, _, err := h.Changes(ctx, "m", 0, 100)
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.Version)
+	}
+	if want := []string{"n1-2", "n2-1", "n1-1", "n1-3", "n1-4"}; !slices.Equal(got, want) {
+		t.Fatalf("log versions=%v, want %v", got, want)
+	}
+}
+
+// TestHub_PushHeldVersionPushedAgainIsDecided: a version held back for a
+// base that never comes (the edge no longer has it, or the hub rejected
+// it) is decided when it is pushed again, as a version over a base the hub
+// does not know.
+func TestHub_PushHeldVersionPushedAgainIsDecided(t *testing.T) {
+	h := newPushHub(t)
+	v2 := pushV("m", "x", replica.OpCreate, "n1-2", "n1-1", 2, `{"pk":"a","n":2}`)
+	pushHeld(t, h, "n1", 0, v2)
+	if o := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{v2}})[0]; o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("held version pushed again: outcome=%+v, want confirmed", o)
+	}
+
+	// n1-3 is rejected (no partition key); n1-4, written over it in the
+	// same push, is held, and decided when pushed again.
+	bad := pushV("m", "y", replica.OpCreate, "n1-3", "", 3, `{"n":3}`)
+	over := pushV("m", "y", replica.OpCreate, "n1-4", "n1-3", 4, `{"pk":"a","n":4}`)
+	if o := pushHeld(t, h, "n1", 1, bad, over)[0]; o.Outcome != wire.OutcomeRejected {
+		t.Fatalf("outcome=%+v, want rejected", o)
+	}
+	first := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{over}})[0]
+	if first.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("version over a rejected one pushed again: outcome=%+v, want confirmed", first)
+	}
+	checkPushState(t, h, pushState{"m", "y", "n1-4", map[string]any{"n": 4.0}})
+	// Decided, it is not held again: pushed once more (its outcome lost
+	// with a connection), it gets the outcome it got, and the node's next
+	// version is decided.
+	if o := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{over}})[0]; o != first {
+		t.Fatalf("pushed once more: outcome=%+v, want %+v", o, first)
+	}
+	next := pushV("m", "y", replica.OpReplace, "n1-5", "n1-4", 5, `{"pk":"a","n":5}`)
+	if o := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{next}})[0]; o.Outcome != wire.OutcomeConfirmed || o.ConflictID != 0 {
+		t.Fatalf("next version: outcome=%+v, want confirmed without a conflict", o)
+	}
+}
+
+// TestHub_PushHoldEnds: a held version that is not pushed again holds its
+// node's later versions up for a bounded time only.
+func TestHub_PushHoldEnds(t *testing.T) {
+	ctx := context.Background()
+	var now atomic.Int64
+	now.Store(1_700_000_000)
+	h := hub.New(hub.Config{Store: newStore(t, t.TempDir()), Now: func() time.Time { return time.Unix(now.Load(), 0) }})
+	if err := h.Open(ctx); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	if _, _, err := h.PutContainer(ctx, replica.Container{Name: "m", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := pushV("m", "x", replica.OpReplace, "n1-2", "n1-1", 2, `{"pk":"a"}`)
+	v3 := pushV("m", "y", replica.OpCreate, "n1-3", "", 3, `{"pk":"a"}`)
+	pushHeld(t, h, "n1", 0, v2)
+	now.Add(60)
+	pushHeld(t, h, "n1", 0, v3)
+	now.Add(int64((5 * time.Minute).Seconds()))
+	if o := doPush(t, h, pushBatch{node: "n1", versions: []wire.Version{v3}})[0]; o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("outcome=%+v after the hold's time, want confirmed", o)
+	}
+}
