@@ -172,7 +172,7 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		if err := h.claimTx(ctx, tx, c); err != nil {
 			return err
 		}
-		if err := tx.Prefetch(ctx, items, ids); err != nil {
+		if err := tx.Prefetch(ctx, items, ids, nodeID); err != nil {
 			return err
 		}
 		// Read once: both tries below start from it.

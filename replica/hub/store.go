@@ -159,12 +159,13 @@ type Tx interface {
 	// returned.
 	Try(ctx context.Context, fn func() error) error
 
-	// Prefetch names the items (Head, CreateItem) and versions (Outcome,
-	// InsertVersion) the job is about to read or store, so that a backend
-	// whose every read is a round trip to a server reads them all at once.
-	// It changes no answer of the other methods; a backend may do nothing.
-	// An error is one of a write (the job must return it).
-	Prefetch(ctx context.Context, items []ItemKey, versions []string) error
+	// Prefetch names the items (Head, CreateItem), versions (Outcome,
+	// InsertVersion) and the node, if not "", whose push order (PushOrder)
+	// the job is about to read or store, so that a backend whose every
+	// read is a round trip to a server reads them all at once. It changes
+	// no answer of the other methods; a backend may do nothing. An error
+	// is one of a write (the job must return it).
+	Prefetch(ctx context.Context, items []ItemKey, versions []string, node string) error
 
 	// ContainerPK returns a container's partition key path.
 	ContainerPK(ctx context.Context, name string) (pk string, found bool, err error)

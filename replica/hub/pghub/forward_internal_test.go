@@ -256,7 +256,7 @@ func TestTier_ClaimOfDecidedFails(t *testing.T) {
 		if err := tier.Claim(ctx, tx, seq); err != nil {
 			return err
 		}
-		return tx.Prefetch(ctx, []hub.ItemKey{{Container: "c", ID: "x"}}, []string{"n-1"})
+		return tx.Prefetch(ctx, []hub.ItemKey{{Container: "c", ID: "x"}}, []string{"n-1"}, "")
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

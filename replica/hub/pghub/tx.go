@@ -42,6 +42,14 @@ type tx struct {
 	err            error // the spoilt error that aborted the transaction
 	segs           []*segment
 	cache          cache
+	order          pushOrderEntry // the push order Prefetch read, until read or stored
+}
+
+// pushOrderEntry is a node's push order as Prefetch read it.
+type pushOrderEntry struct {
+	node string
+	o    hub.PushOrder
+	ok   bool
 }
 
 var _ hub.Tx = (*tx)(nil)
@@ -52,6 +60,7 @@ func (t *tx) reset() {
 	t.pg, t.locked, t.took, t.forwarded, t.defined, t.err = nil, false, false, false, false, nil
 	t.segs = append(t.segs[:0], newSegment())
 	t.cache.clear()
+	t.order = pushOrderEntry{}
 }
 
 // top is the segment writes go to: the innermost Try's.
@@ -224,20 +233,31 @@ func (t *tx) execNow(ctx context.Context, op, q string, args ...any) (int64, err
 	return n, nil
 }
 
-// Prefetch reads the heads of items and the outcomes of versions into the
-// cache, with what is kept and (if not held yet) the heads row lock, in
-// one round trip. Taken after the lock, what it reads stays true for the
+// Prefetch reads the heads of items, the outcomes of versions and the
+// node's push order into the cache, with what is kept and (if not held
+// yet) the heads row lock, in one round trip. Taken after the lock, what it reads stays true for the
 // rest of the transaction but for its own writes, which the cache follows.
-func (t *tx) Prefetch(ctx context.Context, items []hub.ItemKey, versions []string) error {
+func (t *tx) Prefetch(ctx context.Context, items []hub.ItemKey, versions []string, node string) error {
 	if !t.nested() {
 		t.cache.clear() // bounded by what one job names
 	}
+	t.order = pushOrderEntry{}
 	containers, ids := make([]string, len(items)), make([]string, len(items))
 	for i, k := range items {
 		containers[i], ids[i] = k.Container, k.ID
 	}
 	seg, nested := t.top(), t.nested()
 	return t.flush(ctx, true, func(b *pgx.Batch) {
+		if node != "" {
+			b.Queue(`SELECT held, held_at FROM push_order WHERE node_id = $1`, node).QueryRow(func(r pgx.Row) error {
+				e := pushOrderEntry{node: node, ok: true}
+				if err := r.Scan(&e.o.Held, &e.o.HeldAt); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return err
+				}
+				t.order = e
+				return nil
+			})
+		}
 		b.Queue(`SELECT i.container, i.id, i.pk, i.version, i.lsn, i.deleted FROM items i
 			JOIN unnest($1::text[], $2::text[]) AS k(container, id) ON i.container = k.container AND i.id = k.id`, containers, ids).
 			Query(func(rows pgx.Rows) error {
@@ -438,6 +458,10 @@ func (t *tx) ConflictToSettle(ctx context.Context, container string, cid int64) 
 
 // PushOrder returns a node's push order.
 func (t *tx) PushOrder(ctx context.Context, nodeID string) (hub.PushOrder, error) {
+	if e := t.order; e.ok && e.node == nodeID {
+		t.order = pushOrderEntry{} // read once: a Try may undo what is stored later
+		return e.o, nil
+	}
 	var o hub.PushOrder
 	_, err := t.row(ctx, "read push order", `SELECT held, held_at FROM push_order WHERE node_id = $1`, []any{nodeID}, &o.Held, &o.HeldAt)
 	return o, err
@@ -445,6 +469,7 @@ func (t *tx) PushOrder(ctx context.Context, nodeID string) (hub.PushOrder, error
 
 // SetPushOrder stores a node's push order.
 func (t *tx) SetPushOrder(ctx context.Context, nodeID string, o hub.PushOrder) error {
+	t.order = pushOrderEntry{}
 	t.top().stmt(`INSERT INTO push_order (node_id, held, held_at) VALUES ($1, $2, $3)
 		ON CONFLICT (node_id) DO UPDATE SET held = excluded.held, held_at = excluded.held_at`, nodeID, o.Held, o.HeldAt)
 	return nil

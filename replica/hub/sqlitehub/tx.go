@@ -70,7 +70,9 @@ func (t *tx) Try(ctx context.Context, fn func() error) error {
 }
 
 // Prefetch does nothing: SQLite's reads are calls into the process.
-func (t *tx) Prefetch(ctx context.Context, items []hub.ItemKey, versions []string) error { return nil }
+func (t *tx) Prefetch(ctx context.Context, items []hub.ItemKey, versions []string, node string) error {
+	return nil
+}
 
 // ContainerPK returns a container's partition key path.
 func (t *tx) ContainerPK(ctx context.Context, name string) (string, bool, error) {

@@ -406,7 +406,8 @@ func testIdempotentVersions(t *testing.T, s *store) {
 
 // testPushOrder: a node's push order is the zero PushOrder until stored;
 // stored, it is read back in the transaction and after it, a failed Try
-// undoes what it stored, and each node has its own.
+// undoes what it stored, and each node has its own; after Prefetch named
+// the node, PushOrder answers the same.
 func testPushOrder(t *testing.T, s *store) {
 	read := func(ctx context.Context, tx hub.Tx, node string, want hub.PushOrder) error {
 		if got, err := tx.PushOrder(ctx, node); err != nil || got != want {
@@ -447,6 +448,24 @@ func testPushOrder(t *testing.T, s *store) {
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
 		return read(ctx, tx, "n1", hub.PushOrder{})
 	}))
+	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
+		if err := tx.SetPushOrder(ctx, "n2", hub.PushOrder{Held: 4, HeldAt: 1900}); err != nil {
+			return err
+		}
+		if err := tx.Prefetch(ctx, nil, nil, "n2"); err != nil {
+			return err
+		}
+		if err := errors.Join(read(ctx, tx, "n1", hub.PushOrder{}), read(ctx, tx, "n2", hub.PushOrder{Held: 4, HeldAt: 1900})); err != nil {
+			return err
+		}
+		if err := tx.Prefetch(ctx, nil, nil, "n2"); err != nil {
+			return err
+		}
+		if err := tx.SetPushOrder(ctx, "n2", hub.PushOrder{Held: 5, HeldAt: 2000}); err != nil {
+			return err
+		}
+		return read(ctx, tx, "n2", hub.PushOrder{Held: 5, HeldAt: 2000})
+	}))
 }
 
 // testPrefetch: after Prefetch, Head, Outcome, CreateItem and
@@ -484,7 +503,7 @@ func testPrefetch(t *testing.T, s *store) {
 		return nil
 	}
 	must(t, do(s, func(ctx context.Context, tx hub.Tx) error {
-		if err := tx.Prefetch(ctx, []hub.ItemKey{a, b, c}, []string{"n1-1", "n2-1", "n3-1"}); err != nil {
+		if err := tx.Prefetch(ctx, []hub.ItemKey{a, b, c}, []string{"n1-1", "n2-1", "n3-1"}, ""); err != nil {
 			return err
 		}
 		if err := errors.Join(head(ctx, tx, a, "n1-1"), head(ctx, tx, b, ""), outcome(ctx, tx, "n1-1", replica.OutcomeConfirmed),
