@@ -21,6 +21,7 @@ import (
 	"github.com/edgesync/edgesync/replica"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/query"
+	"github.com/edgesync/edgesync/replica/query/querytest"
 )
 
 // BenchmarkReplica_QueryIndexed runs queries over 100,000 documents
@@ -47,23 +48,12 @@ func BenchmarkReplica_QueryIndexed(b *testing.B) {
 	if _, _, err := r.PutContainer(ctx, def); err != nil {
 		b.Fatal(err)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				body := fmt.Sprintf(`{"id":"d%06d","owner":"user%d","account":"a%05d","price":%d,"name":"item %d","tags":["t%d","t%d"],"address":{"city":"c%d"}}`,
-					i, i%1000, i%20000, (i*7919)%10000, i, i%10, i%7, i%50)
-				if _, err := r.Create(ctx, "items", []byte(body)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
+	if err := querytest.Fill(n, func(body []byte) error {
+		_, err := r.Create(ctx, "items", body)
+		return err
+	}); err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
 	// The hand SQL's pool: read-only connections like the edge's read
 	// pool (sqlitestore.Open), as many.
 	conns := max(4, 2*runtime.GOMAXPROCS(0))

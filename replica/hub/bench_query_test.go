@@ -3,10 +3,7 @@ package hub_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/edgesync/edgesync/replica/hub"
 	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/query"
+	"github.com/edgesync/edgesync/replica/query/querytest"
 )
 
 // BenchmarkHub_QueryIndexed runs the edge benchmark's queries over 100,000
@@ -41,23 +39,12 @@ func BenchmarkHub_QueryIndexed(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				body := fmt.Sprintf(`{"id":"d%06d","owner":"user%d","account":"a%05d","price":%d,"name":"item %d","tags":["t%d","t%d"],"address":{"city":"c%d"}}`,
-					i, i%1000, i%20000, (i*7919)%10000, i, i%10, i%7, i%50)
-				if _, err := h.Create(ctx, "items", []byte(body)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
+	if err := querytest.Fill(n, func(body []byte) error {
+		_, err := h.Create(ctx, "items", body)
+		return err
+	}); err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
 	b.Logf("%d documents written with 3 indexed paths in %s", n, time.Since(start))
 	for {
 		paths, err := h.IndexedPaths(ctx, "items")
