@@ -280,3 +280,138 @@ func TestTier_ClaimOfDecidedFails(t *testing.T) {
 		t.Errorf("containers after the job beside it: %v, %v, want c", cs, err)
 	}
 }
+
+// TestTier_ForwardedQueueLostInACrash: a crash of the database server
+// empties the forwarded queue (an unlogged table), and may hand the seq of
+// a record it lost out again (the sequence's last advance need not have
+// reached the disk). A hub waiting for the result of a push it forwarded
+// then fails the push: it never reads, under the same seq, the result of
+// a push queued after the crash. Pushed again, as the edge does with what
+// got no outcome, the push gets the outcomes it got before the crash,
+// each version decided once.
+func TestTier_ForwardedQueueLostInACrash(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	a := openTracedHub(t, url, "a", &txTrace{})
+	b := openTracedHub(t, url, "b", &txTrace{})
+	if !a.Sequencing() || b.Sequencing() {
+		t.Fatalf("a sequences %v, b %v: want a only", a.Sequencing(), b.Sequencing())
+	}
+	if _, _, err := a.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	push := func(round int) []wire.Version {
+		vs := make([]wire.Version, n)
+		for i := range vs {
+			id := fmt.Sprintf("d%d-%d", round, i)
+			vs[i] = wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", round*n+i+1), TS: 1,
+				Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a","n":%d}`, id, i))}
+		}
+		return vs
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	decided := func() int64 {
+		t.Helper()
+		var seq int64
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			err := conn.QueryRow(ctx, `SELECT seq FROM forwarded WHERE result IS NOT NULL`).Scan(&seq)
+			if err == nil {
+				return seq
+			}
+			if !errors.Is(err, pgx.ErrNoRows) || time.Now().After(deadline) {
+				t.Fatalf("no forwarded push decided within 20s: %v", err)
+			}
+		}
+	}
+	first, second := push(0), push(1)
+	wait0, err := b.QueuePush(ctx, "n", nil, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := decided()
+	// The crash, as the server's recovery leaves the queue: empty, and the
+	// lost record's seq handed out next.
+	if _, err := conn.Exec(ctx, `TRUNCATE forwarded`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT setval(pg_get_serial_sequence('forwarded', 'seq'), $1, false)`, seq); err != nil {
+		t.Fatal(err)
+	}
+	wait1, err := b.QueuePush(ctx, "n", nil, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decided(); got != seq {
+		t.Fatalf("the push queued after the crash got seq %d, want %d (the lost record's)", got, seq)
+	}
+	if out, _, err := wait0(); !errors.Is(err, errForwardedGone) {
+		t.Fatalf("the push forwarded before the crash: %d outcomes (%+v), %v; want %v", len(out), out, err, errForwardedGone)
+	}
+	out1, _, err := wait1()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out1 {
+		if o.Version != second[i].Version || o.Outcome != replica.OutcomeConfirmed {
+			t.Fatalf("outcome %d of the push after the crash = %+v, want %s confirmed", i, o, second[i].Version)
+		}
+	}
+	wait0, err = b.QueuePush(ctx, "n", nil, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out0, _, err := wait0()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out0 {
+		var lsn int64
+		if err := conn.QueryRow(ctx, `SELECT lsn FROM log WHERE version = $1`, first[i].Version).Scan(&lsn); err != nil {
+			t.Fatalf("version %s in the log: %v", first[i].Version, err)
+		}
+		if o.Version != first[i].Version || o.Outcome != replica.OutcomeConfirmed || o.LSN != lsn {
+			t.Fatalf("outcome %d of the push made again = %+v, want %s confirmed at %d", i, o, first[i].Version, lsn)
+		}
+	}
+	var logged int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM log`).Scan(&logged); err != nil {
+		t.Fatal(err)
+	}
+	if logged != 2*n {
+		t.Fatalf("the log holds %d records, want %d: each version decided once", logged, 2*n)
+	}
+}
+
+// TestTier_ForwardedQueueUnlogged: the forwarded queue writes no WAL (it
+// lives for milliseconds, and a crash loses nothing a hub acknowledged),
+// its sequence does, so that seqs keep growing after a crash, and its
+// payloads are not compressed.
+func TestTier_ForwardedQueueUnlogged(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	s := New(Config{URL: url, MaxConns: 2})
+	if err := s.Open(ctx, func(hub.Heads) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, tc := range []struct {
+		name, query, want string
+	}{
+		{"table", `SELECT relpersistence::text FROM pg_class WHERE oid = 'forwarded'::regclass`, "u"},
+		{"sequence", `SELECT relpersistence::text FROM pg_class WHERE oid = pg_get_serial_sequence('forwarded', 'seq')::regclass`, "p"},
+		{"payload storage", `SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'forwarded'::regclass AND attname = 'payload'`, "e"},
+	} {
+		var got string
+		if err := s.pool.QueryRow(ctx, tc.query).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -339,4 +339,8 @@ CREATE TABLE push_order (
 	held    bigint NOT NULL,
 	held_at bigint NOT NULL
 );
+`, `
+ALTER TABLE forwarded SET UNLOGGED;
+ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
+ALTER TABLE forwarded ALTER COLUMN payload SET STORAGE EXTERNAL;
 `}

@@ -633,27 +633,42 @@ func (t *Tier) EdgeHub(ctx context.Context, edge string, connected bool) error {
 // hub that forwarded it to read.
 const forwardedKeep = 10 * time.Minute
 
-// Forward queues a decision and announces it, in one round trip. Its
-// transaction does not wait for its WAL to reach the disk (synchronous_commit
-// off): nothing is acknowledged on the strength of the record alone, and
-// the sequencer's commit that decides it, later in the WAL, is flushed with
-// everything before it. So a forward neither waits for a flush of its own
-// nor holds the database's NOTIFY lock (which serialises the commits of
-// every transaction that notifies) through one.
+// Forward queues a decision and announces it, in one round trip. The
+// queue is an unlogged table (no WAL for its rows, and none of their
+// payloads' bytes to compress or flush), and the transaction does not wait
+// for its commit record to reach the disk (synchronous_commit off):
+// nothing is acknowledged on the strength of the record alone. A decision
+// is durable once the sequencer's transaction that decides it commits,
+// with the result it records in the queue; a crash of the database server
+// empties the queue, and the hubs waiting for a result then fail the push
+// (take), which the edge makes again. So a forward neither waits for a
+// flush of its own nor holds the database's NOTIFY lock (which serialises
+// the commits of every transaction that notifies) through one.
 func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error) {
-	var seq int64
+	var rec queued
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq)
-		SELECT seq FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&seq) })
+	b.Queue(`WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq, queued_at)
+		SELECT seq, queued_at FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&rec.seq, &rec.at) })
 	b.Queue(`COMMIT`)
 	if err := t.s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	keep := kind == hub.ForwardedPush
-	return func(ctx context.Context) ([]byte, error) { return t.await(ctx, seq, keep) }, nil
+	return func(ctx context.Context) ([]byte, error) { return t.await(ctx, rec, keep) }, nil
+}
+
+// queued names a record of the queue for the hub that forwarded it: its
+// seq and the instant it was queued. The queue is an unlogged table: a
+// crash of the database server empties it, and may hand out the seq of a
+// record it lost again (its sequence's last advance, like the record's
+// commit, need not have reached the disk), so a seq alone could name
+// another hub's record queued after the crash.
+type queued struct {
+	seq int64
+	at  time.Time
 }
 
 // await waits for a forwarded decision's result, reading it at every
@@ -661,10 +676,10 @@ func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(c
 // round trip, see take). When ctx ends first, it withdraws the decision,
 // unless keep: then the decision stays queued, and once decided stays
 // forwardedKeep for nobody to read.
-func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) {
+func (t *Tier) await(ctx context.Context, rec queued, keep bool) ([]byte, error) {
 	for {
 		changed := t.Changed()
-		result, err := t.take(ctx, seq)
+		result, err := t.take(ctx, rec)
 		if err != nil {
 			return nil, err
 		}
@@ -677,7 +692,7 @@ func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) 
 			if keep {
 				return nil, ctx.Err()
 			}
-			return t.withdraw(seq, ctx.Err())
+			return t.withdraw(rec, ctx.Err())
 		}
 	}
 }
@@ -685,35 +700,45 @@ func (t *Tier) await(ctx context.Context, seq int64, keep bool) ([]byte, error) 
 // take deletes a decided record of the queue and returns its result: nil
 // while it is not decided. The delete does not wait for its WAL to reach
 // the disk (synchronous_commit off in its transaction): the result it
-// reads was committed durably by the sequencer, and a delete lost in a
-// crash leaves a decided record that Pending skips and trims.
-func (t *Tier) take(ctx context.Context, seq int64) ([]byte, error) {
+// reads was committed by the sequencer with the decision, and a delete
+// lost in a crash is lost with the queue. A record the queue no longer
+// holds (emptied by a crash of the database server) fails with
+// errForwardedGone: the decision may have been committed or not, and
+// the edge pushes again what got no outcome (pushes are idempotent by
+// version id).
+func (t *Tier) take(ctx context.Context, rec queued) ([]byte, error) {
 	var result []byte
-	var queued bool
+	var found bool
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`WITH d AS (DELETE FROM forwarded WHERE seq = $1 AND result IS NOT NULL RETURNING result)
-		SELECT (SELECT result FROM d), EXISTS (SELECT 1 FROM forwarded WHERE seq = $1)`, seq).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&result, &queued) })
+	b.Queue(`WITH d AS (DELETE FROM forwarded WHERE seq = $1 AND queued_at = $2 AND result IS NOT NULL RETURNING result)
+		SELECT (SELECT result FROM d), EXISTS (SELECT 1 FROM forwarded WHERE seq = $1 AND queued_at = $2)`, rec.seq, rec.at).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&result, &found) })
 	b.Queue(`COMMIT`)
 	if err := t.s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("read forwarded result: %w", err)
 	}
-	if result == nil && !queued {
-		return nil, fmt.Errorf("forwarded decision %d is gone", seq)
+	if result == nil && !found {
+		return nil, fmt.Errorf("%w: decision %d", errForwardedGone, rec.seq)
 	}
 	return result, nil
 }
 
+// errForwardedGone means a forwarded decision's record is no longer in
+// the queue: the database server was restarted after a crash, which
+// empties the queue (an unlogged table), before its result was read.
+var errForwardedGone = errors.New("forwarded decision lost from the queue")
+
 // withdraw takes a forwarded decision back from the queue when its caller
 // stops waiting, unless it was decided already: then its result is
 // returned all the same.
-func (t *Tier) withdraw(seq int64, cause error) ([]byte, error) {
+func (t *Tier) withdraw(rec queued, cause error) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var result []byte
-	err := t.s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM forwarded WHERE seq = $1 RETURNING result) SELECT result FROM d`, seq).Scan(&result)
+	err := t.s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM forwarded WHERE seq = $1 AND queued_at = $2 RETURNING result) SELECT result FROM d`,
+		rec.seq, rec.at).Scan(&result)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, cause
