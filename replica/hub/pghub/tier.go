@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +25,13 @@ const DefaultLeaseTimeout = 5 * time.Second
 
 // notifyChannel is the LISTEN/NOTIFY channel on which hubs announce
 // commits and forwarded decisions; revokePrefix and an edge's name, that
-// the edge was revoked.
+// the edge was revoked; decidedPrefix and seqs, comma-separated, a commit
+// and the forwarded decisions of those seqs that it decided (or refused),
+// so that only the hub waiting for each reads its result.
 const (
 	notifyChannel = "edgesync"
 	revokePrefix  = "revoke:"
+	decidedPrefix = "decided:"
 )
 
 // TierConfig configures a Tier.
@@ -75,6 +79,9 @@ type Tier struct {
 	address   atomic.Pointer[string]
 
 	revoked func(edge string) // set by OnRevoke before Open
+
+	waitMu  sync.Mutex
+	waiting map[int64]chan struct{} // the forwarded decisions this hub waits for, by seq: signalled when a notification names it
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -452,19 +459,19 @@ func (t *Tier) stepDown(epoch int64) {
 
 // fence is queued in a write transaction that took numbers, with the
 // writes it sends just before it commits: it holds the lease row FOR SHARE
-// until the commit and announces the commit, in the same round trip. The
-// function it returns, called once the batch is sent, fails with
-// hub.ErrNotSequencer if this hub does not hold the lease it sequences
-// under.
-func (t *Tier) fence(b *pgx.Batch) func() error {
+// until the commit and announces the commit, naming the forwarded
+// decisions it decided (decided), in the same round trip. The function it
+// returns, called once the batch is sent, fails with hub.ErrNotSequencer
+// if this hub does not hold the lease it sequences under.
+func (t *Tier) fence(b *pgx.Batch, decided []int64) func() error {
 	l := t.held.Load()
 	if l == nil {
 		return func() error { return fmt.Errorf("%w: hub %s holds no lease", hub.ErrNotSequencer, t.cfg.Name) }
 	}
 	held := false
-	b.Queue(`SELECT true FROM lease, pg_notify($3, 'commit')
+	b.Queue(`SELECT true FROM lease, pg_notify($3, $4)
 		WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires_at > clock_timestamp() FOR SHARE OF lease`,
-		l.holder, l.epoch, notifyChannel).QueryRow(func(r pgx.Row) error {
+		l.holder, l.epoch, notifyChannel, commitPayload(decided)).QueryRow(func(r pgx.Row) error {
 		err := r.Scan(&held)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -477,6 +484,93 @@ func (t *Tier) fence(b *pgx.Batch) func() error {
 			return fmt.Errorf("%w: hub %s lost the lease of epoch %d", hub.ErrNotSequencer, t.cfg.Name, l.epoch)
 		}
 		return nil
+	}
+}
+
+// maxNotifyPayload bounds a notification's payload, below the server's
+// limit (8000 bytes): a commit that decided more forwarded decisions than
+// it holds announces a plain commit, and every hub waiting reads its
+// result.
+const maxNotifyPayload = 7000
+
+// commitPayload is the notification of a commit that decided the
+// forwarded decisions decided (none: decidedPrefix alone). A hub waits for
+// the decisions a notification names; a plain "commit" (from a hub of an
+// earlier version, or naming too many) may have decided any of them.
+func commitPayload(decided []int64) string {
+	b := []byte(decidedPrefix)
+	for i, seq := range decided {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, seq, 10)
+		if len(b) > maxNotifyPayload {
+			return "commit"
+		}
+	}
+	return string(b)
+}
+
+// notified handles a notification's payload: an edge revoked, or the
+// forwarded decisions it names decided (the others wake every waiting
+// decision: a plain commit may have decided any).
+func (t *Tier) notified(payload string) {
+	if edge, ok := strings.CutPrefix(payload, revokePrefix); ok {
+		if t.revoked != nil {
+			t.revoked(edge)
+		}
+		return
+	}
+	seqs, ok := strings.CutPrefix(payload, decidedPrefix)
+	if !ok {
+		if payload == "commit" {
+			t.wakeWaiting()
+		}
+		return
+	}
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
+	for _, f := range strings.Split(seqs, ",") {
+		seq, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			continue
+		}
+		if c, ok := t.waiting[seq]; ok {
+			signal(c)
+		}
+	}
+}
+
+// wakeWaiting signals every forwarded decision this hub waits for.
+func (t *Tier) wakeWaiting() {
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
+	for _, c := range t.waiting {
+		signal(c)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// wait registers a forwarded decision this hub waits for; the channel is
+// signalled when a notification names it. done unregisters it.
+func (t *Tier) wait(seq int64) (c chan struct{}, done func()) {
+	c = make(chan struct{}, 1)
+	t.waitMu.Lock()
+	if t.waiting == nil {
+		t.waiting = make(map[int64]chan struct{})
+	}
+	t.waiting[seq] = c
+	t.waitMu.Unlock()
+	return c, func() {
+		t.waitMu.Lock()
+		delete(t.waiting, seq)
+		t.waitMu.Unlock()
 	}
 }
 
@@ -525,14 +619,13 @@ func (t *Tier) listenOnce(ctx context.Context, ready func()) error {
 	}
 	ready()
 	t.notify.Wake() // what was committed while not listening
+	t.wakeWaiting()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if edge, ok := strings.CutPrefix(n.Payload, revokePrefix); ok && t.revoked != nil {
-			t.revoked(edge)
-		}
+		t.notified(n.Payload)
 		t.notify.Wake()
 	}
 }
@@ -671,14 +764,20 @@ type queued struct {
 	at  time.Time
 }
 
-// await waits for a forwarded decision's result, reading it at every
-// notification and poll; the read that finds it deletes the record (one
-// round trip, see take). When ctx ends first, it withdraws the decision,
-// unless keep: then the decision stays queued, and once decided stays
-// forwardedKeep for nobody to read.
+// await waits for a forwarded decision's result, reading it when a
+// notification names it (or names no decision: a plain commit, a
+// reconnection of the listener), and at every poll; the read that finds
+// it deletes the record (one round trip, see take). So a commit that
+// decides one hub's forwarded pushes costs the other hubs' waiting pushes
+// no read. When ctx ends first, it withdraws the decision, unless keep:
+// then the decision stays queued, and once decided stays forwardedKeep
+// for nobody to read.
 func (t *Tier) await(ctx context.Context, rec queued, keep bool) ([]byte, error) {
+	named, done := t.wait(rec.seq)
+	defer done()
+	poll := time.NewTicker(t.cfg.Poll)
+	defer poll.Stop()
 	for {
-		changed := t.Changed()
 		result, err := t.take(ctx, rec)
 		if err != nil {
 			return nil, err
@@ -687,7 +786,8 @@ func (t *Tier) await(ctx context.Context, rec queued, keep bool) ([]byte, error)
 			return result, nil
 		}
 		select {
-		case <-changed:
+		case <-named:
+		case <-poll.C:
 		case <-ctx.Done():
 			if keep {
 				return nil, ctx.Err()
@@ -803,13 +903,14 @@ func (t *Tier) Finish(ctx context.Context, htx hub.Tx, seq int64, result []byte)
 	}
 	tx.top().stmt(`UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2`, result, seq)
 	tx.forwarded = true
+	tx.decided = append(tx.decided, seq)
 	return nil
 }
 
 // Refuse records the result of a decision that committed nothing.
 func (t *Tier) Refuse(ctx context.Context, seq int64, result []byte) error {
 	_, err := t.s.pool.Exec(ctx, `WITH u AS (UPDATE forwarded SET result = $1, decided_at = clock_timestamp() WHERE seq = $2 AND result IS NULL)
-		SELECT pg_notify($3, 'forward')`, result, seq, notifyChannel)
+		SELECT pg_notify($3, $4)`, result, seq, notifyChannel, commitPayload([]int64{seq}))
 	if err != nil {
 		return fmt.Errorf("refuse forwarded: %w", err)
 	}

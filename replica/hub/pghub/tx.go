@@ -36,10 +36,11 @@ type tx struct {
 	pg             pgx.Tx
 	locked         bool
 	lsn, cseq, cid int64
-	took           bool  // numbers were handed out: the heads row is updated at commit
-	forwarded      bool  // a forwarded decision was finished
-	defined        bool  // a container definition or resolver was stored: other hubs are told at commit
-	err            error // the spoilt error that aborted the transaction
+	took           bool    // numbers were handed out: the heads row is updated at commit
+	forwarded      bool    // a forwarded decision was finished
+	decided        []int64 // the seqs of the forwarded decisions finished, named in the commit's notification
+	defined        bool    // a container definition or resolver was stored: other hubs are told at commit
+	err            error   // the spoilt error that aborted the transaction
 	segs           []*segment
 	cache          cache
 	order          pushOrderEntry // the push order Prefetch read, until read or stored
@@ -58,6 +59,7 @@ func (t *tx) begin(pg pgx.Tx) { t.reset(); t.pg = pg }
 
 func (t *tx) reset() {
 	t.pg, t.locked, t.took, t.forwarded, t.defined, t.err = nil, false, false, false, false, nil
+	t.decided = t.decided[:0]
 	t.segs = append(t.segs[:0], newSegment())
 	t.cache.clear()
 	t.order = pushOrderEntry{}
@@ -138,7 +140,7 @@ func (t *tx) beforeCommit(ctx context.Context) error {
 	var fenced func() error
 	var reads func(b *pgx.Batch)
 	if tier := t.s.tier; tier != nil && (t.took || t.forwarded) {
-		reads = func(b *pgx.Batch) { fenced = tier.fence(b) }
+		reads = func(b *pgx.Batch) { fenced = tier.fence(b, t.decided) }
 	}
 	if err := t.flush(ctx, false, reads); err != nil {
 		return err
