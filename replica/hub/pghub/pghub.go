@@ -573,12 +573,22 @@ func (s *Store) CountUnresolved(ctx context.Context, container string) (int64, e
 	return n, nil
 }
 
+// versionLSN is, for a version v, the LSN at which the log may hold it:
+// the LSN of its outcome, which is its own for a version confirmed as
+// pushed or written at the hub; for a version stored without one (0), the
+// number its id ends with, which is the LSN of a version the hub made as
+// the merge of a conflict (Hub.versionOf). The log's record at that LSN is
+// the version's only if it names it. So the log is read by its primary
+// key, and keeps no index by version id: an index entry less for every
+// decided document.
+const versionLSN = `CASE WHEN v.lsn > 0 THEN v.lsn WHEN v.version ~ '-[0-9]{1,18}$' THEN substring(v.version FROM '-([0-9]{1,18})$')::bigint ELSE 0 END`
+
 // ItemVersions returns an item's newest versions, oldest first.
 func (s *Store) ItemVersions(ctx context.Context, container, id string, max int) ([]hub.ItemVersion, error) {
 	rows, err := s.pool.Query(ctx, `SELECT * FROM (
 		SELECT v.version, v.op, v.origin, v.ts, v.base, l.lsn IS NOT NULL, coalesce(l.lsn, 0), coalesce(l.crts, 0), v.outcome, v.reason,
 			coalesce(l.policy, ''), coalesce(l.resolver, ''), coalesce(l.resolves, ''), v.body, v.seq
-		FROM versions v LEFT JOIN log l ON l.version = v.version
+		FROM versions v LEFT JOIN log l ON l.lsn = `+versionLSN+` AND l.version = v.version
 		WHERE v.container = $1 AND v.id = $2 ORDER BY v.seq DESC LIMIT $3) AS newest ORDER BY seq`, container, id, max)
 	if err != nil {
 		return nil, fmt.Errorf("read versions: %w", err)

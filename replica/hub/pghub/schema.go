@@ -343,4 +343,5 @@ CREATE TABLE push_order (
 ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
 ALTER TABLE forwarded ALTER COLUMN payload SET STORAGE EXTERNAL;
+DROP INDEX log_by_version;
 `}
