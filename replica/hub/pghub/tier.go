@@ -827,8 +827,10 @@ func (t *Tier) take(ctx context.Context, rec queued) ([]byte, error) {
 
 // errForwardedGone means a forwarded decision's record is no longer in
 // the queue: the database server was restarted after a crash, which
-// empties the queue (an unlogged table), before its result was read.
-var errForwardedGone = errors.New("forwarded decision lost from the queue")
+// empties the queue (an unlogged table), before its result was read. It
+// is a hub.ErrNotSequencer: no result came from the sequencer (a hub API
+// write answers 503; a push ends its session, and the edge pushes again).
+var errForwardedGone = fmt.Errorf("%w: forwarded decision lost from the queue", hub.ErrNotSequencer)
 
 // withdraw takes a forwarded decision back from the queue when its caller
 // stops waiting, unless it was decided already: then its result is
