@@ -38,6 +38,14 @@ package pghub
 // until the definition's transaction commits: a write in progress
 // finishes first, and every write after it is kept by the triggers, or
 // sees them gone.
+//
+// The seventh makes the forwarded queue an unlogged table (no WAL: its
+// rows live for milliseconds, and a crash of the server, which empties
+// it, loses nothing a hub acknowledged; see Tier.Forward), with its
+// sequence kept logged so that seqs keep growing across a crash, and its
+// payloads stored uncompressed; and drops the log's index by version id,
+// which only an item's history read (ItemVersions finds a version's log
+// record by its LSN).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
