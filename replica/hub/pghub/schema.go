@@ -42,8 +42,8 @@ package pghub
 // The seventh makes the forwarded queue an unlogged table (no WAL: its
 // rows live for milliseconds, and a crash of the server, which empties
 // it, loses nothing a hub acknowledged; see Tier.Forward), with its
-// sequence kept logged so that seqs keep growing across a crash, and its
-// payloads stored uncompressed; and drops the log's index by version id,
+// sequence kept logged so that seqs keep growing across a crash; and
+// drops the log's index by version id,
 // which only an item's history read (ItemVersions finds a version's log
 // record by its LSN).
 var migrations = []string{`
@@ -350,6 +350,5 @@ CREATE TABLE push_order (
 `, `
 ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
-ALTER TABLE forwarded ALTER COLUMN payload SET STORAGE EXTERNAL;
 DROP INDEX log_by_version;
 `}

@@ -727,8 +727,8 @@ func (t *Tier) EdgeHub(ctx context.Context, edge string, connected bool) error {
 const forwardedKeep = 10 * time.Minute
 
 // Forward queues a decision and announces it, in one round trip. The
-// queue is an unlogged table (no WAL for its rows, and none of their
-// payloads' bytes to compress or flush), and the transaction does not wait
+// queue is an unlogged table (no WAL for its rows and their payloads),
+// and the transaction does not wait
 // for its commit record to reach the disk (synchronous_commit off):
 // nothing is acknowledged on the strength of the record alone. A decision
 // is durable once the sequencer's transaction that decides it commits,
