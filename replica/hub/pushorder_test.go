@@ -247,3 +247,58 @@ func TestTier_PushHeldWaitsForItsBaseInTheQueue(t *testing.T) {
 		t.Fatalf("log versions=%v, want %v", got, want)
 	}
 }
+
+// TestHub_PushHeldWaitsWhileItsBaseIsQueued: the sequencer's view of
+// TestTier_PushHeldWaitsForItsBaseInTheQueue, on either store. The edge's
+// v1 waits in the tier's queue (another hub forwarded it) while v2,
+// written over it, is pushed to the sequencer, held, and pushed again:
+// held again, and decided over v1 once v1 is. A base whose queued push is
+// gone (it never comes) holds its later version up no more: pushed again,
+// that version is decided.
+func TestHub_PushHeldWaitsWhileItsBaseIsQueued(t *testing.T) {
+	ctx := context.Background()
+	q := &queueTier{}
+	q.pause(true)
+	h := openQueueTierHub(t, q)
+	seed, _, err := h.Upsert(ctx, "c", "x", []byte(`{"id":"x","pk":"a","n":0}`), hub.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := pushV("c", "x", replica.OpReplace, "n-1", seed.Version, 1, `{"pk":"a","n":1}`)
+	v2 := pushV("c", "x", replica.OpReplace, "n-2", "n-1", 2, `{"pk":"a","n":2}`)
+	q.addPush(1, "n", v1)
+	pushHeld(t, h, "n", 0, v2)
+	pushHeld(t, h, "n", 0, v2)
+	// Another node's queued pushes, and the node's later ones, do not
+	// hold it.
+	q.addPush(2, "m", pushV("c", "z", replica.OpCreate, "m-1", "", 1, `{"pk":"a"}`))
+	q.addPush(3, "n", pushV("c", "w", replica.OpCreate, "n-3", "", 3, `{"pk":"a"}`))
+
+	q.pause(false)
+	eventually(t, 10*time.Second, func() error {
+		if !q.isFinished(1) {
+			return errors.New("the queued push of v1 is not decided")
+		}
+		return nil
+	})
+	if o := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{v2}})[0]; o.Outcome != wire.OutcomeConfirmed || o.ConflictID != 0 {
+		t.Fatalf("outcome of v2=%+v, want confirmed without a conflict", o)
+	}
+	checkPushState(t, h, pushState{"c", "x", "n-2", map[string]any{"n": 2.0}})
+	if cs := pushConflicts(t, h, "c"); len(cs) != 0 {
+		t.Fatalf("conflicts=%+v, want none", cs)
+	}
+
+	// w2 over w1, whose queued push is gone before the sequencer read it.
+	q.pause(true)
+	w1 := pushV("c", "y", replica.OpCreate, "n-4", "", 4, `{"pk":"a","n":4}`)
+	w2 := pushV("c", "y", replica.OpReplace, "n-5", "n-4", 5, `{"pk":"a","n":5}`)
+	q.addPush(4, "n", w1)
+	pushHeld(t, h, "n", 0, w2)
+	pushHeld(t, h, "n", 0, w2)
+	q.remove(4)
+	if o := doPush(t, h, pushBatch{node: "n", versions: []wire.Version{w2}})[0]; o.Outcome != wire.OutcomeConfirmed {
+		t.Fatalf("outcome of w2 once its base's push is gone=%+v, want confirmed", o)
+	}
+	checkPushState(t, h, pushState{"c", "y", "n-5", map[string]any{"n": 5.0}})
+}

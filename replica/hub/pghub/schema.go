@@ -38,6 +38,12 @@ package pghub
 // until the definition's transaction commits: a write in progress
 // finishes first, and every write after it is kept by the triggers, or
 // sees them gone.
+//
+// The sixth keeps each edge node's push order (the version held back and
+// since when). The seventh names, in the queue of forwarded decisions,
+// the edge node of a push and the lowest counter among its versions
+// issued by that node (Tier.PushQueued; "" and 0 for other decisions, and
+// for pushes queued by a hub without it).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -339,4 +345,6 @@ CREATE TABLE push_order (
 	held    bigint NOT NULL,
 	held_at bigint NOT NULL
 );
+`, `
+ALTER TABLE forwarded ADD COLUMN node_id text NOT NULL DEFAULT '', ADD COLUMN first_counter bigint NOT NULL DEFAULT 0;
 `}
