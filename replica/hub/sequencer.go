@@ -498,10 +498,13 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 // pushed again. The push is answered up to it (Hub.QueuePush's wait
 // returns ErrPushOutOfOrder) and the session ends; on its next session
 // the edge pushes its outbox again, in order, the base first if it has
-// not had its outcome. The held version pushed again is decided whether
-// its base came or not (rejected, or lost by the edge), so it waits one
-// session, not forever; and a hold no longer holds the node up once
-// holdFor has passed without it being pushed again.
+// not had its outcome. The held version pushed again is held again while
+// a push of an earlier version of its node waits in the tier's queue
+// (Tier.PushQueued): the base is on its way, and the sequencer decides
+// the queue in order, so it comes. Otherwise it is decided whether its
+// base came or not (rejected, lost by the edge, or its push gone), so it
+// waits one session, not forever; and a hold no longer holds the node up
+// once holdFor has passed without it being pushed again.
 //
 // holdFor bounds how long a held version holds up its node's later
 // versions when it is not pushed again (its container no longer pushable
