@@ -35,7 +35,7 @@ func (h *Hub) PushParsedFor(ctx context.Context, nodeID string, v *wire.Version,
 	var o wire.Outcome
 	err := h.submit(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		o, err = h.applyPushed(ctx, tx, nodeID, nil, v, &pre, true, new(PushOrder))
+		o, err = h.applyPushed(ctx, tx, nodeID, nil, v, &pre, true, new(PushOrder), nil)
 		return err
 	}, nil)
 	return o, err
@@ -65,6 +65,12 @@ func ForwardedPushPayload(nodeID string, versions []wire.Version) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// ForwardedPushKey is what a tier's queue keeps of a push of versions by
+// nodeID (Tier.Forward's node and first).
+func ForwardedPushKey(nodeID string, versions []wire.Version) (string, int64) {
+	return pushKey(nodeID, versions)
 }
 
 // SetIndexBuildBatch sets how many items a write transaction indexes while

@@ -16,8 +16,8 @@ import (
 
 // queueTier is a tier of one hub that always holds the lease, with a queue
 // of forwarded decisions the test fills: Pending hands them out one at a
-// time, and Claim of decision hold waits until release is closed, as a
-// decision the writer takes its time to commit.
+// time (none while paused), and Claim of decision hold waits until release
+// is closed, as a decision the writer takes its time to commit.
 type queueTier struct {
 	replica.Notifier
 	hold    int64 // the decision whose Claim waits for release
@@ -25,8 +25,16 @@ type queueTier struct {
 	skip    chan []int64 // the skip of each Pending call
 
 	mu       sync.Mutex
+	paused   bool
 	queue    []hub.Forwarded
+	keys     map[int64]pushKey // the node and first counter of each push queued
 	finished []int64
+}
+
+// pushKey is what a tier's queue keeps of a push (Tier.Forward).
+type pushKey struct {
+	node  string
+	first int64
 }
 
 var _ hub.Tier = (*queueTier)(nil)
@@ -43,8 +51,19 @@ func (q *queueTier) Refuse(context.Context, int64, []byte) error { return nil }
 func (q *queueTier) Takeovers(context.Context, int) ([]hub.Takeover, error) {
 	return nil, nil
 }
-func (q *queueTier) Forward(context.Context, string, []byte) (func(context.Context) ([]byte, error), error) {
+func (q *queueTier) Forward(context.Context, string, []byte, string, int64) (func(context.Context) ([]byte, error), error) {
 	return nil, errors.New("the sequencer forwards nothing")
+}
+
+func (q *queueTier) PushQueued(_ context.Context, _ hub.Tx, node string, before, except int64) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, f := range q.queue {
+		if k, ok := q.keys[f.Seq]; ok && f.Seq != except && k.node == node && k.first < before {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (q *queueTier) Pending(_ context.Context, skip []int64, _ int) ([]hub.Forwarded, error) {
@@ -54,6 +73,9 @@ func (q *queueTier) Pending(_ context.Context, skip []int64, _ int) ([]hub.Forwa
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.paused {
+		return nil, nil
+	}
 	for _, f := range q.queue {
 		if !slices.Contains(skip, f.Seq) {
 			return []hub.Forwarded{f}, nil
@@ -89,11 +111,45 @@ func (q *queueTier) add(seq int64) {
 	id := fmt.Sprintf("d%d", seq)
 	v := wire.Version{Container: "c", ID: id, Op: replica.OpCreate, Version: fmt.Sprintf("n-%d", seq), TS: 1,
 		Body: []byte(fmt.Sprintf(`{"id":%q,"pk":"a"}`, id))}
+	q.addPush(seq, "n", v)
+}
+
+// addPush queues a forwarded push of versions by node, decision seq.
+func (q *queueTier) addPush(seq int64, node string, versions ...wire.Version) {
+	k := pushKey{}
+	k.node, k.first = hub.ForwardedPushKey(node, versions)
 	q.mu.Lock()
-	q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardedPush, Payload: hub.ForwardedPushPayload("n", []wire.Version{v})})
+	q.queue = append(q.queue, hub.Forwarded{Seq: seq, Kind: hub.ForwardedPush, Payload: hub.ForwardedPushPayload(node, versions)})
 	slices.SortFunc(q.queue, func(a, b hub.Forwarded) int { return int(a.Seq - b.Seq) })
+	if q.keys == nil {
+		q.keys = map[int64]pushKey{}
+	}
+	q.keys[seq] = k
 	q.mu.Unlock()
 	q.Wake()
+}
+
+// remove takes decision seq out of the queue undecided, as a queue entry
+// that is gone.
+func (q *queueTier) remove(seq int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queue = slices.DeleteFunc(q.queue, func(f hub.Forwarded) bool { return f.Seq == seq })
+}
+
+// pause stops (true) or resumes the sequencer's reading of the queue.
+func (q *queueTier) pause(paused bool) {
+	q.mu.Lock()
+	q.paused = paused
+	q.mu.Unlock()
+	q.Wake()
+}
+
+// isFinished says decision seq was decided.
+func (q *queueTier) isFinished(seq int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Contains(q.finished, seq)
 }
 
 // decided waits until the decisions finished are want, in order, and the

@@ -90,7 +90,8 @@ func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, 
 // the same code.
 func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) (func() ([]wire.Outcome, int64, error), error) {
 	if !h.Sequencing() {
-		wait, err := h.forwardQueue(ctx, forwardPush, pushRequest{NodeID: nodeID, Scope: scope, Versions: versions})
+		node, first := pushKey(nodeID, versions)
+		wait, err := h.forwardQueue(ctx, forwardPush, pushRequest{NodeID: nodeID, Scope: scope, Versions: versions}, node, first)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,7 @@ func (h *Hub) queuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 		maxLSN, decided = 0, len(versions)
 		ord := was
 		for i := range versions {
-			o, err := h.applyPushed(ctx, tx, nodeID, scope, &versions[i], &parsed[i], lookup, &ord)
+			o, err := h.applyPushed(ctx, tx, nodeID, scope, &versions[i], &parsed[i], lookup, &ord, c)
 			if errors.Is(err, errHeld) {
 				decided = i
 				break
@@ -253,8 +254,8 @@ var errLookUp = errors.New("a version to hold back: look the versions up")
 // errHeld for a version decided out of its node's order (held). pre, if it
 // was parsed for the container's partition key path as it is now, saves
 // parsing the body again. ord is the node's push order, which applyPushed
-// moves on.
-func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool, ord *PushOrder) (wire.Outcome, error) {
+// moves on; fwd, if not nil, is the forwarded push it decides.
+func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wire.ScopeEntry, v *wire.Version, pre *parsedBody, lookup bool, ord *PushOrder, fwd *claim) (wire.Outcome, error) {
 	o := wire.Outcome{Version: v.Version, Container: v.Container, ID: v.ID}
 	if nodeID == h.hubID || !wire.IsVersionOf(v.Version, nodeID) {
 		o.Outcome, o.Reason = replica.OutcomeRejected, fmt.Sprintf("version id %q was not issued by node %q: want the node id, '-' and a decimal counter", v.Version, nodeID)
@@ -282,10 +283,20 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 	if ord.Held > 0 && counter > ord.Held {
 		return o, errHeld
 	}
-	// The held version pushed again is decided, its base known or not.
-	needBase := ord.Held != counter && v.Base != "" && wire.IsVersionOf(v.Base, nodeID)
-	if ord.Held == counter {
+	// A version written over a version of its node that the hub does not
+	// have waits for it (held). The held version pushed again is decided,
+	// its base known or not, unless an earlier version of its node is on
+	// its way: in a push waiting in the tier's queue.
+	needBase := v.Base != "" && wire.IsVersionOf(v.Base, nodeID)
+	again := ord.Held == counter
+	if again {
 		ord.Held, ord.HeldAt = 0, 0
+	}
+	waits := func() (bool, error) {
+		if !again || !lookup {
+			return true, nil // held, or (not looking up) applied again: hold
+		}
+		return h.pushQueued(ctx, tx, nodeID, counter, fwd)
 	}
 	hold := func() (wire.Outcome, error) {
 		if !lookup {
@@ -317,7 +328,13 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 		return o, err
 	}
 	if needBase && cur == nil {
-		return hold()
+		w, err := waits()
+		if err != nil {
+			return o, err
+		}
+		if w {
+			return hold()
+		}
 	}
 	// The hub's receipt time, recorded as the confirmation time and, for
 	// a _ts from the future, as the time decisions take instead.
@@ -361,7 +378,13 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 					return o, err
 				}
 				if needBase && base == nil {
-					return hold()
+					w, err := waits()
+					if err != nil {
+						return o, err
+					}
+					if w {
+						return hold()
+					}
 				}
 			}
 		}
@@ -475,10 +498,13 @@ func (h *Hub) applyPushed(ctx context.Context, tx Tx, nodeID string, scope []wir
 // pushed again. The push is answered up to it (Hub.QueuePush's wait
 // returns ErrPushOutOfOrder) and the session ends; on its next session
 // the edge pushes its outbox again, in order, the base first if it has
-// not had its outcome. The held version pushed again is decided whether
-// its base came or not (rejected, or lost by the edge), so it waits one
-// session, not forever; and a hold no longer holds the node up once
-// holdFor has passed without it being pushed again.
+// not had its outcome. The held version pushed again is held again while
+// a push of an earlier version of its node waits in the tier's queue
+// (Tier.PushQueued): the base is on its way, and the sequencer decides
+// the queue in order, so it comes. Otherwise it is decided whether its
+// base came or not (rejected, lost by the edge, or its push gone), so it
+// waits one session, not forever; and a hold no longer holds the node up
+// once holdFor has passed without it being pushed again.
 //
 // holdFor bounds how long a held version holds up its node's later
 // versions when it is not pushed again (its container no longer pushable

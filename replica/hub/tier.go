@@ -127,8 +127,17 @@ type Tier interface {
 	// push (kind ForwardedPush): it stays queued and is decided in its
 	// turn. An edge pushes again what got no outcome, and its pushes must
 	// be decided in the order it made them: one taken back while a later
-	// one stays queued would be decided after it.
-	Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error)
+	// one stays queued would be decided after it. A push names the edge
+	// node that pushed it and first, the lowest counter among its
+	// versions issued by that node (PushQueued reads them); other
+	// decisions, and a push with no such version, name "" and 0.
+	Forward(ctx context.Context, kind string, payload []byte, node string, first int64) (func(ctx context.Context) ([]byte, error), error)
+	// PushQueued reports whether a push of edge node node with a version
+	// before counter before (its first lower) waits in the queue, not
+	// decided yet, as the sequencer's write transaction tx reads it: one
+	// decided earlier in tx is not. The decision except (0: none), the
+	// one tx decides, does not count.
+	PushQueued(ctx context.Context, tx Tx, node string, before, except int64) (bool, error)
 	// Pending returns up to limit queued decisions not decided yet, in
 	// queue order, but those in skip (which the caller has queued and not
 	// seen settled).
@@ -294,7 +303,7 @@ const ForwardWait = 30 * time.Second
 
 // forward hands a decision to the sequencer and waits for its result in v.
 func (h *Hub) forward(ctx context.Context, kind string, payload, v any) error {
-	wait, err := h.forwardQueue(ctx, kind, payload)
+	wait, err := h.forwardQueue(ctx, kind, payload, "", 0)
 	if err != nil {
 		return err
 	}
@@ -310,16 +319,47 @@ func (h *Hub) forward(ctx context.Context, kind string, payload, v any) error {
 	return decodeResult(b, v)
 }
 
-func (h *Hub) forwardQueue(ctx context.Context, kind string, payload any) (func(ctx context.Context) ([]byte, error), error) {
+// forwardQueue queues a decision for the sequencer; node and first name
+// a push (Tier.Forward).
+func (h *Hub) forwardQueue(ctx context.Context, kind string, payload any, node string, first int64) (func(ctx context.Context) ([]byte, error), error) {
 	b, err := encodeGob(payload)
 	if err != nil {
 		return nil, err
 	}
-	wait, err := h.cfg.Tier.Forward(ctx, kind, b)
+	wait, err := h.cfg.Tier.Forward(ctx, kind, b, node, first)
 	if err != nil {
 		return nil, fmt.Errorf("forward %s: %w", kind, err)
 	}
 	return wait, nil
+}
+
+// pushKey is what the queue keeps of a forwarded push of nodeID
+// (Tier.Forward): the node and the lowest counter among its versions
+// issued by the node, where the push starts in the node's order; "" and 0
+// if it has none.
+func pushKey(nodeID string, versions []wire.Version) (node string, first int64) {
+	for i := range versions {
+		if wire.IsVersionOf(versions[i].Version, nodeID) {
+			if n := versionCounter(versions[i].Version, nodeID); node == "" || n < first {
+				node, first = nodeID, n
+			}
+		}
+	}
+	return node, first
+}
+
+// pushQueued reports whether a push of node with a version before counter
+// before waits in the tier's queue (Tier.PushQueued), other than the
+// forwarded decision c; a hub alone on its store has no queue.
+func (h *Hub) pushQueued(ctx context.Context, tx Tx, node string, before int64, c *claim) (bool, error) {
+	if h.cfg.Tier == nil {
+		return false, nil
+	}
+	var except int64
+	if c != nil {
+		except = c.seq
+	}
+	return h.cfg.Tier.PushQueued(ctx, tx, node, before, except)
 }
 
 // pushRequest is a forwarded push.

@@ -413,3 +413,78 @@ func TestTier_ForwardedQueueUnlogged(t *testing.T) {
 		}
 	}
 }
+
+// TestTier_PushQueued: a forwarded push counts as queued for a node's
+// version after its first counter until it is decided, as the writer's
+// transaction sees it (one it finished itself is not queued); other
+// nodes' pushes, later ones, other decisions and the one excepted do not
+// count.
+func TestTier_PushQueued(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	s := New(Config{URL: url, MaxConns: 4})
+	if err := s.Open(ctx, func(hub.Heads) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	// The tier's only hub, holding the lease, with no hub deciding the queue.
+	tier := NewTier(TierConfig{Store: s, Name: "a", Address: "127.0.0.1:0"})
+	if err := tier.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close(ctx)
+	forward := func(kind, node string, first int64) int64 {
+		t.Helper()
+		if _, err := tier.Forward(ctx, kind, []byte("x"), node, first); err != nil {
+			t.Fatal(err)
+		}
+		var seq int64
+		if err := s.pool.QueryRow(ctx, `SELECT max(seq) FROM forwarded`).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	queued := func(node string, before, except int64, finish ...int64) bool {
+		t.Helper()
+		var got bool
+		wait, err := s.Queue(ctx, func(ctx context.Context, tx hub.Tx) error {
+			for _, seq := range finish {
+				if err := tier.Finish(ctx, tx, seq, []byte("done")); err != nil {
+					return err
+				}
+			}
+			var err error
+			got, err = tier.PushQueued(ctx, tx, node, before, except)
+			return err
+		}, nil)
+		if err == nil {
+			err = wait()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	forward(hub.ForwardedPush, "m", 1)
+	forward("write", "", 0)
+	seq := forward(hub.ForwardedPush, "n", 5)
+	for _, c := range []struct {
+		name   string
+		node   string
+		before int64
+		except int64
+		want   bool
+	}{
+		{"an earlier version of the node", "n", 6, 0, true},
+		{"the push starts at the version", "n", 5, 0, false},
+		{"another node", "o", 6, 0, false},
+		{"the push excepted", "n", 6, seq, false},
+	} {
+		if got := queued(c.node, c.before, c.except); got != c.want {
+			t.Errorf("%s: PushQueued(%s, %d, %d)=%v, want %v", c.name, c.node, c.before, c.except, got, c.want)
+		}
+	}
+	if queued("n", 6, 0, seq) {
+		t.Errorf("PushQueued after the transaction finished the push: true, want false")
+	}
+}

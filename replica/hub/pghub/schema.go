@@ -39,7 +39,12 @@ package pghub
 // finishes first, and every write after it is kept by the triggers, or
 // sees them gone.
 //
-// The seventh makes the forwarded queue an unlogged table (no WAL: its
+// The sixth keeps each edge node's push order (the version held back and
+// since when). The seventh names, in the queue of forwarded decisions,
+// the edge node of a push and the lowest counter among its versions
+// issued by that node (Tier.PushQueued; "" and 0 for other decisions, and
+// for pushes queued by a hub without it).
+// The eighth makes the forwarded queue an unlogged table (no WAL: its
 // rows live for milliseconds, and a crash of the server, which empties
 // it, loses nothing a hub acknowledged; see Tier.Forward), with its
 // sequence kept logged so that seqs keep growing across a crash; and
@@ -347,6 +352,8 @@ CREATE TABLE push_order (
 	held    bigint NOT NULL,
 	held_at bigint NOT NULL
 );
+`, `
+ALTER TABLE forwarded ADD COLUMN node_id text NOT NULL DEFAULT '', ADD COLUMN first_counter bigint NOT NULL DEFAULT 0;
 `, `
 ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;

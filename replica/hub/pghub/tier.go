@@ -737,13 +737,13 @@ const forwardedKeep = 10 * time.Minute
 // (take), which the edge makes again. So a forward neither waits for a
 // flush of its own nor holds the database's NOTIFY lock (which serialises
 // the commits of every transaction that notifies) through one.
-func (t *Tier) Forward(ctx context.Context, kind string, payload []byte) (func(ctx context.Context) ([]byte, error), error) {
+func (t *Tier) Forward(ctx context.Context, kind string, payload []byte, node string, first int64) (func(ctx context.Context) ([]byte, error), error) {
 	var rec queued
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`WITH q AS (INSERT INTO forwarded (hub, kind, payload) VALUES ($1, $2, $3) RETURNING seq, queued_at)
-		SELECT seq, queued_at FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel).
+	b.Queue(`WITH q AS (INSERT INTO forwarded (hub, kind, payload, node_id, first_counter) VALUES ($1, $2, $3, $5, $6) RETURNING seq, queued_at)
+		SELECT seq, queued_at FROM q, pg_notify($4, 'forward')`, t.cfg.Name, kind, payload, notifyChannel, node, first).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&rec.seq, &rec.at) })
 	b.Queue(`COMMIT`)
 	if err := t.s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -876,6 +876,22 @@ func (t *Tier) Pending(ctx context.Context, skip []int64, limit int) ([]hub.Forw
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// PushQueued reports whether a push of node with a version before counter
+// before waits in the queue, not decided, as the writer's transaction
+// reads it (after sending what it keeps: a decision it finished is not
+// waiting). It reads the queue's pending entries, which the sequencer
+// keeps short, and runs only for a held version pushed again.
+func (t *Tier) PushQueued(ctx context.Context, htx hub.Tx, node string, before, except int64) (bool, error) {
+	tx, ok := htx.(*tx)
+	if !ok {
+		return false, fmt.Errorf("read forwarded: not a PostgreSQL transaction")
+	}
+	var queued bool
+	_, err := tx.row(ctx, "read forwarded", `SELECT EXISTS (SELECT 1 FROM forwarded
+		WHERE result IS NULL AND node_id = $1 AND first_counter < $2 AND seq <> $3)`, []any{node, before, except}, &queued)
+	return queued, err
 }
 
 // Claim locks a queued decision in the writer's transaction. The lock is
