@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Database returns the URL of a new, empty database on the server that
@@ -55,7 +57,7 @@ func Database(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+		if err := drop(ctx, conn, name); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
@@ -65,4 +67,24 @@ func Database(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// drop drops the test database, ending its sessions. A role that is not a
+// member of pg_signal_backend may not end a session it does not own, and
+// the server's autovacuum workers own theirs: DROP ... WITH (FORCE) then
+// fails (SQLSTATE 42501) while a worker vacuums the test database, which
+// it does for seconds at most. drop tries again until ctx ends.
+func drop(ctx context.Context, conn *pgx.Conn, name string) error {
+	for {
+		_, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || (pe.Code != "42501" && pe.Code != "55006") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
