@@ -37,6 +37,7 @@ import (
 	"github.com/edgesync/edgesync/replica/hub/pghub"
 	"github.com/edgesync/edgesync/replica/hub/sqlitehub"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
+	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/wasmhost"
 	"github.com/edgesync/edgesync/web"
 	"github.com/edgesync/edgesync/web/cosmos"
@@ -73,6 +74,7 @@ type serveConfig struct {
 	resolvers                                       resolverFlags
 	maxClockSkew                                    time.Duration
 	maxEdges                                        int
+	pingInterval                                    time.Duration
 	tls                                             cli.TLSFlags
 	cosmos                                          cli.CosmosFlags
 }
@@ -109,6 +111,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		"how far a pushed _ts may be ahead of the hub's clock; a later one takes part in conflict decisions with the hub's receipt time (whole seconds, at least 1s)")
 	fs.IntVar(&cfg.maxEdges, "max-edges", hub.DefaultMaxSyncSessions,
 		"edges connected at once; a sync connection beyond it is refused with 503 and Retry-After, and the memory limit (unless GOMEMLIMIT is set) is 1 GiB plus 64 KiB per edge")
+	fs.DurationVar(&cfg.pingInterval, "ping-interval", hub.DefaultPingInterval,
+		"how often edges ping the hub (the welcome tells them; older edges keep 10s); an edge silent for twice this, at least 30s, is pinged and dropped (1s to 1m)")
 	cfg.resolvers.register(fs)
 	cfg.tls.Register(fs)
 	cfg.cosmos.Register(fs)
@@ -136,6 +140,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	}
 	if cfg.maxClockSkew < time.Second {
 		return cli.UsageError(fmt.Sprintf("--max-clock-skew %s: want at least 1s", cfg.maxClockSkew))
+	}
+	if cfg.pingInterval < wire.MinPingInterval || cfg.pingInterval > wire.MaxPingInterval {
+		return cli.UsageError(fmt.Sprintf("--ping-interval %s: want 1s to 1m", cfg.pingInterval))
 	}
 	if cfg.leaseTimeout < 100*time.Millisecond {
 		return cli.UsageError(fmt.Sprintf("--lease-timeout %s: want at least 100ms", cfg.leaseTimeout))
@@ -186,7 +193,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		store, storeName = pg, "postgres"
 		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: srv.Addr(), LeaseTimeout: cfg.leaseTimeout, Logger: log})
 	}
-	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName, MaxSyncSessions: cfg.maxEdges}
+	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName, MaxSyncSessions: cfg.maxEdges, PingInterval: cfg.pingInterval}
 	if tier != nil {
 		hcfg.Tier = tier
 	}

@@ -4,7 +4,7 @@
 //	edgenode [serve] [--listen 127.0.0.1:7070] [--data ./edgenode-data] [--hub URL,...] [--token T]
 //	         [--allowed-hosts H,...] [--cors-origin ORIGIN,...] [--local-token T]
 //	         [--hub-ca FILE] [--tls-cert FILE --tls-key FILE]
-//	         [--hub-timeout 30s] [--hub-probe-interval 5s]
+//	         [--hub-timeout 0] [--hub-probe-interval 5s]
 //	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	edgenode bench [--docs N] [--clients N] ...
 //	edgenode --version
@@ -36,7 +36,6 @@ import (
 	"github.com/edgesync/edgesync/internal/edgebench"
 	"github.com/edgesync/edgesync/replica/edge"
 	"github.com/edgesync/edgesync/replica/sqlitestore"
-	"github.com/edgesync/edgesync/replica/wire"
 	"github.com/edgesync/edgesync/web"
 	"github.com/edgesync/edgesync/web/cosmos"
 )
@@ -92,8 +91,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.data, "data", "./edgenode-data", "data directory (SQLite replica, node id)")
 	fs.StringVar(&c.hubs, "hub", "", "hub URLs, comma-separated, tried in order: http(s)://host:port or ws(s)://host:port/api/v1/sync; "+
 		"the node syncs with the first that answers, moves to the next when it goes away and returns to an earlier one when it is back")
-	fs.DurationVar(&c.hubTimeout, "hub-timeout", wire.PongWait,
-		"a hub from which nothing arrives (no frame, ping or pong) for this long is taken as gone: the node moves to the next of --hub")
+	fs.DurationVar(&c.hubTimeout, "hub-timeout", 0,
+		"a hub from which nothing arrives (no frame, ping or pong) for this long is taken as gone: the node moves to the next of --hub; "+
+			"0: the silence the hub's welcome names (40s for a hub with the default --ping-interval 20s), 30s with a hub that names none. The node pings at the hub's interval, at least every half of this")
 	fs.DurationVar(&c.hubProbeInterval, "hub-probe-interval", edge.DefaultProbeInterval,
 		"while syncing with a hub other than the first of --hub, how often (with jitter: half to one and a half times) the node checks whether an earlier one answers again, to return to it")
 	fs.StringVar(&c.token, "token", "", "edge token issued by the hub")
@@ -226,8 +226,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	default:
 		return cli.UsageError(fmt.Sprintf("--durability %q: want full or normal", cfg.durability))
 	}
-	if cfg.hubTimeout < time.Second {
-		return cli.UsageError(fmt.Sprintf("--hub-timeout %s: want at least 1s", cfg.hubTimeout))
+	if cfg.hubTimeout != 0 && cfg.hubTimeout < time.Second {
+		return cli.UsageError(fmt.Sprintf("--hub-timeout %s: want 0 (the hub's) or at least 1s", cfg.hubTimeout))
 	}
 	if cfg.hubProbeInterval < 100*time.Millisecond {
 		return cli.UsageError(fmt.Sprintf("--hub-probe-interval %s: want at least 100ms", cfg.hubProbeInterval))

@@ -19,8 +19,9 @@ import (
 
 // loadEdge is one lightweight edge: a registered token and node id, one
 // WebSocket, one goroutine. Like a real edge it pings the hub once welcomed
-// and then every wire.PingInterval, each ping carrying its clock in unix
-// milliseconds (a timer, not a goroutine, sends them). It reconnects after any failure with jittered
+// and then at the interval the welcome asks for (wire.Heartbeat), each ping
+// carrying its clock in unix milliseconds (a timer, not a goroutine, sends
+// them). It reconnects after any failure with jittered
 // exponential backoff, waiting as a 503's Retry-After asks, and never gives
 // up while the test runs.
 type loadEdge struct {
@@ -77,7 +78,8 @@ func (e *loadEdge) session(t *test) (bool, error) {
 		WriteBufferSize:  4096,
 	}
 	ctx, cancel := context.WithTimeout(t.stop, 15*time.Second)
-	conn, resp, err := d.DialContext(ctx, "ws://"+t.addr+"/api/v1/sync", http.Header{"Authorization": {"Bearer " + e.token}})
+	conn, resp, err := d.DialContext(ctx, "ws://"+t.addr+"/api/v1/sync",
+		http.Header{"Authorization": {"Bearer " + e.token}, wire.FeaturesHeader: {wire.FeatureHeartbeat}})
 	cancel()
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
@@ -90,7 +92,10 @@ func (e *loadEdge) session(t *test) (bool, error) {
 	stop := context.AfterFunc(t.stop, func() { conn.Close() })
 	defer stop()
 	conn.SetReadLimit(wire.MaxFrameBytes)
-	extend := func() { conn.SetReadDeadline(time.Now().Add(wire.PongWait + wire.PingInterval)) }
+	// Until the welcome, and after it a ping interval more than the hub's
+	// timeout: the tool's edges leave a hub only when it is gone.
+	wait := wire.PongWait + wire.PingInterval
+	extend := func() { conn.SetReadDeadline(time.Now().Add(wait)) }
 	conn.SetPingHandler(func(data string) error {
 		t.hubPings.Add(1)
 		extend()
@@ -120,8 +125,11 @@ func (e *loadEdge) session(t *test) (bool, error) {
 		}
 		switch f.Type {
 		case wire.TypeWelcome:
+			every, timeout := wire.Heartbeat(f, 0)
+			wait = timeout + every
+			t.pingEvery.Store(int64(every))
 			if !welcomed {
-				time.AfterFunc(0, func() { ping(conn, done) })
+				time.AfterFunc(0, func() { ping(conn, every, &t.edgePings, done) })
 			}
 			welcomed = true
 			e.welcomed.Store(t.gen.Load())
@@ -141,9 +149,9 @@ func (e *loadEdge) session(t *test) (bool, error) {
 }
 
 // ping sends a ping with this machine's clock, as a real edge's sync writer
-// does, and again every wire.PingInterval until done is closed or a ping
-// fails (the session's read then fails too).
-func ping(conn *websocket.Conn, done <-chan struct{}) {
+// does, and again every interval until done is closed or a ping fails (the
+// session's read then fails too); it counts the pings it sent.
+func ping(conn *websocket.Conn, every time.Duration, sent *atomic.Int64, done <-chan struct{}) {
 	select {
 	case <-done:
 		return
@@ -153,7 +161,8 @@ func ping(conn *websocket.Conn, done <-chan struct{}) {
 	if err := conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(wire.WriteWait)); err != nil {
 		return
 	}
-	time.AfterFunc(wire.PingInterval, func() { ping(conn, done) })
+	sent.Add(1)
+	time.AfterFunc(every, func() { ping(conn, every, sent, done) })
 }
 
 func write(conn *websocket.Conn, f *wire.Frame) error {

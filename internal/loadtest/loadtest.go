@@ -74,6 +74,11 @@ type Result struct {
 	// IdleHubPings is how many pings the edges received from the hub over
 	// --idle: the hub pings only edges that are silent, and these ping it.
 	IdleHubPings int64 `json:"idleHubPings"`
+	// IdleEdgePings is how many pings the edges sent the hub over --idle,
+	// each at the interval its welcome asked for (PingIntervalSeconds, the
+	// last one seen; 10 s from a hub that asks none).
+	IdleEdgePings       int64   `json:"idleEdgePings"`
+	PingIntervalSeconds float64 `json:"pingIntervalSeconds"`
 	// GoroutinesPerEdge is (idle goroutines - goroutines with no edge) / edges.
 	GoroutinesPerEdge float64 `json:"goroutinesPerEdge"`
 	Writes            int     `json:"writes"`
@@ -132,8 +137,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(stdout, "edges %d: connect %.2f s, idle RSS %.0f MB, idle CPU %.1f%%, %d pings from the hub, goroutines %d (%.2f per edge)\n",
-		res.Edges, res.ConnectSeconds, float64(res.IdleRSSBytes)/1e6, res.IdleCPUPercent, res.IdleHubPings, res.IdleGoroutines, res.GoroutinesPerEdge)
+	fmt.Fprintf(stdout, "edges %d: connect %.2f s, idle RSS %.0f MB, idle CPU %.1f%%, %d pings from the hub, %d to it (every %.0f s), goroutines %d (%.2f per edge)\n",
+		res.Edges, res.ConnectSeconds, float64(res.IdleRSSBytes)/1e6, res.IdleCPUPercent, res.IdleHubPings, res.IdleEdgePings, res.PingIntervalSeconds,
+		res.IdleGoroutines, res.GoroutinesPerEdge)
 	fmt.Fprintf(stdout, "fan-out of %d writes to the last edge: p50 %.0f ms, p99 %.0f ms, max %.0f ms; hub CPU %.2f s, %d frames encoded; RSS after %.0f MB\n",
 		res.Writes, res.FanoutP50Seconds*1000, res.FanoutP99Seconds*1000, res.FanoutMaxSeconds*1000, res.FanoutCPUSeconds, res.FanoutFramesEncoded,
 		float64(res.AfterRSSBytes)/1e6)
@@ -220,13 +226,15 @@ func Measure(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	pings0 := t.hubPings.Load()
+	pings0, edgePings0 := t.hubPings.Load(), t.edgePings.Load()
 	settle(ctx, cfg.Idle)
 	cpu1, err := procCPU(t.hub.Process.Pid)
 	if err != nil {
 		return res, err
 	}
 	res.IdleHubPings = t.hubPings.Load() - pings0
+	res.IdleEdgePings = t.edgePings.Load() - edgePings0
+	res.PingIntervalSeconds = time.Duration(t.pingEvery.Load()).Seconds()
 	res.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / cfg.Idle.Seconds()
 	if res.IdleRSSBytes, err = procRSS(t.hub.Process.Pid); err != nil {
 		return res, err
@@ -235,7 +243,8 @@ func Measure(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	res.GoroutinesPerEdge = float64(res.IdleGoroutines-base) / float64(cfg.Edges)
-	t.logf("idle: CPU %.1f%%, RSS %d MB, %d goroutines, %d pings from the hub", res.IdleCPUPercent, res.IdleRSSBytes>>20, res.IdleGoroutines, res.IdleHubPings)
+	t.logf("idle: CPU %.1f%%, RSS %d MB, %d goroutines, %d pings from the hub, %d to it (every %s)", res.IdleCPUPercent, res.IdleRSSBytes>>20,
+		res.IdleGoroutines, res.IdleHubPings, res.IdleEdgePings, time.Duration(t.pingEvery.Load()))
 
 	// Fan-out.
 	enc0, err := t.hubMetric(ctx, "edgesync_hub_stream_frames_encoded_total")
@@ -304,7 +313,11 @@ type test struct {
 	wg       sync.WaitGroup
 	refused  atomic.Int64 // handshakes refused with 503
 	hubPings atomic.Int64 // pings the edges received from the hub
-	gen      atomic.Int64 // 1 until the restart, then 2
+	// edgePings counts the pings the edges sent, pingEvery is their
+	// interval as the last welcome set it.
+	edgePings atomic.Int64
+	pingEvery atomic.Int64
+	gen       atomic.Int64 // 1 until the restart, then 2
 
 	// Fan-out bookkeeping: the write being timed, and how many edges have
 	// received it.

@@ -35,8 +35,11 @@ type SyncConfig struct {
 	MaxBackoff time.Duration
 	// HeartbeatTimeout: a hub from which nothing arrives (no frame, ping
 	// or pong) for this long is taken as gone, and the edge moves to the
-	// next hub of the list. The edge pings every third of it, at most
-	// every wire.PingInterval. Default wire.PongWait.
+	// next hub of the list. 0: the one the hub's welcome names, or
+	// wire.PongWait with a hub that names none (and until the welcome).
+	// The edge pings at the interval the welcome names (wire.PingInterval
+	// when it names none), at most every half of the timeout
+	// (wire.Heartbeat).
 	HeartbeatTimeout time.Duration
 	// ProbeInterval is how often, while syncing with a hub other than the
 	// first of Hubs, the edge checks whether an earlier one answers again
@@ -55,14 +58,16 @@ type SyncConfig struct {
 // outcomes of its writes, moves to the next hub when its hub goes away and
 // returns to an earlier one when that one is back (rehome.go).
 type Syncer struct {
-	r      *Replica
-	cfg    SyncConfig
-	log    *slog.Logger
-	urls   []string
-	health []string // the hubs' /healthz URLs, for probes
-	probes *http.Client
-	jitter func(time.Duration) time.Duration
-	home   *home
+	r   *Replica
+	cfg SyncConfig
+	log *slog.Logger
+	// ownTimeout is the configured HeartbeatTimeout; 0: the hub's.
+	ownTimeout time.Duration
+	urls       []string
+	health     []string // the hubs' /healthz URLs, for probes
+	probes     *http.Client
+	jitter     func(time.Duration) time.Duration
+	home       *home
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -102,6 +107,7 @@ func NewSyncer(r *Replica, cfg SyncConfig) (*Syncer, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 2 * time.Second
 	}
+	ownTimeout := max(cfg.HeartbeatTimeout, 0)
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = wire.PongWait
 	}
@@ -111,7 +117,7 @@ func NewSyncer(r *Replica, cfg SyncConfig) (*Syncer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Syncer{r: r, cfg: cfg, log: cfg.Logger, done: make(chan struct{}), jitter: fullJitter, home: &home{},
+	s := &Syncer{r: r, cfg: cfg, ownTimeout: ownTimeout, log: cfg.Logger, done: make(chan struct{}), jitter: fullJitter, home: &home{},
 		probes: &http.Client{Timeout: probeTimeout, Transport: &http.Transport{TLSClientConfig: cfg.TLS, DisableKeepAlives: true}}}
 	for _, h := range cfg.Hubs {
 		u, err := SyncURL(h)
@@ -125,12 +131,6 @@ func NewSyncer(r *Replica, cfg SyncConfig) (*Syncer, error) {
 		s.urls, s.health = append(s.urls, u), append(s.health, health)
 	}
 	return s, nil
-}
-
-// pingEvery is the interval of the edge's pings: a third of the heartbeat
-// timeout, at most wire.PingInterval.
-func (s *Syncer) pingEvery() time.Duration {
-	return min(wire.PingInterval, s.cfg.HeartbeatTimeout/3)
 }
 
 // SyncURL turns a --hub value into the WebSocket URL of its sync endpoint.
@@ -310,6 +310,7 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 	dialer := websocket.Dialer{HandshakeTimeout: min(10*time.Second, s.cfg.HeartbeatTimeout), TLSClientConfig: s.cfg.TLS, Subprotocols: []string{wire.Subprotocol}, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
 	hdr := http.Header{}
 	hdr.Set("Authorization", "Bearer "+s.cfg.Token)
+	hdr.Set(wire.FeaturesHeader, wire.FeatureHeartbeat)
 	conn, resp, err := dialer.DialContext(ctx, u, hdr)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
@@ -364,6 +365,7 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 			defs.known[c.Name] = true
 		}
 	}
+	every, timeout := wire.Heartbeat(welcome, s.ownTimeout)
 	s.headLSN.Store(welcome.HeadLSN)
 	s.sessions.Add(1)
 	choice.welcomed(i)
@@ -372,7 +374,7 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 		s.log.Warn("containers differ from the hub's definitions; their writes are held", "containers", strings.Join(welcome.Mismatched, ","))
 	}
 	s.log.Info("connected to hub", "hub", u, "hubName", welcome.HubName, "hubId", welcome.HubID, "edge", welcome.Edge,
-		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending)
+		"resume", hello.ResumeLSN, "head", welcome.HeadLSN, "pending", hello.Pending, "pingEvery", every, "hubTimeout", timeout)
 
 	out := &outQueue{kick: make(chan struct{}, 1), slots: make(chan struct{}, wire.MaxInFlightPush), defs: defs}
 	queued := make(chan queuedFrame, 2*wire.MaxInFlightPush)
@@ -385,10 +387,10 @@ func (s *Syncer) session(ctx context.Context, choice *hubChoice, i int, why stri
 	}
 	go func() {
 		defer close(queued)
-		errc <- s.reader(sctx, conn, out, queued)
+		errc <- s.reader(sctx, conn, out, queued, timeout)
 	}()
 	go func() { errc <- s.applier(queued, out, hello.ResumeLSN, welcome.HeadLSN) }()
-	go func() { errc <- s.writer(sctx, conn, out) }()
+	go func() { errc <- s.writer(sctx, conn, out, every) }()
 	// The reader and the writer end only with an error (or the session's
 	// end); the applier ends when the reader has, once it has waited for
 	// what the reader queued, or at the first write that failed.
@@ -493,9 +495,9 @@ type queuedFrame struct {
 // reader reads the hub's frames and queues their work on the replica's
 // writer without waiting for it: while one frame commits, the next is read,
 // decoded and queued, and several frames can share a commit. At most
-// cap(queued) frames wait to be applied.
-func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, queued chan<- queuedFrame) error {
-	extend := func() { conn.SetReadDeadline(time.Now().Add(s.cfg.HeartbeatTimeout)) }
+// cap(queued) frames wait to be applied. A hub silent for timeout is gone.
+func (s *Syncer) reader(ctx context.Context, conn *websocket.Conn, out *outQueue, queued chan<- queuedFrame, timeout time.Duration) error {
+	extend := func() { conn.SetReadDeadline(time.Now().Add(timeout)) }
 	conn.SetPingHandler(func(data string) error {
 		extend()
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wire.WriteWait))
@@ -600,15 +602,15 @@ func (s *Syncer) applier(queued <-chan queuedFrame, out *outQueue, resume, head 
 }
 
 // writer is the only goroutine writing to conn: pushes (at most
-// MaxInFlightPush unanswered), acks and pings. Every ping carries this
+// MaxInFlightPush unanswered), acks and pings, one every pingEvery. Every ping carries this
 // node's clock, the first one goes out at once: the hub's pongs measure the
 // clock's offset (clock.go), which the writer stores when it moved. Asked
 // to leave for an earlier hub (outQueue.leave), it pushes nothing more and
 // ends the session with *errReturn once every push in flight is answered,
 // or after drainTimeout. When this node defines a container the hub does
 // not know of, it likewise ends the session with errNewDefinitions.
-func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue) error {
-	ping := time.NewTicker(s.pingEvery())
+func (s *Syncer) writer(ctx context.Context, conn *websocket.Conn, out *outQueue, pingEvery time.Duration) error {
+	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	leaving := -1
 	var drained <-chan time.Time

@@ -51,6 +51,12 @@ type Config struct {
 	// DefaultMaxSyncHandshakes.
 	MaxSyncSessions   int
 	MaxSyncHandshakes int
+	// PingInterval is how often the hub asks edges to ping it (the
+	// welcome's pingIntervalMs); it drops an edge that follows it after
+	// twice that without anything from it, at least wire.PongWait
+	// (heartbeat.go). Bounded to [wire.MinPingInterval,
+	// wire.MaxPingInterval]. Default DefaultPingInterval.
+	PingInterval time.Duration
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
@@ -107,6 +113,10 @@ func New(cfg Config) *Hub {
 	if cfg.MaxSyncHandshakes <= 0 {
 		cfg.MaxSyncHandshakes = DefaultMaxSyncHandshakes
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	cfg.PingInterval = min(max(cfg.PingInterval, wire.MinPingInterval), wire.MaxPingInterval)
 	h := &Hub{cfg: cfg, log: cfg.Logger, st: cfg.Store, conns: connRegistry{byEdge: map[string]map[*session]struct{}{}},
 		admit: newAdmission(cfg.MaxSyncHandshakes, cfg.MaxSyncSessions)}
 	h.leaser = StaticLeaser{HubName: cfg.Name}

@@ -72,7 +72,8 @@ func (h *Hub) ServeSync(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	s := &session{h: h, conn: conn, edge: e, scopeKey: scopeKey(e.Scope), log: h.log.With("edge", e.Name, "remote", r.RemoteAddr),
 		outcomes: make(chan pendingOutcomes, wire.MaxInFlightPush+1), queued: make(chan queuedPush, wire.MaxInFlightPush), admitted: t.handshakeDone,
-		slot: rand.N(pingSlots)}
+		slot: rand.N(pingSlots), follows: wire.HasFeature(r.Header.Get(wire.FeaturesHeader), wire.FeatureHeartbeat)}
+	s.every, s.wait = h.heartbeat(s.follows)
 	s.heard.Store(time.Now().UnixNano())
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	s.run()
@@ -94,6 +95,10 @@ type session struct {
 	clock   sessionClock // the edge's clock, measured from its pings
 	heard   atomic.Int64 // when the edge last sent a frame or a ping of its own, unix nanoseconds
 	slot    int          // the session's ping slot (heartbeat.go)
+	// every and wait are the session's heartbeat (Hub.heartbeat): the
+	// welcome tells them to an edge that follows it.
+	every, wait time.Duration
+	follows     bool
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -279,6 +284,9 @@ func (s *session) run() {
 	}
 	welcome := &wire.Frame{Type: wire.TypeWelcome, HubID: s.h.hubID, HubName: s.h.Name(), Protocol: wire.ProtocolVersion, Edge: s.edge.Name,
 		Scope: s.edge.Scope, HeadLSN: s.h.Head(), Containers: defs, Mismatched: mismatched}
+	if s.follows {
+		welcome.PingIntervalMs, welcome.HeartbeatTimeoutMs = s.every.Milliseconds(), s.wait.Milliseconds()
+	}
 	if err := s.write(welcome); err != nil {
 		return
 	}
@@ -419,13 +427,13 @@ var errInvalidUTF8 = errors.New("invalid UTF-8 in a text frame")
 // reader handles the edge's frames. A push is sequenced before the next
 // frame is read, so a fast edge is held back by TCP, not by a queue.
 func (s *session) reader() error {
-	extend := func() { s.conn.SetReadDeadline(time.Now().Add(pongWait)) }
+	extend := func() { s.conn.SetReadDeadline(time.Now().Add(s.wait)) }
 	// A frame or a ping is the edge speaking on its own: it is alive and
 	// needs no ping from the hub (silentSince). A pong only answers one.
 	heard := func() {
 		now := time.Now()
 		s.heard.Store(now.UnixNano())
-		s.conn.SetReadDeadline(now.Add(pongWait))
+		s.conn.SetReadDeadline(now.Add(s.wait))
 	}
 	s.conn.SetPongHandler(func(string) error { extend(); return nil })
 	// A ping carrying the edge's clock is how the edge measures its offset

@@ -33,9 +33,9 @@ const (
 	MaxPushBytes     = 8 << 20 // sum of bodies in one push
 	MaxChangesFrame  = 2048    // changes per frame from the hub
 	MaxChangesBytes  = 8 << 20
-	MaxInFlightPush  = 4 // push frames an edge may have unanswered
-	PingInterval     = 10 * time.Second
-	PongWait         = 30 * time.Second // no frame or pong for this long: the peer is gone
+	MaxInFlightPush  = 4                // push frames an edge may have unanswered
+	PingInterval     = 10 * time.Second // an edge's pings to a hub whose welcome names no interval
+	PongWait         = 30 * time.Second // no frame or pong for this long: the peer is gone (unless the welcome says otherwise)
 	WriteWait        = 10 * time.Second
 	MaxScopeEntries  = 1000
 	MaxHelloDefs     = 1000
@@ -140,6 +140,12 @@ type Frame struct {
 	Scope      []ScopeEntry `json:"scope,omitempty"`   // empty: everything
 	HeadLSN    int64        `json:"headLsn,omitempty"`
 	Mismatched []string     `json:"mismatched,omitempty"` // containers whose local definition disagrees with the hub's
+	// PingIntervalMs is how often the hub wants the edge to ping it, and
+	// HeartbeatTimeoutMs the silence after which it drops the edge, both
+	// in milliseconds; sent only to an edge whose upgrade request named
+	// FeatureHeartbeat (absent: PingInterval and PongWait). See Heartbeat.
+	PingIntervalMs     int64 `json:"pingIntervalMs,omitempty"`
+	HeartbeatTimeoutMs int64 `json:"heartbeatTimeoutMs,omitempty"`
 
 	// error
 	Code    string `json:"code,omitempty"`
@@ -450,6 +456,9 @@ func (f *Frame) check() error {
 	case TypeWelcome:
 		if f.HubID == "" || f.HeadLSN < 0 || len(f.Scope) > MaxScopeEntries {
 			return errors.New("hubId, headLsn or scope out of range")
+		}
+		if f.PingIntervalMs < 0 || f.HeartbeatTimeoutMs < 0 {
+			return errors.New("pingIntervalMs and heartbeatTimeoutMs must not be negative")
 		}
 	case TypeError:
 		if f.Code == "" {
