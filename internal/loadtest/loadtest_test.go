@@ -47,6 +47,9 @@ func TestLoadtest_1000Edges(t *testing.T) {
 		// The edges ping the hub, so it need not ping them: a few
 		// pings, of edges that were silent for a moment, at most.
 		{"hub pings per idle edge", float64(res.IdleHubPings) / edges, 0.05},
+		// The edges ping at the hub's interval, 20 s: half a ping each
+		// in 10 s idle (one each at the 10 s of an older hub).
+		{"edge pings per idle edge", float64(res.IdleEdgePings) / edges, 0.75},
 		{"frames encoded per write", float64(res.FanoutFramesEncoded) / writes, 4},
 		// Bounds of the targets at 10,000 edges, scaled or kept.
 		{"idle CPU percent", res.IdleCPUPercent, 5},
@@ -59,6 +62,9 @@ func TestLoadtest_1000Edges(t *testing.T) {
 		if c.got > c.want {
 			t.Errorf("%s: %.2f, want at most %.2f", c.name, c.got, c.want)
 		}
+	}
+	if res.PingIntervalSeconds != 20 {
+		t.Errorf("edges ping every %.1f s, want the hub's default 20 s", res.PingIntervalSeconds)
 	}
 	if res.FanoutFramesEncoded < 0 {
 		t.Errorf("the hub does not count the frames it encodes (edgesync_hub_stream_frames_encoded_total)")

@@ -29,9 +29,17 @@ type cluster struct {
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
+	return newClusterWith(t, hub.Config{})
+}
+
+// newClusterWith is newCluster with a hub configured as cfg (its store
+// set here).
+func newClusterWith(t testing.TB, cfg hub.Config) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	h := hub.New(hub.Config{Store: newStore(t, dir)})
+	cfg.Store = newStore(t, dir)
+	h := hub.New(cfg)
 	if err := h.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
