@@ -16,7 +16,7 @@ func TestRun_Help(t *testing.T) {
 		{name: "help flag", args: []string{"--help"},
 			want: []string{"commands:", "serve", "migrate --data DIR --postgres URL", "demo", "resolver", "bench", "--admin-token string  (CLOUDHUB_ADMIN_TOKEN)", "(CLOUDHUB_TLS_CERT)", "(CLOUDHUB_TLS_KEY)"}},
 		{name: "help command", args: []string{"help"}, want: []string{"commands:", "resolver test --wasm FILE"}},
-		{name: "serve -h", args: []string{"serve", "-h"}, want: []string{"usage: cloudhub serve [flags]", "(CLOUDHUB_LISTEN)"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, want: []string{"usage: cloudhub serve [flags]", "(CLOUDHUB_LISTEN)", "(CLOUDHUB_PING_INTERVAL)"}},
 		{name: "migrate -h", args: []string{"migrate", "-h"}, want: []string{"usage: cloudhub migrate [flags]", "(CLOUDHUB_DATA)", "(CLOUDHUB_POSTGRES)", "(CLOUDHUB_PROGRESS_INTERVAL)"}},
 		{name: "demo -h", args: []string{"demo", "-h"}, want: []string{"usage: cloudhub demo [flags]", "(CLOUDHUB_DEMO_EDGES)"}},
 		{name: "resolver --help", args: []string{"resolver", "--help"}, want: []string{"cloudhub resolver test --wasm FILE --input CASE.json"}},

@@ -137,3 +137,32 @@ func TestServe_MaxEdgesFlag(t *testing.T) {
 		t.Fatalf("stderr %q does not name --max-edges", stderr.String())
 	}
 }
+
+// --ping-interval (and CLOUDHUB_PING_INTERVAL) must be a duration from a
+// second to a minute: what an edge accepts from a welcome.
+func TestServe_PingIntervalFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		env        string
+		wantStderr string
+	}{
+		{name: "below a second", args: []string{"--ping-interval", "500ms"}, wantStderr: "--ping-interval 500ms: want 1s to 1m"},
+		{name: "above a minute", args: []string{"--ping-interval", "2m"}, wantStderr: "want 1s to 1m"},
+		{name: "not a duration", args: []string{"--ping-interval", "often"}, wantStderr: "often"},
+		{name: "from env", env: "0s", wantStderr: "want 1s to 1m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CLOUDHUB_PING_INTERVAL", tc.env)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, tc.args...)
+			if code := run(ctx, args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Fatalf("run(%q) = %d, stderr %q; want 2 and %q", args, code, stderr.String(), tc.wantStderr)
+			}
+		})
+	}
+}
