@@ -47,12 +47,16 @@ func TestLoadtest_1000Edges(t *testing.T) {
 		// The edges ping the hub, so it need not ping them: a few
 		// pings, of edges that were silent for a moment, at most.
 		{"hub pings per idle edge", float64(res.IdleHubPings) / edges, 0.05},
-		// The edges ping at the hub's interval, 20 s: half a ping each
-		// in 10 s idle (one each at the 10 s of an older hub).
+		// The edges ping at the hub's interval, 20 s: once at the
+		// welcome, then 20 s later, mostly after the 10 s idle window
+		// that starts 2 s after the last welcome. At the 10 s of an
+		// older hub every edge pings once in it.
 		{"edge pings per idle edge", float64(res.IdleEdgePings) / edges, 0.75},
 		{"frames encoded per write", float64(res.FanoutFramesEncoded) / writes, 4},
 		// Bounds of the targets at 10,000 edges, scaled or kept.
-		{"idle CPU percent", res.IdleCPUPercent, 5},
+		// 0.4-1.1% measured at 1,000 edges, at load 13-20; the
+		// target at 10,000 is 5%.
+		{"idle CPU percent", res.IdleCPUPercent, 2},
 		{"idle RSS MB", float64(res.IdleRSSBytes) / 1e6, 2048 / 10 * 2},
 		{"fan-out p99 seconds", res.FanoutP99Seconds, 3},
 		{"connect seconds", res.ConnectSeconds, 30},
