@@ -153,3 +153,28 @@ func TestSync_FollowingEdgeHeartbeat(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSession_Ping: an edge's clock ping and the hub's pong, one
+// after the other over loopback; the hub's share is its ping handler
+// (clock, pong, read deadline) and the frame's read and write.
+func BenchmarkSession_Ping(b *testing.B) {
+	c := newCluster(b)
+	r, _ := helloRaw(b, c, "pinger", nil, 0)
+	pongs := make(chan struct{}, 1)
+	r.conn.SetPongHandler(func(string) error { pongs <- struct{}{}; return nil })
+	go func() {
+		for {
+			if _, _, err := r.conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		payload := strconv.AppendInt(nil, time.Now().UnixMilli(), 10)
+		if err := r.conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+		<-pongs
+	}
+}
