@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -48,10 +49,42 @@ var version = ""
 func main() {
 	cli.TuneGC()
 	cli.TuneProcs()
+	stopProfile := cpuProfile(os.Getenv(cpuProfileEnv), os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
+}
+
+// cpuProfileEnv names a file to write a CPU profile of the whole process
+// to, until it exits normally (cloudhub bench sets it for the hubs it
+// starts when given --cpuprofile). Not a CLOUDHUB_ variable: it is no
+// flag's.
+const cpuProfileEnv = "EDGESYNC_CPUPROFILE"
+
+// cpuProfile starts a CPU profile into path (none if path is empty) and
+// returns what ends it.
+func cpuProfile(path string, stderr io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cloudhub: %s: %v\n", cpuProfileEnv, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "cloudhub: %s: %v\n", cpuProfileEnv, err)
+		}
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -291,6 +291,9 @@ type benchRow struct {
 	// measured: below the cores available, it waited (for I/O, or for a
 	// machine others keep busy).
 	CPUCores float64 `json:"cpuCores,omitempty"`
+	// CPU is the CPU time per document of each process of the run (the
+	// hub tier's sync run).
+	CPU *cpuPerDoc `json:"cpuPerDoc,omitempty"`
 	// Ratio compares two rows' docs/s (shown instead of docs/s).
 	Ratio  float64 `json:"ratio,omitempty"`
 	Target string  `json:"target,omitempty"`
@@ -329,6 +332,9 @@ func (r benchRow) String() string {
 	}
 	if r.Target != "" {
 		s += " (target " + r.targetText() + ")"
+	}
+	if r.CPU != nil {
+		s += "; " + r.CPU.String()
 	}
 	return s
 }

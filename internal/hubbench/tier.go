@@ -42,6 +42,7 @@ type tierProc struct {
 	name   string
 	bin    string
 	args   []string // without --listen
+	env    []string // added to this process's, less its CLOUDHUB_ variables
 	listen string   // 127.0.0.1:0 at first, then the port it got
 	url    string   // http://host:port
 	cmd    *exec.Cmd
@@ -95,6 +96,7 @@ func (p *tierProc) start(timeout time.Duration) error {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, p.env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p.out = &tailLog{addrc: make(chan string, 1)}
@@ -204,6 +206,12 @@ func (b *bencher) startTier(ctx context.Context, dir string, n int, lease time.D
 			"--data", filepath.Join(dir, name), "--postgres", url, "--hub-name", name, "--lease-timeout", lease.String(),
 			"--admin-token", tierAdminToken, "--log-format", "text",
 		}}
+		if b.cfg.cpuProfile != "" {
+			// The hubs profile their whole life: from the start of
+			// the run, the sync's measured phase most of it.
+			ext := filepath.Ext(b.cfg.cpuProfile)
+			p.env = []string{"EDGESYNC_CPUPROFILE=" + strings.TrimSuffix(b.cfg.cpuProfile, ext) + ".hub-" + name + ext}
+		}
 		t.procs = append(t.procs, p)
 		if err := p.start(30 * time.Second); err != nil {
 			return nil, errors.Join(err, t.close())
@@ -431,6 +439,11 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	}
 	head0 := st.LSN
 	fmt.Fprintf(b.stderr, "sync: starting %d sync clients with %d writes in their outboxes ...\n", k, n)
+	stopProfile, err := b.profile(runSync+"-tier", &cl)
+	if err != nil {
+		return nil, err
+	}
+	meter := startCPUMeter(ctx, b.cfg.postgres, t.procs)
 	start := time.Now()
 	for i, r := range edges {
 		if err := startTierSyncer(r, t.hubList(i%len(t.procs)), tokens[i], &cl, b); err != nil {
@@ -458,12 +471,20 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 		select {
 		case <-changed:
 		case <-tick.C:
+			meter.sample(ctx, false)
 			fmt.Fprintf(b.stderr, "sync: hub tier: %d of %d writes have their outcome\n", int64(n)-pending, n)
 		case <-wctx.Done():
 			return nil, fmt.Errorf("after %s: %d writes still pending: %w", time.Since(start).Round(time.Millisecond), pending, context.Cause(wctx))
 		}
 	}
 	took := time.Since(start)
+	cpu := meter.stop(ctx, n)
+	if err := stopProfile(); err != nil {
+		return nil, err
+	}
+	for _, e := range meter.errs {
+		fmt.Fprintf(b.stderr, "sync: hub tier: CPU time not read: %s\n", e)
+	}
 	if st, err = t.status(ctx, t.procs[0]); err != nil {
 		return nil, err
 	}
@@ -471,7 +492,7 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 		return nil, fmt.Errorf("every edge has its outcomes but the log grew by %d, want %d", st.LSN-head0, n)
 	}
 	row := throughputRow(runSync, fmt.Sprintf("end to end: %d hubs, %d edges over them (scope: %s), all outcomes", len(t.procs), k, b.cfg.tierScope), n, took)
-	row.Hub = hubTier
+	row.Hub, row.CPU = hubTier, cpu
 	return []benchRow{row}, nil
 }
 
