@@ -140,7 +140,7 @@ func localPorts(pid int) map[int]bool {
 // hubs' pools open and close connections): one that ends between two
 // samples loses what it spent since the last one.
 type cpuMeter struct {
-	pgURL   string
+	conn    *pgx.Conn // nil if it could not connect
 	hubs    []*tierProc
 	start   time.Time
 	hub0    []time.Duration
@@ -151,7 +151,14 @@ type cpuMeter struct {
 }
 
 func startCPUMeter(ctx context.Context, pgURL string, hubs []*tierProc) *cpuMeter {
-	m := &cpuMeter{pgURL: pgURL, hubs: hubs, start: time.Now(), backend: make(map[int][2]time.Duration)}
+	m := &cpuMeter{hubs: hubs, start: time.Now(), backend: make(map[int][2]time.Duration)}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, pgURL)
+	if err != nil {
+		m.errs = append(m.errs, err.Error())
+	}
+	m.conn = conn
 	for _, p := range hubs {
 		c, err := procCPU(p.cmd.Process.Pid)
 		if err != nil {
@@ -177,15 +184,12 @@ func (m *cpuMeter) sample(ctx context.Context, atStart bool) {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, m.pgURL)
-	if err != nil {
-		m.errs = append(m.errs, err.Error())
+	if m.conn == nil {
 		return
 	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT pid, coalesce(client_port, -1) FROM pg_stat_activity WHERE datname = current_database()`)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rows, err := m.conn.Query(ctx, `SELECT pid, coalesce(client_port, -1) FROM pg_stat_activity WHERE datname = current_database()`)
 	if err != nil {
 		m.errs = append(m.errs, err.Error())
 		return
@@ -205,6 +209,7 @@ func (m *cpuMeter) sample(ctx context.Context, atStart bool) {
 		m.errs = append(m.errs, err.Error())
 		return
 	}
+	rows.Close()
 	for _, pid := range pids {
 		c, err := procCPU(pid)
 		if err != nil {
@@ -245,6 +250,9 @@ func (c *cpuPerDoc) String() string {
 // stop takes the last readings and divides by n documents.
 func (m *cpuMeter) stop(ctx context.Context, n int) *cpuPerDoc {
 	m.sample(ctx, false)
+	if m.conn != nil {
+		m.conn.Close(context.Background())
+	}
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	out := &cpuPerDoc{}
 	for i, p := range m.hubs {
