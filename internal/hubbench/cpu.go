@@ -194,6 +194,7 @@ func (m *cpuMeter) sample(ctx context.Context, atStart bool) {
 		m.errs = append(m.errs, err.Error())
 		return
 	}
+	defer rows.Close()
 	var pids []int
 	for rows.Next() {
 		var pid, port int
@@ -209,7 +210,6 @@ func (m *cpuMeter) sample(ctx context.Context, atStart bool) {
 		m.errs = append(m.errs, err.Error())
 		return
 	}
-	rows.Close()
 	for _, pid := range pids {
 		c, err := procCPU(pid)
 		if err != nil {
