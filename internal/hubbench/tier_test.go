@@ -44,7 +44,12 @@ func TestBenchCommand_Tier(t *testing.T) {
 		key   string
 		check func(benchRow) bool
 	}{
-		{"sync: end to end: 3 hubs, 3 edges over them (scope: own), all outcomes", func(r benchRow) bool { return r.Docs == 300 && r.DocsPerSec > 0 && r.Met != nil }},
+		{"sync: end to end: 3 hubs, 3 edges over them (scope: own), all outcomes", func(r benchRow) bool {
+			// The CPU per document of each process: the hubs', this
+			// process's, and PostgreSQL's sessions of the hubs, found.
+			return r.Docs == 300 && r.DocsPerSec > 0 && r.Met != nil &&
+				r.CPU != nil && len(r.CPU.Hubs) == 3 && r.CPU.Bench > 0 && r.CPU.Backends > 0
+		}},
 		{"sync: end to end, 3-hub tier / sqlite hub", func(r benchRow) bool { return r.Ratio > 0 && r.Met != nil }},
 		{"fanout: each of 6 edges over 3 hubs applied (per write and edge)", func(r benchRow) bool { return r.Docs == 6*20 && r.P50ms > 0 && r.P99ms >= r.P50ms }},
 		{"takeover: kill -9 of the sequencer until a write at another hub is confirmed (2 kills)", func(r benchRow) bool {
