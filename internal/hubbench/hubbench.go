@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -78,6 +79,7 @@ type benchConfig struct {
 	tierEdges   int           // sync: edges of the tier run, spread over its hubs
 	tierScope   string        // sync: "own" (each tier edge holds the tenants it writes) or "all"
 	lease       time.Duration // the tier hubs' --lease-timeout
+	tierProcs   int           // the tier hubs' GOMAXPROCS; 0: their own default
 	kills       int           // takeover: kills of the sequencer
 	cloudhub    string        // the binary the tier runs start their hubs with
 	cpuProfile  string
@@ -120,6 +122,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.lease, "lease-timeout", tierLeaseTimeout, "the hub tier's --lease-timeout")
 	fs.IntVar(&cfg.kills, "kills", 10, "takeover: kills of the sequencer")
 	fs.StringVar(&cfg.cloudhub, "cloudhub", "", "the cloudhub binary the hub tier runs start (default: this program)")
+	fs.IntVar(&cfg.tierProcs, "tier-gomaxprocs", runtime.NumCPU(), "GOMAXPROCS of each hub of the tier: they share the machine's CPUs with each other and PostgreSQL (0: cloudhub's default, 2 per CPU)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each run's measured phase to this file, the run's name inserted before the extension")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON")
 	if err := cli.ParseFlags(fs, args, "CLOUDHUB_BENCH_"); err != nil {
@@ -154,6 +157,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError("--run takeover needs a hub tier: --tier-hubs 2..16")
 	case cfg.tierEdges < 1 || cfg.tierEdges > 1000:
 		return cli.UsageError(fmt.Sprintf("--tier-edges %d: want 1..1000", cfg.tierEdges))
+	case cfg.tierProcs < 0:
+		return cli.UsageError(fmt.Sprintf("--tier-gomaxprocs %d: want 0 or more", cfg.tierProcs))
 	case cfg.tierScope != "own" && cfg.tierScope != "all":
 		return cli.UsageError(fmt.Sprintf("--tier-scope %q: want own or all", cfg.tierScope))
 	case cfg.tierScope == "own" && cfg.tierEdges > bench.Tenants:

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,6 +161,14 @@ func (p *tierProc) stop() error {
 	}
 }
 
+// tierProcsText is the tier hubs' GOMAXPROCS for the report.
+func (b *bencher) tierProcsText() string {
+	if b.cfg.tierProcs == 0 {
+		return "cloudhub's default"
+	}
+	return strconv.Itoa(b.cfg.tierProcs)
+}
+
 // benchTier is a tier of hub processes on one database schema.
 type benchTier struct {
 	procs  []*tierProc
@@ -206,11 +215,14 @@ func (b *bencher) startTier(ctx context.Context, dir string, n int, lease time.D
 			"--data", filepath.Join(dir, name), "--postgres", url, "--hub-name", name, "--lease-timeout", lease.String(),
 			"--admin-token", tierAdminToken, "--log-format", "text",
 		}}
+		if b.cfg.tierProcs > 0 {
+			p.env = append(p.env, fmt.Sprintf("GOMAXPROCS=%d", b.cfg.tierProcs))
+		}
 		if b.cfg.cpuProfile != "" {
 			// The hubs profile their whole life: from the start of
 			// the run, the sync's measured phase most of it.
 			ext := filepath.Ext(b.cfg.cpuProfile)
-			p.env = []string{"EDGESYNC_CPUPROFILE=" + strings.TrimSuffix(b.cfg.cpuProfile, ext) + ".hub-" + name + ext}
+			p.env = append(p.env, "EDGESYNC_CPUPROFILE="+strings.TrimSuffix(b.cfg.cpuProfile, ext)+".hub-"+name+ext)
 		}
 		t.procs = append(t.procs, p)
 		if err := p.start(30 * time.Second); err != nil {
@@ -395,7 +407,7 @@ func (b *bencher) syncTier(ctx context.Context, dir string) (rows []benchRow, er
 	var cl cleanups
 	defer func() { err = errors.Join(err, cl.run()) }()
 	n, k := b.cfg.docs, b.cfg.tierEdges
-	fmt.Fprintf(b.stderr, "sync: hub tier: %d cloudhub processes on PostgreSQL, %d edges spread over them\n", b.cfg.tierHubs, k)
+	fmt.Fprintf(b.stderr, "sync: hub tier: %d cloudhub processes on PostgreSQL (GOMAXPROCS %s), %d edges spread over them\n", b.cfg.tierHubs, b.tierProcsText(), k)
 	t, err := b.runTier(ctx, dir, &cl)
 	if err != nil {
 		return nil, err
