@@ -78,6 +78,7 @@ func TestRun_TierUsage(t *testing.T) {
 		{"takeover without a tier", []string{"--run", "takeover", "--postgres", "postgres://127.0.0.1:1/x", "--tier-hubs", "0"}},
 		{"lease under a second", []string{"--lease-timeout", "500ms"}},
 		{"no kills", []string{"--kills", "0"}},
+		{"negative GOMAXPROCS", []string{"--tier-gomaxprocs", "-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr proctest.Buffer
