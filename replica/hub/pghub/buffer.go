@@ -140,9 +140,9 @@ const (
 func (c *chunk) queue(b *pgx.Batch) {
 	if n := len(c.logs); n > 0 {
 		lsn, ts, crts := make([]int64, n), make([]int64, n), make([]int64, n)
-		var cols [10][]string
+		var cols [10]textArray
 		for i := range cols {
-			cols[i] = make([]string, n)
+			cols[i] = make(textArray, n)
 		}
 		for i, e := range c.logs {
 			lsn[i], ts[i], crts[i] = e.LSN, e.TS, e.CRTS
@@ -153,10 +153,10 @@ func (c *chunk) queue(b *pgx.Batch) {
 	}
 	if n := len(c.versions); n > 0 {
 		ts, lsn, cid := make([]int64, n), make([]int64, n), make([]int64, n)
-		body := make([][]byte, n)
-		var cols [9][]string
+		body := make(byteaArray, n)
+		var cols [9]textArray
 		for i := range cols {
-			cols[i] = make([]string, n)
+			cols[i] = make(textArray, n)
 		}
 		for i, v := range c.versions {
 			ts[i], lsn[i], cid[i], body[i] = v.TS, v.LSN, v.ConflictID, v.Body
@@ -167,9 +167,9 @@ func (c *chunk) queue(b *pgx.Batch) {
 	}
 	if n := len(c.items); n > 0 {
 		lsn, deleted := make([]int64, n), make([]bool, n)
-		var cols [4][]string
+		var cols [4]textArray
 		for i := range cols {
-			cols[i] = make([]string, n)
+			cols[i] = make(textArray, n)
 		}
 		for i, r := range c.items {
 			lsn[i], deleted[i] = r.lsn, r.deleted

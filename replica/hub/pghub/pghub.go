@@ -109,6 +109,10 @@ func (s *Store) Open(ctx context.Context, commit func(hub.Heads)) (err error) {
 	if s.tracer != nil {
 		pc.ConnConfig.Tracer = s.tracer
 	}
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		presizeArrays(c.TypeMap())
+		return nil
+	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
