@@ -54,6 +54,11 @@ type Config struct {
 	// unindexed before a commit catches it up (pkindex.go); listings by
 	// partition key scan those. Default 256; 1 indexes at every commit.
 	PKIndexLag int
+	// QueryWorkers is how many queries run at once (queryPool), each on
+	// an OS thread of lowered priority. Default: half of GOMAXPROCS, at
+	// least 1; negative: queries run on their callers' goroutines, as
+	// many at once as call.
+	QueryWorkers int
 }
 
 // Replica is an edge replica. Its methods are safe for concurrent use.
@@ -82,6 +87,8 @@ type Replica struct {
 	// gate is closed while local writes are in flight: queries give way
 	// to them (yieldToWriter).
 	gate writeGate
+	// qpool runs queries (Config.QueryWorkers).
+	qpool queryPool
 	// The index builder (indexBuilder): kicked when definitions from the
 	// hub bring indexing policies; stopped by buildStop at Close.
 	buildKick chan struct{}
@@ -140,6 +147,9 @@ type Stats struct {
 func New(cfg Config) *Replica {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.QueryWorkers == 0 {
+		cfg.QueryWorkers = defaultQueryWorkers()
 	}
 	if cfg.PKIndexLag <= 0 {
 		cfg.PKIndexLag = defaultPKIndexLag
@@ -221,6 +231,9 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	bctx, cancel := context.WithCancelCause(context.Background())
 	r.buildKick, r.buildDone, r.buildStop = make(chan struct{}, 1), make(chan struct{}), cancel
 	go r.indexBuilder(bctx)
+	if r.cfg.QueryWorkers > 0 {
+		r.qpool.start(r.cfg.QueryWorkers)
+	}
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil
 }
@@ -296,6 +309,7 @@ func (r *Replica) Close(ctx context.Context) error {
 		r.buildStop(replica.ErrClosed)
 		<-r.buildDone
 	}
+	r.qpool.close()
 	if err := r.w.Close(ctx); err != nil {
 		return err
 	}

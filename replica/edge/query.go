@@ -66,7 +66,21 @@ func (r *Replica) yieldToWriter() {
 // QueryChunk items per read transaction: each item once, as it was when its
 // chunk was read (not one snapshot of the whole container). A query never
 // holds up a write, and its cost grows with the container.
-func (r *Replica) Query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (query.Page, error) {
+//
+// Queries run on the replica's query workers (Config.QueryWorkers), OS
+// threads of lowered priority, at most as many at once as there are
+// workers; a call waits for a free worker, or until ctx ends.
+func (r *Replica) Query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (p query.Page, err error) {
+	if r.qpool.jobs == nil {
+		return r.query(ctx, containerName, req, consistency, opt)
+	}
+	if perr := r.qpool.run(ctx, func() { p, err = r.query(ctx, containerName, req, consistency, opt) }); perr != nil {
+		return query.Page{}, perr
+	}
+	return p, err
+}
+
+func (r *Replica) query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (query.Page, error) {
 	if _, err := r.defs.Get(containerName); err != nil {
 		return query.Page{}, err
 	}
