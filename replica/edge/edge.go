@@ -232,7 +232,7 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	r.buildKick, r.buildDone, r.buildStop = make(chan struct{}, 1), make(chan struct{}), cancel
 	go r.indexBuilder(bctx)
 	if r.cfg.QueryWorkers > 0 {
-		r.qpool.start(r.cfg.QueryWorkers)
+		r.qpool.init(r.cfg.QueryWorkers)
 	}
 	r.log.Info("edge replica open", "dir", r.cfg.Dir, "node", r.nodeID, "pending", r.pending.Load(), "seq", r.lastSeq.Load())
 	return nil

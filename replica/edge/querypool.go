@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edgesync/edgesync/replica"
 )
@@ -24,9 +25,13 @@ import (
 // ends). A panic in a query is recovered on the worker, which goes on
 // serving, and raised again on the caller's goroutine.
 type queryPool struct {
-	jobs chan *queryJob
-	stop chan struct{}
-	wg   sync.WaitGroup
+	size    int
+	jobs    chan *queryJob
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started atomic.Bool
+	mu      sync.Mutex // orders starting the workers and closing
+	closed  bool
 	// niced reports whether the workers' threads run at the lowered
 	// priority (false where the platform does not allow it).
 	niced bool
@@ -64,18 +69,34 @@ const queryNice = 10
 // at least one.
 func defaultQueryWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-// start starts n workers.
-func (p *queryPool) start(n int) {
-	p.jobs, p.stop = make(chan *queryJob), make(chan struct{})
-	ok := make(chan bool, n)
-	p.wg.Add(n)
-	for range n {
+// init sizes the pool; its workers start at the first query (run), so
+// that a process holding many replicas that are not queried holds no
+// threads for them.
+func (p *queryPool) init(n int) {
+	p.size, p.jobs, p.stop = n, make(chan *queryJob), make(chan struct{})
+}
+
+// ensure starts the workers unless they run or the pool is closed.
+func (p *queryPool) ensure() {
+	if p.started.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started.Load() || p.closed {
+		return
+	}
+	ok := make(chan bool, p.size)
+	p.wg.Add(p.size)
+	for range p.size {
 		go p.work(ok)
 	}
-	p.niced = true
-	for range n {
-		p.niced = <-ok && p.niced
+	niced := true
+	for range p.size {
+		niced = <-ok && niced
 	}
+	p.niced = niced
+	p.started.Store(true)
 }
 
 // work serves jobs on its own OS thread until stop. It never unlocks the
@@ -109,6 +130,7 @@ func (j *queryJob) run() {
 // ctx's error if ctx ends before a worker is free, and replica.ErrClosed once the
 // pool is closed. A panic in fn panics here.
 func (p *queryPool) run(ctx context.Context, fn func()) error {
+	p.ensure()
 	j := &queryJob{fn: fn, done: make(chan struct{})}
 	select {
 	case p.jobs <- j:
@@ -129,6 +151,11 @@ func (p *queryPool) close() {
 	if p.stop == nil {
 		return
 	}
-	close(p.stop)
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }

@@ -16,7 +16,7 @@ import (
 // others wait their turn, and every one runs.
 func TestQueryPool_Bounds(t *testing.T) {
 	var p queryPool
-	p.start(2)
+	p.init(2)
 	defer p.close()
 	var running, peak atomic.Int64
 	release := make(chan struct{})
@@ -64,7 +64,7 @@ func TestQueryPool_Bounds(t *testing.T) {
 // stack; the worker goes on serving the next query.
 func TestQueryPool_PanicRecovers(t *testing.T) {
 	var p queryPool
-	p.start(1)
+	p.init(1)
 	defer p.close()
 	boom := errors.New("boom")
 	func() {
@@ -98,7 +98,7 @@ func TestQueryPool_PanicRecovers(t *testing.T) {
 // every call fails with ErrClosed once the pool is closed.
 func TestQueryPool_WaitEnds(t *testing.T) {
 	var p queryPool
-	p.start(1)
+	p.init(1)
 	release, began := make(chan struct{}), make(chan struct{})
 	go p.run(context.Background(), func() { close(began); <-release })
 	<-began
@@ -114,8 +114,8 @@ func TestQueryPool_WaitEnds(t *testing.T) {
 	}
 }
 
-// Queries through a replica run on the pool, and fail with ErrClosed once
-// the replica is closed.
+// Queries through a replica run on the pool, whose threads start at the
+// first query, and fail with ErrClosed once the replica is closed.
 func TestReplica_QueryWorkers(t *testing.T) {
 	ctx := context.Background()
 	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
@@ -128,6 +128,9 @@ func TestReplica_QueryWorkers(t *testing.T) {
 	}
 	if _, err := r.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`)); err != nil {
 		t.Fatal(err)
+	}
+	if r.qpool.started.Load() {
+		t.Fatal("query workers started before the first query")
 	}
 	var wg sync.WaitGroup
 	for range 8 {

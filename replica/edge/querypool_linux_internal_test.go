@@ -10,11 +10,8 @@ import (
 // thread keeps its own.
 func TestQueryPool_LowersPriority(t *testing.T) {
 	var p queryPool
-	p.start(1)
+	p.init(1)
 	defer p.close()
-	if !p.niced {
-		t.Fatal("niced=false, want the workers' priority lowered")
-	}
 	// The raw system call returns 20 - nice.
 	nice := func() int {
 		v, err := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
@@ -26,6 +23,9 @@ func TestQueryPool_LowersPriority(t *testing.T) {
 	var got int
 	if err := p.run(context.Background(), func() { got = nice() }); err != nil {
 		t.Fatal(err)
+	}
+	if !p.niced {
+		t.Fatal("niced=false, want the workers' priority lowered")
 	}
 	if got != queryNice {
 		t.Fatalf("a query's thread nice=%d, want %d", got, queryNice)
