@@ -69,12 +69,23 @@ func (r *Replica) yieldToWriter() {
 //
 // Queries run on the replica's query workers (Config.QueryWorkers), OS
 // threads of lowered priority, at most as many at once as there are
-// workers; a call waits for a free worker, or until ctx ends.
+// workers; a call waits for a free worker, until ctx ends or at most the
+// query's time limit (query.ErrTimeout).
 func (r *Replica) Query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (p query.Page, err error) {
 	if r.qpool.jobs == nil {
 		return r.query(ctx, containerName, req, consistency, opt)
 	}
-	if perr := r.qpool.run(ctx, func() { p, err = r.query(ctx, containerName, req, consistency, opt) }); perr != nil {
+	// The wait for a worker counts against the query's time limit.
+	limit := opt.Timeout
+	if limit <= 0 {
+		limit = query.DefaultTimeout
+	}
+	wctx, cancel := context.WithTimeoutCause(ctx, limit, query.ErrTimeout)
+	defer cancel()
+	if perr := r.qpool.run(wctx, func() { p, err = r.query(ctx, containerName, req, consistency, opt) }); perr != nil {
+		if errors.Is(perr, query.ErrTimeout) {
+			perr = fmt.Errorf("%w: waited %s for a query worker", query.ErrTimeout, limit)
+		}
 		return query.Page{}, perr
 	}
 	return p, err

@@ -151,3 +151,25 @@ func TestReplica_QueryWorkers(t *testing.T) {
 		t.Fatalf("Query after Close=%v, want %v", err, replica.ErrClosed)
 	}
 }
+
+// A query waiting for a busy worker stops at its time limit with
+// query.ErrTimeout.
+func TestReplica_QueryWaitForWorkerTimesOut(t *testing.T) {
+	ctx := context.Background()
+	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	release, began := make(chan struct{}), make(chan struct{})
+	go r.qpool.run(ctx, func() { close(began); <-release })
+	<-began
+	defer close(release)
+	_, err := r.Query(ctx, "c", query.Request{Query: `SELECT VALUE c.id FROM c`}, "", query.Options{Timeout: 20 * time.Millisecond})
+	if !errors.Is(err, query.ErrTimeout) {
+		t.Fatalf("Query with every worker busy=%v, want %v", err, query.ErrTimeout)
+	}
+}
