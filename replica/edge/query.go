@@ -30,6 +30,10 @@ var maxWriteWait = 50 * time.Millisecond
 
 const writeYieldPoll = 100 * time.Microsecond
 
+// writesQuiet is how long after the last local write queries go on running
+// on the query workers (Replica.Query).
+var writesQuiet = 500 * time.Millisecond
+
 // yieldToWriter waits, before a query starts and before it evaluates its
 // next document: while local writes are in flight (writeGate, at most
 // maxWriteWait after the first of them began), then while the writer has
@@ -67,12 +71,16 @@ func (r *Replica) yieldToWriter() {
 // chunk was read (not one snapshot of the whole container). A query never
 // holds up a write, and its cost grows with the container.
 //
-// Queries run on the replica's query workers (Config.QueryWorkers), OS
-// threads of lowered priority, at most as many at once as there are
-// workers; a call waits for a free worker, until ctx ends or at most the
-// query's time limit (query.ErrTimeout).
+// While local writes are being made (one in flight, or one ended less than
+// writesQuiet ago), queries run on the replica's query workers
+// (Config.QueryWorkers), OS threads of lowered priority, at most as many at
+// once as there are workers; a call waits for a free worker, until ctx ends
+// or at most the query's time limit (query.ErrTimeout). Otherwise a query
+// runs on its caller's goroutine: the hand-off to a worker and back costs
+// a short indexed query about as much CPU again as the query itself, and
+// with no writes to give way to it buys nothing.
 func (r *Replica) Query(ctx context.Context, containerName string, req query.Request, consistency string, opt query.Options) (p query.Page, err error) {
-	if r.qpool.jobs == nil {
+	if r.qpool.jobs == nil || r.gate.quiet(writesQuiet) {
 		return r.query(ctx, containerName, req, consistency, opt)
 	}
 	// The wait for a worker counts against the query's time limit.

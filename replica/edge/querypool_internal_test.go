@@ -164,6 +164,10 @@ func TestReplica_QueryWaitForWorkerTimesOut(t *testing.T) {
 	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
 		t.Fatal(err)
 	}
+	// A write just made: queries run on the workers (writesQuiet).
+	if _, err := r.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
 	release, began := make(chan struct{}), make(chan struct{})
 	go r.qpool.run(ctx, func() { close(began); <-release })
 	<-began
@@ -172,4 +176,44 @@ func TestReplica_QueryWaitForWorkerTimesOut(t *testing.T) {
 	if !errors.Is(err, query.ErrTimeout) {
 		t.Fatalf("Query with every worker busy=%v, want %v", err, query.ErrTimeout)
 	}
+}
+
+// Queries run on the workers only while local writes are being made: with
+// none for writesQuiet, a query runs on its caller and starts no worker;
+// right after a write, it runs on a worker.
+func TestReplica_QueryWorkersOnlyBesideWrites(t *testing.T) {
+	ctx := context.Background()
+	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	q := func() {
+		t.Helper()
+		if _, err := r.Query(ctx, "c", query.Request{Query: `SELECT VALUE c.id FROM c`}, "", query.Options{Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q()
+	if r.qpool.started.Load() {
+		t.Fatal("a query with no local write ever made started the workers")
+	}
+	if _, err := r.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	q()
+	if !r.qpool.started.Load() {
+		t.Fatal("a query right after a local write did not run on the workers")
+	}
+	// The gate's clock, moved back past writesQuiet: queries run on their
+	// callers again (a worker busy for good would make one wait otherwise).
+	r.gate.ended.Add(-int64(2 * writesQuiet))
+	release, began := make(chan struct{}), make(chan struct{})
+	go r.qpool.run(ctx, func() { close(began); <-release })
+	<-began
+	defer close(release)
+	q()
 }

@@ -18,6 +18,7 @@ import (
 type writeGate struct {
 	n     atomic.Int64 // writes in flight
 	since atomic.Int64 // when n last went from 0 to 1 (unix nanoseconds)
+	ended atomic.Int64 // when n last went back to 0 (unix nanoseconds)
 	// opened is closed when n returns to 0. It is replaced, never reused:
 	// the write that takes n from 0 to 1 swaps in a new one (closing one
 	// left by a write that had not yet swapped it out), the one that takes
@@ -41,6 +42,7 @@ func (g *writeGate) enter() {
 
 func (g *writeGate) leave() {
 	if g.n.Add(-1) == 0 {
+		g.ended.Store(time.Now().UnixNano())
 		if ch := g.opened.Swap(nil); ch != nil {
 			close(*ch)
 		}
@@ -67,4 +69,11 @@ func (g *writeGate) wait(max time.Duration) {
 	case <-*ch:
 	case <-t.C:
 	}
+}
+
+// quiet reports whether no local write has been in flight for d: none now,
+// and the last one's caller had its outcome at least d ago (or there has
+// been none).
+func (g *writeGate) quiet(d time.Duration) bool {
+	return g.n.Load() == 0 && time.Now().UnixNano()-g.ended.Load() >= int64(d)
 }
