@@ -147,7 +147,7 @@ func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int, chained b
 	const edges, perEdge = 4, 50
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	var attempts, failed atomic.Int64
+	var attempts, failed, changed atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, edges)
@@ -167,6 +167,12 @@ func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int, chained b
 			}
 			next := 0 // the first version without an outcome
 			for try := 0; next < perEdge; try++ {
+				// The edges' progress follows the sequencer's changes (a
+				// quarter of the versions per change), so that the run
+				// spans at least three of them however fast the tier is.
+				for next >= int(changed.Load()+1)*perEdge/4 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
 				if ctx.Err() != nil {
 					errs <- fmt.Errorf("edge %s: %d of %d versions have outcomes after %d sessions", node, next, perEdge, try)
 					return
@@ -240,6 +246,7 @@ func forwardedIncrementsApplyOnce(t *testing.T, url string, batch int, chained b
 			t.Fatal(err)
 		}
 		changes++
+		changed.Store(int64(changes))
 	}
 	close(errs)
 	for err := range errs {
