@@ -92,7 +92,7 @@ func (r *Replica) Query(ctx context.Context, containerName string, req query.Req
 	defer cancel()
 	if perr := r.qpool.run(wctx, func() { p, err = r.query(ctx, containerName, req, consistency, opt) }); perr != nil {
 		if errors.Is(perr, query.ErrTimeout) {
-			perr = fmt.Errorf("%w: waited %s for a query worker", query.ErrTimeout, limit)
+			perr = fmt.Errorf("%w: stopped after %s waiting for a query worker", query.ErrTimeout, limit)
 		}
 		return query.Page{}, perr
 	}

@@ -132,12 +132,18 @@ func (j *queryJob) run() {
 func (p *queryPool) run(ctx context.Context, fn func()) error {
 	p.ensure()
 	j := &queryJob{fn: fn, done: make(chan struct{})}
+	// A free worker takes the job even when ctx has ended meanwhile: the
+	// query then stops at its own time limit, as it does on its caller.
 	select {
 	case p.jobs <- j:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-p.stop:
-		return replica.ErrClosed
+	default:
+		select {
+		case p.jobs <- j:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-p.stop:
+			return replica.ErrClosed
+		}
 	}
 	<-j.done
 	if j.panic != nil {
