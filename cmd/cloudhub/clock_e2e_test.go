@@ -6,8 +6,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -358,30 +356,12 @@ func TestE2E_ClockDriftsOffline(t *testing.T) {
 // --max-clock-skew (and CLOUDHUB_MAX_CLOCK_SKEW) must be a duration of at
 // least a second.
 func TestServe_MaxClockSkewFlag(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		args       []string
-		env        string
-		wantStderr string
-	}{
+	testServeFlagRefused(t, "CLOUDHUB_MAX_CLOCK_SKEW", []serveFlagCase{
 		{name: "below a second", args: []string{"--max-clock-skew", "500ms"}, wantStderr: "want at least 1s"},
 		{name: "negative", args: []string{"--max-clock-skew", "-1m"}, wantStderr: "want at least 1s"},
 		{name: "not a duration", args: []string{"--max-clock-skew", "soon"}, wantStderr: "soon"},
 		{name: "from env", env: "0s", wantStderr: "want at least 1s"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.env != "" {
-				t.Setenv("CLOUDHUB_MAX_CLOCK_SKEW", tc.env)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			var stdout, stderr bytes.Buffer
-			args := append([]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, tc.args...)
-			if code := run(ctx, args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.wantStderr) {
-				t.Fatalf("run(%q) = %d, stderr %q; want 2 and %q", args, code, stderr.String(), tc.wantStderr)
-			}
-		})
-	}
+	})
 }
 
 // A version pushed over the sync protocol with a _ts an hour ahead cannot

@@ -141,20 +141,31 @@ func TestServe_MaxEdgesFlag(t *testing.T) {
 // --ping-interval (and CLOUDHUB_PING_INTERVAL) must be a duration from a
 // second to a minute: what an edge accepts from a welcome.
 func TestServe_PingIntervalFlag(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		args       []string
-		env        string
-		wantStderr string
-	}{
+	testServeFlagRefused(t, "CLOUDHUB_PING_INTERVAL", []serveFlagCase{
 		{name: "below a second", args: []string{"--ping-interval", "500ms"}, wantStderr: "--ping-interval 500ms: want 1s to 1m"},
 		{name: "above a minute", args: []string{"--ping-interval", "2m"}, wantStderr: "want 1s to 1m"},
 		{name: "not a duration", args: []string{"--ping-interval", "often"}, wantStderr: "often"},
 		{name: "from env", env: "0s", wantStderr: "want 1s to 1m"},
-	} {
+	})
+}
+
+// serveFlagCase is a serve flag's value (or its environment variable's)
+// that serve refuses, and what its error must say.
+type serveFlagCase struct {
+	name       string
+	args       []string
+	env        string
+	wantStderr string
+}
+
+// testServeFlagRefused checks that serve exits with 2 and names the
+// problem for each case, env set in envVar.
+func testServeFlagRefused(t *testing.T, envVar string, cases []serveFlagCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {
-				t.Setenv("CLOUDHUB_PING_INTERVAL", tc.env)
+				t.Setenv(envVar, tc.env)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()

@@ -118,14 +118,7 @@ func TestQueryPool_WaitEnds(t *testing.T) {
 // first query, and fail with ErrClosed once the replica is closed.
 func TestReplica_QueryWorkers(t *testing.T) {
 	ctx := context.Background()
-	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
-	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
-		t.Fatal(err)
-	}
+	r := openOneWorker(t)
 	if _, err := r.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -156,14 +149,7 @@ func TestReplica_QueryWorkers(t *testing.T) {
 // query.ErrTimeout.
 func TestReplica_QueryWaitForWorkerTimesOut(t *testing.T) {
 	ctx := context.Background()
-	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
-	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
-		t.Fatal(err)
-	}
+	r := openOneWorker(t)
 	// A write just made: queries run on the workers (writesQuiet).
 	if _, err := r.Create(ctx, "c", []byte(`{"id":"a","pk":"p"}`)); err != nil {
 		t.Fatal(err)
@@ -183,14 +169,7 @@ func TestReplica_QueryWaitForWorkerTimesOut(t *testing.T) {
 // right after a write, it runs on a worker.
 func TestReplica_QueryWorkersOnlyBesideWrites(t *testing.T) {
 	ctx := context.Background()
-	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
-	if err := r.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
-	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
-		t.Fatal(err)
-	}
+	r := openOneWorker(t)
 	q := func() {
 		t.Helper()
 		if _, err := r.Query(ctx, "c", query.Request{Query: `SELECT VALUE c.id FROM c`}, "", query.Options{Timeout: time.Minute}); err != nil {
@@ -216,4 +195,20 @@ func TestReplica_QueryWorkersOnlyBesideWrites(t *testing.T) {
 	<-began
 	defer close(release)
 	q()
+}
+
+// openOneWorker opens a replica with one query worker and a container "c",
+// closed when the test ends.
+func openOneWorker(t *testing.T) *Replica {
+	t.Helper()
+	ctx := context.Background()
+	r := New(Config{Dir: t.TempDir(), Durability: "normal", QueryWorkers: 1})
+	if err := r.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	if _, _, err := r.PutContainer(ctx, replica.Container{Name: "c", PartitionKey: "/pk"}); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
