@@ -268,11 +268,23 @@ func TestTier_TakeoverEndsTheStalledHoldersSessions(t *testing.T) {
 	a.tier.Pause()
 	paused := time.Now()
 	// The lease's term is 7/10 of the timeout, renewed every 2/10: it
-	// expires 5/10 to 7/10 of the timeout after the pause.
-	time.Sleep(testTimeout * 4 / 10)
-	tx, err := a.st.BeginLocked(ctx)
+	// expires 5/10 to 7/10 of the timeout after the pause. The stall
+	// begins 3/10 of the timeout before the expiry the lease row names, on
+	// the server's clock (a fixed sleep left 0-2/10, too little for a slow
+	// run, whose stall then came after the takeover).
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var left float64
+	if err := conn.QueryRow(ctx, `SELECT extract(epoch FROM expires_at - clock_timestamp()) FROM lease WHERE id = 1`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(left*float64(time.Second)) - testTimeout*3/10)
+	tx, err := a.st.BeginLocked(ctx)
+	if err != nil {
+		t.Fatalf("the stall, %s after the pause: %v", time.Since(paused).Round(time.Millisecond), err)
 	}
 	defer tx.Rollback(ctx)
 	k := waitSequencer(t, b, 3*testTimeout)
