@@ -115,21 +115,7 @@ func TestSync_FollowingEdgeHeartbeat(t *testing.T) {
 			done := make(chan struct{})
 			defer close(done)
 			if tt.pings {
-				go func() {
-					tick := time.NewTicker(interval)
-					defer tick.Stop()
-					for {
-						payload := strconv.AppendInt(nil, time.Now().UnixMilli(), 10)
-						if err := r.conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(time.Second)); err != nil {
-							return
-						}
-						select {
-						case <-done:
-							return
-						case <-tick.C:
-						}
-					}
-				}()
+				go pingClock(r.conn, interval, done)
 			}
 			watch := 3 * timeout
 			r.conn.SetReadDeadline(welcomed.Add(watch))

@@ -48,21 +48,7 @@ func watchHeartbeat(t *testing.T, name string, pings, answer bool, d time.Durati
 	done := make(chan struct{})
 	defer close(done)
 	if pings {
-		go func() {
-			tick := time.NewTicker(testPingInterval / 2)
-			defer tick.Stop()
-			for {
-				payload := strconv.AppendInt(nil, time.Now().UnixMilli(), 10)
-				if err := r.conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(time.Second)); err != nil {
-					return
-				}
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
+		go pingClock(r.conn, testPingInterval/2, done)
 	}
 	r.conn.SetReadDeadline(welcomed.Add(d))
 	for got.ended == nil {
@@ -124,5 +110,23 @@ func TestSync_DeadEdgeIsPingedThenDropped(t *testing.T) {
 	}
 	if got.after < testPongWait-testPingInterval {
 		t.Errorf("session ended %s after the welcome, want not before the pong wait %s", got.after, testPongWait)
+	}
+}
+
+// pingClock pings the hub every interval with the clock payload an edge
+// sends, as an edge does, until done is closed or a ping cannot be written.
+func pingClock(conn *websocket.Conn, every time.Duration, done <-chan struct{}) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		payload := strconv.AppendInt(nil, time.Now().UnixMilli(), 10)
+		if err := conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(time.Second)); err != nil {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
 	}
 }
