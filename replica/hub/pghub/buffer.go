@@ -117,12 +117,36 @@ func (s *segment) absorb(child *segment, nested bool) {
 	s.chunks = append(s.chunks, chunks...)
 }
 
-// queue queues the segment's kept writes in b and forgets them.
-func (s *segment) queue(b *pgx.Batch) {
+// queue queues the segment's kept writes in o and forgets them.
+func (s *segment) queue(o *sends) {
 	for _, c := range s.chunks {
-		c.queue(b)
+		c.queue(o)
 	}
 	s.chunks = s.chunks[:0]
+}
+
+// sends are what one flush sends, in order: batches of statements and,
+// between them, COPYs (copy.go).
+type sends struct{ steps []sendStep }
+
+// sendStep is a batch, or else a COPY of rows rows.
+type sendStep struct {
+	b    *pgx.Batch
+	copy copyData
+	rows int
+}
+
+// batch is the batch to queue the next statement in.
+func (o *sends) batch() *pgx.Batch {
+	if n := len(o.steps); n > 0 && o.steps[n-1].b != nil {
+		return o.steps[n-1].b
+	}
+	o.steps = append(o.steps, sendStep{b: &pgx.Batch{}})
+	return o.steps[len(o.steps)-1].b
+}
+
+func (o *sends) copyRows(c copyData, rows int) {
+	o.steps = append(o.steps, sendStep{copy: c, rows: rows})
 }
 
 const (
@@ -137,8 +161,10 @@ const (
 		ON CONFLICT (container, id) DO UPDATE SET pk = excluded.pk, version = excluded.version, lsn = excluded.lsn, deleted = excluded.deleted`
 )
 
-func (c *chunk) queue(b *pgx.Batch) {
-	if n := len(c.logs); n > 0 {
+func (c *chunk) queue(o *sends) {
+	if n := len(c.logs); n >= copyMinRows {
+		o.copyRows(copyLog(c.logs), n)
+	} else if n > 0 {
 		lsn, ts, crts := make([]int64, n), make([]int64, n), make([]int64, n)
 		var cols [10]textArray
 		for i := range cols {
@@ -149,9 +175,11 @@ func (c *chunk) queue(b *pgx.Batch) {
 			cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i] = e.Container, e.ID, e.PK, e.Op, e.Version
 			cols[5][i], cols[6][i], cols[7][i], cols[8][i], cols[9][i] = e.Base, e.Origin, e.Policy, e.Resolver, e.Resolves
 		}
-		b.Queue(insertLog, lsn, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], ts, crts, cols[7], cols[8], cols[9])
+		o.batch().Queue(insertLog, lsn, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], ts, crts, cols[7], cols[8], cols[9])
 	}
-	if n := len(c.versions); n > 0 {
+	if n := len(c.versions); n >= copyMinRows {
+		o.copyRows(copyVersions(c.versions), n)
+	} else if n > 0 {
 		ts, lsn, cid := make([]int64, n), make([]int64, n), make([]int64, n)
 		body := make(byteaArray, n)
 		var cols [9]textArray
@@ -163,7 +191,7 @@ func (c *chunk) queue(b *pgx.Batch) {
 			cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i] = v.Version, v.Container, v.ID, v.PK, v.Op
 			cols[5][i], cols[6][i], cols[7][i], cols[8][i] = v.Base, v.Origin, v.Outcome, v.Reason
 		}
-		b.Queue(insertVersions, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], ts, body, cols[7], lsn, cols[8], cid)
+		o.batch().Queue(insertVersions, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], ts, body, cols[7], lsn, cols[8], cid)
 	}
 	if n := len(c.items); n > 0 {
 		lsn, deleted := make([]int64, n), make([]bool, n)
@@ -175,10 +203,10 @@ func (c *chunk) queue(b *pgx.Batch) {
 			lsn[i], deleted[i] = r.lsn, r.deleted
 			cols[0][i], cols[1][i], cols[2][i], cols[3][i] = r.container, r.id, r.pk, r.version
 		}
-		b.Queue(upsertItems, cols[0], cols[1], cols[2], cols[3], lsn, deleted)
+		o.batch().Queue(upsertItems, cols[0], cols[1], cols[2], cols[3], lsn, deleted)
 	}
 	for _, s := range c.stmts {
-		q := b.Queue(s.q, s.args...)
+		q := o.batch().Queue(s.q, s.args...)
 		if s.check != nil {
 			q.Exec(s.check)
 		}

@@ -80,30 +80,36 @@ func (t *tx) flush(ctx context.Context, lock bool, reads func(b *pgx.Batch)) err
 	if t.err != nil {
 		return t.err
 	}
-	b := &pgx.Batch{}
+	var o sends
 	for i, seg := range t.segs {
 		if i > 0 && !seg.emitted {
-			b.Queue("SAVEPOINT " + savepointName(i))
+			o.batch().Queue("SAVEPOINT " + savepointName(i))
 			seg.emitted = true
 		}
-		seg.queue(b)
+		seg.queue(&o)
 	}
 	lock = lock && !t.locked
 	if lock {
 		// After the kept writes (a ROLLBACK TO among them would release
 		// it), inside the open savepoints: a Try that fails restores
 		// locked as it was when it began.
-		b.Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
+		o.batch().Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
 	}
 	if reads != nil {
-		reads(b)
+		reads(o.batch())
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := t.pg.SendBatch(ctx, b).Close(); err != nil {
-		t.err = spoilt("send", err)
-		return t.err
+	for _, st := range o.steps {
+		var err error
+		switch {
+		case st.b == nil:
+			err = st.copy.send(ctx, t.pg.Conn(), t.s.tracer, st.rows)
+		case st.b.Len() > 0:
+			err = t.pg.SendBatch(ctx, st.b).Close()
+		}
+		if err != nil {
+			t.err = spoilt("send", err)
+			return t.err
+		}
 	}
 	if lock {
 		t.locked = true
