@@ -66,39 +66,30 @@ type rowsVariant struct {
 
 // BenchmarkGroupRows writes groups of 256 new documents (log, versions and
 // items rows) in transactions as the writer does, the heads row locked and
-// updated, four ways, each on a database of its own: the log and versions
-// rows sent by INSERT ... SELECT FROM unnest(...) in the batch or by COPY,
-// on the schema as migrated (keys in the C collation) or with the keys of
-// versions and log back in the database's collation (as before the ninth
-// migration). The ways take turns group by group, so that they share the
-// machine's moments; it reports the server process's CPU time per
-// document of each (from /proc: the server must run on this machine).
+// updated, two ways, each on a database of its own: the log and versions
+// rows sent by INSERT ... SELECT FROM unnest(...) in the batch or by COPY.
+// The ways take turns group by group, so that they share the machine's
+// moments; it reports the server process's CPU time per document of each
+// (from /proc: the server must run on this machine).
 func BenchmarkGroupRows(b *testing.B) {
 	ctx := context.Background()
 	var vs []*rowsVariant
-	for _, keys := range []string{"dbcollation", "C"} {
-		for _, mode := range []string{"insert", "copy"} {
-			s := New(Config{URL: pgtest.Database(b)})
-			if err := s.Open(ctx, nil); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close(ctx)
-			conn, err := pgx.Connect(ctx, s.cfg.URL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close(ctx)
-			if keys == "dbcollation" {
-				if _, err := conn.Exec(ctx, collateDefault); err != nil {
-					b.Fatal(err)
-				}
-			}
-			presizeArrays(conn.TypeMap())
-			if _, err := conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
-				b.Fatal(err)
-			}
-			vs = append(vs, &rowsVariant{name: keys + "-" + mode, copy: mode == "copy", conn: conn, cpu: serverCPU(b, ctx, conn)})
+	for _, mode := range []string{"insert", "copy"} {
+		s := New(Config{URL: pgtest.Database(b)})
+		if err := s.Open(ctx, nil); err != nil {
+			b.Fatal(err)
 		}
+		defer s.Close(ctx)
+		conn, err := pgx.Connect(ctx, s.cfg.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		presizeArrays(conn.TypeMap())
+		if _, err := conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
+			b.Fatal(err)
+		}
+		vs = append(vs, &rowsVariant{name: mode, copy: mode == "copy", conn: conn, cpu: serverCPU(b, ctx, conn)})
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	const n = 256
@@ -148,7 +139,3 @@ func BenchmarkGroupRows(b *testing.B) {
 		b.ReportMetric(float64(v.ns)/1e3/float64(b.N*n), v.name+"-µs/doc")
 	}
 }
-
-// collateDefault undoes the ninth migration.
-const collateDefault = `ALTER TABLE versions ALTER COLUMN version TYPE text COLLATE "default", ALTER COLUMN container TYPE text COLLATE "default", ALTER COLUMN id TYPE text COLLATE "default";
-ALTER TABLE log ALTER COLUMN container TYPE text COLLATE "default";`

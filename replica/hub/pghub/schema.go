@@ -51,13 +51,6 @@ package pghub
 // drops the log's index by version id,
 // which only an item's history read (ItemVersions finds a version's log
 // record by its LSN).
-// The ninth gives the indexed text keys of versions (version; container
-// and id) and of the log (container) the C collation, as items has: their
-// B-trees compare bytes (memcmp) instead of calling the database's
-// collation (strcoll) at every step, and no query orders by them, so no
-// result changes (equality is byte equality in either). On a database
-// that has rows, it rebuilds versions_pkey, versions_by_item and
-// log_by_container (the tables themselves are not rewritten).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -365,7 +358,4 @@ ALTER TABLE forwarded ADD COLUMN node_id text NOT NULL DEFAULT '', ADD COLUMN fi
 ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
 DROP INDEX log_by_version;
-`, `
-ALTER TABLE versions ALTER COLUMN version TYPE text COLLATE "C", ALTER COLUMN container TYPE text COLLATE "C", ALTER COLUMN id TYPE text COLLATE "C";
-ALTER TABLE log ALTER COLUMN container TYPE text COLLATE "C";
 `}
