@@ -73,6 +73,15 @@ func (t *tx) nested() bool { return len(t.segs) > 1 }
 
 const lockQuery = `SELECT lsn, cseq, cid FROM heads WHERE id = 1 FOR UPDATE`
 
+// lockTables takes, before the heads row, the table locks that writing
+// items and versions takes, in the order idx_triggers_follow_paths takes
+// its own (items, then versions). A transaction that takes numbers writes
+// both tables, the versions rows by COPY a round trip before the items
+// rows: without it, a definition that makes or drops the index triggers
+// could lock items between the two and then wait for versions, and the
+// two transactions would deadlock.
+const lockTables = `LOCK TABLE items, versions IN ROW EXCLUSIVE MODE`
+
 // flush sends every kept write (with the SAVEPOINT of each open Try not
 // sent yet), then, with lock, locks the heads row and reads the committed
 // numbers, then the reads that reads queues, in one round trip.
@@ -93,6 +102,7 @@ func (t *tx) flush(ctx context.Context, lock bool, reads func(b *pgx.Batch)) err
 		// After the kept writes (a ROLLBACK TO among them would release
 		// it), inside the open savepoints: a Try that fails restores
 		// locked as it was when it began.
+		o.batch().Queue(lockTables)
 		o.batch().Queue(lockQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&t.lsn, &t.cseq, &t.cid) })
 	}
 	if reads != nil {
