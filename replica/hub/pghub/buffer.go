@@ -9,8 +9,8 @@ import (
 
 // segment holds the writes a transaction has not sent yet, of the
 // transaction itself (the first) or of an open Try, in chunks: the rows of
-// a chunk are sent first, one multi-row INSERT per table, then its
-// statements in order; a row kept after a statement starts a new chunk. So
+// a chunk are sent first, one multi-row INSERT (or COPY, copy.go) per
+// table, then its statements in order; a row kept after a statement starts a new chunk. So
 // the database sees the writes in an order equivalent to the one they were
 // made in: rows of one chunk go to different tables or are distinct rows
 // of one (an item's later row replaces its earlier one in the chunk), and a

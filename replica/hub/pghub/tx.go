@@ -21,7 +21,8 @@ var errVersionStored = errors.New("version id is stored")
 //
 // Writes are not sent one by one: they are kept (see buffer.go) and sent
 // together, the rows of each table as one multi-row INSERT, in one round
-// trip with the next read, or before COMMIT. A read that the transaction
+// trip with the next read, or before COMMIT; many log and versions rows go
+// by COPY just before that round trip, one more each (copy.go). A read that the transaction
 // can answer itself (a prefetched or written item head or version id, see
 // Prefetch) sends nothing. So a write method cannot fail; a failed write
 // fails the read or the commit that sent it, and the writer replays the
