@@ -73,6 +73,12 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 		h.ServeSync(opt.BaseContext, c.Response(), c.Request())
 		return nil
 	})
+	// The tier's other hubs hand their edges' pushes to the sequencer
+	// here, with the tier's secret (not the admin token).
+	e.POST(hub.HandoffPath, func(c echo.Context) error {
+		h.ServeTierPush(c.Response(), c.Request())
+		return nil
+	})
 	serveUI(e, "hub")
 	e.POST("/api/v1/session", a.login)
 	e.DELETE("/api/v1/session", a.logout)
