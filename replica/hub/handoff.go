@@ -317,6 +317,9 @@ func (h *Hub) ServeTierPush(w http.ResponseWriter, r *http.Request) {
 	node, first := pushKey(req.NodeID, req.Versions)
 	id := h.direct.add(node, first)
 	defer h.direct.remove(id)
+	if h.handoffReceived != nil {
+		h.handoffReceived()
+	}
 	// Once queued, the push is decided in its turn even if the hub that
 	// handed it stops waiting, as a queued forwarded push is.
 	wait, err := h.queuePush(context.WithoutCancel(r.Context()), req.NodeID, req.Scope, req.Versions, &claim{direct: id})

@@ -86,6 +86,7 @@ type Hub struct {
 	handoff          *handoff     // the sequencer's client (nil: pushes go through the queue)
 	handedIn         atomic.Int64 // pushes handed to this hub by the tier's other hubs
 	direct           directPushes // of those, the ones not decided yet
+	handoffReceived  func()       // tests: runs when a handed-off push is registered, before it is queued
 	conns            connRegistry
 	resolvers        resolverSet
 	frames           frameCache // changes frames shared by sessions (fanout.go)
