@@ -169,8 +169,12 @@ func (d *handoff) push(ctx context.Context, self string, payload []byte) (func(c
 		}
 		return fail(err)
 	}
-	stalled.Reset(d.idle)
+	// The bound runs again once the result is waited for: the session
+	// waits for its pushes' results in order, and the bytes of this one
+	// wait unread meanwhile.
+	stalled.Stop()
 	return func(wctx context.Context) ([]byte, error) {
+		stalled.Reset(d.idle)
 		defer cancel(nil)
 		defer stalled.Stop()
 		defer resp.Body.Close()
