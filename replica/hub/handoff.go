@@ -97,7 +97,17 @@ type handoff struct {
 	idle   time.Duration // nothing heard for this long: the sequencer is stalled
 
 	pushes    atomic.Int64 // pushes decided through the hand-off
-	fallbacks atomic.Int64 // pushes handed off that went to the queue
+	fallbacks atomic.Int64 // pushes that went to the queue instead (after a failed hand-off, or during a pause)
+	// pausedUntil (unix nanoseconds): after a hand-off fails, pushes go
+	// to the queue for a fifth of the lease timeout without trying, so
+	// that an unreachable or stalled sequencer costs each push neither a
+	// connection attempt nor a wait.
+	pausedUntil atomic.Int64
+}
+
+// pause sends pushes to the queue for a while after a failed hand-off.
+func (d *handoff) pause() {
+	d.pausedUntil.Store(time.Now().Add(d.idle / 10).UnixNano())
 }
 
 // newHandoff returns the client of tier's sequencer; tlsConfig, if not nil,
@@ -127,6 +137,9 @@ func (d *handoff) close() { d.client.CloseIdleConnections() }
 // for its result; an error (errHandoff) if it was not handed off: the
 // caller queues it.
 func (d *handoff) push(ctx context.Context, self string, payload []byte) (func(ctx context.Context) ([]byte, error), error) {
+	if time.Now().UnixNano() < d.pausedUntil.Load() {
+		return nil, fmt.Errorf("%w: paused after a failed hand-off", errHandoff)
+	}
 	name, addr, err := d.tier.Sequencer(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errHandoff, err)
@@ -139,6 +152,9 @@ func (d *handoff) push(ctx context.Context, self string, payload []byte) (func(c
 	fail := func(err error) (func(ctx context.Context) ([]byte, error), error) {
 		stalled.Stop()
 		cancel(nil)
+		if ctx.Err() == nil {
+			d.pause()
+		}
 		_, _, _ = d.tier.Sequencer(ctx, true) // the sequencer may have changed
 		return nil, fmt.Errorf("%w: %v", errHandoff, err)
 	}
@@ -189,6 +205,7 @@ func (d *handoff) push(ctx context.Context, self string, payload []byte) (func(c
 				if c := context.Cause(rctx); c != nil {
 					err = c
 				}
+				d.pause()
 				return nil, fmt.Errorf("%w: %v", errHandoff, err)
 			}
 			stalled.Reset(d.idle)
@@ -202,6 +219,7 @@ func (d *handoff) push(ctx context.Context, self string, payload []byte) (func(c
 				}
 				return res, nil
 			case handoffFailed:
+				d.pause()
 				msg, _ := io.ReadAll(io.LimitReader(br, 512))
 				return nil, fmt.Errorf("%w: %s", errHandoff, msg)
 			default:
