@@ -73,6 +73,12 @@ func NewHub(h *hub.Hub, opt HubOptions) *Hub {
 		h.ServeSync(opt.BaseContext, c.Response(), c.Request())
 		return nil
 	})
+	// The tier's other hubs hand their edges' pushes to the sequencer
+	// here, with the tier's secret (not the admin token).
+	e.POST(hub.HandoffPath, func(c echo.Context) error {
+		h.ServeTierPush(c.Response(), c.Request())
+		return nil
+	})
 	serveUI(e, "hub")
 	e.POST("/api/v1/session", a.login)
 	e.DELETE("/api/v1/session", a.logout)
@@ -303,6 +309,12 @@ func registerHubMetrics(reg *prometheus.Registry, h *hub.Hub) {
 				return 0
 			}),
 		counter("edgesync_hub_takeovers_total", "Times this hub took the tier's lease since it started.", func() float64 { return float64(h.TakeoverCount()) }),
+		counter("edgesync_hub_handoff_pushes_total", "Edge pushes this hub handed to the sequencer's hub directly and had decided there.",
+			func() float64 { p, _, _ := h.HandoffCounts(); return float64(p) }),
+		counter("edgesync_hub_handoff_fallbacks_total", "Edge pushes this hub queued in the tier's queue table after a hand-off to the sequencer's hub failed.",
+			func() float64 { _, f, _ := h.HandoffCounts(); return float64(f) }),
+		counter("edgesync_hub_handoff_received_total", "Edge pushes the tier's other hubs handed to this hub (the sequencer).",
+			func() float64 { _, _, r := h.HandoffCounts(); return float64(r) }),
 		counter("edgesync_hub_sync_refused_busy_total", "Sync connections refused with 503 at the hub's handshake or session limit.",
 			func() float64 { return float64(h.SyncRefusedBusy()) }),
 		counter("edgesync_hub_stream_log_reads_total", "Log reads for the confirmed stream, each counted once however many sessions it served.",

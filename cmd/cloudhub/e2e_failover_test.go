@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +221,19 @@ func TestE2E_TierFailover(t *testing.T) {
 
 	tr.check()
 	step("checked")
+	// The followers handed their edges' pushes to the sequencer's hub
+	// (cloudhub serve --tier-handoff, the default), falling back to the
+	// queue around the kills and the pause.
+	var handed, fellBack float64
+	for _, h := range tr.hubs {
+		p, _ := strconv.ParseFloat(h.metric("edgesync_hub_handoff_pushes_total"), 64)
+		f, _ := strconv.ParseFloat(h.metric("edgesync_hub_handoff_fallbacks_total"), 64)
+		handed, fellBack = handed+p, fellBack+f
+	}
+	t.Logf("pushes handed to the sequencer's hub since the hubs last started: %.0f decided there, %.0f queued after a failed hand-off", handed, fellBack)
+	if handed == 0 {
+		t.Error("no push was handed to the sequencer's hub")
+	}
 	for _, to := range st.Takeovers {
 		t.Logf("the tier's history: %s", to)
 	}

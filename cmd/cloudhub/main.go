@@ -18,6 +18,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -102,6 +104,7 @@ type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
 	postgres, hubName                               string
 	leaseTimeout                                    time.Duration
+	tierHandoff                                     bool
 	version, secureCookie                           bool
 	sessionTTL                                      time.Duration
 	resolvers                                       resolverFlags
@@ -110,6 +113,28 @@ type serveConfig struct {
 	pingInterval                                    time.Duration
 	tls                                             cli.TLSFlags
 	cosmos                                          cli.CosmosFlags
+}
+
+// handoffTLS is the TLS configuration with which a hub of a tier that
+// serves TLS (server) reaches the sequencer's hub: the system's roots and
+// this hub's own certificate chain (hubs that share a certificate); nil
+// for plain HTTP.
+func handoffTLS(server *tls.Config) *tls.Config {
+	if server == nil {
+		return nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, c := range server.Certificates {
+		for _, der := range c.Certificate {
+			if cert, err := x509.ParseCertificate(der); err == nil {
+				pool.AddCert(cert)
+			}
+		}
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 }
 
 // adminToken returns the configured token, or the one saved in the data dir,
@@ -135,6 +160,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.hubName, "hub-name", "", "this hub's name in its tier of hubs on one PostgreSQL database (default: the host name, ':' and the listen port)")
 	fs.DurationVar(&cfg.leaseTimeout, "lease-timeout", pghub.DefaultLeaseTimeout,
 		"with --postgres: how long the sequencer's lease lasts without renewal; the next hub takes over within it (plus a fifth of it) when the sequencer stops")
+	fs.BoolVar(&cfg.tierHandoff, "tier-handoff", true,
+		"with --postgres: a hub that does not sequence hands its edges' pushes to the sequencer's hub over HTTP (POST "+hub.HandoffPath+
+			" at the address the tier lists for it: its --listen address, reachable from the other hubs), falling back to the tier's queue table; false: always the queue")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a dashboard login lasts")
 	fs.BoolVar(&cfg.secureCookie, "secure-cookie", false,
@@ -229,6 +257,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName, MaxSyncSessions: cfg.maxEdges, PingInterval: cfg.pingInterval}
 	if tier != nil {
 		hcfg.Tier = tier
+		hcfg.Handoff, hcfg.HandoffTLS = cfg.tierHandoff, handoffTLS(tlsConfig)
 	}
 	h := hub.New(hcfg)
 	if err := h.Open(context.WithoutCancel(ctx)); err != nil {

@@ -255,8 +255,15 @@ func (p *Process) Terminate(timeout time.Duration) error {
 	case <-p.Exited:
 		return nil
 	case <-time.After(timeout):
-		return fmt.Errorf("still running %v after SIGTERM\nlog:\n%s", timeout, p.Log)
 	}
+	// A Go child prints every goroutine's stack at SIGQUIT and exits: the
+	// log then says where the shutdown hangs.
+	p.Cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.Exited:
+	case <-time.After(5 * time.Second):
+	}
+	return fmt.Errorf("still running %v after SIGTERM (stacks at SIGQUIT in the log)\nlog:\n%s", timeout, p.Log)
 }
 
 // Kill9 sends SIGKILL, waits up to timeout for the child to be gone, and

@@ -80,3 +80,12 @@ func SetIndexBuildBatch(n int) (restore func()) {
 	indexBuildBatch = n
 	return func() { indexBuildBatch = old }
 }
+
+// OnHandoffReceived sets what runs when a push handed to this hub by
+// another hub of its tier is registered, before it is queued in the writer.
+func (h *Hub) OnHandoffReceived(fn func()) { h.handoffReceived = fn }
+
+// EncodeHandoffPush is the body of a push handed to the sequencer's hub.
+func EncodeHandoffPush(nodeID string, scope []wire.ScopeEntry, versions []wire.Version) ([]byte, error) {
+	return encodeGob(pushRequest{NodeID: nodeID, Scope: scope, Versions: versions})
+}

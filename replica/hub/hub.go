@@ -11,6 +11,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,12 @@ type Config struct {
 	// (heartbeat.go). Bounded to [wire.MinPingInterval,
 	// wire.MaxPingInterval]. Default DefaultPingInterval.
 	PingInterval time.Duration
+	// Handoff makes a hub of a tier that does not sequence hand its edges'
+	// pushes to the sequencer's hub directly (handoff.go), if the tier
+	// supports it (HandoffTier), instead of through the tier's queue;
+	// HandoffTLS, if not nil, makes it speak HTTPS to that hub.
+	Handoff    bool
+	HandoffTLS *tls.Config
 }
 
 // Hub is the hub engine. Its methods are safe for concurrent use.
@@ -76,6 +83,10 @@ type Hub struct {
 	// pushesOutOfOrder counts the pushes this hub decided only in part,
 	// up to a version out of its node's order (holdBack).
 	pushesOutOfOrder atomic.Int64
+	handoff          *handoff     // the sequencer's client (nil: pushes go through the queue)
+	handedIn         atomic.Int64 // pushes handed to this hub by the tier's other hubs
+	direct           directPushes // of those, the ones not decided yet
+	handoffReceived  func()       // tests: runs when a handed-off push is registered, before it is queued
 	conns            connRegistry
 	resolvers        resolverSet
 	frames           frameCache // changes frames shared by sessions (fanout.go)
@@ -122,6 +133,9 @@ func New(cfg Config) *Hub {
 	h.leaser = StaticLeaser{HubName: cfg.Name}
 	if cfg.Tier != nil {
 		h.leaser = cfg.Tier
+		if t, ok := cfg.Tier.(HandoffTier); ok && cfg.Handoff {
+			h.handoff = newHandoff(t, cfg.HandoffTLS)
+		}
 	}
 	return h
 }
@@ -233,6 +247,9 @@ func (h *Hub) close(ctx context.Context) error {
 		h.stopTier()
 		<-h.tierDone
 		terr = h.cfg.Tier.Close(ctx)
+	}
+	if h.handoff != nil {
+		h.handoff.close()
 	}
 	err := errors.Join(h.st.Close(ctx), terr)
 	h.wake()

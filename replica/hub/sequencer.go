@@ -90,8 +90,7 @@ func (h *Hub) Push(ctx context.Context, nodeID string, scope []wire.ScopeEntry, 
 // the same code.
 func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) (func() ([]wire.Outcome, int64, error), error) {
 	if !h.Sequencing() {
-		node, first := pushKey(nodeID, versions)
-		wait, err := h.forwardQueue(ctx, forwardPush, pushRequest{NodeID: nodeID, Scope: scope, Versions: versions}, node, first)
+		wait, err := h.forwardPush(ctx, nodeID, scope, versions)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +119,54 @@ func (h *Hub) QueuePush(ctx context.Context, nodeID string, scope []wire.ScopeEn
 			return outs, lsn, heldError(versions[len(outs)])
 		}
 		return outs, lsn, err
+	}, nil
+}
+
+// forwardPush hands a push to the sequencer: directly to its hub if this
+// hub hands pushes off (handoff.go), through the tier's queue if it does
+// not or if the hand-off fails, before the sequencer has queued the push
+// or after. It returns once the push is queued, with a function that
+// waits for its result.
+func (h *Hub) forwardPush(ctx context.Context, nodeID string, scope []wire.ScopeEntry, versions []wire.Version) (func(ctx context.Context) ([]byte, error), error) {
+	node, first := pushKey(nodeID, versions)
+	payload, err := encodeGob(pushRequest{NodeID: nodeID, Scope: scope, Versions: versions})
+	if err != nil {
+		return nil, err
+	}
+	queue := func(ctx context.Context) (func(ctx context.Context) ([]byte, error), error) {
+		wait, err := h.cfg.Tier.Forward(ctx, forwardPush, payload, node, first)
+		if err != nil {
+			return nil, fmt.Errorf("forward %s: %w", forwardPush, err)
+		}
+		return wait, nil
+	}
+	if h.handoff == nil {
+		return queue(ctx)
+	}
+	direct, err := h.handoff.push(ctx, h.Name(), payload)
+	if err != nil {
+		h.handoff.fallbacks.Add(1)
+		h.log.Debug("push handed to the tier's queue", "err", err)
+		return queue(ctx)
+	}
+	return func(ctx context.Context) ([]byte, error) {
+		b, err := direct(ctx)
+		if err == nil {
+			h.handoff.pushes.Add(1)
+			return b, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, errHandoff) {
+			return nil, err
+		}
+		// Not decided there, or not known to be: the queue decides it
+		// (again: a version decided before gets its stored outcome).
+		h.handoff.fallbacks.Add(1)
+		h.log.Debug("push handed to the tier's queue", "err", err)
+		wait, err := queue(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return wait(ctx)
 	}, nil
 }
 

@@ -349,15 +349,20 @@ func pushKey(nodeID string, versions []wire.Version) (node string, first int64) 
 }
 
 // pushQueued reports whether a push of node with a version before counter
-// before waits in the tier's queue (Tier.PushQueued), other than the
-// forwarded decision c; a hub alone on its store has no queue.
+// before waits in the tier's queue (Tier.PushQueued) or was handed to this
+// hub directly and is not decided yet (Hub.direct), other than the push c
+// decides; a hub alone on its store has neither.
 func (h *Hub) pushQueued(ctx context.Context, tx Tx, node string, before int64, c *claim) (bool, error) {
 	if h.cfg.Tier == nil {
 		return false, nil
 	}
 	var except int64
+	var direct uint64
 	if c != nil {
-		except = c.seq
+		except, direct = c.seq, c.direct
+	}
+	if h.direct.earlier(node, before, direct) {
+		return true, nil
 	}
 	return h.cfg.Tier.PushQueued(ctx, tx, node, before, except)
 }
@@ -396,9 +401,12 @@ type resolveRequest struct {
 }
 
 // claim is a forwarded decision a job decides: its job claims it first
-// and finishes it in the same transaction.
+// and finishes it in the same transaction (seq, in the tier's queue), or
+// a push handed to this hub directly (direct, its id in Hub.direct; 0
+// for a push with no version of its node), which has no queue row.
 type claim struct {
-	seq int64
+	seq    int64
+	direct uint64
 }
 
 // ErrDecided means a forwarded decision was decided (or withdrawn by the
@@ -407,7 +415,7 @@ var ErrDecided = errors.New("forwarded decision decided before")
 
 // claimTx runs at the start of a forwarded decision's job.
 func (h *Hub) claimTx(ctx context.Context, tx Tx, c *claim) error {
-	if c == nil {
+	if c == nil || c.seq == 0 {
 		return nil
 	}
 	return h.cfg.Tier.Claim(ctx, tx, c.seq)
@@ -415,7 +423,7 @@ func (h *Hub) claimTx(ctx context.Context, tx Tx, c *claim) error {
 
 // finishTx runs at the end of a forwarded decision's job.
 func (h *Hub) finishTx(ctx context.Context, tx Tx, c *claim, v any) error {
-	if c == nil {
+	if c == nil || c.seq == 0 {
 		return nil
 	}
 	b, err := valueResult(v)

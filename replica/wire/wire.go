@@ -624,3 +624,11 @@ func ContainerInScope(scope []ScopeEntry, container string) bool {
 	}
 	return false
 }
+
+// CheckPush checks the versions of a push as Decode checks a push frame's:
+// 1..MaxPushVersions versions, each well formed, at most MaxPushBytes of
+// documents. For pushes that reach a hub by another route than a frame.
+func CheckPush(versions []Version) error {
+	f := Frame{Type: TypePush, Batch: 1, Versions: versions}
+	return f.check()
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -216,13 +217,31 @@ func (s *Store) committed() {
 	}
 }
 
-// Close stops the writer and closes the pool.
+// poolCloseWait bounds how long Close waits for the pool's connections to
+// close once the writer has stopped.
+const poolCloseWait = 2 * time.Second
+
+// Close stops the writer and closes the pool. A connection whose query was
+// cancelled (a request ended by the shutdown) closes in the background,
+// and pgx gives the server up to 15 s to end it; nothing is left to write
+// by then, so Close waits at most poolCloseWait (or until ctx ends) and
+// leaves such a connection to the process's exit.
 func (s *Store) Close(ctx context.Context) error {
 	if s.w == nil {
 		return nil
 	}
 	err := s.w.close(ctx)
-	s.pool.Close()
+	closed := make(chan struct{})
+	go func() { s.pool.Close(); close(closed) }()
+	t := time.NewTimer(poolCloseWait)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+		s.log.Warn("database connections still closing; not waiting for them", "connections", s.pool.Stat().AcquiredConns(), "waited", poolCloseWait)
+	case <-ctx.Done():
+		s.log.Warn("database connections still closing; not waiting for them", "connections", s.pool.Stat().AcquiredConns(), "err", ctx.Err())
+	}
 	return err
 }
 

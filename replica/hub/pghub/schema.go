@@ -51,6 +51,10 @@ package pghub
 // drops the log's index by version id,
 // which only an item's history read (ItemVersions finds a version's log
 // record by its LSN).
+// The ninth keeps the tier's secret (meta 'tier_secret'), which a hub
+// presents to the sequencer's hub when it hands it a push (Tier.Secret):
+// 64 hex digits from two random UUIDs, 244 random bits drawn by the
+// server's strong random source (gen_random_uuid, PostgreSQL 13 and later).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -358,4 +362,7 @@ ALTER TABLE forwarded ADD COLUMN node_id text NOT NULL DEFAULT '', ADD COLUMN fi
 ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
 DROP INDEX log_by_version;
+`, `
+INSERT INTO meta (key, value) VALUES ('tier_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''))
+	ON CONFLICT (key) DO NOTHING;
 `}

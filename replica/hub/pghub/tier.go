@@ -79,6 +79,11 @@ type Tier struct {
 	address   atomic.Pointer[string]
 
 	revoked func(edge string) // set by OnRevoke before Open
+	secret  []byte            // the tier's secret (read at Open)
+
+	seqMu sync.Mutex
+	seqAt time.Time // when seqOf was read
+	seqOf [2]string // the sequencer's name and address as last read
 
 	waitMu  sync.Mutex
 	waiting map[int64]chan struct{} // the forwarded decisions this hub waits for, by seq: signalled when a notification names it
@@ -88,8 +93,9 @@ type Tier struct {
 }
 
 var (
-	_ hub.Tier  = (*Tier)(nil)
-	_ hub.Lease = (*lease)(nil)
+	_ hub.Tier        = (*Tier)(nil)
+	_ hub.HandoffTier = (*Tier)(nil)
+	_ hub.Lease       = (*lease)(nil)
 )
 
 // lease is the lease as this hub holds it.
@@ -166,6 +172,33 @@ func (t *Tier) Lease() hub.Lease {
 	return l
 }
 
+// Secret is the tier's secret (hub.HandoffTier).
+func (t *Tier) Secret() []byte { return t.secret }
+
+// LeaseTimeout is the lease timeout.
+func (t *Tier) LeaseTimeout() time.Duration { return t.cfg.LeaseTimeout }
+
+// Sequencer returns the name and address of the hub that holds the lease,
+// "" for none; it reads them at most every renewal interval, or again
+// when fresh (hub.HandoffTier).
+func (t *Tier) Sequencer(ctx context.Context, fresh bool) (name, address string, err error) {
+	t.seqMu.Lock()
+	defer t.seqMu.Unlock()
+	if !fresh && time.Since(t.seqAt) < t.renewEvery() {
+		return t.seqOf[0], t.seqOf[1], nil
+	}
+	err = t.s.pool.QueryRow(ctx, `SELECT l.holder, coalesce(h.address, '') FROM lease l LEFT JOIN hubs h ON h.name = l.holder AND NOT h.removed
+		WHERE l.id = 1 AND l.expires_at > clock_timestamp()`).Scan(&name, &address)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the sequencer: %w", err)
+	}
+	t.seqOf, t.seqAt = [2]string{name, address}, time.Now()
+	return name, address, nil
+}
+
 // Changed returns a channel closed at the next notification or poll.
 func (t *Tier) Changed() <-chan struct{} { return t.notify.Changed() }
 
@@ -178,6 +211,11 @@ func (t *Tier) Open(ctx context.Context) error {
 	if err := t.join(ctx); err != nil {
 		return err
 	}
+	var secret string
+	if err := t.s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'tier_secret'`).Scan(&secret); err != nil {
+		return fmt.Errorf("read the tier's secret: %w", err)
+	}
+	t.secret = []byte(secret)
 	if _, err := t.tick(ctx); err != nil {
 		return err
 	}
