@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edgesync/edgesync/replica/sqlitestore"
@@ -153,7 +154,24 @@ func (w *writer) run(ctx context.Context) {
 
 // group runs first and the jobs that follow it in one transaction. With a
 // nil timer it takes no other job.
-func (w *writer) group(first *job, timer *time.Timer) {
+func (w *writer) group(first *job, timer *time.Timer) { w.groupTry(first, timer, 0) }
+
+// maxRetries bounds how many times a job is run again after PostgreSQL
+// aborted its transaction to break a deadlock (or a serialization
+// failure): the error the server asks its client to retry.
+const maxRetries = 3
+
+// retryable reports whether err is a failure PostgreSQL asks the client to
+// retry the transaction after: deadlock_detected or serialization_failure.
+// A deadlock needs two writers at once: two hubs changing index
+// definitions, or a takeover's old and new sequencer.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// groupTry is group's attempt number try (0 for the first).
+func (w *writer) groupTry(first *job, timer *time.Timer, try int) {
 	ctx := context.Background()
 	start := time.Now()
 	batch := []*job{first}
@@ -207,12 +225,32 @@ fill:
 			w.log.Error("rollback failed", "err", rerr)
 		}
 		w.rollback()
-		if broken && len(batch) > 1 {
+		cause := err
+		if cause == nil {
+			cause = batch[len(batch)-1].err // the job that spoilt the group
+		}
+		switch {
+		case broken && len(batch) > 1:
 			for _, j := range batch {
 				j.err = nil
 				w.group(j, nil)
 			}
-		} else {
+		case retryable(cause) && try < maxRetries:
+			// The other transaction goes on once this one is rolled back;
+			// this one runs again a moment later.
+			w.log.Warn("transaction aborted by the database; running it again", "writes", len(batch), "try", try+1, "err", cause)
+			time.Sleep(time.Duration(try+1) * 10 * time.Millisecond)
+			for _, j := range batch {
+				j.err = nil
+			}
+			if len(batch) == 1 {
+				w.groupTry(first, nil, try+1)
+			} else {
+				for _, j := range batch {
+					w.groupTry(j, nil, try+1)
+				}
+			}
+		default:
 			w.fail(batch, err)
 		}
 		return
