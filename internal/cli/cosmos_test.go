@@ -2,8 +2,8 @@ package cli
 
 import (
 	"errors"
+	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -21,19 +21,31 @@ func TestShutdownCosmos_StopsTheServerAndKeepsTheError(t *testing.T) {
 	if lerr != nil {
 		t.Fatal(lerr)
 	}
-	srv.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	// The handler answers with a marker: after the shutdown another
+	// process's listener may get the freed port (or a dial connect to
+	// itself), and only this server's answer counts.
+	const marker = "served by the server under test"
+	srv.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, marker) }))
 	addr := srv.Addr()
-	c, derr := net.DialTimeout("tcp", addr, 5*time.Second)
-	if derr != nil {
-		t.Fatalf("dial the served address: %v", derr)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, gerr := client.Get("http://" + addr + "/")
+	if gerr != nil {
+		t.Fatalf("get the served address: %v", gerr)
 	}
-	c.Close()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != marker {
+		t.Fatalf("served %q, want %q", b, marker)
+	}
 	ShutdownCosmos(srv, &err)
 	if err != earlier {
 		t.Fatalf("after a clean shutdown, err = %v, want %v unchanged", err, earlier)
 	}
-	if c, derr := net.DialTimeout("tcp", addr, 5*time.Second); derr == nil {
-		c.Close()
-		t.Fatalf("%s still accepts connections after ShutdownCosmos", addr)
+	if resp, gerr := client.Get("http://" + addr + "/"); gerr == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) == marker {
+			t.Fatalf("%s still served after ShutdownCosmos", addr)
+		}
 	}
 }

@@ -167,8 +167,10 @@ func TestTier_HandoffFallsBackToTheQueue(t *testing.T) {
 // names, within a push frame's bound, and well formed.
 func TestTier_HandoffRefused(t *testing.T) {
 	url := pgtest.Database(t)
-	a := newHandoffHub(t, url, "a", time.Second)
-	b := newHandoffHub(t, url, "b", time.Second)
+	// A long lease: a renewal late by a second on a loaded machine must not
+	// pass the lease to b between the cases (a 409 where a 400 is meant).
+	a := newHandoffHub(t, url, "a", 30*time.Second)
+	b := newHandoffHub(t, url, "b", 30*time.Second)
 	secret := string(a.tier.Secret())
 	if len(secret) != 64 || secret != string(b.tier.Secret()) {
 		t.Fatalf("secrets %q and %q: want one of 64 hex digits, the same on every hub", secret, b.tier.Secret())

@@ -51,10 +51,11 @@ package pghub
 // drops the log's index by version id,
 // which only an item's history read (ItemVersions finds a version's log
 // record by its LSN).
-// The ninth keeps the tier's secret (meta 'tier_secret'), which a hub
-// presents to the sequencer's hub when it hands it a push (Tier.Secret):
-// 64 hex digits from two random UUIDs, 244 random bits drawn by the
-// server's strong random source (gen_random_uuid, PostgreSQL 13 and later).
+// The ninth keeps the tier's secret (tier_secret), which a hub presents
+// to the sequencer's hub when it hands it a push (Tier.Secret): 32 random
+// bytes in hex, drawn by the first hub of the tier to start (Tier.Open),
+// not by the migration, so that a schema just made is empty (cloudhub
+// migrate copies only into an empty one).
 var migrations = []string{`
 CREATE TABLE meta (
 	key   text PRIMARY KEY,
@@ -363,6 +364,8 @@ ALTER TABLE forwarded SET UNLOGGED;
 ALTER SEQUENCE forwarded_seq_seq SET LOGGED;
 DROP INDEX log_by_version;
 `, `
-INSERT INTO meta (key, value) VALUES ('tier_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''))
-	ON CONFLICT (key) DO NOTHING;
+CREATE TABLE tier_secret (
+	id     int PRIMARY KEY CHECK (id = 1),
+	secret text NOT NULL
+);
 `}

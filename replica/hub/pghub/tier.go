@@ -2,6 +2,7 @@ package pghub
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -205,15 +206,32 @@ func (t *Tier) Changed() <-chan struct{} { return t.notify.Changed() }
 // TakeoverCount counts this hub's takeovers.
 func (t *Tier) TakeoverCount() int64 { return t.takeovers.Load() }
 
+// readSecret returns the tier's secret, drawing it if no hub has.
+func (t *Tier) readSecret(ctx context.Context) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("draw the tier's secret: %w", err)
+	}
+	if _, err := t.s.pool.Exec(ctx, `INSERT INTO tier_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, hex.EncodeToString(b[:])); err != nil {
+		return "", fmt.Errorf("keep the tier's secret: %w", err)
+	}
+	// A statement of its own: it sees the secret another hub drew first.
+	var secret string
+	if err := t.s.pool.QueryRow(ctx, `SELECT secret FROM tier_secret WHERE id = 1`).Scan(&secret); err != nil {
+		return "", fmt.Errorf("read the tier's secret: %w", err)
+	}
+	return secret, nil
+}
+
 // Open joins the tier, runs one round of the lease, and starts the
 // heartbeat and the listener.
 func (t *Tier) Open(ctx context.Context) error {
 	if err := t.join(ctx); err != nil {
 		return err
 	}
-	var secret string
-	if err := t.s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'tier_secret'`).Scan(&secret); err != nil {
-		return fmt.Errorf("read the tier's secret: %w", err)
+	secret, err := t.readSecret(ctx)
+	if err != nil {
+		return err
 	}
 	t.secret = []byte(secret)
 	if _, err := t.tick(ctx); err != nil {
