@@ -2,7 +2,7 @@
 // into one log, resolves conflicts, and streams confirmed state back.
 //
 //	cloudhub [serve] [--listen 127.0.0.1:8080] [--data ./cloudhub-data] [--admin-token T]
-//	         [--tls-cert FILE --tls-key FILE] [--postgres URL [--hub-name NAME] [--lease-timeout 5s]]
+//	         [--tls-cert FILE --tls-key FILE] [--postgres URL [--hub-name NAME] [--advertise HOST:PORT] [--lease-timeout 5s]]
 //	         [--cosmos-listen 127.0.0.1:8081 [--cosmos-key KEY]]
 //	cloudhub demo
 //	cloudhub bench [--run sync,catchup,fanout] [--docs N] ...
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type serveConfig struct {
 	listen, data, adminToken, durability, logFormat string
-	postgres, hubName                               string
+	postgres, hubName, advertise                    string
 	leaseTimeout                                    time.Duration
 	tierHandoff                                     bool
 	version, secureCookie                           bool
@@ -158,6 +158,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	fs.StringVar(&cfg.postgres, "postgres", "",
 		"keep the hub in this PostgreSQL database (postgres://user:password@host:port/db) instead of SQLite in the data directory, which then holds only the admin token and the resolvers' compilation cache")
 	fs.StringVar(&cfg.hubName, "hub-name", "", "this hub's name in its tier of hubs on one PostgreSQL database (default: the host name, ':' and the listen port)")
+	fs.StringVar(&cfg.advertise, "advertise", "",
+		"with --postgres: HOST:PORT at which the other hubs of the tier reach this one (the hand-off of pushes; the status lists it) (default: the listen address, or the host name and the listen port when it listens on every interface)")
 	fs.DurationVar(&cfg.leaseTimeout, "lease-timeout", pghub.DefaultLeaseTimeout,
 		"with --postgres: how long the sequencer's lease lasts without renewal; the next hub takes over within it (plus a fifth of it) when the sequencer stops")
 	fs.BoolVar(&cfg.tierHandoff, "tier-handoff", true,
@@ -208,6 +210,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if cfg.leaseTimeout < 100*time.Millisecond {
 		return cli.UsageError(fmt.Sprintf("--lease-timeout %s: want at least 100ms", cfg.leaseTimeout))
 	}
+	if cfg.advertise != "" {
+		if err := hub.CheckAdvertise(cfg.advertise); err != nil {
+			return cli.UsageError(fmt.Sprintf("--advertise %q: %v", cfg.advertise, err))
+		}
+	}
 	if len(cfg.hubName) > 200 {
 		return cli.UsageError(fmt.Sprintf("--hub-name %q: at most 200 bytes", cfg.hubName))
 	}
@@ -252,7 +259,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if cfg.postgres != "" {
 		pg := pghub.New(pghub.Config{URL: cfg.postgres, Logger: log})
 		store, storeName = pg, "postgres"
-		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: srv.Addr(), LeaseTimeout: cfg.leaseTimeout, Logger: log})
+		tier = pghub.NewTier(pghub.TierConfig{Store: pg, Name: cfg.hubName, Address: advertised(cfg.advertise, srv.Addr()), LeaseTimeout: cfg.leaseTimeout, Logger: log})
 	}
 	hcfg := hub.Config{Store: store, Logger: log, Resolvers: reg, MaxClockSkew: cfg.maxClockSkew, Name: cfg.hubName, MaxSyncSessions: cfg.maxEdges, PingInterval: cfg.pingInterval}
 	if tier != nil {
@@ -292,4 +299,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	}
 	defer cli.ShutdownCosmos(cs, &err)
 	return srv.Run(ctx, log)
+}
+
+// advertised is the address a hub's tier lists for it: --advertise, or
+// the listen address (the host name on every interface).
+func advertised(flag, listen string) string {
+	if flag != "" {
+		return flag
+	}
+	return hub.DefaultAdvertise(listen)
 }

@@ -105,14 +105,16 @@ func TestServe_SessionTTLFlag(t *testing.T) {
 	}
 }
 
-// TestServe_TierFlags: a lease timeout under 100ms or an overlong hub name
-// is a usage error that names the flag.
+// TestServe_TierFlags: a lease timeout under 100ms, an overlong hub name or
+// an address no other hub can dial is a usage error that names the flag.
 func TestServe_TierFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name, flag, value string
 	}{
 		{name: "short lease", flag: "--lease-timeout", value: "50ms"},
 		{name: "long name", flag: "--hub-name", value: strings.Repeat("h", 201)},
+		{name: "advertise without a port", flag: "--advertise", value: "hub-a"},
+		{name: "advertise an unspecified address", flag: "--advertise", value: "0.0.0.0:8080"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr lockedBuffer

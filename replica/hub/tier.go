@@ -6,8 +6,10 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -153,6 +155,45 @@ type Tier interface {
 	// Refuse records the result of a decision that failed (and committed
 	// nothing), outside any transaction.
 	Refuse(ctx context.Context, seq int64, result []byte) error
+}
+
+// DefaultAdvertise is the address the other hubs of a tier reach a hub
+// at, from the address it listens on: that address, or, when it listens on
+// every interface (":8080", "0.0.0.0:8080", "[::]:8080"), the host name
+// and the port, since an unspecified address reaches only the hub's own
+// machine.
+func DefaultAdvertise(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return listen
+	}
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return listen
+	}
+	return net.JoinHostPort(name, port)
+}
+
+// CheckAdvertise checks an address given to reach a hub at: HOST:PORT,
+// a host and a port from 1 to 65535, not an unspecified address.
+func CheckAdvertise(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT: %v", err)
+	}
+	if host == "" || len(addr) > 255 {
+		return errors.New("want HOST:PORT, a host name or address of at most 255 bytes in all")
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%s reaches no other machine: name this hub's own address", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q: want 1 to 65535", port)
+	}
+	return nil
 }
 
 // DefaultHubName is the host name and the listen port: "host:8080".
