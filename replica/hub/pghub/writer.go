@@ -243,12 +243,8 @@ fill:
 			for _, j := range batch {
 				j.err = nil
 			}
-			if len(batch) == 1 {
-				w.groupTry(first, nil, try+1)
-			} else {
-				for _, j := range batch {
-					w.groupTry(j, nil, try+1)
-				}
+			for _, j := range batch {
+				w.groupTry(j, nil, try+1)
 			}
 		default:
 			w.fail(batch, err)

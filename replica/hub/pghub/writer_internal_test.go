@@ -19,19 +19,12 @@ import (
 // take 300 ms in all), before the last runs, rather than with the whole backlog in one transaction.
 func TestWriter_GroupTimeBound(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	w := newWriter(pool, slog.New(slog.DiscardHandler))
-	w.begin, w.beforeCommit, w.rollback, w.commit = func(pgx.Tx) {}, func(context.Context) error { return nil }, func() {}, func() {}
-	w.open()
-	defer w.close(ctx)
+	w := openTestWriter(t)
 	const jobs, each = 10, 30 * time.Millisecond
 	var mu sync.Mutex
 	ran, committed := make([]time.Time, jobs), make([]time.Time, jobs)
 	waits := make([]func() error, jobs)
+	var err error
 	for i := range jobs {
 		w.enter()
 		waits[i], err = w.queue(ctx, func(context.Context) error {
@@ -66,15 +59,7 @@ func TestWriter_GroupTimeBound(t *testing.T) {
 // succeeds; a job failing otherwise fails at once.
 func TestWriter_RetriesADeadlockVictim(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	w := newWriter(pool, slog.New(slog.DiscardHandler))
-	w.begin, w.beforeCommit, w.rollback, w.commit = func(pgx.Tx) {}, func(context.Context) error { return nil }, func() {}, func() {}
-	w.open()
-	defer w.close(ctx)
+	w := openTestWriter(t)
 	run := func(fail func(try int) error) (int, error) {
 		tries := 0
 		w.enter()
@@ -106,4 +91,23 @@ func TestWriter_RetriesADeadlockVictim(t *testing.T) {
 	if err == nil || tries != 1 {
 		t.Fatalf("a unique violation: %d runs, err %v; want 1 run and the error", tries, err)
 	}
+}
+
+// openTestWriter opens a writer on a new database with no hooks of a
+// store, closed when the test ends.
+func openTestWriter(t *testing.T) *writer {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(pool, slog.New(slog.DiscardHandler))
+	w.begin, w.beforeCommit, w.rollback, w.commit = func(pgx.Tx) {}, func(context.Context) error { return nil }, func() {}, func() {}
+	w.open()
+	t.Cleanup(func() {
+		w.close(ctx)
+		pool.Close()
+	})
+	return w
 }
